@@ -1,0 +1,90 @@
+# cython: language_level=3
+# All C declarations of csrc/, one block per header, 1:1 with the headers (see them for docs).
+from libc.stdint cimport uint8_t, uint32_t, int64_t
+
+
+cdef extern from "td.h" nogil:
+    enum:
+        TD_OK
+        TD_E_TRUNCATED
+        TD_E_CORRUPT
+        TD_E_UNSUPPORTED
+        TD_E_OUTPUT_TOO_SMALL
+        TD_E_NOMEM
+        TD_E_BACKEND
+        TD_E_LIMIT
+        TD_E_INVALID_ARGUMENT
+    ctypedef struct td_error:
+        int status
+        int64_t offset
+        char message[256]
+    const char *td_strerror(int status)
+    void td_error_clear(td_error *err)
+
+
+cdef extern from "td_rle.h" nogil:
+    enum:
+        TD_RLE_PLANAR
+        TD_RLE_SEGMENT_ORDER_LE
+    size_t td_rle_frame_size(uint32_t rows, uint32_t columns, uint32_t samples_per_pixel,
+                             uint32_t bits_allocated)
+    int td_rle_decode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
+                            uint32_t samples_per_pixel, uint32_t bits_allocated, unsigned flags,
+                            uint8_t *out, size_t out_len, td_error *err)
+    size_t td_rle_encode_bound(uint32_t rows, uint32_t columns, uint32_t samples_per_pixel,
+                               uint32_t bits_allocated)
+    int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
+                            uint32_t samples_per_pixel, uint32_t bits_allocated, uint8_t *out,
+                            size_t out_cap, size_t *out_len, td_error *err)
+
+
+cdef extern from "td_parse.h" nogil:
+    enum:
+        TD_ENC_UNKNOWN
+        TD_ENC_IMPLICIT_LE
+        TD_ENC_EXPLICIT_LE
+        TD_ENC_EXPLICIT_BE
+        TD_ENC_DEFLATED
+    ctypedef struct td_image_info:
+        uint32_t present
+        int encoding
+        int64_t dataset_offset
+        char transfer_syntax_uid[65]
+        uint32_t rows, columns, samples_per_pixel, bits_allocated, bits_stored, high_bit
+        uint32_t pixel_representation, planar_configuration
+        int64_t number_of_frames
+        char photometric_interpretation[17]
+        uint32_t pixel_tag
+        char pixel_vr[3]
+        int64_t pixel_offset
+        int64_t pixel_length
+        int64_t eot_offset, eot_length
+        int64_t eotl_offset, eotl_length
+    int td_parse_image(const uint8_t *buf, size_t len, td_image_info *info, td_error *err)
+    int td_parse_dataset(const uint8_t *buf, size_t len, size_t offset, int encoding,
+                         td_image_info *info, td_error *err)
+    int td_parse_encoding_for_syntax(const char *transfer_syntax_uid)
+
+
+cdef extern from "td_frames.h" nogil:
+    ctypedef struct td_span:
+        int64_t offset
+        int64_t length
+    int td_frames_scan(const uint8_t *buf, size_t len, size_t pixel_offset, int big_endian,
+                       td_span *bot, td_span *fragments, size_t cap, size_t *nr_fragments,
+                       td_error *err)
+    int td_frames_assign(const uint8_t *buf, size_t len, int big_endian, td_span bot,
+                         const td_span *fragments, size_t nr_fragments, const uint8_t *eot,
+                         size_t eot_len, const uint8_t *eotl, size_t eotl_len,
+                         int64_t number_of_frames, uint32_t *frame_first, uint32_t *frame_count,
+                         size_t cap, size_t *nr_frames, td_error *err)
+    int td_frames_locate(const uint8_t *buf, size_t len, size_t pixel_offset, int big_endian,
+                         const uint8_t *eot, size_t eot_len, const uint8_t *eotl, size_t eotl_len,
+                         int64_t number_of_frames, int64_t index, td_span *fragments, size_t cap,
+                         size_t *nr_out, td_error *err)
+
+
+cdef extern from "td_pixels.h" nogil:
+    void td_pixels_fix_unused_bits(uint8_t *buf, size_t nr_samples, uint32_t bytes_per_sample,
+                                   uint32_t bits_stored, int is_signed)
+    void td_pixels_ybr_full_to_rgb(uint8_t *buf, size_t nr_pixels)

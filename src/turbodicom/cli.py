@@ -1,0 +1,1 @@
+def main(argv=None): raise SystemExit("cli not built yet")

@@ -1,0 +1,140 @@
+"""The registry of frame codecs: one entry per codec family, keyed by transfer syntax UID.
+
+A codec decodes one encoded frame into a caller-supplied byte buffer laid out as pydicom's plugin
+contract says: little-endian samples in a ``bits_allocated`` container, pixel-interleaved
+(planar configuration 0).  Every entry point (``decode``, ``iter_frames``, ``decode_frame``, the
+pydicom plugin, ``bench``) goes through :func:`codec_for`, so a codec is written once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from turbodicom.errors import DecodeError, UnsupportedError
+
+__all__ = ["Codec", "FrameSpec", "codec_for", "features", "SYNTAX_NAMES"]
+
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+
+SYNTAX_NAMES = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian",
+    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
+    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline (Process 1)",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended (Process 2 and 4)",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless (Process 14)",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.4.201": "HTJ2K Lossless",
+    "1.2.840.10008.1.2.4.202": "HTJ2K Lossless RPCL",
+    "1.2.840.10008.1.2.4.203": "HTJ2K",
+}
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a codec needs to know about one frame (pydicom's names)."""
+
+    rows: int
+    columns: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int = 0
+    planar_configuration: int = 0
+    photometric_interpretation: str = ""
+    options: Any = None  # codec-specific extras (e.g. RLE segment order)
+
+    def validate(self) -> None:
+        """Raise DecodeError naming the element for an impossible description."""
+        for name, tag, value in (("Rows", "(0028,0010)", self.rows),
+                                 ("Columns", "(0028,0011)", self.columns)):
+            if not 1 <= value <= 0xFFFF:
+                raise DecodeError(f"{tag} '{name}' must be between 1 and 65535, got {value}")
+        if not 1 <= self.samples_per_pixel <= 4:
+            raise DecodeError(f"(0028,0002) 'Samples per Pixel' must be 1 to 4, got "
+                              f"{self.samples_per_pixel}")
+        ba = self.bits_allocated
+        if ba not in (1, 8, 16, 32, 64):
+            raise DecodeError(f"(0028,0100) 'Bits Allocated' must be 1, 8, 16, 32 or 64, got {ba}")
+        if not 1 <= self.bits_stored <= ba:
+            raise DecodeError(f"(0028,0101) 'Bits Stored' must be 1 to {ba}, got "
+                              f"{self.bits_stored}")
+
+
+@dataclass(frozen=True)
+class Codec:
+    """One codec family: its name, transfer syntaxes and frame functions."""
+
+    name: str
+    uids: tuple[str, ...]
+    #: bytes one decoded frame occupies in the codec's output layout
+    frame_nbytes: Callable[[FrameSpec], int]
+    #: decode_into(encoded, out, spec): write one frame into `out` (GIL released inside)
+    decode_into: Callable[[Any, Any, FrameSpec], None]
+    #: the library the codec runs on, for features()/info
+    engine: str = "turbodicom"
+
+
+def _rle_nbytes(spec: FrameSpec) -> int:
+    if spec.bits_allocated == 1:
+        return math.ceil(spec.rows * spec.columns * spec.samples_per_pixel / 8)
+    return spec.rows * spec.columns * spec.samples_per_pixel * spec.bits_allocated // 8
+
+
+def _rle_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    from turbodicom import _rle
+
+    _rle.decode_into(src, out, rows=spec.rows, columns=spec.columns,
+                     samples_per_pixel=spec.samples_per_pixel,
+                     bits_allocated=spec.bits_allocated,
+                     segment_order_le=spec.options == "<")
+
+
+_CODECS: list[Codec] = [
+    Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into),
+]
+_BY_UID = {uid: c for c in _CODECS for uid in c.uids}
+
+
+def codec_for(uid: str) -> Codec:
+    """The codec for transfer syntax `uid`; UnsupportedError if this build has none."""
+    try:
+        return _BY_UID[uid]
+    except KeyError:
+        name = SYNTAX_NAMES.get(uid, "unknown transfer syntax")
+        raise UnsupportedError(
+            f"transfer syntax {uid} ({name}) is not supported by this build of turbodicom; "
+            f"supported: {', '.join(sorted(_BY_UID))}") from None
+
+
+def supported_syntaxes() -> tuple[str, ...]:
+    """The encapsulated transfer syntaxes this build decodes."""
+    return tuple(sorted(_BY_UID))
+
+
+def features() -> dict[str, Any]:
+    """What this build can do.
+
+    Returns
+    -------
+    dict
+        ``decode``: {transfer syntax UID: codec name} for every syntax ``decode`` handles
+        (native ones included); ``encode``: the same for encoders; ``codecs``: {codec name:
+        engine}.
+    """
+    decode = {uid: "native" for uid in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+                                        "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99")}
+    decode.update({uid: c.name for uid, c in _BY_UID.items()})
+    return {
+        "decode": decode,
+        "encode": {RLE_LOSSLESS: "rle"},
+        "codecs": {c.name: c.engine for c in _CODECS},
+    }

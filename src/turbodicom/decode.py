@@ -1,0 +1,423 @@
+"""The decoding API: :func:`decode`, :func:`iter_frames`, :func:`decode_frame`, :func:`encode_rle`.
+
+Arrays come back exactly as pydicom 3's ``Dataset.pixel_array`` returns them with its default
+options: same dtype (signed when Pixel Representation is 1, big-endian for Explicit VR Big
+Endian, float for Float Pixel Data), shape ``(frames, rows, columns[, samples])`` for multi-frame
+and ``(rows, columns[, samples])`` otherwise, planar configuration 0, unused high bits masked or
+sign-extended, YBR_FULL / YBR_FULL_422 converted to RGB.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import numpy as np
+
+from turbodicom import _parse
+from turbodicom.codecs import Codec, FrameSpec, codec_for, RLE_LOSSLESS
+from turbodicom.errors import DecodeError, UnsupportedError
+from turbodicom.frames import PixelModule, PixelSource, Source, open_pixels
+
+__all__ = ["decode", "iter_frames", "decode_frame", "encode_rle", "default_threads"]
+
+_YBR = ("YBR_FULL", "YBR_FULL_422")
+
+
+def default_threads() -> int:
+    """Threads used when ``threads=None``: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    with _executors_lock:
+        ex = _executors.get(threads)
+        if ex is None:
+            ex = _executors[threads] = ThreadPoolExecutor(threads, "turbodicom")
+        return ex
+
+
+def _dtype(m: PixelModule) -> np.dtype:
+    """pydicom's DecodeRunner.pixel_dtype for this pixel module."""
+    if m.pixel_keyword == "FloatPixelData":
+        dt = np.dtype("float32")
+    elif m.pixel_keyword == "DoubleFloatPixelData":
+        dt = np.dtype("float64")
+    elif m.bits_allocated == 1:
+        dt = np.dtype("u1")
+    else:
+        try:
+            dt = np.dtype(f"{'ui'[m.pixel_representation]}{m.bits_allocated // 8}")
+        except TypeError:
+            raise UnsupportedError(
+                f"(0028,0100) 'Bits Allocated' {m.bits_allocated} has no NumPy integer type"
+            ) from None
+    if m.big_endian != (sys.byteorder == "big"):
+        dt = dt.newbyteorder("S")
+    return dt
+
+
+def _shape(m: PixelModule, nframes: int, as_frame: bool) -> tuple[int, ...]:
+    base: tuple[int, ...] = (m.rows, m.columns)
+    if m.samples_per_pixel > 1:
+        base += (m.samples_per_pixel,)
+    return base if as_frame or nframes == 1 else (nframes,) + base
+
+
+def _spec(m: PixelModule, options: Any = None) -> FrameSpec:
+    return FrameSpec(m.rows, m.columns, m.samples_per_pixel, m.bits_allocated, m.bits_stored,
+                     m.pixel_representation, m.planar_configuration,
+                     m.photometric_interpretation, options)
+
+
+def _ybr_to_rgb_numpy(arr: np.ndarray) -> np.ndarray:
+    """pydicom's YBR_FULL to RGB for containers other than 8 bits (rare; same arithmetic)."""
+    m = np.asarray([[1.000, 1.000, 1.000],
+                    [0.000, -0.114 * 1.772 / 0.587, 1.772],
+                    [1.402, -0.299 * 1.402 / 0.587, 0.000]], dtype=np.float32)
+    f = arr.astype(np.float32)
+    f -= [0, 128, 128]
+    np.matmul(f, m, out=f)
+    f += 0.5
+    np.floor(f, out=f)
+    np.clip(f, 0, 255, out=f)
+    return f.astype(arr.dtype)
+
+
+# ------------------------------------------------------------------------------------------
+# Native (uncompressed) pixel data: pydicom's Decoder._as_array_native, without pydicom.
+# ------------------------------------------------------------------------------------------
+def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
+    m = px.module
+    dtype = _dtype(m)
+    data = px.native_bytes()
+    pixels = m.pixels_per_frame
+    nframes = m.number_of_frames
+    if m.bits_allocated == 1:
+        frame_len: float = pixels / 8
+    else:
+        frame_len = pixels * m.bits_allocated // 8
+    if m.photometric_interpretation == "YBR_FULL_422":
+        frame_len = frame_len // 3 * 2
+    be_swap_ow = (m.big_endian and m.bits_allocated == 8 and m.pixel_keyword == "PixelData"
+                  and m.pixel_vr == "OW")
+
+    total = math.ceil(frame_len * nframes)
+    if index is not None:
+        if not 0 <= index < nframes:
+            raise IndexError(f"frame index {index} out of range for {nframes} frames")
+        start = math.floor(index * frame_len)
+        if start + math.ceil(frame_len) > len(data):
+            raise DecodeError(f"the pixel data ({len(data)} bytes) is too short to contain "
+                              f"frame {index} ({index + 1} frames of {frame_len} bytes)")
+    elif len(data) < total:
+        raise DecodeError(
+            f"the pixel data is {len(data)} bytes but (0028,0010) Rows x (0028,0011) Columns x "
+            f"(0028,0002) Samples per Pixel x (0028,0100) Bits Allocated x (0028,0008) Number "
+            f"of Frames need {total}; the file may be truncated or its group 0028 values wrong")
+
+    if be_swap_ow:
+        # 8-bit data stored as OW in big endian: bytes are swapped pairwise (incl. padding).
+        flen = int(frame_len)
+        if index is None:
+            raw = np.frombuffer(data, dtype=">u2", count=(total + 1) // 2).byteswap()
+            arr = raw.view(dtype)[:total]
+        else:
+            odd = index % 2 if flen % 2 else 0
+            start = index * flen - odd
+            raw = np.frombuffer(data[start:start + flen + (1 if flen % 2 else 0)],
+                                dtype=">u2").byteswap()
+            arr = raw.view(dtype)[odd:odd + flen]
+    else:
+        if index is None:
+            count_bytes = total
+            start = 0
+        else:
+            start = math.floor(index * frame_len)
+            count_bytes = math.ceil(frame_len)
+        if m.bits_allocated == 1:
+            arr = np.frombuffer(data, dtype=np.uint8, count=count_bytes, offset=start)
+        else:
+            arr = np.frombuffer(data, dtype=dtype, count=count_bytes // dtype.itemsize,
+                                offset=start)
+
+    if m.bits_allocated == 1:
+        nbits = pixels * (nframes if index is None else 1)
+        first = 0 if index is None else (index * pixels) % 8
+        arr = np.unpackbits(arr, bitorder="little", count=len(arr) * 8)[first:first + nbits]
+    elif m.photometric_interpretation == "YBR_FULL_422":
+        # PS3.3 C.7.6.3.1.2: Y1 Y2 Cb Cr -> Y1 Cb Cr Y2 Cb Cr
+        out = np.empty(arr.shape[0] // 2 * 3, dtype=dtype)
+        out[::6] = arr[::4]
+        out[3::6] = arr[1::4]
+        out[1::6] = out[4::6] = arr[2::4]
+        out[2::6] = out[5::6] = arr[3::4]
+        arr = out
+    else:
+        arr = arr.copy()  # detach from the memory map, writeable like pydicom's result
+
+    nf = nframes if index is None else 1
+    if m.samples_per_pixel > 1 and m.planar_configuration == 1:
+        arr = arr.reshape(nf, m.samples_per_pixel, m.rows, m.columns).transpose(0, 2, 3, 1)
+        arr = np.ascontiguousarray(arr)
+    arr = arr.reshape(_shape(m, nf, index is not None))
+
+    if m.pixel_keyword == "PixelData" and m.bits_allocated > m.bits_stored:
+        shift = m.bits_allocated - m.bits_stored
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    if m.photometric_interpretation in _YBR and m.samples_per_pixel == 3:
+        if arr.dtype.itemsize == 1:
+            _parse.ybr_full_to_rgb(arr.reshape(-1))
+        else:
+            arr = _ybr_to_rgb_numpy(arr)
+    return arr
+
+
+# ------------------------------------------------------------------------------------------
+# Encapsulated pixel data: frames through the codec registry, in parallel when asked.
+# ------------------------------------------------------------------------------------------
+class _FramePlan:
+    """How one frame goes from encoded bytes to its slot in the output array."""
+
+    def __init__(self, px: PixelSource, codec: Codec, spec: FrameSpec, dtype: np.dtype):
+        m = px.module
+        self.px = px
+        self.codec = codec
+        self.spec = spec
+        self.unpack_bits = m.bits_allocated == 1
+        self.decoded_nbytes = codec.frame_nbytes(spec)
+        self.frame_items = m.pixels_per_frame
+        ybr = (m.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
+        self.numpy_ybr = ybr and m.bits_allocated != 8
+        bps = max(1, m.bits_allocated // 8)
+        self.post = _parse.PostProcess(
+            bps, m.bits_stored if not self.unpack_bits else 0, m.pixel_representation == 1,
+            ybr and m.bits_allocated == 8)
+        if not self.unpack_bits and self.decoded_nbytes != self.frame_items * dtype.itemsize:
+            raise DecodeError("codec output size does not match the pixel module")
+
+    def run(self, index: int, out: np.ndarray) -> None:
+        """Decode frame `index` into `out` (a 1-D view of its slot)."""
+        data = self.px.frame(index)
+        if self.unpack_bits:
+            packed = bytearray(self.decoded_nbytes)
+            self.codec.decode_into(data, packed, self.spec)
+            out[:] = np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little",
+                                   count=self.frame_items)
+            return
+        buf = out.view(np.uint8)
+        self.codec.decode_into(data, buf, self.spec)
+        self.post(buf)
+
+
+def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int) -> None:
+    if threads <= 1 or len(indices) <= 1:
+        for k, i in enumerate(indices):
+            plan.run(i, arr[k])
+        return
+    ex = _executor(min(threads, len(indices)))
+    futures = [ex.submit(plan.run, i, arr[k]) for k, i in enumerate(indices)]
+    for f in futures:
+        f.result()
+
+
+def _decode_encapsulated(px: PixelSource, indices: list[int], threads: int,
+                         options: Any = None) -> np.ndarray:
+    m = px.module
+    codec = codec_for(m.transfer_syntax_uid)
+    dtype = _dtype(m)
+    plan = _FramePlan(px, codec, _spec(m, options), dtype)
+    if len(indices) > 1:
+        nfound = px.nr_encoded_frames  # builds the frame table once, before any thread runs
+        if nfound < m.number_of_frames:
+            raise DecodeError(
+                f"(0028,0008) 'Number of Frames' is {m.number_of_frames} but the encapsulated "
+                f"pixel data holds only {nfound} frames")
+    arr = np.empty((len(indices), plan.frame_items), dtype=dtype)
+    _run_frames(plan, indices, arr, threads)
+    if plan.numpy_ybr:
+        arr = _ybr_to_rgb_numpy(arr.reshape(-1, 3)).reshape(arr.shape)
+    return arr
+
+
+def _resolve_threads(threads: int | None) -> int:
+    if threads is None:
+        return default_threads()
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return int(threads)
+
+
+def decode(src: Source, index: int | None = None, *, threads: int | None = None) -> np.ndarray:
+    """Decode the pixel data of a DICOM file or dataset.
+
+    Parameters
+    ----------
+    src : str, os.PathLike, bytes-like, binary file object or pydicom.Dataset
+        The file (paths are memory-mapped; pydicom is not needed) or dataset.
+    index : int, optional
+        Decode only frame `index` (0-based).  From a file, only that frame's bytes and the
+        item headers needed to find them are read.
+    threads : int, optional
+        Frames decoded in parallel with the GIL released (default: all cores available).
+
+    Returns
+    -------
+    numpy.ndarray
+        Exactly what pydicom 3's ``pixel_array`` returns for the same file with default
+        options: ``(frames, rows, columns[, samples])`` for multi-frame data,
+        ``(rows, columns[, samples])`` for one frame or when `index` is given.
+
+    Raises
+    ------
+    DecodeError
+        The data is malformed or truncated (also a ``ValueError``).
+    UnsupportedError
+        The transfer syntax or a feature of it is not supported (also a
+        ``NotImplementedError``).
+    """
+    nthreads = _resolve_threads(threads)
+    with open_pixels(src, sequential=index is None) as px:
+        m = px.module
+        m.validate()
+        if not m.encapsulated:
+            return _decode_native(px, index)
+        if index is not None:
+            if not 0 <= index < m.number_of_frames:
+                raise IndexError(f"frame index {index} out of range for {m.number_of_frames} "
+                                 "frames")
+            arr = _decode_encapsulated(px, [index], 1)
+            return arr.reshape(_shape(m, 1, True))
+        arr = _decode_encapsulated(px, list(range(m.number_of_frames)), nthreads)
+        return arr.reshape(_shape(m, m.number_of_frames, False))
+
+
+def iter_frames(src: Source, *, threads: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the frames of `src` one at a time, each shaped ``(rows, columns[, samples])``.
+
+    With ``threads > 1`` up to `threads` frames are decoded ahead in parallel; memory stays
+    bounded by that many frames.  Values equal ``decode(src)[i]``.
+    """
+    nthreads = _resolve_threads(threads)
+    with open_pixels(src) as px:
+        m = px.module
+        m.validate()
+        n = m.number_of_frames
+        if not m.encapsulated:
+            for i in range(n):
+                yield _decode_native(px, i)
+            return
+        shape = _shape(m, 1, True)
+        batch = max(1, nthreads)
+        for start in range(0, n, batch):
+            idx = list(range(start, min(n, start + batch)))
+            arr = _decode_encapsulated(px, idx, nthreads)
+            for k in range(len(idx)):
+                yield arr[k].reshape(shape)
+
+
+def _check_out(out: Any, nbytes: int) -> memoryview:
+    view = memoryview(out)
+    if view.readonly:
+        raise ValueError("out must be writable")
+    if not view.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+    if view.nbytes < nbytes:
+        raise ValueError(f"out holds {view.nbytes} bytes but the frame needs {nbytes}")
+    return view[:nbytes]
+
+
+def decode_frame(data: Any, transfer_syntax_uid: str, *, rows: int, columns: int,
+                 samples_per_pixel: int = 1, bits_allocated: int, bits_stored: int | None = None,
+                 pixel_representation: int = 0, planar_configuration: int = 0,
+                 photometric_interpretation: str | None = None, out: Any = None,
+                 rle_segment_order: str = ">") -> Any:
+    """Decode one encoded frame into little-endian samples (pydicom's plugin layout).
+
+    Parameters
+    ----------
+    data : bytes-like
+        One frame's encoded bytes (fragments already joined).
+    transfer_syntax_uid : str
+        The transfer syntax of `data`, e.g. ``"1.2.840.10008.1.2.5"`` (RLE Lossless).
+    rows, columns, samples_per_pixel, bits_allocated, bits_stored, pixel_representation, \
+planar_configuration, photometric_interpretation
+        The Image Pixel module values, pydicom's names.
+    out : writable bytes-like, optional
+        Where to write the frame; must hold the frame's bytes.  A new ``bytearray`` otherwise.
+    rle_segment_order : {">", "<"}
+        RLE only: ``"<"`` for the non-conformant least-significant-byte-first segment order.
+
+    Returns
+    -------
+    bytearray or `out`
+        ``rows * columns * samples_per_pixel * bits_allocated / 8`` bytes, pixel-interleaved
+        (planar configuration 0), samples in a ``bits_allocated`` container.  For Bits Allocated
+        1 the frame is bit-packed, ``ceil(rows * columns / 8)`` bytes, as DICOM stores it.
+        Unused high bits are returned as encoded (pydicom masks them itself).
+    """
+    spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
+                     int(bits_stored if bits_stored is not None else bits_allocated),
+                     int(pixel_representation), int(planar_configuration),
+                     photometric_interpretation or "", rle_segment_order)
+    spec.validate()
+    codec = codec_for(str(transfer_syntax_uid))
+    nbytes = codec.frame_nbytes(spec)
+    if out is None:
+        result = bytearray(nbytes)
+        codec.decode_into(data, result, spec)
+        return result
+    codec.decode_into(data, _check_out(out, nbytes), spec)
+    return out
+
+
+def encode_rle(src: Any, *, rows: int, columns: int, samples_per_pixel: int,
+               bits_allocated: int) -> bytes:
+    """RLE Lossless encode one frame, byte-identical to pydicom's own RLE encoder.
+
+    Parameters
+    ----------
+    src : numpy.ndarray or bytes-like
+        One frame: an array shaped ``(rows, columns[, samples])`` (any byte order; converted
+        to little endian), or little-endian pixel-interleaved bytes.
+    rows, columns, samples_per_pixel, bits_allocated
+        The frame description; bits_allocated is 8, 16, 32 or 64.
+
+    Returns
+    -------
+    bytes
+        The encoded frame: 64-byte RLE header and segments.
+    """
+    from turbodicom import _rle
+
+    if bits_allocated not in (8, 16, 32, 64):
+        raise ValueError(f"(0028,0100) 'Bits Allocated' must be 8, 16, 32 or 64 for RLE, got "
+                         f"{bits_allocated}")
+    if samples_per_pixel * bits_allocated // 8 > 15:
+        raise ValueError("RLE allows at most 15 segments: (0028,0002) 'Samples per Pixel' x "
+                         "bytes per sample must be at most 15")
+    if isinstance(src, np.ndarray):
+        if src.dtype.itemsize != bits_allocated // 8:
+            src = src.astype(f"{src.dtype.kind if src.dtype.kind in 'iu' else 'u'}"
+                             f"{bits_allocated // 8}")
+        src = np.ascontiguousarray(src, dtype=src.dtype.newbyteorder("<"))
+    view = memoryview(src).cast("B") if not isinstance(src, (bytes, bytearray)) else src
+    expected = rows * columns * samples_per_pixel * bits_allocated // 8
+    if len(view) != expected:
+        raise ValueError(f"src has {len(view)} bytes but a {rows}x{columns} frame with "
+                         f"{samples_per_pixel} samples of {bits_allocated} bits needs {expected}")
+    return _rle.encode(view, rows=rows, columns=columns, samples_per_pixel=samples_per_pixel,
+                       bits_allocated=bits_allocated)
