@@ -17,7 +17,7 @@
  * of 8-bit samples) is decoded straight into the caller's buffer.  Otherwise the planes that
  * interleave into one output region are decoded a chunk at a time into a fixed stack arena (a few
  * KB per plane, so everything stays in L1) and interleaved with straight-line loops that compilers
- * vectorise.  While there is room, runs are copied/filled in whole 16-byte blocks (overshooting
+ * vectorise.  While there is room, runs are copied/filled in whole 32-byte blocks (overshooting
  * into space that the next run overwrites); near the end of a segment's input or of the output the
  * exact, clipping path is used.  No allocation.
  *
@@ -52,9 +52,10 @@
 #define RLE_ARENA_SIZE 24576u
 #define RLE_PLANE_SLACK 160u /* room for one whole overshooting run past a chunk's end */
 
-/* Encode scratch: one row of one byte plane, with zeroed slack for 8-byte look-ahead loads. */
+/* Encode scratch: one row of one byte plane, with zeroed slack for look-ahead loads and block
+ * copies. */
 #define RLE_ROW_STACK 8192u
-#define RLE_ROW_SLACK 16u
+#define RLE_ROW_SLACK 32u
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RLE_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -116,33 +117,40 @@ static int check_image(uint32_t rows, uint32_t columns, uint32_t samples_per_pix
 /* PackBits segment decoding (G.3.2)                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Copy len (1..128) bytes in 16-byte blocks: reads and writes up to 15 bytes past len. */
+/* Copy len (1..128) bytes in 32-byte blocks: reads and writes up to 31 bytes past len.  The
+ * first block is unconditional, so the many runs of <= 32 bytes take no loop branch. */
 static inline void copy_blocks(uint8_t *d, const uint8_t *s, size_t len)
 {
-    size_t k = 0;
-    do {
-        memcpy(d + k, s + k, 16);
-        k += 16;
-    } while (k < len);
+    memcpy(d, s, 32);
+    if (RLE_UNLIKELY(len > 32)) {
+        size_t k = 32;
+        do {
+            memcpy(d + k, s + k, 32);
+            k += 32;
+        } while (k < len);
+    }
 }
 
-/* Fill len (1..128) bytes with v in 16-byte blocks: writes up to 15 bytes past len. */
+/* Fill len (1..128) bytes with v in 32-byte blocks: writes up to 31 bytes past len. */
 static inline void fill_blocks(uint8_t *d, uint8_t v, size_t len)
 {
-    uint8_t pattern[16];
-    size_t k = 0;
+    uint8_t pattern[32];
     memset(pattern, v, sizeof pattern);
-    do {
-        memcpy(d + k, pattern, 16);
-        k += 16;
-    } while (k < len);
+    memcpy(d, pattern, 32);
+    if (RLE_UNLIKELY(len > 32)) {
+        size_t k = 32;
+        do {
+            memcpy(d + k, pattern, 32);
+            k += 32;
+        } while (k < len);
+    }
 }
 
 /*
  * Decode runs of one segment from *pp (input ends at end) into *pd until *pd reaches d_stop or
  * the input runs out.  Writes never pass d_lim (runs are clipped there); d_lim >= d_stop.
- * While at least 129 input bytes remain and *pd + 128 <= d_lim, whole runs are moved in 16-byte
- * blocks; those overshoot the run's end by up to 15 bytes, which is harmless because the overshoot
+ * While at least 129 input bytes remain and *pd + 128 <= d_lim, whole runs are moved in 32-byte
+ * blocks; those overshoot the run's end by up to 31 bytes, which is harmless because the overshoot
  * lies below d_lim and is overwritten by the following runs (or is carried / ignored).
  */
 static inline void packbits_decode(const uint8_t **pp, const uint8_t *end, uint8_t **pd,
@@ -235,35 +243,33 @@ static void interleave2(uint8_t *restrict out, const uint8_t *restrict b0,
 }
 
 #if RLE_X86_DISPATCH
-/* 16 pixels a step: three byte shuffles (pshufb) per 16 output bytes. */
+/* 16 pixels a step.  Output byte g of the step is sample g % 3 of pixel g / 3.  One byte shuffle
+ * (pshufb) per input places each input's 16 bytes where the three output registers want them
+ * (the three registers use disjoint byte positions of each input), and masks merge the results:
+ * three shuffles per 48 output bytes instead of nine. */
 __attribute__((target("ssse3"))) static size_t interleave3_ssse3(uint8_t *restrict out,
                                                                  const uint8_t *restrict b0,
                                                                  const uint8_t *restrict b1,
                                                                  const uint8_t *restrict b2,
                                                                  size_t n)
 {
-#define Z -1
-    const __m128i m00 = _mm_setr_epi8(0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z, Z, 5);
-    const __m128i m01 = _mm_setr_epi8(Z, 0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z, Z);
-    const __m128i m02 = _mm_setr_epi8(Z, Z, 0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z);
-    const __m128i m10 = _mm_setr_epi8(Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z, 10, Z);
-    const __m128i m11 = _mm_setr_epi8(5, Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z, 10);
-    const __m128i m12 = _mm_setr_epi8(Z, 5, Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z);
-    const __m128i m20 = _mm_setr_epi8(Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15, Z, Z);
-    const __m128i m21 = _mm_setr_epi8(Z, Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15, Z);
-    const __m128i m22 = _mm_setr_epi8(10, Z, Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15);
-#undef Z
+    const __m128i shuf0 = _mm_setr_epi8(0, 11, 6, 1, 12, 7, 2, 13, 8, 3, 14, 9, 4, 15, 10, 5);
+    const __m128i shuf1 = _mm_setr_epi8(5, 0, 11, 6, 1, 12, 7, 2, 13, 8, 3, 14, 9, 4, 15, 10);
+    const __m128i shuf2 = _mm_setr_epi8(10, 5, 0, 11, 6, 1, 12, 7, 2, 13, 8, 3, 14, 9, 4, 15);
+    const __m128i m0 = _mm_setr_epi8(-1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1);
+    const __m128i m1 = _mm_setr_epi8(0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0);
+    const __m128i m2 = _mm_setr_epi8(0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(b0 + i));
-        __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(b1 + i));
-        __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(b2 + i));
-        __m128i o0 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, m00), _mm_shuffle_epi8(x1, m01)),
-                                  _mm_shuffle_epi8(x2, m02));
-        __m128i o1 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, m10), _mm_shuffle_epi8(x1, m11)),
-                                  _mm_shuffle_epi8(x2, m12));
-        __m128i o2 = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(x0, m20), _mm_shuffle_epi8(x1, m21)),
-                                  _mm_shuffle_epi8(x2, m22));
+        __m128i s0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b0 + i)), shuf0);
+        __m128i s1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b1 + i)), shuf1);
+        __m128i s2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b2 + i)), shuf2);
+        __m128i o0 = _mm_or_si128(_mm_or_si128(_mm_and_si128(s0, m0), _mm_and_si128(s1, m1)),
+                                  _mm_and_si128(s2, m2));
+        __m128i o1 = _mm_or_si128(_mm_or_si128(_mm_and_si128(s0, m2), _mm_and_si128(s1, m0)),
+                                  _mm_and_si128(s2, m1));
+        __m128i o2 = _mm_or_si128(_mm_or_si128(_mm_and_si128(s0, m1), _mm_and_si128(s1, m2)),
+                                  _mm_and_si128(s2, m0));
         _mm_storeu_si128((__m128i *)(void *)(out + 3 * i), o0);
         _mm_storeu_si128((__m128i *)(void *)(out + 3 * i + 16), o1);
         _mm_storeu_si128((__m128i *)(void *)(out + 3 * i + 32), o2);
@@ -505,8 +511,14 @@ static inline size_t run_length(const uint8_t *p, size_t j, size_t c)
     return (k < c ? k : c) - j;
 }
 
-/* Encode one row p[0 .. c) (p[c .. c + 15] readable) at o; NULL if it would pass o_end. */
-static uint8_t *encode_row(const uint8_t *p, size_t c, uint8_t *o, const uint8_t *o_end)
+/*
+ * Encode one row p[0 .. c) at o (p[c .. c + RLE_ROW_SLACK) is readable).  With checked = 0 the
+ * caller guarantees row_bound(c) + 32 bytes of room, so literal runs are copied in 32-byte
+ * blocks that may overshoot (the next run overwrites the overshoot); with checked = 1 every run
+ * is checked against o_end and copied exactly, and NULL means the row does not fit.
+ */
+static inline uint8_t *encode_row_impl(const uint8_t *p, size_t c, uint8_t *o,
+                                       const uint8_t *o_end, const int checked)
 {
     size_t i = 0;
     while (i < c) {
@@ -514,9 +526,15 @@ static uint8_t *encode_row(const uint8_t *p, size_t c, uint8_t *o, const uint8_t
         /* Literal runs: the groups of one byte in [i, j), 128 bytes at a time. */
         while (i < j) {
             size_t len = j - i < RLE_RUN_MAX ? j - i : RLE_RUN_MAX;
-            if ((size_t)(o_end - o) < len + 1) return NULL;
-            *o++ = (uint8_t)(len - 1);
-            memcpy(o, p + i, len);
+            if (checked) {
+                if ((size_t)(o_end - o) < len + 1) return NULL;
+                *o++ = (uint8_t)(len - 1);
+                memcpy(o, p + i, len);
+            } else {
+                *o++ = (uint8_t)(len - 1);
+                memcpy(o, p + i, 32);
+                for (size_t k = 32; k < len; k += 32) memcpy(o + k, p + i + k, 32);
+            }
             o += len;
             i += len;
         }
@@ -524,27 +542,60 @@ static uint8_t *encode_row(const uint8_t *p, size_t c, uint8_t *o, const uint8_t
         /* Replicate runs: the group of g >= 2 bytes at j. */
         {
             size_t g = run_length(p, j, c);
-            size_t full = g / RLE_RUN_MAX, rest = g % RLE_RUN_MAX;
             uint8_t v = p[j];
-            if ((size_t)(o_end - o) < 2 * full + 2) return NULL;
-            for (size_t r = 0; r < full; r++) {
-                o[0] = 129;
+            if (RLE_LIKELY(g < RLE_RUN_MAX)) {
+                if (checked && (size_t)(o_end - o) < 2) return NULL;
+                o[0] = (uint8_t)(257 - g);
                 o[1] = v;
                 o += 2;
-            }
-            if (rest > 1) {
-                o[0] = (uint8_t)(257 - rest);
-                o[1] = v;
-                o += 2;
-            } else if (rest == 1) { /* pydicom: a lone remainder is a one-byte literal */
-                o[0] = 0;
-                o[1] = v;
-                o += 2;
+            } else {
+                size_t full = g / RLE_RUN_MAX, rest = g % RLE_RUN_MAX;
+                if (checked && (size_t)(o_end - o) < 2 * full + (rest != 0 ? 2 : 0)) return NULL;
+                for (size_t r = 0; r < full; r++) {
+                    o[0] = 129;
+                    o[1] = v;
+                    o += 2;
+                }
+                if (rest != 0) { /* pydicom: a lone remainder byte is a one-byte literal */
+                    o[0] = rest > 1 ? (uint8_t)(257 - rest) : 0;
+                    o[1] = v;
+                    o += 2;
+                }
             }
             i = j + g;
         }
     }
     return o;
+}
+
+static uint8_t *encode_row_fast(const uint8_t *p, size_t c, uint8_t *o)
+{
+    return encode_row_impl(p, c, o, NULL, 0);
+}
+
+static uint8_t *encode_row_checked(const uint8_t *p, size_t c, uint8_t *o, const uint8_t *o_end)
+{
+    return encode_row_impl(p, c, o, o_end, 1);
+}
+
+/* row[j] = s[j * stride] for j < n; a constant stride lets compilers vectorise the loop. */
+static inline void gather_stride(uint8_t *restrict row, const uint8_t *restrict s, size_t n,
+                                 size_t stride)
+{
+    for (size_t j = 0; j < n; j++) row[j] = s[j * stride];
+}
+
+static void gather(uint8_t *restrict row, const uint8_t *restrict s, size_t n, size_t stride)
+{
+    switch (stride) {
+    case 1: memcpy(row, s, n); break;
+    case 2: gather_stride(row, s, n, 2); break;
+    case 3: gather_stride(row, s, n, 3); break;
+    case 4: gather_stride(row, s, n, 4); break;
+    case 6: gather_stride(row, s, n, 6); break;
+    case 8: gather_stride(row, s, n, 8); break;
+    default: gather_stride(row, s, n, stride); break;
+    }
 }
 
 /* Per-row worst case: c bytes, one header per literal run (at most (c + 2) / 3 of them, since
@@ -576,7 +627,7 @@ int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
     uint8_t row_stack[RLE_ROW_STACK + RLE_ROW_SLACK];
     uint8_t *row = row_stack;
     uint8_t *o, *o_end;
-    size_t plane, frame_size, nr_segments;
+    size_t plane, frame_size, nr_segments, fast_room;
     unsigned bps;
     int status;
 
@@ -611,6 +662,8 @@ int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
                            (unsigned long)columns + RLE_ROW_SLACK);
     }
     memset(row + columns, 0, RLE_ROW_SLACK);
+    row_bound(columns, &fast_room); /* cannot overflow: columns is 32-bit */
+    fast_room += 32;
 
     memset(out, 0, RLE_HEADER_SIZE);
     td_store_le32(out, (uint32_t)nr_segments);
@@ -630,16 +683,12 @@ int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
         }
         td_store_le32(out + 4 + 4 * seg, (uint32_t)offset);
         for (size_t r = 0; r < rows; r++) {
-            const uint8_t *s = src + r * (size_t)columns * nr_segments + byte;
             uint8_t *next;
-            if (nr_segments == 1) {
-                memcpy(row, s, columns);
-            } else if (nr_segments == 2) {
-                for (size_t j = 0; j < columns; j++) row[j] = s[2 * j];
-            } else {
-                for (size_t j = 0; j < columns; j++) row[j] = s[j * nr_segments];
-            }
-            next = encode_row(row, columns, o, o_end);
+            gather(row, src + r * (size_t)columns * nr_segments + byte, columns, nr_segments);
+            if ((size_t)(o_end - o) >= fast_room)
+                next = encode_row_fast(row, columns, o);
+            else
+                next = encode_row_checked(row, columns, o, o_end);
             if (next == NULL) {
                 status = td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1,
                                  "RLE segment %zu row %zu does not fit in the %zu-byte output",

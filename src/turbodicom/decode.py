@@ -222,12 +222,17 @@ class _FramePlan:
         self.post(buf)
 
 
+#: Below this much decoded output per thread, handing frames to threads costs more than it saves.
+MIN_BYTES_PER_THREAD = 1 << 20
+
+
 def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int) -> None:
-    if threads <= 1 or len(indices) <= 1:
+    threads = min(threads, len(indices), max(1, arr.nbytes // MIN_BYTES_PER_THREAD))
+    if threads <= 1:
         for k, i in enumerate(indices):
             plan.run(i, arr[k])
         return
-    ex = _executor(min(threads, len(indices)))
+    ex = _executor(threads)
     futures = [ex.submit(plan.run, i, arr[k]) for k, i in enumerate(indices)]
     for f in futures:
         f.result()

@@ -1,0 +1,484 @@
+"""Side-by-side timing of turbodicom against every installed peer, in one run.
+
+Two levels are timed on the same inputs:
+
+* ``frame``: one encoded frame in, pixels out, one core: turbodicom's kernel against the peers'
+  frame decoders (imagecodecs, pylibjpeg plugins, pydicom's own pure-Python decoders).
+* ``file``: a whole file from the page cache to a NumPy array: ``turbodicom.decode`` (1 thread
+  and all cores) against ``pydicom.pixels.pixel_array`` with each of its plugins, pydicom with
+  turbodicom registered, and dicomsdl.
+
+Every peer's output is checked against turbodicom's before it is timed; a disagreement is shown
+in the table.  Throughput is MB/s of decoded output; ``ratio`` is turbodicom's speed divided by
+the peer's (above 1 means turbodicom is faster).  The benchmarks/ suite (pytest-benchmark) uses
+the same workloads and peers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+import turbodicom
+from turbodicom.codecs import RLE_LOSSLESS, SYNTAX_NAMES, FrameSpec, codec_for
+from turbodicom.frames import open_pixels
+
+__all__ = ["Workload", "Result", "default_workloads", "workloads_from_paths", "frame_peers",
+           "file_peers", "run", "format_table"]
+
+
+# ------------------------------------------------------------------------------------------
+# Workloads
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    """One DICOM file to time, with its frames extracted for the frame-level runs."""
+
+    label: str
+    path: str
+    transfer_syntax_uid: str
+    spec: FrameSpec
+    nr_frames: int
+    frames: list[bytes] = field(default_factory=list)
+    decoded_nbytes: int = 0  # bytes of the whole decoded array
+
+    @property
+    def syntax_name(self) -> str:
+        return SYNTAX_NAMES.get(self.transfer_syntax_uid, self.transfer_syntax_uid)
+
+
+def _load(path: str, label: str | None = None) -> Workload:
+    with open_pixels(path) as px:
+        m = px.module
+        spec = FrameSpec(m.rows, m.columns, m.samples_per_pixel, m.bits_allocated,
+                         m.bits_stored, m.pixel_representation, m.planar_configuration,
+                         m.photometric_interpretation)
+        frames = ([bytes(px.frame(i)) for i in range(m.number_of_frames)]
+                  if m.encapsulated else [])
+        itemsize = max(1, m.bits_allocated // 8)
+    return Workload(label or Path(path).name, str(path), m.transfer_syntax_uid, spec,
+                    m.number_of_frames, frames,
+                    m.pixels_per_frame * itemsize * m.number_of_frames)
+
+
+def workloads_from_paths(paths: Iterable[str]) -> list[Workload]:
+    """Workloads for the given files (directories are searched recursively)."""
+    out: list[Workload] = []
+    for p in paths:
+        pp = Path(p)
+        files = sorted(f for f in pp.rglob("*") if f.is_file()) if pp.is_dir() else [pp]
+        for f in files:
+            try:
+                w = _load(str(f))
+            except (turbodicom.TurboDicomError, OSError, ValueError):
+                continue
+            if w.frames:  # compressed files only: native ones have no codec to compare
+                out.append(w)
+    return out
+
+
+def _corpus_dir() -> Path | None:
+    env = os.environ.get("TURBODICOM_CORPUS")
+    cands = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    cands += [p / "shared" / "corpus" for p in here.parents[:5]]
+    cands.append(Path.cwd().parent / "shared" / "corpus")
+    for c in cands:
+        if (c / "MANIFEST.tsv").is_file():
+            return c
+    return None
+
+
+def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bool) -> None:
+    """Write a multi-frame RLE Lossless file of `frames` with turbodicom's encoder."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import generate_uid
+
+    nf, rows, cols = frames.shape[:3]
+    spp = frames.shape[3] if frames.ndim == 4 else 1
+    bits = frames.dtype.itemsize * 8
+    enc = [turbodicom.encode_rle(f, rows=rows, columns=cols, samples_per_pixel=spp,
+                                 bits_allocated=bits) for f in frames]
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = RLE_LOSSLESS
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, cols, spp
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = int(signed)
+    ds.PhotometricInterpretation = photometric
+    if spp > 1:
+        ds.PlanarConfiguration = 0
+    ds.NumberOfFrames = nf
+    ds.PixelData = encapsulate(enc, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+
+
+def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Workload]:
+    """The default workload, built on the spot on any machine.
+
+    With the shared corpus present (``TURBODICOM_CORPUS`` or ``../shared/corpus``): the WG04
+    RLE files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US) and multi-frame RLE files
+    re-encoded from real images (the 120-frame ultrasound, a 16-bit CT stack).  Without it:
+    pydicom's bundled RLE test files and a multi-frame file encoded from them.
+    """
+    tmp = Path(tmpdir or tempfile.mkdtemp(prefix="turbodicom-bench-"))
+    out: list[Workload] = []
+    corpus = _corpus_dir()
+    if corpus is not None:
+        wg = corpus / "dicom-test-files" / "data" / "WG04" / "RLE"
+        names = ["CT1_RLE", "MR1_RLE", "US1_RLE"] + ([] if quick else ["RG3_RLE"])
+        for n in names:
+            if (wg / n).is_file():
+                out.append(_load(str(wg / n), f"WG04 {n}"))
+        us = corpus / "pydicom-data" / "data_store" / "data" / "color3d_jpeg_baseline.dcm"
+        ct = corpus / "dicom-test-files" / "data" / "WG04" / "REF" / "CT1_UNC"
+        with contextlib.suppress(Exception):
+            import pydicom
+
+            if us.is_file():
+                arr = pydicom.dcmread(us).pixel_array  # real ultrasound frames (YBR->RGB)
+                arr = arr[:24] if quick else arr
+                p = tmp / "us_rgb_rle.dcm"
+                _write_rle_file(p, np.ascontiguousarray(arr), "RGB", False)
+                out.append(_load(str(p), f"US {len(arr)}x RGB (re-encoded)"))
+            if ct.is_file():
+                ct1 = turbodicom.decode(str(ct))
+                n = 8 if quick else 32
+                stack = np.stack([np.roll(ct1, 4 * k, axis=0) for k in range(n)])
+                p = tmp / "ct_stack_rle.dcm"
+                _write_rle_file(p, stack, "MONOCHROME2", ct1.dtype.kind == "i")
+                out.append(_load(str(p), f"CT {n}x 512^2 16-bit (re-encoded)"))
+    if not out:
+        from pydicom.data import get_testdata_file
+
+        for n in ("MR_small_RLE.dcm", "SC_rgb_rle.dcm", "rtdose_rle.dcm"):
+            f = get_testdata_file(n)
+            if f:
+                out.append(_load(f, f"pydicom {n}"))
+        ct_small = get_testdata_file("CT_small.dcm")
+        if ct_small:
+            img = turbodicom.decode(ct_small)
+            stack = np.stack([np.roll(img, k, axis=1) for k in range(16)])
+            p = tmp / "ct_small_stack_rle.dcm"
+            _write_rle_file(p, stack, "MONOCHROME2", img.dtype.kind == "i")
+            out.append(_load(str(p), "CT_small 16x (re-encoded)"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Peers: name -> factory(workload) returning a zero-argument callable, or None if unusable.
+# ------------------------------------------------------------------------------------------
+FrameRunner = Callable[[], Any]
+
+
+def _turbodicom_frames(w: Workload) -> FrameRunner | None:
+    codec_for(w.transfer_syntax_uid)
+    s = w.spec
+    out = bytearray(codec_for(w.transfer_syntax_uid).frame_nbytes(s))
+
+    def run() -> bytearray:
+        for f in w.frames:
+            turbodicom.decode_frame(f, w.transfer_syntax_uid, rows=s.rows, columns=s.columns,
+                                    samples_per_pixel=s.samples_per_pixel,
+                                    bits_allocated=s.bits_allocated, out=out)
+        return out
+    return run
+
+
+def _imagecodecs_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid != RLE_LOSSLESS or w.spec.bits_allocated == 1:
+        return None
+    import imagecodecs
+
+    dt = f"<u{w.spec.bits_allocated // 8}"
+
+    def run() -> Any:
+        r = None
+        for f in w.frames:
+            r = imagecodecs.dicomrle_decode(f, dt)
+        return r
+    return run
+
+
+def _pylibjpeg_rle_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid != RLE_LOSSLESS:
+        return None
+    from rle.rle import decode_frame
+
+    s = w.spec
+
+    def run() -> Any:
+        r = None
+        for f in w.frames:
+            r = decode_frame(f, s.rows * s.columns, s.bits_allocated, "<")
+        return r
+    return run
+
+
+def _pydicom_rle_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid != RLE_LOSSLESS or w.spec.bits_allocated == 1:
+        return None
+    from pydicom.pixels.decoders.rle import _rle_decode_frame
+
+    s = w.spec
+
+    def run() -> Any:
+        r = None
+        for f in w.frames:
+            r = _rle_decode_frame(f, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated)
+        return r
+    return run
+
+
+def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
+    """Frame-level decoders: turbodicom first, then each installed peer."""
+    peers: dict[str, Callable[[Workload], FrameRunner | None]] = {
+        "turbodicom": _turbodicom_frames}
+    for name, mod, fn in (("imagecodecs", "imagecodecs", _imagecodecs_frames),
+                          ("pylibjpeg-rle", "rle", _pylibjpeg_rle_frames),
+                          ("pydicom (numpy/python)", "pydicom", _pydicom_rle_frames)):
+        if _importable(mod):
+            peers[name] = fn
+    return peers
+
+
+def _importable(mod: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _turbodicom_unregistered() -> Iterator[None]:
+    """Time pydicom's plugins without turbodicom in the way, restoring the registration."""
+    try:
+        from turbodicom import pydicom_plugin
+
+        was = pydicom_plugin.is_registered()
+    except ImportError:
+        was = False
+    if was:
+        turbodicom.unregister()
+    try:
+        yield
+    finally:
+        if was:
+            turbodicom.register()
+
+
+def _pydicom_file(plugin: str) -> Callable[[Workload], FrameRunner | None]:
+    def factory(w: Workload) -> FrameRunner | None:
+        from pydicom.pixels import pixel_array
+        from pydicom.pixels.decoders.base import get_decoder
+
+        try:
+            if plugin not in get_decoder(w.transfer_syntax_uid)._available:
+                return None
+        except NotImplementedError:
+            return None
+        return lambda: pixel_array(w.path, decoding_plugin=plugin)
+    return factory
+
+
+def _pydicom_with_turbodicom(w: Workload) -> FrameRunner | None:
+    from pydicom.pixels import pixel_array
+
+    def run() -> Any:
+        turbodicom.register()
+        try:
+            return pixel_array(w.path, decoding_plugin="turbodicom")
+        finally:
+            turbodicom.unregister()
+    return run
+
+
+def _dicomsdl_file(w: Workload) -> FrameRunner | None:
+    import dicomsdl
+
+    if w.transfer_syntax_uid not in (RLE_LOSSLESS,) and not w.transfer_syntax_uid.startswith(
+            "1.2.840.10008.1.2.4"):
+        return None
+
+    def run() -> np.ndarray:
+        d = dicomsdl.open_file(w.path)
+        if w.nr_frames == 1:
+            return d.pixelData(storedvalue=True)
+        return np.stack([d.pixelData(i, storedvalue=True) for i in range(w.nr_frames)])
+    return run
+
+
+#: Peers that have crashed the process on real files (dicomsdl overflows its heap on
+#: pydicom's rtdose_rle.dcm): each input is tried in a child process before it is timed here.
+ISOLATED_PEERS = ("dicomsdl",)
+
+
+def _survives_in_subprocess(peer: str, w: Workload, threads: int | None) -> bool:
+    """Run one peer on one workload in a child process; False if the child crashed."""
+    import subprocess
+
+    code = ("import sys; from turbodicom import bench; w = bench._load(sys.argv[1]); "
+            "fn = bench.file_peers(None)[sys.argv[2]](w)\n"
+            "try:\n    fn and fn()\nexcept Exception:\n    pass\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, w.path, peer],
+                              capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0
+
+
+def file_peers(threads: int | None = None) -> dict[str, Callable[[Workload], FrameRunner | None]]:
+    """File-level decoders: turbodicom (1 thread, N threads) then each installed peer."""
+    from turbodicom.decode import default_threads
+
+    n = threads or default_threads()
+    peers: dict[str, Callable[[Workload], FrameRunner | None]] = {
+        "turbodicom": lambda w: (lambda: turbodicom.decode(w.path, threads=1)),
+    }
+    if n > 1:
+        peers[f"turbodicom ({n} threads)"] = lambda w: (lambda: turbodicom.decode(w.path,
+                                                                                  threads=n))
+    if _importable("pydicom"):
+        peers["pydicom + turbodicom plugin"] = _pydicom_with_turbodicom
+        for plugin, mod in (("pylibjpeg", "pylibjpeg"), ("gdcm", "gdcm"), ("pydicom", "pydicom")):
+            if _importable(mod):
+                peers[f"pydicom + {plugin}"] = _pydicom_file(plugin)
+    if _importable("dicomsdl"):
+        peers["dicomsdl"] = _dicomsdl_file
+    return peers
+
+
+# ------------------------------------------------------------------------------------------
+# Timing
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    workload: str
+    syntax: str
+    level: str  # "frame" or "file"
+    peer: str
+    median_s: float
+    mb_s: float
+    ratio: float | None  # turbodicom (1 thread) speed / this peer's speed
+    agrees: bool | None
+    runs: int
+    note: str = ""
+
+
+def time_callable(fn: Callable[[], Any], min_time: float, min_runs: int = 3,
+                  max_runs: int = 200) -> tuple[float, int]:
+    """Median wall time of fn() over repeated runs (one warm-up run first)."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_runs and (len(times) < min_runs
+                                     or time.perf_counter() - start < min_time):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def _normalise(w: Workload, level: str, peer: str, value: Any) -> np.ndarray | None:
+    """Bring a peer's output to turbodicom's layout for the agreement check."""
+    if value is None:
+        return None
+    s = w.spec
+    if level == "file":
+        return np.asarray(value)
+    raw = np.frombuffer(bytes(value) if not isinstance(value, np.ndarray) else value.tobytes(),
+                        np.uint8)
+    if peer == "turbodicom" or s.samples_per_pixel == 1:
+        return raw
+    # pylibjpeg-rle, imagecodecs and pydicom return colour planes (planar configuration 1)
+    bps = max(1, s.bits_allocated // 8)
+    planes = raw.reshape(s.samples_per_pixel, s.rows * s.columns, bps)
+    return np.ascontiguousarray(planes.transpose(1, 0, 2)).reshape(-1)
+
+
+def run(workloads: list[Workload], *, levels: tuple[str, ...] = ("frame", "file"),
+        min_time: float = 0.5, threads: int | None = None,
+        progress: Callable[[str], None] | None = None) -> list[Result]:
+    """Time every peer on every workload; return one Result per (workload, level, peer)."""
+    results: list[Result] = []
+    with _turbodicom_unregistered():
+        for w in workloads:
+            for level in levels:
+                peers = frame_peers() if level == "frame" else file_peers(threads)
+                ref_speed = None
+                ref_out: np.ndarray | None = None
+                for name, factory in peers.items():
+                    if progress:
+                        progress(f"{w.label}: {level} {name}")
+                    try:
+                        fn = factory(w)
+                    except Exception as exc:  # a peer that cannot take this input
+                        fn, note = None, f"{type(exc).__name__}"
+                    else:
+                        note = ""
+                    if fn is None:
+                        continue
+                    if name in ISOLATED_PEERS and not _survives_in_subprocess(name, w, threads):
+                        results.append(Result(w.label, w.syntax_name, level, name, math.nan,
+                                              math.nan, None, False, 0,
+                                              "failed: crashed the process (tried in a child)"))
+                        continue
+                    try:
+                        out = _normalise(w, level, name, fn())
+                    except Exception as exc:
+                        results.append(Result(w.label, w.syntax_name, level, name, math.nan,
+                                              math.nan, None, False, 0,
+                                              f"failed: {type(exc).__name__}: {str(exc)[:60]}"))
+                        continue
+                    if name == "turbodicom":
+                        ref_out, agrees = out, True
+                    else:
+                        agrees = (ref_out is not None and out is not None
+                                  and out.shape == ref_out.shape
+                                  and bool(np.array_equal(out, ref_out)))
+                    med, nruns = time_callable(fn, min_time)
+                    speed = w.decoded_nbytes / med / 1e6
+                    if name == "turbodicom":
+                        ref_speed = speed
+                    ratio = ref_speed / speed if ref_speed else None
+                    if name.startswith("turbodicom (") and ref_speed:
+                        note = f"{speed / ref_speed:.2f}x one thread"
+                        ratio = None
+                    results.append(Result(w.label, w.syntax_name, level, name, med, speed,
+                                          ratio, agrees, nruns, note))
+    return results
+
+
+def format_table(results: list[Result]) -> str:
+    """A plain-text table (Markdown pipe syntax) of the results."""
+    lines = ["| workload | level | decoder | MB/s | turbodicom speed-up | agrees |",
+             "|---|---|---|---:|---:|:---:|"]
+    for r in results:
+        ratio = "" if r.ratio is None or r.peer == "turbodicom" else f"{r.ratio:.2f}x"
+        agree = "" if r.agrees is None else ("yes" if r.agrees else "NO")
+        mb = "failed" if math.isnan(r.mb_s) else f"{r.mb_s:,.0f}"
+        lines.append(f"| {r.workload} | {r.level} | {r.peer} | {mb} | {ratio} | {agree}"
+                     f"{' ' + r.note if r.note else ''} |")
+    return "\n".join(lines)
