@@ -1,0 +1,83 @@
+"""RLE Lossless: frame-level (one core) and file-level decode, turbodicom vs peers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import turbodicom
+from turbodicom import bench
+
+FRAME_PEERS = bench.frame_peers()
+FILE_PEERS = bench.file_peers()
+
+
+def _workload(workloads: list[bench.Workload], i: int) -> bench.Workload:
+    if i >= len(workloads):
+        pytest.skip("fewer workloads on this machine")
+    return workloads[i]
+
+
+def _record(benchmark, w: bench.Workload) -> None:
+    benchmark.extra_info["workload"] = w.label
+    benchmark.extra_info["decoded_bytes"] = w.decoded_nbytes
+    stats = benchmark.stats.stats if benchmark.stats else None
+    if stats is not None:
+        benchmark.extra_info["MB/s"] = round(w.decoded_nbytes / stats.median / 1e6, 1)
+
+
+@pytest.mark.parametrize("peer", list(FRAME_PEERS))
+def test_frame_decode(benchmark, workloads, workload_index, peer):
+    w = _workload(workloads, workload_index)
+    fn = FRAME_PEERS[peer](w)
+    if fn is None:
+        pytest.skip(f"{peer} cannot decode {w.label}")
+    benchmark.group = f"frame: {w.label}"
+    benchmark(fn)
+    _record(benchmark, w)
+
+
+@pytest.mark.parametrize("peer", [p for p in FILE_PEERS if p not in bench.ISOLATED_PEERS])
+def test_file_decode(benchmark, workloads, workload_index, peer):
+    w = _workload(workloads, workload_index)
+    fn = FILE_PEERS[peer](w)
+    if fn is None:
+        pytest.skip(f"{peer} cannot decode {w.label}")
+    with bench._turbodicom_unregistered():
+        result = fn()
+        assert np.array_equal(np.asarray(result), turbodicom.decode(w.path))
+        benchmark.group = f"file: {w.label}"
+        benchmark(fn)
+    _record(benchmark, w)
+
+
+@pytest.mark.parametrize("encoder", ["turbodicom", "pylibjpeg-rle", "pydicom"])
+def test_encode(benchmark, workloads, workload_index, encoder):
+    w = _workload(workloads, workload_index)
+    s = w.spec
+    if w.spec.bits_allocated == 1:
+        pytest.skip("1-bit data has no RLE encoder to compare")
+    frame = turbodicom.decode(w.path, index=0)
+    raw = np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()
+    kw = dict(rows=s.rows, columns=s.columns, samples_per_pixel=s.samples_per_pixel,
+              bits_allocated=s.bits_allocated)
+    if encoder == "turbodicom":
+        fn = lambda: turbodicom.encode_rle(raw, **kw)  # noqa: E731
+    elif encoder == "pylibjpeg-rle":
+        rle = pytest.importorskip("rle.utils")
+        fn = lambda: rle.encode_pixel_data(raw, byteorder="<", **kw)  # noqa: E731
+    else:
+        from pydicom.pixels.encoders.native import _encode_frame
+
+        class Runner:  # the attributes pydicom's native encoder reads
+            rows, columns = s.rows, s.columns
+            samples_per_pixel, bits_allocated = s.samples_per_pixel, s.bits_allocated
+
+            def get_option(self, name, default=None):
+                return default
+
+        fn = lambda: _encode_frame(raw, Runner())  # noqa: E731
+    assert fn() == turbodicom.encode_rle(raw, **kw)
+    benchmark.group = f"encode: {w.label}"
+    benchmark(fn)
+    benchmark.extra_info["MB/s"] = round(len(raw) / benchmark.stats.stats.median / 1e6, 1)
