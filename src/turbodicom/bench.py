@@ -101,7 +101,6 @@ def _corpus_dir() -> Path | None:
 
 def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bool) -> None:
     """Write a multi-frame RLE Lossless file of `frames` with turbodicom's encoder."""
-    import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
     from pydicom.uid import generate_uid
@@ -111,9 +110,11 @@ def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bo
     bits = frames.dtype.itemsize * 8
     enc = [turbodicom.encode_rle(f, rows=rows, columns=cols, samples_per_pixel=spp,
                                  bits_allocated=bits) for f in frames]
+    from pydicom.uid import UID
+
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID = RLE_LOSSLESS
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.TransferSyntaxUID = UID(RLE_LOSSLESS)
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
     meta.MediaStorageSOPInstanceUID = generate_uid()
     ds = Dataset()
     ds.file_meta = meta
@@ -162,20 +163,20 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
                 out.append(_load(str(p), f"US {len(arr)}x RGB (re-encoded)"))
             if ct.is_file():
                 ct1 = turbodicom.decode(str(ct))
-                n = 8 if quick else 32
-                stack = np.stack([np.roll(ct1, 4 * k, axis=0) for k in range(n)])
+                nct = 8 if quick else 32
+                stack = np.stack([np.roll(ct1, 4 * k, axis=0) for k in range(nct)])
                 p = tmp / "ct_stack_rle.dcm"
                 _write_rle_file(p, stack, "MONOCHROME2", ct1.dtype.kind == "i")
-                out.append(_load(str(p), f"CT {n}x 512^2 16-bit (re-encoded)"))
+                out.append(_load(str(p), f"CT {nct}x 512^2 16-bit (re-encoded)"))
     if not out:
         from pydicom.data import get_testdata_file
 
-        for n in ("MR_small_RLE.dcm", "SC_rgb_rle.dcm", "rtdose_rle.dcm"):
-            f = get_testdata_file(n)
-            if f:
-                out.append(_load(f, f"pydicom {n}"))
+        for name in ("MR_small_RLE.dcm", "SC_rgb_rle.dcm", "rtdose_rle.dcm"):
+            f = get_testdata_file(name)
+            if isinstance(f, str):
+                out.append(_load(f, f"pydicom {name}"))
         ct_small = get_testdata_file("CT_small.dcm")
-        if ct_small:
+        if isinstance(ct_small, str):
             img = turbodicom.decode(ct_small)
             stack = np.stack([np.roll(img, k, axis=1) for k in range(16)])
             p = tmp / "ct_small_stack_rle.dcm"

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from turbodicom import _parse
-from turbodicom.codecs import Codec, FrameSpec, codec_for, RLE_LOSSLESS
+from turbodicom.codecs import Codec, FrameSpec, codec_for
 from turbodicom.errors import DecodeError, UnsupportedError
 from turbodicom.frames import PixelModule, PixelSource, Source, open_pixels
 
@@ -50,6 +50,7 @@ def _executor(threads: int) -> ThreadPoolExecutor:
 
 def _dtype(m: PixelModule) -> np.dtype:
     """pydicom's DecodeRunner.pixel_dtype for this pixel module."""
+    dt: np.dtype
     if m.pixel_keyword == "FloatPixelData":
         dt = np.dtype("float32")
     elif m.pixel_keyword == "DoubleFloatPixelData":

@@ -10,15 +10,14 @@ present, and by walking item headers otherwise (``csrc/td_frames.c``).
 
 from __future__ import annotations
 
-import math
 import mmap
 import os
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO, Any, Union
 
 from turbodicom import _parse
-from turbodicom.errors import DecodeError, LimitError, UnsupportedError
+from turbodicom.errors import DecodeError, LimitError
 
 __all__ = ["PixelModule", "PixelSource", "open_pixels", "Source"]
 
