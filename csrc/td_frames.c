@@ -247,10 +247,11 @@ int td_frames_locate(const uint8_t *buf, size_t len, size_t pixel_offset, int bi
         n++;
         pos = (size_t)(item.offset + item.length);
     }
-    if (rc < 0) return rc;
-    if (n == 0 || (stop != UINT64_MAX && pos != first_item + stop)) {
+    if (rc < 0 || n == 0 || (stop != UINT64_MAX && pos != first_item + stop)) {
+        /* The BOT does not land on item boundaries: not an error in itself (pydicom ignores
+         * such a table too); the caller walks every item instead and reports real damage. */
         td_error_clear(err);
-        return TD_E_UNSUPPORTED; /* BOT does not land on item boundaries */
+        return TD_E_UNSUPPORTED;
     }
     *nr_out = n;
     return TD_OK;

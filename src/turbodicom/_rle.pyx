@@ -23,9 +23,9 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *, u
         TD_RLE_SEGMENT_ORDER_LE if segment_order_le else 0)
     td_error_clear(&err)
     with nogil:
-        rc = td_rle_decode_frame(&src[0] if src.shape[0] else NULL, <size_t>src.shape[0], rows,
+        rc = td_rle_decode_frame(cptr(src), <size_t>src.shape[0], rows,
                                  columns, samples_per_pixel, bits_allocated, flags,
-                                 &out[0] if out.shape[0] else NULL, <size_t>out.shape[0], &err)
+                                 wptr(out), <size_t>out.shape[0], &err)
     check(rc, &err)
 
 
@@ -42,7 +42,7 @@ def encode(const uint8_t[::1] src not None, *, uint32_t rows, uint32_t columns,
     cdef uint8_t *po = <uint8_t *>PyBytes_AS_STRING(out)
     td_error_clear(&err)
     with nogil:
-        rc = td_rle_encode_frame(&src[0] if src.shape[0] else NULL, <size_t>src.shape[0], rows,
+        rc = td_rle_encode_frame(cptr(src), <size_t>src.shape[0], rows,
                                  columns, samples_per_pixel, bits_allocated, po, bound, &written,
                                  &err)
     check(rc, &err)

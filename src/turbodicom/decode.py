@@ -115,6 +115,14 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
                   and m.pixel_vr == "OW")
 
     total = math.ceil(frame_len * nframes)
+    if (index is None and m.photometric_interpretation != "YBR_FULL_422" and frame_len
+            and len(data) > total + total % 2):
+        # pydicom's default allow_excess_frames: whole extra frames in the data are returned
+        whole = int(len(data) // frame_len)
+        if whole > nframes:
+            _warn_excess(whole, nframes)
+            nframes = whole
+            total = math.ceil(frame_len * nframes)
     if index is not None:
         if not 0 <= index < nframes:
             raise IndexError(f"frame index {index} out of range for {nframes} frames")
@@ -132,7 +140,11 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
         # 8-bit data stored as OW in big endian: bytes are swapped pairwise (incl. padding).
         flen = int(frame_len)
         if index is None:
-            raw = np.frombuffer(data, dtype=">u2", count=(total + 1) // 2).byteswap()
+            words = (total + 1) // 2
+            if len(data) < 2 * words:  # the swapped-in last sample sits in the missing byte
+                raise DecodeError(f"the OW pixel data is {len(data)} bytes, {2 * words} are "
+                                  "needed for 8-bit samples stored as big-endian words")
+            raw = np.frombuffer(data, dtype=">u2", count=words).byteswap()
             arr = raw.view(dtype)[:total]
         else:
             odd = index % 2 if flen % 2 else 0
@@ -148,6 +160,9 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
             start = math.floor(index * frame_len)
             count_bytes = math.ceil(frame_len)
         if m.bits_allocated == 1:
+            if index is not None:  # frames need not start or end on a byte boundary
+                start = index * pixels // 8
+                count_bytes = math.ceil((index + 1) * pixels / 8) - start
             arr = np.frombuffer(data, dtype=np.uint8, count=count_bytes, offset=start)
         else:
             arr = np.frombuffer(data, dtype=dtype, count=count_bytes // dtype.itemsize,
@@ -239,18 +254,31 @@ def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: 
         f.result()
 
 
-def _decode_encapsulated(px: PixelSource, indices: list[int], threads: int,
+def _warn_excess(found: int, declared: int) -> None:
+    import warnings
+
+    warnings.warn(f"{found} frames were found in the pixel data, more than the (0028,0008) "
+                  f"'Number of Frames' value of {declared}; all {found} are returned, as pydicom "
+                  "does", stacklevel=4)
+
+
+def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: int,
                          options: Any = None) -> np.ndarray:
+    """Decode frames `indices` (None: every frame, including excess ones as pydicom does)."""
     m = px.module
     codec = codec_for(m.transfer_syntax_uid)
     dtype = _dtype(m)
     plan = _FramePlan(px, codec, _spec(m, options), dtype)
-    if len(indices) > 1:
+    if indices is None or len(indices) > 1:
         nfound = px.nr_encoded_frames  # builds the frame table once, before any thread runs
         if nfound < m.number_of_frames:
             raise DecodeError(
                 f"(0028,0008) 'Number of Frames' is {m.number_of_frames} but the encapsulated "
                 f"pixel data holds only {nfound} frames")
+        if indices is None:
+            if nfound > m.number_of_frames:
+                _warn_excess(nfound, m.number_of_frames)
+            indices = list(range(nfound))
     arr = np.empty((len(indices), plan.frame_items), dtype=dtype)
     _run_frames(plan, indices, arr, threads)
     if plan.numpy_ybr:
@@ -306,8 +334,8 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
                                  "frames")
             arr = _decode_encapsulated(px, [index], 1)
             return arr.reshape(_shape(m, 1, True))
-        arr = _decode_encapsulated(px, list(range(m.number_of_frames)), nthreads)
-        return arr.reshape(_shape(m, m.number_of_frames, False))
+        arr = _decode_encapsulated(px, None, nthreads)
+        return arr.reshape(_shape(m, len(arr), False))
 
 
 def iter_frames(src: Source, *, threads: int | None = None) -> Iterator[np.ndarray]:

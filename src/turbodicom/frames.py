@@ -194,7 +194,8 @@ class PixelSource:
     def frame(self, index: int) -> memoryview | bytes:
         """The encoded bytes of frame `index` (a view when it is one fragment)."""
         m = self.module
-        if not 0 <= index < m.number_of_frames:
+        if index < 0 or (index >= m.number_of_frames
+                         and (self._table is None or index >= len(self._table))):
             raise IndexError(f"frame index {index} out of range for {m.number_of_frames} frames")
         spans = None
         if self._table is None:
