@@ -149,8 +149,11 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
         else:
             odd = index % 2 if flen % 2 else 0
             start = index * flen - odd
-            raw = np.frombuffer(data[start:start + flen + (1 if flen % 2 else 0)],
-                                dtype=">u2").byteswap()
+            chunk = data[start:start + flen + (1 if flen % 2 else 0)]
+            if len(chunk) % 2:
+                raise DecodeError(f"the OW pixel data ({len(data)} bytes) ends inside frame "
+                                  f"{index}'s last big-endian word")
+            raw = np.frombuffer(chunk, dtype=">u2").byteswap()
             arr = raw.view(dtype)[odd:odd + flen]
     else:
         if index is None:
