@@ -17,14 +17,16 @@
  * of 8-bit samples) is decoded straight into the caller's buffer.  Otherwise the planes that
  * interleave into one output region are decoded a chunk at a time into a fixed stack arena (a few
  * KB per plane, so everything stays in L1) and interleaved with straight-line loops that compilers
- * vectorise.  While there is room, runs are copied/filled in whole 32-byte blocks (overshooting
- * into space that the next run overwrites); near the end of a segment's input or of the output the
- * exact, clipping path is used.  No allocation.
+ * vectorise (RGB 8-bit has an SSSE3 version picked at run time on x86).  While there is room,
+ * runs are copied/filled in whole 32-byte blocks (overshooting into space that the next run
+ * overwrites); near the end of a segment's input or of the output the exact, clipping path is
+ * used.  No allocation.
  *
  * Encoding (G.3.1) reproduces pydicom's native encoder byte for byte: each row of each byte plane
  * is encoded separately; a group of one byte joins the pending literal run; a group of two or more
  * flushes the literal (in runs of 128) and becomes replicate runs of 128, then one of the remainder
  * (or a one-byte literal if the remainder is 1); segments are padded to even length with 0x00.
+ * Rows are gathered into a contiguous scratch row and scanned 8 bytes at a time for equal pairs.
  *
  * Segment numbers in messages count from 1, as the header description in G.5 does.
  */
@@ -35,9 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* On x86 with GCC or Clang the RGB interleave also has an SSSE3 version, chosen at run time;
- * everywhere else (and on x86 CPUs without SSSE3) the portable loops run. */
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+/* On x86 with GCC or Clang (not clang-cl) the 3-sample interleave (decode) and gather (encode)
+ * also have SSSE3 versions, chosen at run time with __builtin_cpu_supports; everywhere else, and
+ * on x86 CPUs without SSSE3, the portable loops run. */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_MSC_VER) && \
+    (defined(__x86_64__) || defined(__i386__))
 #define RLE_X86_DISPATCH 1
 #include <tmmintrin.h>
 #else
@@ -261,9 +265,12 @@ __attribute__((target("ssse3"))) static size_t interleave3_ssse3(uint8_t *restri
     const __m128i m2 = _mm_setr_epi8(0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m128i s0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b0 + i)), shuf0);
-        __m128i s1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b1 + i)), shuf1);
-        __m128i s2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(b2 + i)), shuf2);
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(b0 + i));
+        __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(b1 + i));
+        __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(b2 + i));
+        __m128i s0 = _mm_shuffle_epi8(x0, shuf0);
+        __m128i s1 = _mm_shuffle_epi8(x1, shuf1);
+        __m128i s2 = _mm_shuffle_epi8(x2, shuf2);
         __m128i o0 = _mm_or_si128(_mm_or_si128(_mm_and_si128(s0, m0), _mm_and_si128(s1, m1)),
                                   _mm_and_si128(s2, m2));
         __m128i o1 = _mm_or_si128(_mm_or_si128(_mm_and_si128(s0, m2), _mm_and_si128(s1, m0)),
@@ -304,6 +311,18 @@ static void interleave4(uint8_t *restrict out, const uint8_t *restrict b0,
     }
 }
 
+/* Pixel-major with a constant stride (6: RGB 16-bit, 8: 64-bit, 12: RGB 32-bit), which compilers
+ * vectorise; called with literal strides only. */
+static inline void interleave_fixed(uint8_t *restrict out, uint8_t *const *planes,
+                                    const unsigned stride, size_t n)
+{
+    const uint8_t *restrict b[RLE_MAX_SEGMENTS];
+    for (unsigned k = 0; k < stride; k++) b[k] = planes[k];
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < stride; k++) out[i * stride + k] = b[k][i];
+}
+
+/* Any other stride: one strided pass per plane. */
 static void interleave_any(uint8_t *restrict out, uint8_t *const *planes, unsigned stride,
                            size_t n)
 {
@@ -353,6 +372,9 @@ static int decode_group(const uint8_t *src, rle_segment *segs, unsigned stride, 
         case 2: interleave2(out + done * 2, planes[0], planes[1], n); break;
         case 3: interleave3(out + done * 3, planes[0], planes[1], planes[2], n); break;
         case 4: interleave4(out + done * 4, planes[0], planes[1], planes[2], planes[3], n); break;
+        case 6: interleave_fixed(out + done * 6, planes, 6, n); break;
+        case 8: interleave_fixed(out + done * 8, planes, 8, n); break;
+        case 12: interleave_fixed(out + done * 12, planes, 12, n); break;
         default: interleave_any(out + done * stride, planes, stride, n); break;
         }
         prev_n = n;
@@ -365,7 +387,8 @@ int td_rle_decode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
                         uint8_t *out, size_t out_len, td_error *err)
 {
     size_t plane, frame_size;
-    unsigned bytes_per_sample, nr_expected;
+    unsigned bytes_per_sample;
+    uint64_t nr_expected; /* 64-bit: samples_per_pixel * bytes_per_sample must not wrap */
     uint32_t nr_segments;
     int status;
 
@@ -395,16 +418,17 @@ int td_rle_decode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
     if (nr_segments < 1 || nr_segments > RLE_MAX_SEGMENTS)
         return td_fail(err, TD_E_CORRUPT, 0, "RLE header says %lu segments; 1 to 15 allowed",
                        (unsigned long)nr_segments);
-    nr_expected = bits_allocated == 1 ? 1u : (unsigned)samples_per_pixel * bytes_per_sample;
+    nr_expected = bits_allocated == 1 ? 1u : (uint64_t)samples_per_pixel * bytes_per_sample;
     if (nr_segments != nr_expected) {
         if (bits_allocated == 1)
             return td_fail(err, TD_E_CORRUPT, 0,
                            "RLE header says %lu segments but 1-bit pixels need 1",
                            (unsigned long)nr_segments);
         return td_fail(err, TD_E_CORRUPT, 0,
-                       "RLE header says %lu segments but %u samples x %u bytes need %u",
+                       "RLE header says %lu segments but %u sample%s x %u byte%s need %llu",
                        (unsigned long)nr_segments, (unsigned)samples_per_pixel,
-                       bytes_per_sample, nr_expected);
+                       samples_per_pixel == 1 ? "" : "s", bytes_per_sample,
+                       bytes_per_sample == 1 ? "" : "s", (unsigned long long)nr_expected);
     }
     for (unsigned i = 0; i < nr_segments; i++) {
         uint32_t offset = td_load_le32(src + 4 + 4 * i);
@@ -585,12 +609,46 @@ static inline void gather_stride(uint8_t *restrict row, const uint8_t *restrict 
     for (size_t j = 0; j < n; j++) row[j] = s[j * stride];
 }
 
+#if RLE_X86_DISPATCH
+/* row[j] = s[3 * j], 16 bytes a step: one byte shuffle per 16 input bytes.  A step reads
+ * s[3 * j .. 3 * j + 47]; s is at most 2 bytes into the row's first pixel, so stopping while
+ * j + 17 <= n keeps every read inside the row's 3 * n bytes.  Returns the bytes done. */
+__attribute__((target("ssse3"))) static size_t gather3_ssse3(uint8_t *restrict row,
+                                                             const uint8_t *restrict s, size_t n)
+{
+#define Z -1
+    const __m128i m0 = _mm_setr_epi8(0, 3, 6, 9, 12, 15, Z, Z, Z, Z, Z, Z, Z, Z, Z, Z);
+    const __m128i m1 = _mm_setr_epi8(Z, Z, Z, Z, Z, Z, 2, 5, 8, 11, 14, Z, Z, Z, Z, Z);
+    const __m128i m2 = _mm_setr_epi8(Z, Z, Z, Z, Z, Z, Z, Z, Z, Z, Z, 1, 4, 7, 10, 13);
+#undef Z
+    size_t j = 0;
+    for (; j + 17 <= n; j += 16) {
+        const uint8_t *q = s + 3 * j;
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(q + 16));
+        __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(q + 32));
+        __m128i r = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v0, m0), _mm_shuffle_epi8(v1, m1)),
+                                 _mm_shuffle_epi8(v2, m2));
+        _mm_storeu_si128((__m128i *)(void *)(row + j), r);
+    }
+    return j;
+}
+#endif
+
+/* row[j] = s[j * stride] for j < n (s points at one byte of the row's first pixel). */
 static void gather(uint8_t *restrict row, const uint8_t *restrict s, size_t n, size_t stride)
 {
     switch (stride) {
     case 1: memcpy(row, s, n); break;
     case 2: gather_stride(row, s, n, 2); break;
-    case 3: gather_stride(row, s, n, 3); break;
+    case 3: {
+        size_t j = 0;
+#if RLE_X86_DISPATCH
+        if (__builtin_cpu_supports("ssse3")) j = gather3_ssse3(row, s, n);
+#endif
+        gather_stride(row + j, s + 3 * j, n - j, 3);
+        break;
+    }
     case 4: gather_stride(row, s, n, 4); break;
     case 6: gather_stride(row, s, n, 6); break;
     case 8: gather_stride(row, s, n, 8); break;
@@ -691,8 +749,11 @@ int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
                 next = encode_row_checked(row, columns, o, o_end);
             if (next == NULL) {
                 status = td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1,
-                                 "RLE segment %zu row %zu does not fit in the %zu-byte output",
-                                 seg + 1, r, out_cap);
+                                 "RLE segment %zu (row %zu of %lu) does not fit in the %zu-byte "
+                                 "output; td_rle_encode_bound() gives %zu",
+                                 seg + 1, r + 1, (unsigned long)rows, out_cap,
+                                 td_rle_encode_bound(rows, columns, samples_per_pixel,
+                                                     bits_allocated));
                 break;
             }
             o = next;
@@ -700,8 +761,11 @@ int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint3
         if (status == TD_OK && ((size_t)(o - seg_start) & 1u)) { /* pad to even length */
             if (o == o_end) {
                 status = td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1,
-                                 "RLE segment %zu padding does not fit in the %zu-byte output",
-                                 seg + 1, out_cap);
+                                 "RLE segment %zu padding does not fit in the %zu-byte output; "
+                                 "td_rle_encode_bound() gives %zu",
+                                 seg + 1, out_cap,
+                                 td_rle_encode_bound(rows, columns, samples_per_pixel,
+                                                     bits_allocated));
                 break;
             }
             *o++ = 0;

@@ -35,6 +35,9 @@ size_t td_rle_frame_size(uint32_t rows, uint32_t columns, uint32_t samples_per_p
  * A segment that decodes to more bytes than one plane holds is accepted (the excess is the
  * non-conformant padding some writers add, and is ignored); one that decodes to fewer is
  * TD_E_TRUNCATED.  The segment count must equal samples_per_pixel * bits_allocated / 8.
+ * Every used header offset must lie in [64, src_len] and not decrease (segments are numbered
+ * from 1 in messages, as in G.5).  src and out must not overlap; on failure the contents of out
+ * are unspecified.  Uses about 24 KB of stack and allocates nothing.
  * Returns TD_OK or a TD_E_* status with details in *err. */
 int td_rle_decode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
                         uint32_t samples_per_pixel, uint32_t bits_allocated, unsigned flags,
@@ -48,7 +51,9 @@ size_t td_rle_encode_bound(uint32_t rows, uint32_t columns, uint32_t samples_per
  * td_rle_frame_size(...); bits_allocated 8, 16, 32 or 64) as PS3.5 Annex G describes, producing
  * output byte-identical to pydicom's own RLE encoder: each row of each byte plane is encoded
  * separately, runs of two or more equal bytes become replicate runs, odd segments are padded
- * with one zero byte.  Writes at most out_cap bytes to out and the encoded length to *out_len. */
+ * with one zero byte.  Writes at most out_cap bytes to out and the encoded length to *out_len;
+ * an out_cap below the encoded size is TD_E_OUTPUT_TOO_SMALL.  Allocates only for rows wider
+ * than 8192 columns (TD_E_NOMEM if that fails). */
 int td_rle_encode_frame(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
                         uint32_t samples_per_pixel, uint32_t bits_allocated, uint8_t *out,
                         size_t out_cap, size_t *out_len, td_error *err);
