@@ -139,6 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except turbodicom.TurboDicomError as exc:
         print(f"turbodicom: {exc}", file=sys.stderr)
         return 1
-    except FileNotFoundError as exc:
+    except (OSError, IndexError) as exc:
         print(f"turbodicom: {exc}", file=sys.stderr)
         return 1
