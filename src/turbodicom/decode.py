@@ -120,6 +120,7 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
         # pydicom's default allow_excess_frames: whole extra frames in the data are returned
         whole = int(len(data) // frame_len)
         if whole > nframes:
+            m.check_output_size(whole)
             _warn_excess(whole, nframes)
             nframes = whole
             total = math.ceil(frame_len * nframes)
@@ -197,7 +198,7 @@ def _decode_native(px: PixelSource, index: int | None) -> np.ndarray:
         np.left_shift(arr, shift, out=arr)
         np.right_shift(arr, shift, out=arr)
     if m.photometric_interpretation in _YBR and m.samples_per_pixel == 3:
-        if arr.dtype.itemsize == 1:
+        if arr.dtype == np.uint8:
             _parse.ybr_full_to_rgb(arr.reshape(-1))
         else:
             arr = _ybr_to_rgb_numpy(arr)
@@ -219,11 +220,12 @@ class _FramePlan:
         self.decoded_nbytes = codec.frame_nbytes(spec)
         self.frame_items = m.pixels_per_frame
         ybr = (m.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
-        self.numpy_ybr = ybr and m.bits_allocated != 8
+        c_ybr = ybr and dtype == np.uint8  # the C conversion is for unsigned 8-bit samples
+        self.numpy_ybr = ybr and not c_ybr
         bps = max(1, m.bits_allocated // 8)
         self.post = _parse.PostProcess(
             bps, m.bits_stored if not self.unpack_bits else 0, m.pixel_representation == 1,
-            ybr and m.bits_allocated == 8)
+            c_ybr)
         if not self.unpack_bits and self.decoded_nbytes != self.frame_items * dtype.itemsize:
             raise DecodeError("codec output size does not match the pixel module")
 
@@ -280,6 +282,7 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
                 f"pixel data holds only {nfound} frames")
         if indices is None:
             if nfound > m.number_of_frames:
+                m.check_output_size(nfound)
                 _warn_excess(nfound, m.number_of_frames)
             indices = list(range(nfound))
     arr = np.empty((len(indices), plan.frame_items), dtype=dtype)

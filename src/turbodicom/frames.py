@@ -39,6 +39,9 @@ _PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
 
 #: Largest inflated size accepted for a deflated dataset (a decompression-bomb guard).
 MAX_INFLATED_BYTES = 4 << 30
+#: Largest decoded output decode() will allocate; larger claims raise LimitError before any
+#: allocation (a malformed header cannot make turbodicom ask for terabytes).  Assign to change.
+MAX_OUTPUT_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,33 @@ class PixelModule:
         if self.number_of_frames < 1:
             raise DecodeError(
                 f"(0028,0008) 'Number of Frames' must be at least 1, got {self.number_of_frames}")
+        float_bits = {"FloatPixelData": (32, "(7FE0,0008) 'Float Pixel Data'"),
+                      "DoubleFloatPixelData": (64, "(7FE0,0009) 'Double Float Pixel Data'")}
+        if self.pixel_keyword in float_bits:
+            bits, name = float_bits[self.pixel_keyword]
+            if ba != bits:
+                raise DecodeError(
+                    f"(0028,0100) 'Bits Allocated' must be {bits} for {name}, got {ba}")
+        if self.photometric_interpretation == "YBR_FULL_422" and not self.encapsulated and (
+                self.samples_per_pixel != 3 or self.pixel_representation != 0):
+            raise DecodeError(
+                "(0028,0004) 'Photometric Interpretation' YBR_FULL_422 needs (0028,0002) "
+                "'Samples per Pixel' 3 and (0028,0103) 'Pixel Representation' 0 (PS3.3 "
+                f"C.7.6.3.1.2), got {self.samples_per_pixel} and {self.pixel_representation}")
+        self.check_output_size(self.number_of_frames)
+
+    def frame_nbytes(self) -> int:
+        """Bytes one decoded frame occupies in the output array."""
+        return self.pixels_per_frame * max(1, self.bits_allocated // 8)
+
+    def check_output_size(self, nframes: int) -> None:
+        """LimitError if `nframes` decoded frames would exceed MAX_OUTPUT_BYTES."""
+        total = self.frame_nbytes() * nframes
+        if total > MAX_OUTPUT_BYTES:
+            raise LimitError(
+                f"decoding would produce {total:,} bytes ({nframes} frames of {self.rows} x "
+                f"{self.columns} x {self.samples_per_pixel} samples of {self.bits_allocated} "
+                f"bits), more than turbodicom.frames.MAX_OUTPUT_BYTES ({MAX_OUTPUT_BYTES:,})")
 
 
 def _module_from_info(info: dict, ts: str, pixel_length: int) -> PixelModule:
