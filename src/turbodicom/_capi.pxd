@@ -88,3 +88,28 @@ cdef extern from "td_pixels.h" nogil:
     void td_pixels_fix_unused_bits(uint8_t *buf, size_t nr_samples, uint32_t bytes_per_sample,
                                    uint32_t bits_stored, int is_signed)
     void td_pixels_ybr_full_to_rgb(uint8_t *buf, size_t nr_pixels)
+
+
+cdef extern from "td_j2k.h" nogil:
+    ctypedef struct td_j2k_info:
+        int format
+        uint32_t rows, columns, components, precision
+        int is_signed, uniform, subsampled
+        uint32_t bytes_per_sample
+        int mct, reversible, htj2k
+        uint32_t decomposition_levels, resolution_levels, layers, progression_order, tiles
+        int truncated
+    ctypedef struct td_j2k_options:
+        uint32_t bytes_per_sample
+        uint32_t planar
+        uint32_t reduce
+        uint32_t num_threads
+        uint32_t flags
+    int td_j2k_read_header(const uint8_t *src, size_t len, td_j2k_info *info, td_error *err)
+    int td_j2k_reduced_dims(const td_j2k_info *info, uint32_t reduce, uint32_t *rows,
+                            uint32_t *columns, td_error *err)
+    int td_j2k_decoded_size(const td_j2k_info *info, const td_j2k_options *opt, size_t *size,
+                            td_error *err)
+    int td_j2k_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
+                      const td_j2k_options *opt, td_error *err)
+    const char *td_j2k_backend_version()

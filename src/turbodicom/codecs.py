@@ -81,6 +81,15 @@ class Codec:
     decode_into: Callable[[Any, Any, FrameSpec], None]
     #: the library the codec runs on, for features()/info
     engine: str = "turbodicom"
+    #: whether pydicom masks/sign-extends bits above Bits Stored after this codec (its
+    #: correct_unused_bits); pydicom does not for JPEG 2000 and JPEG-LS, which have their own
+    #: sign correction (done inside decode_into for those codecs)
+    masks_unused_bits: bool = True
+    #: True when Bits Allocated 1 frames come out bit-packed (RLE) and need unpacking
+    packs_one_bit: bool = False
+    #: plugin_frame(encoded, spec) -> (frame bytes, runner option overrides) for pydicom's
+    #: plugin contract when it differs from decode_into's dataset layout
+    plugin_frame: Callable[[Any, FrameSpec], tuple[bytearray, dict[str, Any]]] | None = None
 
 
 def _rle_nbytes(spec: FrameSpec) -> int:
@@ -98,9 +107,57 @@ def _rle_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
                      segment_order_le=spec.options == "<")
 
 
-_CODECS: list[Codec] = [
-    Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into),
-]
+J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
+                "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203")
+
+
+def _dataset_nbytes(spec: FrameSpec) -> int:
+    """One byte per sample at least: codecs other than RLE store Bits Allocated 1 unpacked."""
+    return spec.rows * spec.columns * spec.samples_per_pixel * max(1, spec.bits_allocated // 8)
+
+
+def _j2k_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    from turbodicom import _j2k
+
+    _j2k.decode_for_dataset(src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
+                            pixel_representation=bool(spec.pixel_representation),
+                            monochrome=spec.photometric_interpretation.startswith("MONOCHROME"))
+
+
+def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+    """pylibjpeg-openjpeg's layout: container by codestream precision; MCT output is RGB."""
+    from turbodicom import _j2k
+
+    hdr = _j2k.read_header(src)
+    natural = hdr["bytes_per_sample"]
+    if not natural:
+        raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
+    out = bytearray(hdr["rows"] * hdr["columns"] * hdr["components"] * natural)
+    _j2k.decode_into(src, out)
+    changes: dict[str, Any] = {"bits_allocated": 8 * natural}
+    if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
+        changes["photometric_interpretation"] = "RGB"
+    return out, changes
+
+
+def _j2k_engine() -> str:
+    from turbodicom import _j2k
+
+    return f"OpenJPEG {_j2k.backend_version()}"
+
+
+def _available_codecs() -> list[Codec]:
+    codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True)]
+    try:
+        codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,
+                            engine=_j2k_engine(), masks_unused_bits=False,
+                            plugin_frame=_j2k_plugin_frame))
+    except ImportError:  # built without OpenJPEG
+        pass
+    return codecs
+
+
+_CODECS: list[Codec] = _available_codecs()
 _BY_UID = {uid: c for c in _CODECS for uid in c.uids}
 
 

@@ -216,16 +216,16 @@ class _FramePlan:
         self.px = px
         self.codec = codec
         self.spec = spec
-        self.unpack_bits = m.bits_allocated == 1
+        self.unpack_bits = m.bits_allocated == 1 and codec.packs_one_bit
         self.decoded_nbytes = codec.frame_nbytes(spec)
         self.frame_items = m.pixels_per_frame
         ybr = (m.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
         c_ybr = ybr and dtype == np.uint8  # the C conversion is for unsigned 8-bit samples
         self.numpy_ybr = ybr and not c_ybr
         bps = max(1, m.bits_allocated // 8)
+        mask_bits = codec.masks_unused_bits and not self.unpack_bits
         self.post = _parse.PostProcess(
-            bps, m.bits_stored if not self.unpack_bits else 0, m.pixel_representation == 1,
-            c_ybr)
+            bps, m.bits_stored if mask_bits else 0, m.pixel_representation == 1, c_ybr)
         if not self.unpack_bits and self.decoded_nbytes != self.frame_items * dtype.itemsize:
             raise DecodeError("codec output size does not match the pixel module")
 
@@ -332,6 +332,7 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
     with open_pixels(src, sequential=index is None) as px:
         m = px.module
         m.validate()
+        m.check_output_size(1 if index is not None else m.number_of_frames)
         if not m.encapsulated:
             return _decode_native(px, index)
         if index is not None:
@@ -355,12 +356,13 @@ def iter_frames(src: Source, *, threads: int | None = None) -> Iterator[np.ndarr
         m = px.module
         m.validate()
         n = m.number_of_frames
+        batch = max(1, nthreads)
+        m.check_output_size(min(n, batch))
         if not m.encapsulated:
             for i in range(n):
                 yield _decode_native(px, i)
             return
         shape = _shape(m, 1, True)
-        batch = max(1, nthreads)
         for start in range(0, n, batch):
             idx = list(range(start, min(n, start + batch)))
             arr = _decode_encapsulated(px, idx, nthreads)

@@ -106,7 +106,6 @@ class PixelModule:
                 "(0028,0004) 'Photometric Interpretation' YBR_FULL_422 needs (0028,0002) "
                 "'Samples per Pixel' 3 and (0028,0103) 'Pixel Representation' 0 (PS3.3 "
                 f"C.7.6.3.1.2), got {self.samples_per_pixel} and {self.pixel_representation}")
-        self.check_output_size(self.number_of_frames)
 
     def frame_nbytes(self) -> int:
         """Bytes one decoded frame occupies in the output array."""

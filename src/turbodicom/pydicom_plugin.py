@@ -54,9 +54,16 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
                      runner.get_option("rle_segment_order", ">"))
     spec.validate()
     codec = codec_for(uid)
+    if codec.plugin_frame is not None:
+        frame, changes = codec.plugin_frame(src, spec)
+        if spec.samples_per_pixel > 1:
+            changes["planar_configuration"] = 0
+        for name, value in changes.items():
+            _set(runner, name, value)
+        return frame
     frame = bytearray(codec.frame_nbytes(spec))
     codec.decode_into(src, frame, spec)
-    if spec.bits_allocated == 1:
+    if spec.bits_allocated == 1 and codec.packs_one_bit:
         # pydicom expects one byte per pixel for encapsulated Bits Allocated 1 frames
         pixels = spec.rows * spec.columns * spec.samples_per_pixel
         frame = bytearray(np.unpackbits(np.frombuffer(frame, np.uint8), bitorder="little",

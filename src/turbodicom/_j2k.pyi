@@ -1,0 +1,16 @@
+"""Stubs for the _j2k extension (csrc/td_j2k, OpenJPEG)."""
+from typing import Any as _Any
+
+from numpy.typing import NDArray
+from typing_extensions import Buffer as _Buffer
+
+Buffer = _Buffer | NDArray[_Any]
+
+def backend_version() -> str: ...
+def read_header(src: Buffer) -> dict[str, _Any]: ...
+def reduced_dims(src: Buffer, reduce: int) -> tuple[int, int]: ...
+def decode_into(src: Buffer, out: Buffer, *, bytes_per_sample: int = ..., reduce: int = ...,
+                threads: int = ...) -> dict[str, _Any]: ...
+def decode_for_dataset(src: Buffer, out: Buffer, *, bytes_per_sample: int,
+                       pixel_representation: bool, monochrome: bool, reduce: int = ...,
+                       threads: int = ...) -> dict[str, _Any]: ...
