@@ -150,6 +150,19 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
         for n in names:
             if (wg / n).is_file():
                 out.append(_load(str(wg / n), f"WG04 {n}"))
+        if "j2k" in turbodicom.features()["codecs"]:
+            j2k = [("WG04/J2KR", "CT1_J2KR"), ("WG04/J2KR", "MR1_J2KR"),
+                   ("WG04/J2KR", "US1_J2KR"), ("WG04/J2KI", "CT1_J2KI")]
+            if not quick:
+                j2k += [("WG04/J2KR", "RG3_J2KR"), ("WG04/J2KI", "MG1_J2KI")]
+            for sub, n in j2k:
+                f = corpus / "dicom-test-files" / "data" / sub / n
+                if f.is_file():
+                    out.append(_load(str(f), f"WG04 {n}"))
+            ht = corpus / "DICOMHTJ2K" / "test" / "fixtures" / "htj2k"
+            for n in ["CT1_JPH", "US1_JPH"] + ([] if quick else ["RG3_JPH"]):
+                if (ht / n).is_file():
+                    out.append(_load(str(ht / n), f"HTJ2K {n}"))
         us = corpus / "pydicom-data" / "data_store" / "data" / "color3d_jpeg_baseline.dcm"
         ct = corpus / "dicom-test-files" / "data" / "WG04" / "REF" / "CT1_UNC"
         with contextlib.suppress(Exception):
@@ -200,7 +213,10 @@ def _turbodicom_frames(w: Workload) -> FrameRunner | None:
         for f in w.frames:
             turbodicom.decode_frame(f, w.transfer_syntax_uid, rows=s.rows, columns=s.columns,
                                     samples_per_pixel=s.samples_per_pixel,
-                                    bits_allocated=s.bits_allocated, out=out)
+                                    bits_allocated=s.bits_allocated, bits_stored=s.bits_stored,
+                                    pixel_representation=s.pixel_representation,
+                                    photometric_interpretation=s.photometric_interpretation,
+                                    out=out)
         return out
     return run
 
@@ -250,13 +266,57 @@ def _pydicom_rle_frames(w: Workload) -> FrameRunner | None:
     return run
 
 
+J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")
+HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                  "1.2.840.10008.1.2.4.203")
+
+
+def _each_frame(w: Workload, decode: Callable[[bytes], Any]) -> FrameRunner:
+    def run() -> Any:
+        r = None
+        for f in w.frames:
+            r = decode(f)
+        return r
+    return run
+
+
+def _imagecodecs_j2k_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in J2K_SYNTAXES + HTJ2K_SYNTAXES:
+        return None
+    import imagecodecs
+
+    return _each_frame(w, imagecodecs.jpeg2k_decode)
+
+
+def _imagecodecs_htj2k_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in HTJ2K_SYNTAXES:
+        return None
+    import imagecodecs
+
+    return _each_frame(w, imagecodecs.htj2k_decode)
+
+
+def _pylibjpeg_openjpeg_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in J2K_SYNTAXES + HTJ2K_SYNTAXES:
+        return None
+    import openjpeg
+
+    return _each_frame(w, openjpeg.decode)
+
+
 def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
-    """Frame-level decoders: turbodicom first, then each installed peer."""
+    """Frame-level decoders: turbodicom first, then each installed peer.
+
+    Every factory returns None for a transfer syntax its peer does not decode.
+    """
     peers: dict[str, Callable[[Workload], FrameRunner | None]] = {
         "turbodicom": _turbodicom_frames}
     for name, mod, fn in (("imagecodecs", "imagecodecs", _imagecodecs_frames),
                           ("pylibjpeg-rle", "rle", _pylibjpeg_rle_frames),
-                          ("pydicom (numpy/python)", "pydicom", _pydicom_rle_frames)):
+                          ("pydicom (numpy/python)", "pydicom", _pydicom_rle_frames),
+                          ("imagecodecs (OpenJPEG)", "imagecodecs", _imagecodecs_j2k_frames),
+                          ("imagecodecs (OpenJPH)", "imagecodecs", _imagecodecs_htj2k_frames),
+                          ("pylibjpeg-openjpeg", "openjpeg", _pylibjpeg_openjpeg_frames)):
         if _importable(mod):
             peers[name] = fn
     return peers
@@ -403,20 +463,26 @@ def time_callable(fn: Callable[[], Any], min_time: float, min_runs: int = 3,
 
 
 def _normalise(w: Workload, level: str, peer: str, value: Any) -> np.ndarray | None:
-    """Bring a peer's output to turbodicom's layout for the agreement check."""
+    """Bring a peer's output to turbodicom's layout for the agreement check: whole arrays for
+    files; for frames the last frame's sample values in pixel-interleaved order."""
     if value is None:
         return None
     s = w.spec
     if level == "file":
         return np.asarray(value)
+    if isinstance(value, np.ndarray) and value.ndim > 1:  # image-shaped: values, interleaved
+        return value.astype(np.int64).reshape(-1)
     raw = np.frombuffer(bytes(value) if not isinstance(value, np.ndarray) else value.tobytes(),
                         np.uint8)
-    if peer == "turbodicom" or s.samples_per_pixel == 1:
-        return raw
-    # pylibjpeg-rle, imagecodecs and pydicom return colour planes (planar configuration 1)
     bps = max(1, s.bits_allocated // 8)
-    planes = raw.reshape(s.samples_per_pixel, s.rows * s.columns, bps)
-    return np.ascontiguousarray(planes.transpose(1, 0, 2)).reshape(-1)
+    if peer != "turbodicom" and s.samples_per_pixel > 1:
+        # pylibjpeg-rle, imagecodecs' RLE and pydicom return colour planes (planar config. 1)
+        planes = raw.reshape(s.samples_per_pixel, s.rows * s.columns, bps)
+        raw = np.ascontiguousarray(planes.transpose(1, 0, 2)).reshape(-1)
+    if s.bits_allocated < 8 or w.transfer_syntax_uid == RLE_LOSSLESS:
+        return raw
+    kind = "i" if s.pixel_representation else "u"
+    return np.frombuffer(raw.tobytes(), f"<{kind}{bps}").astype(np.int64)
 
 
 def run(workloads: list[Workload], *, levels: tuple[str, ...] = ("frame", "file"),

@@ -51,6 +51,7 @@ class FrameSpec:
     planar_configuration: int = 0
     photometric_interpretation: str = ""
     options: Any = None  # codec-specific extras (e.g. RLE segment order)
+    threads: int = 1  # threads a codec may use inside one frame (OpenJPEG's workers)
 
     def validate(self) -> None:
         """Raise DecodeError naming the element for an impossible description."""
@@ -121,7 +122,8 @@ def _j2k_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
 
     _j2k.decode_for_dataset(src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
                             pixel_representation=bool(spec.pixel_representation),
-                            monochrome=spec.photometric_interpretation.startswith("MONOCHROME"))
+                            monochrome=spec.photometric_interpretation.startswith("MONOCHROME"),
+                            threads=spec.threads)
 
 
 def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:

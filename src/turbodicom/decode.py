@@ -76,10 +76,10 @@ def _shape(m: PixelModule, nframes: int, as_frame: bool) -> tuple[int, ...]:
     return base if as_frame or nframes == 1 else (nframes,) + base
 
 
-def _spec(m: PixelModule, options: Any = None) -> FrameSpec:
+def _spec(m: PixelModule, options: Any = None, threads: int = 1) -> FrameSpec:
     return FrameSpec(m.rows, m.columns, m.samples_per_pixel, m.bits_allocated, m.bits_stored,
                      m.pixel_representation, m.planar_configuration,
-                     m.photometric_interpretation, options)
+                     m.photometric_interpretation, options, threads)
 
 
 def _ybr_to_rgb_numpy(arr: np.ndarray) -> np.ndarray:
@@ -273,7 +273,12 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
     m = px.module
     codec = codec_for(m.transfer_syntax_uid)
     dtype = _dtype(m)
-    plan = _FramePlan(px, codec, _spec(m, options), dtype)
+    # One frame: let the codec use the threads inside it (OpenJPEG code-blocks in parallel);
+    # several frames: one frame per thread, which scales better.
+    single = indices is not None and len(indices) == 1 or (
+        indices is None and m.number_of_frames == 1)
+    inner = threads if single and m.frame_nbytes() >= MIN_BYTES_PER_THREAD else 1
+    plan = _FramePlan(px, codec, _spec(m, options, inner), dtype)
     if indices is None or len(indices) > 1:
         nfound = px.nr_encoded_frames  # builds the frame table once, before any thread runs
         if nfound < m.number_of_frames:
@@ -339,7 +344,7 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
             if not 0 <= index < m.number_of_frames:
                 raise IndexError(f"frame index {index} out of range for {m.number_of_frames} "
                                  "frames")
-            arr = _decode_encapsulated(px, [index], 1)
+            arr = _decode_encapsulated(px, [index], nthreads)
             return arr.reshape(_shape(m, 1, True))
         arr = _decode_encapsulated(px, None, nthreads)
         return arr.reshape(_shape(m, len(arr), False))
