@@ -185,9 +185,9 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
         from pydicom.data import get_testdata_file
 
         for name in ("MR_small_RLE.dcm", "SC_rgb_rle.dcm", "rtdose_rle.dcm"):
-            f = get_testdata_file(name)
-            if isinstance(f, str):
-                out.append(_load(f, f"pydicom {name}"))
+            bundled = get_testdata_file(name)
+            if isinstance(bundled, str):
+                out.append(_load(bundled, f"pydicom {name}"))
         ct_small = get_testdata_file("CT_small.dcm")
         if isinstance(ct_small, str):
             img = turbodicom.decode(ct_small)
