@@ -7,17 +7,24 @@ always measure the same thing.  Each benchmark records the decoded MB/s in ``ext
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
+
 import pytest
 
 from turbodicom import bench
 
 
-@pytest.fixture(scope="session")
-def workloads(tmp_path_factory: pytest.TempPathFactory) -> list[bench.Workload]:
-    return bench.default_workloads(tmpdir=str(tmp_path_factory.mktemp("workloads")))
+@functools.lru_cache(maxsize=1)
+def _workloads() -> list[bench.Workload]:
+    tmp = tempfile.mkdtemp(prefix="turbodicom-benchmarks-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return bench.default_workloads(tmpdir=tmp)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "workload_index" in metafunc.fixturenames:
-        # Up to 8 workloads are built; ids are filled in by index.
-        metafunc.parametrize("workload_index", range(8))
+    if "workload" in metafunc.fixturenames:
+        ws = _workloads()
+        metafunc.parametrize("workload", ws, ids=[w.label for w in ws])

@@ -113,3 +113,18 @@ cdef extern from "td_j2k.h" nogil:
     int td_j2k_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
                       const td_j2k_options *opt, td_error *err)
     const char *td_j2k_backend_version()
+
+
+cdef extern from "td_ljpeg.h" nogil:
+    enum:
+        TD_LJPEG_PLANAR
+    ctypedef struct td_ljpeg_info:
+        uint32_t rows, columns, components, precision, sof_marker, predictor
+        uint32_t point_transform, scan_components, restart_interval, rows_from_dnl
+        uint8_t component_ids[4]
+        uint8_t sampling[4]
+    int td_ljpeg_read_header(const uint8_t *src, size_t src_len, td_ljpeg_info *info,
+                             td_error *err)
+    size_t td_ljpeg_frame_size(const td_ljpeg_info *info, uint32_t bytes_per_sample)
+    int td_ljpeg_decode(const uint8_t *src, size_t src_len, uint8_t *out, size_t out_len,
+                        uint32_t bytes_per_sample, unsigned flags, td_error *err)

@@ -150,6 +150,16 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
         for n in names:
             if (wg / n).is_file():
                 out.append(_load(str(wg / n), f"WG04 {n}"))
+        jpll = [("WG04/JPLL", "CT1_JPLL"), ("WG04/JPLL", "MR1_JPLL")]
+        if not quick:
+            jpll += [("WG04/JPLL", "RG3_JPLL")]
+        for sub, n in jpll:
+            f = corpus / "dicom-test-files" / "data" / sub / n
+            if f.is_file():
+                out.append(_load(str(f), f"WG04 {n}"))
+        rgb = corpus / "fo-dicom" / "Tests" / "FO-DICOM.Tests" / "Test Data" / "GH538-jpeg14sv1.dcm"
+        if rgb.is_file():
+            out.append(_load(str(rgb), "SV1 RGB 636x434 (fo-dicom GH538)"))
         if "j2k" in turbodicom.features()["codecs"]:
             j2k = [("WG04/J2KR", "CT1_J2KR"), ("WG04/J2KR", "MR1_J2KR"),
                    ("WG04/J2KR", "US1_J2KR"), ("WG04/J2KI", "CT1_J2KI")]
@@ -304,6 +314,33 @@ def _pylibjpeg_openjpeg_frames(w: Workload) -> FrameRunner | None:
     return _each_frame(w, openjpeg.decode)
 
 
+LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+
+
+def _libjpeg_turbo_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in LJPEG_SYNTAXES:
+        return None
+    import imagecodecs
+
+    return _each_frame(w, imagecodecs.jpeg8_decode)
+
+
+def _lj92_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in LJPEG_SYNTAXES or w.spec.samples_per_pixel != 1:
+        return None
+    import imagecodecs
+
+    return _each_frame(w, imagecodecs.ljpeg_decode)
+
+
+def _pylibjpeg_libjpeg_frames(w: Workload) -> FrameRunner | None:
+    if w.transfer_syntax_uid not in LJPEG_SYNTAXES:
+        return None
+    import libjpeg
+
+    return _each_frame(w, libjpeg.decode)
+
+
 def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
     """Frame-level decoders: turbodicom first, then each installed peer.
 
@@ -316,7 +353,10 @@ def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
                           ("pydicom (numpy/python)", "pydicom", _pydicom_rle_frames),
                           ("imagecodecs (OpenJPEG)", "imagecodecs", _imagecodecs_j2k_frames),
                           ("imagecodecs (OpenJPH)", "imagecodecs", _imagecodecs_htj2k_frames),
-                          ("pylibjpeg-openjpeg", "openjpeg", _pylibjpeg_openjpeg_frames)):
+                          ("pylibjpeg-openjpeg", "openjpeg", _pylibjpeg_openjpeg_frames),
+                          ("libjpeg-turbo (imagecodecs)", "imagecodecs", _libjpeg_turbo_frames),
+                          ("lj92 (imagecodecs)", "imagecodecs", _lj92_frames),
+                          ("pylibjpeg-libjpeg", "libjpeg", _pylibjpeg_libjpeg_frames)):
         if _importable(mod):
             peers[name] = fn
     return peers
@@ -470,18 +510,21 @@ def _normalise(w: Workload, level: str, peer: str, value: Any) -> np.ndarray | N
     s = w.spec
     if level == "file":
         return np.asarray(value)
+    bps = max(1, s.bits_allocated // 8)
+    kind = "i" if s.pixel_representation else "u"
     if isinstance(value, np.ndarray) and value.ndim > 1:  # image-shaped: values, interleaved
-        return value.astype(np.int64).reshape(-1)
+        arr = np.ascontiguousarray(value).reshape(-1)
+        if arr.dtype.kind in "iu" and arr.dtype.itemsize == bps:
+            arr = arr.view(f"{kind}{bps}")  # same bits, the dataset's signedness
+        return arr.astype(np.int64)
     raw = np.frombuffer(bytes(value) if not isinstance(value, np.ndarray) else value.tobytes(),
                         np.uint8)
-    bps = max(1, s.bits_allocated // 8)
     if peer != "turbodicom" and s.samples_per_pixel > 1:
         # pylibjpeg-rle, imagecodecs' RLE and pydicom return colour planes (planar config. 1)
         planes = raw.reshape(s.samples_per_pixel, s.rows * s.columns, bps)
         raw = np.ascontiguousarray(planes.transpose(1, 0, 2)).reshape(-1)
     if s.bits_allocated < 8 or w.transfer_syntax_uid == RLE_LOSSLESS:
         return raw
-    kind = "i" if s.pixel_representation else "u"
     return np.frombuffer(raw.tobytes(), f"<{kind}{bps}").astype(np.int64)
 
 

@@ -88,6 +88,9 @@ class Codec:
     masks_unused_bits: bool = True
     #: True when Bits Allocated 1 frames come out bit-packed (RLE) and need unpacking
     packs_one_bit: bool = False
+    #: conform(encoded frame, spec) -> the Photometric Interpretation pydicom settles on after
+    #: reading the codestream (JPEG component IDs, JFIF marker); None keeps the dataset's
+    conform: Callable[[Any, FrameSpec], str] | None = None
     #: plugin_frame(encoded, spec) -> (frame bytes, runner option overrides) for pydicom's
     #: plugin contract when it differs from decode_into's dataset layout
     plugin_frame: Callable[[Any, FrameSpec], tuple[bytearray, dict[str, Any]]] | None = None
@@ -142,6 +145,62 @@ def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, A
     return out, changes
 
 
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+
+
+def jpeg_markers(frame: Any, limit: int = 1 << 16) -> tuple[list[int], bool]:
+    """Component IDs of the SOF and whether a JFIF APP0 segment precedes the first SOS.
+
+    Reads only marker segments (T.81 B.1.1.4) up to the first SOS, within `limit` bytes.
+    """
+    data = bytes(memoryview(frame)[:limit])
+    ids: list[int] = []
+    jfif = False
+    pos = 2 if data[:2] == b"\xff\xd8" else 0
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:  # SOS / EOI
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        seg = data[pos + 4:pos + 2 + length]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(seg) >= 6:
+            ids = [seg[6 + 3 * i] for i in range(seg[5]) if 6 + 3 * i < len(seg)]
+        elif marker == 0xE0 and seg.startswith(b"JFIF"):
+            jfif = True
+        pos += 2 + length
+    return ids, jfif
+
+
+def _jpeg_conform(frame: Any, spec: FrameSpec, ybr: str = "YBR_FULL") -> str:
+    """pydicom's DecodeRunner._conform_jpg_colorspace for one frame."""
+    pi = spec.photometric_interpretation
+    if spec.samples_per_pixel != 3:
+        return pi
+    ids, jfif = jpeg_markers(frame)
+    if ids in ([82, 71, 66], [114, 103, 98]) and pi != "RGB":
+        return "RGB"
+    if jfif and "YBR" not in pi:
+        return ybr
+    return pi
+
+
+def _ljpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    from turbodicom import _ljpeg
+
+    if spec.bits_allocated not in (8, 16):
+        raise UnsupportedError(
+            f"JPEG Lossless into (0028,0100) 'Bits Allocated' {spec.bits_allocated} is not "
+            "supported: samples of at most 16 bits go into an 8- or 16-bit container")
+    _ljpeg.decode_into(src, out, bytes_per_sample=spec.bits_allocated // 8)
+
+
 def _j2k_engine() -> str:
     from turbodicom import _j2k
 
@@ -149,7 +208,9 @@ def _j2k_engine() -> str:
 
 
 def _available_codecs() -> list[Codec]:
-    codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True)]
+    codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True),
+              Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
+                    _ljpeg_decode_into, conform=_jpeg_conform)]
     try:
         codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,
                             engine=_j2k_engine(), masks_unused_bits=False,

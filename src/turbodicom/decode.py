@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -219,7 +220,7 @@ class _FramePlan:
         self.unpack_bits = m.bits_allocated == 1 and codec.packs_one_bit
         self.decoded_nbytes = codec.frame_nbytes(spec)
         self.frame_items = m.pixels_per_frame
-        ybr = (m.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
+        ybr = (spec.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
         c_ybr = ybr and dtype == np.uint8  # the C conversion is for unsigned 8-bit samples
         self.numpy_ybr = ybr and not c_ybr
         bps = max(1, m.bits_allocated // 8)
@@ -278,7 +279,11 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
     single = indices is not None and len(indices) == 1 or (
         indices is None and m.number_of_frames == 1)
     inner = threads if single and m.frame_nbytes() >= MIN_BYTES_PER_THREAD else 1
-    plan = _FramePlan(px, codec, _spec(m, options, inner), dtype)
+    spec = _spec(m, options, inner)
+    if codec.conform is not None:  # pydicom re-reads the colour space from the first frame
+        first = px.frame(indices[0] if indices else 0)
+        spec = replace(spec, photometric_interpretation=codec.conform(first, spec))
+    plan = _FramePlan(px, codec, spec, dtype)
     if indices is None or len(indices) > 1:
         nfound = px.nr_encoded_frames  # builds the frame table once, before any thread runs
         if nfound < m.number_of_frames:

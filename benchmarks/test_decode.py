@@ -1,4 +1,4 @@
-"""RLE Lossless: frame-level (one core) and file-level decode, turbodicom vs peers."""
+"""Frame-level (one core) and file-level decode, and RLE encode: turbodicom vs every peer."""
 
 from __future__ import annotations
 
@@ -12,12 +12,6 @@ FRAME_PEERS = bench.frame_peers()
 FILE_PEERS = bench.file_peers()
 
 
-def _workload(workloads: list[bench.Workload], i: int) -> bench.Workload:
-    if i >= len(workloads):
-        pytest.skip("fewer workloads on this machine")
-    return workloads[i]
-
-
 def _record(benchmark, w: bench.Workload) -> None:
     benchmark.extra_info["workload"] = w.label
     benchmark.extra_info["decoded_bytes"] = w.decoded_nbytes
@@ -27,8 +21,8 @@ def _record(benchmark, w: bench.Workload) -> None:
 
 
 @pytest.mark.parametrize("peer", list(FRAME_PEERS))
-def test_frame_decode(benchmark, workloads, workload_index, peer):
-    w = _workload(workloads, workload_index)
+def test_frame_decode(benchmark, workload, peer):
+    w = workload
     fn = FRAME_PEERS[peer](w)
     if fn is None:
         pytest.skip(f"{peer} cannot decode {w.label}")
@@ -38,8 +32,8 @@ def test_frame_decode(benchmark, workloads, workload_index, peer):
 
 
 @pytest.mark.parametrize("peer", [p for p in FILE_PEERS if p not in bench.ISOLATED_PEERS])
-def test_file_decode(benchmark, workloads, workload_index, peer):
-    w = _workload(workloads, workload_index)
+def test_file_decode(benchmark, workload, peer):
+    w = workload
     fn = FILE_PEERS[peer](w)
     if fn is None:
         pytest.skip(f"{peer} cannot decode {w.label}")
@@ -52,11 +46,11 @@ def test_file_decode(benchmark, workloads, workload_index, peer):
 
 
 @pytest.mark.parametrize("encoder", ["turbodicom", "pylibjpeg-rle", "pydicom"])
-def test_encode(benchmark, workloads, workload_index, encoder):
-    w = _workload(workloads, workload_index)
+def test_encode(benchmark, workload, encoder):
+    w = workload
     s = w.spec
-    if w.spec.bits_allocated == 1:
-        pytest.skip("1-bit data has no RLE encoder to compare")
+    if w.transfer_syntax_uid != bench.RLE_LOSSLESS or s.bits_allocated == 1:
+        pytest.skip("RLE encode is timed on the RLE workloads (8 bits and more)")
     frame = turbodicom.decode(w.path, index=0)
     raw = np.ascontiguousarray(frame).astype(frame.dtype.newbyteorder("<")).tobytes()
     kw = dict(rows=s.rows, columns=s.columns, samples_per_pixel=s.samples_per_pixel,
