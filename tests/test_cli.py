@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac

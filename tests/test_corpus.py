@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac

@@ -6,6 +6,7 @@ import struct
 import warnings
 
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac

@@ -13,6 +13,7 @@ import struct
 
 import numpy as np
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac

@@ -9,10 +9,11 @@ import textwrap
 
 import numpy as np
 import pytest
-import turbodicom
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.encoders.base import get_encoder
 from pydicom.uid import RLELossless
+
+import turbodicom
 from turbodicom import pydicom_plugin
 
 import dicom_factory as fac

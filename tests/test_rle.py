@@ -6,9 +6,10 @@ import struct
 
 import numpy as np
 import pytest
-import turbodicom
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import turbodicom
 
 import dicom_factory as fac
 import reference

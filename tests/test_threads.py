@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 import turbodicom
 
 import dicom_factory as fac
