@@ -1,0 +1,111 @@
+"""Build the libFuzzer targets and run each one on seeds cut from the DICOM corpus.
+
+    python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg] [--corpus DIR]
+
+Seeds: whole files for fuzz_parse; single encoded frames (extracted by turbodicom itself) for
+the codec targets.  Crashing inputs are written to ./fuzz-artifacts/; copy each into
+tests/data/crashers/ (the suite replays them).  Exits non-zero if any target crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build-fuzz"
+TARGETS = {
+    "rle": ("fuzz_rle", ("1.2.840.10008.1.2.5",)),
+    "ljpeg": ("fuzz_ljpeg", ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")),
+    "j2k": ("fuzz_j2k", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                         "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                         "1.2.840.10008.1.2.4.203")),
+    "parse": ("fuzz_parse", ()),
+}
+
+
+def build() -> None:
+    subprocess.run(["cmake", "-S", str(ROOT), "-B", str(BUILD), "-G", "Ninja",
+                    "-DCMAKE_C_COMPILER=clang", "-DCMAKE_CXX_COMPILER=clang++",
+                    "-DTD_FUZZ=ON", "-DCMAKE_BUILD_TYPE=Debug"], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", str(BUILD), "--target", "fuzzers"], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
+    """Write seed inputs for one target; returns how many."""
+    import csv
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = list(csv.DictReader(open(corpus / "MANIFEST.tsv"), delimiter="\t"))
+    n = 0
+    for r in rows:
+        path = corpus / r["path"]
+        if name == "parse":
+            if path.stat().st_size <= 1 << 20:
+                shutil.copy(path, out / f"{n:04d}")
+                n += 1
+            continue
+        if r["transfer_syntax_uid"] not in syntaxes:
+            continue
+        try:
+            from turbodicom.frames import open_pixels
+
+            with open_pixels(str(path)) as px:
+                frame = bytes(px.frame(0))
+        except Exception:  # noqa: BLE001 - a file turbodicom cannot split is no seed
+            continue
+        if len(frame) <= 1 << 20:
+            if name == "rle":  # the target takes rows, columns, samples, bits from 4 bytes
+                m = px.module
+                bits = {1: 0, 8: 1, 16: 2, 32: 3, 64: 4}.get(m.bits_allocated, 1)
+                head = bytes([min(255, m.rows - 1), min(255, m.columns - 1),
+                              (m.samples_per_pixel - 1) | (bits << 2), 0])
+                frame = head + frame
+            (out / f"{n:04d}").write_bytes(frame)
+            n += 1
+    return n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--corpus", default=os.environ.get(
+        "TURBODICOM_CORPUS", str(ROOT.parent / "shared" / "corpus")))
+    args = ap.parse_args()
+    build()
+    corpus = Path(args.corpus)
+    names = [n for n in TARGETS if not args.only or n in args.only.split(",")]
+    failed = []
+    artifacts = ROOT / "fuzz-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    for name in names:
+        exe, syntaxes = TARGETS[name]
+        binary = next(BUILD.rglob(exe), None)
+        if binary is None:
+            print(f"{exe}: not built (library missing?)")
+            continue
+        work = BUILD / "fuzz-corpus" / name
+        nseeds = seeds(name, syntaxes, corpus, work) if corpus.is_dir() else 0
+        cmd = [str(binary), str(work), f"-artifact_prefix={artifacts}/{name}-",
+               "-print_final_stats=1", "-rss_limit_mb=2048", "-timeout=20"]
+        cmd.append(f"-runs={args.runs}" if args.runs else f"-max_total_time={args.seconds or 30}")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        execs = [ln for ln in proc.stderr.splitlines() if "stat::number_of_executed_units" in ln]
+        print(f"{exe}: {nseeds} seeds, exit {proc.returncode}, "
+              f"{execs[-1].split(':')[-1].strip() if execs else '?'} executions")
+        if proc.returncode != 0:
+            failed.append(exe)
+            print(proc.stderr[-3000:])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
