@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import turbodicom
+
 from conftest import corpus_rows, requires_corpus
 
 HERE = Path(__file__).parent
