@@ -1,6 +1,7 @@
 /* td_parse.c - the DICOM element walker declared in td_parse.h (PS3.5 Section 7, PS3.10 7.1). */
 #include "td_parse.h"
 #include "td_bytes.h"
+#include "td_walk.h"
 
 #include <string.h>
 
@@ -11,80 +12,40 @@ typedef struct walker {
     int explicit_vr;
 } walker;
 
-typedef struct element {
-    uint32_t tag;
-    char vr[3];     /* "" for implicit VR and for item/delimiter tags */
-    int64_t length; /* -1 = undefined length (0xFFFFFFFF) */
-    size_t header;  /* bytes of tag + VR + length */
-} element;
+typedef td_walk_element element;
 
-#define TAG(g, e) (((uint32_t)(g) << 16) | (uint32_t)(e))
-#define TAG_ITEM TAG(0xFFFE, 0xE000)
-#define TAG_ITEM_END TAG(0xFFFE, 0xE00D)
-#define TAG_SEQ_END TAG(0xFFFE, 0xE0DD)
+#define TAG TD_TAG
+#define TAG_ITEM TD_TAG_ITEM
+#define TAG_ITEM_END TD_TAG_ITEM_END
+#define TAG_SEQ_END TD_TAG_SEQ_END
 
 static uint16_t w16(const walker *w, size_t pos)
 {
     return w->big_endian ? td_load_be16(w->buf + pos) : td_load_le16(w->buf + pos);
 }
-static uint32_t w32(const walker *w, size_t pos)
-{
-    return w->big_endian ? td_load_be32(w->buf + pos) : td_load_le32(w->buf + pos);
-}
 
-static int is_vr_letter(uint8_t c) { return c >= 'A' && c <= 'Z'; }
+static int is_vr_letter(uint8_t c) { return td_walk_is_vr_letter(c); }
 
-/* PS3.5 7.1.2: VRs whose explicit encoding has 2 reserved bytes and a 32-bit length. */
-static int has_long_length(const char *vr)
-{
-    static const char long_vrs[][3] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
-                                       "SV", "UC", "UN", "UR", "UT", "UV"};
-    for (size_t i = 0; i < sizeof long_vrs / sizeof long_vrs[0]; i++)
-        if (vr[0] == long_vrs[i][0] && vr[1] == long_vrs[i][1]) return 1;
-    return 0;
-}
-
-/* Read the element header at pos (PS3.5 7.1.1-7.1.3, 7.5).  An explicit VR whose two bytes are
- * not upper-case letters is read as implicit VR, the recovery pydicom applies. */
+/* Read the element header at pos (PS3.5 7.1.1-7.1.3, 7.5); see td_walk_header(). */
 static int read_element(const walker *w, size_t pos, element *el, td_error *err)
 {
     if (pos > w->len || w->len - pos < 8)
         return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
                        "element header at offset %zu runs past the end of the data (%zu bytes)",
                        pos, w->len);
-    uint16_t group = w16(w, pos), elem = w16(w, pos + 2);
-    uint32_t raw;
-    el->tag = TAG(group, elem);
-    el->vr[0] = el->vr[1] = el->vr[2] = '\0';
-    el->header = 8;
-    if (group == 0xFFFE || !w->explicit_vr ||
-        !(is_vr_letter(w->buf[pos + 4]) && is_vr_letter(w->buf[pos + 5]))) {
-        raw = w32(w, pos + 4);
-    } else {
-        el->vr[0] = (char)w->buf[pos + 4];
-        el->vr[1] = (char)w->buf[pos + 5];
-        if (has_long_length(el->vr)) {
-            if (w->len - pos < 12)
-                return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
-                               "element (%04X,%04X) header at offset %zu is truncated", group,
-                               elem, pos);
-            raw = w32(w, pos + 8);
-            el->header = 12;
-        } else {
-            raw = w16(w, pos + 6);
-        }
-    }
-    el->length = raw == 0xFFFFFFFFu ? -1 : (int64_t)raw;
+    if (td_walk_header(w->buf + pos, w->len - pos, w->big_endian, w->explicit_vr, el) != 0)
+        return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
+                       "element (%04X,%04X) header at offset %zu is truncated", el->tag >> 16,
+                       el->tag & 0xFFFF, pos);
     return TD_OK;
 }
 
-/* pydicom's check at the start of a dataset or item (filereader._is_implicit_vr): the two bytes
- * after the first tag are upper-case letters only if the encoding is explicit VR. */
+/* pydicom's check at the start of a dataset or item (filereader._is_implicit_vr). */
 static void detect_vr_style(walker *w, size_t pos)
 {
-    if (w->big_endian || pos > w->len || w->len - pos < 6) return;
-    if (td_load_le16(w->buf + pos) == 0xFFFE) return;
-    w->explicit_vr = is_vr_letter(w->buf[pos + 4]) && is_vr_letter(w->buf[pos + 5]);
+    if (pos > w->len) return;
+    w->explicit_vr = td_walk_detect_explicit(w->buf + pos, w->len - pos, w->big_endian,
+                                             w->explicit_vr);
 }
 
 static int skip_sequence(const walker *w, size_t pos, int depth, size_t *end, td_error *err);

@@ -19,6 +19,7 @@ from turbodicom.errors import (
     UnsupportedError,
 )
 from turbodicom.frames import PixelModule, open_pixels
+from turbodicom.scan import ScanResult, scan
 
 
 def register(prefer: bool = True) -> None:
@@ -54,4 +55,6 @@ __all__ = [
     "UnsupportedError",
     "ScanError",
     "LimitError",
+    "scan",
+    "ScanResult",
 ]

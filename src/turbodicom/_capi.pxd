@@ -128,3 +128,28 @@ cdef extern from "td_ljpeg.h" nogil:
     size_t td_ljpeg_frame_size(const td_ljpeg_info *info, uint32_t bytes_per_sample)
     int td_ljpeg_decode(const uint8_t *src, size_t src_len, uint8_t *out, size_t out_len,
                         uint32_t bytes_per_sample, unsigned flags, td_error *err)
+
+
+cdef extern from "td_scan.h" nogil:
+    enum:
+        TD_SCAN_FIRST_READ
+        TD_SCAN_WORK_MIN
+    ctypedef struct td_scan_value:
+        uint32_t tag
+        int found
+        char vr[3]
+        int64_t offset
+        int64_t length
+    ctypedef struct td_scan_info:
+        int encoding
+        int big_endian
+        int has_file_meta
+        char transfer_syntax_uid[65]
+        size_t arena_needed
+        int64_t bytes_read
+    int td_scan_file(const char *path, td_scan_value *values, size_t nr_tags, uint8_t *work,
+                     size_t work_len, uint8_t *arena, size_t arena_cap, td_scan_info *info,
+                     td_error *err)
+    int td_scan_buffer(const uint8_t *buf, size_t len, td_scan_value *values, size_t nr_tags,
+                       uint8_t *work, size_t work_len, uint8_t *arena, size_t arena_cap,
+                       td_scan_info *info, td_error *err)
