@@ -446,13 +446,16 @@ static int scan_dataset(scan *sc, style st, uint64_t pos)
         uint64_t value = pos + el.header;
         /* A stray item tag (group FFFE) at the top level, left by a writer that got a sequence
          * length wrong, is stepped over as pydicom does. */
+        /* The length is checked before the value is offered: a value that runs past the end
+         * of the data must never be copied (found by fuzz_scan). */
+        if (el.length >= 0 &&
+            (rc = check_length(sc, pos, value, el.length, el.tag, "element")) != TD_OK)
+            return rc;
         if ((el.tag >> 16) != 0xFFFE) {
             if ((rc = offer(sc, &el, value)) != TD_OK) return rc;
             if (sc->next >= sc->nr) break; /* every requested tag is passed */
         }
         if (el.length >= 0) {
-            if ((rc = check_length(sc, pos, value, el.length, el.tag, "element")) != TD_OK)
-                return rc;
             pos = value + (uint64_t)el.length;
         } else {
             style inner = st;

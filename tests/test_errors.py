@@ -551,7 +551,8 @@ CRASHER_PARAMS = [pytest.param(p, id=p.name) for p in CRASHER_FILES] or [
 
 @pytest.mark.parametrize("path", CRASHER_PARAMS)
 def test_crashers_replay(path):
-    """Each committed input: decode() and decode(index=0) fail cleanly or succeed."""
+    """Each committed input: decode() and decode(index=0) fail cleanly or succeed, and the tag
+    scanner returns a row (values or a per-file error) without raising."""
     data = path.read_bytes()
     for index in (None, 0):
         arr, exc = _decode_file_or_error(data, index)
@@ -559,3 +560,7 @@ def test_crashers_replay(path):
             assert isinstance(exc, (turbodicom.TurboDicomError, IndexError)), repr(exc)
         else:
             assert isinstance(arr, np.ndarray)
+    tags = ["TransferSyntaxUID", "SOPInstanceUID", "Modality", "PatientName", "PatientID",
+            "InstanceNumber", "ImagePositionPatient", "Rows", "Columns", 0x00291010]
+    rows = list(turbodicom.scan([str(path)], tags, threads=1))
+    assert len(rows) == 1 and rows[0]["path"] == str(path)

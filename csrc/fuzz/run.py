@@ -25,6 +25,7 @@ TARGETS = {
                          "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                          "1.2.840.10008.1.2.4.203")),
     "parse": ("fuzz_parse", ()),
+    "scan": ("fuzz_scan", ()),
 }
 
 
@@ -46,7 +47,7 @@ def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
     n = 0
     for r in rows:
         path = corpus / r["path"]
-        if name == "parse":
+        if name in ("parse", "scan"):
             if path.stat().st_size <= 1 << 20:
                 shutil.copy(path, out / f"{n:04d}")
                 n += 1
