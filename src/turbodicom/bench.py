@@ -99,21 +99,19 @@ def _corpus_dir() -> Path | None:
     return None
 
 
-def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bool) -> None:
-    """Write a multi-frame RLE Lossless file of `frames` with turbodicom's encoder."""
+def _write_encapsulated_file(path: Path, frames: np.ndarray, encoded: list[bytes],
+                             transfer_syntax: str, photometric: str, signed: bool) -> None:
+    """Write a multi-frame file holding `encoded`, the frames of `frames` encoded in
+    `transfer_syntax` (Bits Stored = Bits Allocated, basic offset table)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import generate_uid
+    from pydicom.uid import UID, generate_uid
 
     nf, rows, cols = frames.shape[:3]
     spp = frames.shape[3] if frames.ndim == 4 else 1
     bits = frames.dtype.itemsize * 8
-    enc = [turbodicom.encode_rle(f, rows=rows, columns=cols, samples_per_pixel=spp,
-                                 bits_allocated=bits) for f in frames]
-    from pydicom.uid import UID
-
     meta = FileMetaDataset()
-    meta.TransferSyntaxUID = UID(RLE_LOSSLESS)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
     meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.7")
     meta.MediaStorageSOPInstanceUID = generate_uid()
     ds = Dataset()
@@ -128,17 +126,37 @@ def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bo
     if spp > 1:
         ds.PlanarConfiguration = 0
     ds.NumberOfFrames = nf
-    ds.PixelData = encapsulate(enc, has_bot=True)
+    ds.PixelData = encapsulate(encoded, has_bot=True)
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
+
+
+def _write_rle_file(path: Path, frames: np.ndarray, photometric: str, signed: bool) -> None:
+    """Write a multi-frame RLE Lossless file of `frames` with turbodicom's encoder."""
+    rows, cols = frames.shape[1:3]
+    spp = frames.shape[3] if frames.ndim == 4 else 1
+    enc = [turbodicom.encode_rle(f, rows=rows, columns=cols, samples_per_pixel=spp,
+                                 bits_allocated=frames.dtype.itemsize * 8) for f in frames]
+    _write_encapsulated_file(path, frames, enc, RLE_LOSSLESS, photometric, signed)
+
+
+def _write_j2k_file(path: Path, frames: np.ndarray, photometric: str, signed: bool) -> None:
+    """Write a multi-frame JPEG 2000 Lossless file of `frames` (imagecodecs' OpenJPEG encoder,
+    reversible 5-3 wavelet, raw codestreams)."""
+    import imagecodecs
+
+    enc = [bytes(imagecodecs.jpeg2k_encode(f, level=0, codecformat="J2K", reversible=True))
+           for f in frames]
+    _write_encapsulated_file(path, frames, enc, J2K_LOSSLESS, photometric, signed)
 
 
 def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Workload]:
     """The default workload, built on the spot on any machine.
 
     With the shared corpus present (``TURBODICOM_CORPUS`` or ``../shared/corpus``): the WG04
-    RLE files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US) and multi-frame RLE files
-    re-encoded from real images (the 120-frame ultrasound, a 16-bit CT stack).  Without it:
+    RLE files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US), their JPEG Lossless, JPEG
+    2000 and HTJ2K versions, and multi-frame files re-encoded from real images (the 120-frame
+    ultrasound as RLE, a 16-bit CT stack as RLE and as JPEG 2000 Lossless).  Without it:
     pydicom's bundled RLE test files and a multi-frame file encoded from them.
     """
     tmp = Path(tmpdir or tempfile.mkdtemp(prefix="turbodicom-bench-"))
@@ -191,6 +209,14 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
                 p = tmp / "ct_stack_rle.dcm"
                 _write_rle_file(p, stack, "MONOCHROME2", ct1.dtype.kind == "i")
                 out.append(_load(str(p), f"CT {nct}x 512^2 16-bit (re-encoded)"))
+        with contextlib.suppress(Exception):  # needs imagecodecs' JPEG 2000 encoder
+            if ct.is_file() and "j2k" in turbodicom.features()["codecs"]:
+                ct1 = turbodicom.decode(str(ct))
+                nct = 8 if quick else 24
+                stack = np.stack([np.roll(ct1, 4 * k, axis=0) for k in range(nct)])
+                p = tmp / "ct_stack_j2k.dcm"
+                _write_j2k_file(p, stack, "MONOCHROME2", ct1.dtype.kind == "i")
+                out.append(_load(str(p), f"CT {nct}x 512^2 16-bit J2K lossless (re-encoded)"))
     if not out:
         from pydicom.data import get_testdata_file
 
@@ -276,7 +302,8 @@ def _pydicom_rle_frames(w: Workload) -> FrameRunner | None:
     return run
 
 
-J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+J2K_SYNTAXES = (J2K_LOSSLESS, "1.2.840.10008.1.2.4.91")
 HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                   "1.2.840.10008.1.2.4.203")
 

@@ -9,12 +9,13 @@ pydicom plugin, ``bench``) goes through :func:`codec_for`, so a codec is written
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from turbodicom.errors import DecodeError, UnsupportedError
 
-__all__ = ["Codec", "FrameSpec", "codec_for", "features", "SYNTAX_NAMES"]
+__all__ = ["Codec", "FrameSpec", "codec_for", "check_reduce", "features", "SYNTAX_NAMES"]
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
@@ -52,6 +53,19 @@ class FrameSpec:
     photometric_interpretation: str = ""
     options: Any = None  # codec-specific extras (e.g. RLE segment order)
     threads: int = 1  # threads a codec may use inside one frame (OpenJPEG's workers)
+    #: resolution levels discarded (JPEG 2000 / HTJ2K only, see :attr:`Codec.reduced_dims`):
+    #: the frame comes out :attr:`out_rows` x :attr:`out_columns`
+    reduce: int = 0
+
+    @property
+    def out_rows(self) -> int:
+        """Rows of the decoded frame: ``ceil(rows / 2**reduce)`` (T.800 B.5, no image offset)."""
+        return -(-self.rows >> self.reduce)
+
+    @property
+    def out_columns(self) -> int:
+        """Columns of the decoded frame: ``ceil(columns / 2**reduce)``."""
+        return -(-self.columns >> self.reduce)
 
     def validate(self) -> None:
         """Raise DecodeError naming the element for an impossible description."""
@@ -86,6 +100,10 @@ class Codec:
     #: correct_unused_bits); pydicom does not for JPEG 2000 and JPEG-LS, which have their own
     #: sign correction (done inside decode_into for those codecs)
     masks_unused_bits: bool = True
+    #: smallest decoded frame (bytes) worth splitting over threads inside the codec; 0 means
+    #: the codec has no threads of its own.  OpenJPEG spends ~40 ns per output byte, so even a
+    #: 512x512 frame gains from its workers; RLE/JPEG Lossless frames are split between frames.
+    inner_threads_min_bytes: int = 0
     #: True when Bits Allocated 1 frames come out bit-packed (RLE) and need unpacking
     packs_one_bit: bool = False
     #: conform(encoded frame, spec) -> the Photometric Interpretation pydicom settles on after
@@ -94,6 +112,10 @@ class Codec:
     #: plugin_frame(encoded, spec) -> (frame bytes, runner option overrides) for pydicom's
     #: plugin contract when it differs from decode_into's dataset layout
     plugin_frame: Callable[[Any, FrameSpec], tuple[bytearray, dict[str, Any]]] | None = None
+    #: reduced_dims(encoded frame, spec) -> (rows, columns) the frame decodes to with
+    #: spec.reduce resolution levels discarded; None when the codec cannot decode at a lower
+    #: resolution (FrameSpec.reduce must then be 0)
+    reduced_dims: Callable[[Any, FrameSpec], tuple[int, int]] | None = None
 
 
 def _rle_nbytes(spec: FrameSpec) -> int:
@@ -117,16 +139,32 @@ J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.100
 
 def _dataset_nbytes(spec: FrameSpec) -> int:
     """One byte per sample at least: codecs other than RLE store Bits Allocated 1 unpacked."""
-    return spec.rows * spec.columns * spec.samples_per_pixel * max(1, spec.bits_allocated // 8)
+    return (spec.out_rows * spec.out_columns * spec.samples_per_pixel
+            * max(1, spec.bits_allocated // 8))
 
 
 def _j2k_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
     from turbodicom import _j2k
 
-    _j2k.decode_for_dataset(src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
-                            pixel_representation=bool(spec.pixel_representation),
-                            monochrome=spec.photometric_interpretation.startswith("MONOCHROME"),
-                            threads=spec.threads)
+    info = _j2k.decode_for_dataset(
+        src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
+        pixel_representation=bool(spec.pixel_representation),
+        monochrome=spec.photometric_interpretation.startswith("MONOCHROME"),
+        reduce=spec.reduce, threads=spec.threads, rows=spec.rows, columns=spec.columns,
+        samples_per_pixel=spec.samples_per_pixel)
+    if (info["rows"], info["columns"]) != (spec.out_rows, spec.out_columns):
+        # the full size matched, so only an image offset (XOsiz/YOsiz) can get here
+        raise DecodeError(
+            f"the JPEG 2000 frame decodes at reduce {spec.reduce} to {info['rows']} x "
+            f"{info['columns']}, not ceil((0028,0010) 'Rows' / {1 << spec.reduce}) x "
+            f"ceil((0028,0011) 'Columns' / {1 << spec.reduce}) = {spec.out_rows} x "
+            f"{spec.out_columns}")
+
+
+def _j2k_reduced_dims(src: Any, spec: FrameSpec) -> tuple[int, int]:
+    from turbodicom import _j2k
+
+    return _j2k.reduced_dims(src, spec.reduce)
 
 
 def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
@@ -138,7 +176,7 @@ def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, A
     if not natural:
         raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
     out = bytearray(hdr["rows"] * hdr["columns"] * hdr["components"] * natural)
-    _j2k.decode_into(src, out)
+    _j2k.decode_into(src, out, threads=spec.threads)
     changes: dict[str, Any] = {"bits_allocated": 8 * natural}
     if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
         changes["photometric_interpretation"] = "RGB"
@@ -214,7 +252,8 @@ def _available_codecs() -> list[Codec]:
     try:
         codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,
                             engine=_j2k_engine(), masks_unused_bits=False,
-                            plugin_frame=_j2k_plugin_frame))
+                            inner_threads_min_bytes=256 << 10,
+                            plugin_frame=_j2k_plugin_frame, reduced_dims=_j2k_reduced_dims))
     except ImportError:  # built without OpenJPEG
         pass
     return codecs
@@ -233,6 +272,38 @@ def codec_for(uid: str) -> Codec:
         raise UnsupportedError(
             f"transfer syntax {uid} ({name}) is not supported by this build of turbodicom; "
             f"supported: {', '.join(sorted(_BY_UID))}") from None
+
+
+#: Most resolution levels a JPEG 2000 codestream can have discarded (T.800 A.6.1: at most 32
+#: decomposition levels).
+MAX_REDUCE = 32
+
+
+def check_reduce(uid: str, reduce: int) -> Codec | None:
+    """Validate a ``reduce=`` argument for transfer syntax `uid`.
+
+    Returns the codec that will decode at the lower resolution (None for ``reduce=0``).
+    ValueError for a negative value; UnsupportedError naming the transfer syntax when it
+    cannot decode at a lower resolution (everything but JPEG 2000 and HTJ2K), or beyond the
+    32 levels JPEG 2000 allows.
+    """
+    if isinstance(reduce, bool):
+        raise TypeError(f"reduce must be an int, got {reduce!r}")
+    reduce = operator.index(reduce)  # TypeError for floats, strings, ...
+    if reduce < 0:
+        raise ValueError(f"reduce must be 0 or more (resolution levels to discard), got {reduce}")
+    if reduce == 0:
+        return None
+    codec = _BY_UID.get(uid)
+    if codec is None or codec.reduced_dims is None:
+        name = SYNTAX_NAMES.get(uid, "unknown transfer syntax")
+        raise UnsupportedError(
+            f"reduce={reduce}: decoding at a lower resolution is only possible for JPEG 2000 "
+            f"and HTJ2K, not for transfer syntax {uid} ({name})")
+    if reduce > MAX_REDUCE:
+        raise UnsupportedError(f"reduce={reduce}: a JPEG 2000 codestream has at most "
+                               f"{MAX_REDUCE} decomposition levels to discard")
+    return codec
 
 
 def supported_syntaxes() -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from turbodicom import _parse
-from turbodicom.codecs import Codec, FrameSpec, codec_for
+from turbodicom.codecs import Codec, FrameSpec, check_reduce, codec_for
 from turbodicom.errors import DecodeError, UnsupportedError
 from turbodicom.frames import PixelModule, PixelSource, Source, open_pixels
 
@@ -70,17 +70,18 @@ def _dtype(m: PixelModule) -> np.dtype:
     return dt
 
 
-def _shape(m: PixelModule, nframes: int, as_frame: bool) -> tuple[int, ...]:
-    base: tuple[int, ...] = (m.rows, m.columns)
+def _shape(m: PixelModule, nframes: int, as_frame: bool, reduce: int = 0) -> tuple[int, ...]:
+    # reduce: JPEG 2000 resolution levels discarded, ceil(rows / 2**reduce) (FrameSpec.out_rows)
+    base: tuple[int, ...] = (-(-m.rows >> reduce), -(-m.columns >> reduce))
     if m.samples_per_pixel > 1:
         base += (m.samples_per_pixel,)
     return base if as_frame or nframes == 1 else (nframes,) + base
 
 
-def _spec(m: PixelModule, options: Any = None, threads: int = 1) -> FrameSpec:
+def _spec(m: PixelModule, options: Any = None, threads: int = 1, reduce: int = 0) -> FrameSpec:
     return FrameSpec(m.rows, m.columns, m.samples_per_pixel, m.bits_allocated, m.bits_stored,
                      m.pixel_representation, m.planar_configuration,
-                     m.photometric_interpretation, options, threads)
+                     m.photometric_interpretation, options, threads, reduce)
 
 
 def _ybr_to_rgb_numpy(arr: np.ndarray) -> np.ndarray:
@@ -219,7 +220,7 @@ class _FramePlan:
         self.spec = spec
         self.unpack_bits = m.bits_allocated == 1 and codec.packs_one_bit
         self.decoded_nbytes = codec.frame_nbytes(spec)
-        self.frame_items = m.pixels_per_frame
+        self.frame_items = spec.out_rows * spec.out_columns * m.samples_per_pixel
         ybr = (spec.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
         c_ybr = ybr and dtype == np.uint8  # the C conversion is for unsigned 8-bit samples
         self.numpy_ybr = ybr and not c_ybr
@@ -269,17 +270,26 @@ def _warn_excess(found: int, declared: int) -> None:
 
 
 def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: int,
-                         options: Any = None) -> np.ndarray:
-    """Decode frames `indices` (None: every frame, including excess ones as pydicom does)."""
+                         options: Any = None, reduce: int = 0) -> np.ndarray:
+    """Decode frames `indices` (None: every frame, including excess ones as pydicom does).
+
+    `reduce` (JPEG 2000 only, checked by the caller with check_reduce) discards that many
+    resolution levels: every frame comes out ``ceil(rows / 2**reduce)`` rows high.
+    """
     m = px.module
     codec = codec_for(m.transfer_syntax_uid)
     dtype = _dtype(m)
+    spec = _spec(m, options, 1, reduce)
     # One frame: let the codec use the threads inside it (OpenJPEG code-blocks in parallel);
     # several frames: one frame per thread, which scales better.
     single = indices is not None and len(indices) == 1 or (
         indices is None and m.number_of_frames == 1)
-    inner = threads if single and m.frame_nbytes() >= MIN_BYTES_PER_THREAD else 1
-    spec = _spec(m, options, inner)
+    out_nbytes = spec.out_rows * spec.out_columns * m.samples_per_pixel * dtype.itemsize
+    if (single and threads > 1 and codec.inner_threads_min_bytes
+            and out_nbytes >= codec.inner_threads_min_bytes):
+        spec = replace(spec, threads=threads)
+    if reduce:
+        _check_reduced_dims(px, codec, spec, indices[0] if indices else 0)
     if codec.conform is not None:  # pydicom re-reads the colour space from the first frame
         first = px.frame(indices[0] if indices else 0)
         spec = replace(spec, photometric_interpretation=codec.conform(first, spec))
@@ -302,6 +312,21 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
     return arr
 
 
+def _check_reduced_dims(px: PixelSource, codec: Codec, spec: FrameSpec, index: int) -> None:
+    """Before allocating: frame `index` decodes at spec.reduce to the shape the output uses.
+
+    UnsupportedError (from the codec) when the codestream has fewer decomposition levels than
+    spec.reduce; DecodeError when its reduced size disagrees with Rows and Columns.
+    """
+    assert codec.reduced_dims is not None  # check_reduce() has vetted the codec
+    rows, columns = codec.reduced_dims(px.frame(index), spec)
+    if (rows, columns) != (spec.out_rows, spec.out_columns):
+        raise DecodeError(
+            f"frame {index} decodes at reduce {spec.reduce} to {rows} x {columns}, but "
+            f"(0028,0010) 'Rows' {spec.rows} and (0028,0011) 'Columns' {spec.columns} give "
+            f"{spec.out_rows} x {spec.out_columns}")
+
+
 def _resolve_threads(threads: int | None) -> int:
     if threads is None:
         return default_threads()
@@ -310,7 +335,8 @@ def _resolve_threads(threads: int | None) -> int:
     return int(threads)
 
 
-def decode(src: Source, index: int | None = None, *, threads: int | None = None) -> np.ndarray:
+def decode(src: Source, index: int | None = None, *, threads: int | None = None,
+           reduce: int = 0) -> np.ndarray:
     """Decode the pixel data of a DICOM file or dataset.
 
     Parameters
@@ -322,6 +348,12 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
         item headers needed to find them are read.
     threads : int, optional
         Frames decoded in parallel with the GIL released (default: all cores available).
+        A single large frame is split among the threads by the codec where it can (OpenJPEG's
+        code-blocks).
+    reduce : int, optional
+        JPEG 2000 and HTJ2K only: discard this many resolution levels, e.g. for thumbnails.
+        Each frame comes out ``ceil(rows / 2**reduce)`` x ``ceil(columns / 2**reduce)``, with
+        the same dtype and sign handling as the full-resolution decode.
 
     Returns
     -------
@@ -336,11 +368,13 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
         The data is malformed or truncated (also a ``ValueError``).
     UnsupportedError
         The transfer syntax or a feature of it is not supported (also a
-        ``NotImplementedError``).
+        ``NotImplementedError``), including ``reduce > 0`` for a transfer syntax other than
+        JPEG 2000 / HTJ2K or beyond the codestream's decomposition levels.
     """
     nthreads = _resolve_threads(threads)
     with open_pixels(src, sequential=index is None) as px:
         m = px.module
+        reduce = _resolve_reduce(m, reduce)
         m.validate()
         m.check_output_size(1 if index is not None else m.number_of_frames)
         if not m.encapsulated:
@@ -349,21 +383,30 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None)
             if not 0 <= index < m.number_of_frames:
                 raise IndexError(f"frame index {index} out of range for {m.number_of_frames} "
                                  "frames")
-            arr = _decode_encapsulated(px, [index], nthreads)
-            return arr.reshape(_shape(m, 1, True))
-        arr = _decode_encapsulated(px, None, nthreads)
-        return arr.reshape(_shape(m, len(arr), False))
+            arr = _decode_encapsulated(px, [index], nthreads, reduce=reduce)
+            return arr.reshape(_shape(m, 1, True, reduce))
+        arr = _decode_encapsulated(px, None, nthreads, reduce=reduce)
+        return arr.reshape(_shape(m, len(arr), False, reduce))
 
 
-def iter_frames(src: Source, *, threads: int | None = None) -> Iterator[np.ndarray]:
+def _resolve_reduce(m: PixelModule, reduce: int) -> int:
+    """`reduce` as an int, after check_reduce has vetted it for the file's transfer syntax."""
+    check_reduce(m.transfer_syntax_uid, reduce)
+    return int(reduce)
+
+
+def iter_frames(src: Source, *, threads: int | None = None,
+                reduce: int = 0) -> Iterator[np.ndarray]:
     """Yield the frames of `src` one at a time, each shaped ``(rows, columns[, samples])``.
 
     With ``threads > 1`` up to `threads` frames are decoded ahead in parallel; memory stays
-    bounded by that many frames.  Values equal ``decode(src)[i]``.
+    bounded by that many frames.  Values equal ``decode(src)[i]``; `reduce` as for
+    :func:`decode` (JPEG 2000 / HTJ2K only), each frame then ``decode(src, reduce=reduce)[i]``.
     """
     nthreads = _resolve_threads(threads)
     with open_pixels(src) as px:
         m = px.module
+        reduce = _resolve_reduce(m, reduce)
         m.validate()
         n = m.number_of_frames
         batch = max(1, nthreads)
@@ -372,10 +415,10 @@ def iter_frames(src: Source, *, threads: int | None = None) -> Iterator[np.ndarr
             for i in range(n):
                 yield _decode_native(px, i)
             return
-        shape = _shape(m, 1, True)
+        shape = _shape(m, 1, True, reduce)
         for start in range(0, n, batch):
             idx = list(range(start, min(n, start + batch)))
-            arr = _decode_encapsulated(px, idx, nthreads)
+            arr = _decode_encapsulated(px, idx, nthreads, reduce=reduce)
             for k in range(len(idx)):
                 yield arr[k].reshape(shape)
 
@@ -396,7 +439,7 @@ def decode_frame(data: Any, transfer_syntax_uid: str, *, rows: int, columns: int
                  samples_per_pixel: int = 1, bits_allocated: int, bits_stored: int | None = None,
                  pixel_representation: int = 0, planar_configuration: int = 0,
                  photometric_interpretation: str | None = None, out: Any = None,
-                 rle_segment_order: str = ">") -> Any:
+                 rle_segment_order: str = ">", reduce: int = 0) -> Any:
     """Decode one encoded frame into little-endian samples (pydicom's plugin layout).
 
     Parameters
@@ -412,6 +455,9 @@ planar_configuration, photometric_interpretation
         Where to write the frame; must hold the frame's bytes.  A new ``bytearray`` otherwise.
     rle_segment_order : {">", "<"}
         RLE only: ``"<"`` for the non-conformant least-significant-byte-first segment order.
+    reduce : int, optional
+        JPEG 2000 / HTJ2K only: discard this many resolution levels; the frame then has
+        ``ceil(rows / 2**reduce)`` rows and ``ceil(columns / 2**reduce)`` columns.
 
     Returns
     -------
@@ -421,10 +467,11 @@ planar_configuration, photometric_interpretation
         1 the frame is bit-packed, ``ceil(rows * columns / 8)`` bytes, as DICOM stores it.
         Unused high bits are returned as encoded (pydicom masks them itself).
     """
+    check_reduce(str(transfer_syntax_uid), reduce)
     spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
                      int(bits_stored if bits_stored is not None else bits_allocated),
                      int(pixel_representation), int(planar_configuration),
-                     photometric_interpretation or "", rle_segment_order)
+                     photometric_interpretation or "", rle_segment_order, reduce=int(reduce))
     spec.validate()
     codec = codec_for(str(transfer_syntax_uid))
     nbytes = codec.frame_nbytes(spec)

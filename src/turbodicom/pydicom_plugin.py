@@ -14,6 +14,7 @@ the runner (``set_frame_option`` on pydicom 3.1+, ``set_option`` on 3.0).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,12 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
                      runner.get_option("rle_segment_order", ">"))
     spec.validate()
     codec = codec_for(uid)
+    if codec.inner_threads_min_bytes and codec.frame_nbytes(spec) >= codec.inner_threads_min_bytes:
+        # pydicom hands over one frame at a time: the codec's own threads are the only
+        # parallelism available here
+        from turbodicom.decode import default_threads
+
+        spec = replace(spec, threads=default_threads())
     if codec.plugin_frame is not None:
         frame, changes = codec.plugin_frame(src, spec)
         if spec.samples_per_pixel > 1:
