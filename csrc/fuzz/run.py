@@ -78,6 +78,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--runs", type=int, default=0)
     ap.add_argument("--only", default="")
+    ap.add_argument("--max-len", type=int, default=0,
+                    help="libFuzzer -max_len (inputs are cut to this many bytes)")
     ap.add_argument("--corpus", default=os.environ.get(
         "TURBODICOM_CORPUS", str(ROOT.parent / "shared" / "corpus")))
     args = ap.parse_args()
@@ -98,6 +100,8 @@ def main() -> int:
         cmd = [str(binary), str(work), f"-artifact_prefix={artifacts}/{name}-",
                "-print_final_stats=1", "-rss_limit_mb=2048", "-timeout=20"]
         cmd.append(f"-runs={args.runs}" if args.runs else f"-max_total_time={args.seconds or 30}")
+        if args.max_len:
+            cmd.append(f"-max_len={args.max_len}")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         execs = [ln for ln in proc.stderr.splitlines() if "stat::number_of_executed_units" in ln]
         print(f"{exe}: {nseeds} seeds, exit {proc.returncode}, "
