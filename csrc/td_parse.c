@@ -121,16 +121,6 @@ static int skip_sequence(const walker *w, size_t pos, int depth, size_t *end, td
     }
 }
 
-/* Copy a text value, dropping trailing spaces and NULs (PS3.5 6.2 padding). */
-static void copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
-{
-    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0')) n--;
-    while (n > 0 && src[0] == ' ') { src++; n--; }
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 /* (0028,0008) Number of Frames is IS: leading/trailing spaces, optional sign; first value only. */
 static int64_t parse_is(const uint8_t *p, size_t n)
 {
@@ -205,7 +195,7 @@ int td_parse_dataset(const uint8_t *buf, size_t len, size_t offset, int encoding
             break;
         case TAG(0x0028, 0x0004):
             if (defined && el.length > 0) {
-                copy_text(info->photometric_interpretation,
+                td_walk_copy_text(info->photometric_interpretation,
                           sizeof info->photometric_interpretation, v, (size_t)el.length);
                 info->present |= TD_HAVE_PHOTOMETRIC;
             }
@@ -316,8 +306,8 @@ static int parse_file_meta(const uint8_t *buf, size_t len, size_t pos, td_image_
                            "past the end of the file (%zu bytes)",
                            el.tag & 0xFFFF, pos, (long long)el.length, len);
         if (el.tag == TAG(0x0002, 0x0010)) {
-            copy_text(info->transfer_syntax_uid, sizeof info->transfer_syntax_uid, buf + value,
-                      (size_t)el.length);
+            td_walk_copy_text(info->transfer_syntax_uid, sizeof info->transfer_syntax_uid,
+                              buf + value, (size_t)el.length);
             info->present |= TD_HAVE_TRANSFER_SYNTAX;
         }
         pos = value + (size_t)el.length;

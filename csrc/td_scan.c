@@ -383,15 +383,6 @@ static int offer(scan *sc, const td_walk_element *el, uint64_t value)
     return TD_OK;
 }
 
-static void copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
-{
-    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0')) n--;
-    while (n > 0 && src[0] == ' ') { src++; n--; }
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 /* PS3.10 7.1: File Meta Information, explicit VR little endian, group 0002. */
 static int scan_file_meta(scan *sc, uint64_t pos, td_scan_info *info, uint64_t *end)
 {
@@ -417,7 +408,7 @@ static int scan_file_meta(scan *sc, uint64_t pos, td_scan_info *info, uint64_t *
             uint8_t uid[64];
             size_t n = el.length > 64 ? 64 : (size_t)el.length;
             if ((rc = src_copy(sc->s, value, n, uid, sc->err)) != TD_OK) return rc;
-            copy_text(info->transfer_syntax_uid, sizeof info->transfer_syntax_uid, uid, n);
+            td_walk_copy_text(info->transfer_syntax_uid, sizeof info->transfer_syntax_uid, uid, n);
         }
         if ((rc = offer(sc, &el, value)) != TD_OK) return rc;
         info->has_file_meta = 1;

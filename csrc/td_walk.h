@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TD_TAG(g, e) (((uint32_t)(g) << 16) | (uint32_t)(e))
 #define TD_TAG_ITEM TD_TAG(0xFFFE, 0xE000)
@@ -81,6 +82,17 @@ static inline int td_walk_detect_explicit(const uint8_t *p, size_t avail, int bi
     if (big_endian || avail < 6) return explicit_vr;
     if (td_load_le16(p) == 0xFFFE) return explicit_vr;
     return td_walk_is_vr_letter(p[4]) && td_walk_is_vr_letter(p[5]);
+}
+
+/* Copy a text value, dropping leading spaces and trailing spaces and NULs (PS3.5 6.2 padding),
+ * truncated to cap - 1 bytes and NUL-terminated. */
+static inline void td_walk_copy_text(char *dst, size_t cap, const uint8_t *src, size_t n)
+{
+    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\0')) n--;
+    while (n > 0 && src[0] == ' ') { src++; n--; }
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 #endif /* TD_WALK_H */

@@ -9,6 +9,16 @@ include "_status.pxi"
 from turbodicom.errors import DecodeError as _DecodeError
 
 
+cdef inline td_j2k_options _options(uint32_t bytes_per_sample, uint32_t reduce,
+                                    uint32_t threads) noexcept:
+    cdef td_j2k_options opt
+    memset(&opt, 0, sizeof(opt))
+    opt.bytes_per_sample = bytes_per_sample
+    opt.reduce = reduce
+    opt.num_threads = threads
+    return opt
+
+
 def backend_version():
     """The OpenJPEG version this extension is linked with."""
     return td_j2k_backend_version().decode("ascii", "replace")
@@ -67,10 +77,7 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
     cdef td_error err
     cdef uint32_t rows = 0, columns = 0
     cdef int rc
-    memset(&opt, 0, sizeof(opt))
-    opt.bytes_per_sample = bytes_per_sample
-    opt.reduce = reduce
-    opt.num_threads = threads
+    opt = _options(bytes_per_sample, reduce, threads)
     td_error_clear(&err)
     with nogil:
         rc = td_j2k_read_header(cptr(src), <size_t>src.shape[0], &info, &err)
@@ -103,10 +110,7 @@ def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not Non
     cdef int rc
     cdef bint mismatch = False
     cdef size_t nsamples
-    memset(&opt, 0, sizeof(opt))
-    opt.bytes_per_sample = bytes_per_sample
-    opt.reduce = reduce
-    opt.num_threads = threads
+    opt = _options(bytes_per_sample, reduce, threads)
     td_error_clear(&err)
     with nogil:
         rc = td_j2k_read_header(cptr(src), <size_t>src.shape[0], &info, &err)
