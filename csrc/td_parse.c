@@ -24,7 +24,6 @@ static uint16_t w16(const walker *w, size_t pos)
     return w->big_endian ? td_load_be16(w->buf + pos) : td_load_le16(w->buf + pos);
 }
 
-static int is_vr_letter(uint8_t c) { return td_walk_is_vr_letter(c); }
 
 /* Read the element header at pos (PS3.5 7.1.1-7.1.3, 7.5); see td_walk_header(). */
 static int read_element(const walker *w, size_t pos, element *el, td_error *err)
@@ -344,15 +343,7 @@ int td_parse_image(const uint8_t *buf, size_t len, td_image_info *info, td_error
         if (len - pos < 8)
             return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
                            "no DICOM dataset: only %zu bytes after the file meta", len - pos);
-        uint16_t group = td_load_le16(buf + pos);
-        int explicit_vr = is_vr_letter(buf[pos + 4]) && is_vr_letter(buf[pos + 5]);
-        if (group >= 1024 && explicit_vr)
-            encoding = TD_ENC_EXPLICIT_BE;
-        else
-            encoding = explicit_vr ? TD_ENC_EXPLICIT_LE : TD_ENC_IMPLICIT_LE;
-        static const char *const inferred[] = {"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
-                                               "1.2.840.10008.1.2.2"};
-        strcpy(info->transfer_syntax_uid, inferred[encoding]);
+        encoding = td_walk_infer_encoding(buf + pos, info->transfer_syntax_uid);
     }
     info->dataset_offset = (int64_t)pos;
     if (encoding == TD_ENC_DEFLATED) {

@@ -492,13 +492,7 @@ static int scan_walk(scan *sc_, source *s, td_scan_info *info, td_error *err)
                            "not a DICOM file: no 'DICM' preamble, no file meta, and the first "
                            "element (%04X,%04X) does not start a DICOM dataset",
                            group, td_load_le16(p + 2));
-        if (group >= 1024 && explicit_vr)
-            encoding = TD_ENC_EXPLICIT_BE;
-        else
-            encoding = explicit_vr ? TD_ENC_EXPLICIT_LE : TD_ENC_IMPLICIT_LE;
-        static const char *const inferred[] = {"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
-                                               "1.2.840.10008.1.2.2"};
-        strcpy(info->transfer_syntax_uid, inferred[encoding]);
+        encoding = td_walk_infer_encoding(p, info->transfer_syntax_uid);
     }
     info->encoding = encoding;
     info->big_endian = encoding == TD_ENC_EXPLICIT_BE;

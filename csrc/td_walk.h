@@ -12,6 +12,7 @@
 #define TD_WALK_H
 
 #include "td_bytes.h"
+#include "td_parse.h" /* TD_ENC_* */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,25 @@ static inline void td_walk_copy_text(char *dst, size_t cap, const uint8_t *src, 
     if (n >= cap) n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
+}
+
+/* A dataset with no transfer syntax: infer its encoding from the first element as pydicom does
+ * (filereader.read_partial): a VR-like pair of letters means explicit VR; a tag group that only
+ * makes sense byte-swapped (>= 1024 read little endian) means big endian.  p holds at least 8
+ * bytes.  Writes the matching transfer syntax UID to uid (65 bytes) and returns TD_ENC_*. */
+static inline int td_walk_infer_encoding(const uint8_t *p, char *uid)
+{
+    static const char *const inferred[] = {"", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
+                                           "1.2.840.10008.1.2.2"};
+    uint16_t group = td_load_le16(p);
+    int explicit_vr = td_walk_is_vr_letter(p[4]) && td_walk_is_vr_letter(p[5]);
+    int encoding;
+    if (group >= 1024 && explicit_vr)
+        encoding = TD_ENC_EXPLICIT_BE;
+    else
+        encoding = explicit_vr ? TD_ENC_EXPLICIT_LE : TD_ENC_IMPLICIT_LE;
+    strcpy(uid, inferred[encoding]);
+    return encoding;
 }
 
 #endif /* TD_WALK_H */

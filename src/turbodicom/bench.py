@@ -257,55 +257,11 @@ def _turbodicom_frames(w: Workload) -> FrameRunner | None:
     return run
 
 
-def _imagecodecs_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid != RLE_LOSSLESS or w.spec.bits_allocated == 1:
-        return None
-    import imagecodecs
-
-    dt = f"<u{w.spec.bits_allocated // 8}"
-
-    def run() -> Any:
-        r = None
-        for f in w.frames:
-            r = imagecodecs.dicomrle_decode(f, dt)
-        return r
-    return run
-
-
-def _pylibjpeg_rle_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid != RLE_LOSSLESS:
-        return None
-    from rle.rle import decode_frame
-
-    s = w.spec
-
-    def run() -> Any:
-        r = None
-        for f in w.frames:
-            r = decode_frame(f, s.rows * s.columns, s.bits_allocated, "<")
-        return r
-    return run
-
-
-def _pydicom_rle_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid != RLE_LOSSLESS or w.spec.bits_allocated == 1:
-        return None
-    from pydicom.pixels.decoders.rle import _rle_decode_frame
-
-    s = w.spec
-
-    def run() -> Any:
-        r = None
-        for f in w.frames:
-            r = _rle_decode_frame(f, s.rows, s.columns, s.samples_per_pixel, s.bits_allocated)
-        return r
-    return run
-
-
 J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
 J2K_SYNTAXES = (J2K_LOSSLESS, "1.2.840.10008.1.2.4.91")
 HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                   "1.2.840.10008.1.2.4.203")
+LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
 
 
 def _each_frame(w: Workload, decode: Callable[[bytes], Any]) -> FrameRunner:
@@ -317,55 +273,46 @@ def _each_frame(w: Workload, decode: Callable[[bytes], Any]) -> FrameRunner:
     return run
 
 
-def _imagecodecs_j2k_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in J2K_SYNTAXES + HTJ2K_SYNTAXES:
-        return None
-    import imagecodecs
-
-    return _each_frame(w, imagecodecs.jpeg2k_decode)
-
-
-def _imagecodecs_htj2k_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in HTJ2K_SYNTAXES:
-        return None
-    import imagecodecs
-
-    return _each_frame(w, imagecodecs.htj2k_decode)
-
-
-def _pylibjpeg_openjpeg_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in J2K_SYNTAXES + HTJ2K_SYNTAXES:
-        return None
-    import openjpeg
-
-    return _each_frame(w, openjpeg.decode)
-
-
-LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
-
-
-def _libjpeg_turbo_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in LJPEG_SYNTAXES:
-        return None
-    import imagecodecs
-
-    return _each_frame(w, imagecodecs.jpeg8_decode)
+# One row per frame-level peer: (name, module to import, syntaxes, usable(spec), decoder
+# factory).  The factory gets the imported module and the workload and returns a function of
+# one encoded frame.
+_FRAME_PEERS: tuple[tuple[str, str, tuple[str, ...], Callable[[FrameSpec], bool],
+                          Callable[[Any, Workload], Callable[[bytes], Any]]], ...] = (
+    ("imagecodecs", "imagecodecs", (RLE_LOSSLESS,), lambda s: s.bits_allocated != 1,
+     lambda m, w: lambda f: m.dicomrle_decode(f, f"<u{w.spec.bits_allocated // 8}")),
+    ("pylibjpeg-rle", "rle.rle", (RLE_LOSSLESS,), lambda s: True,
+     lambda m, w: lambda f: m.decode_frame(f, w.spec.rows * w.spec.columns,
+                                           w.spec.bits_allocated, "<")),
+    ("pydicom (numpy/python)", "pydicom.pixels.decoders.rle", (RLE_LOSSLESS,),
+     lambda s: s.bits_allocated != 1,
+     lambda m, w: lambda f: m._rle_decode_frame(f, w.spec.rows, w.spec.columns,
+                                                w.spec.samples_per_pixel,
+                                                w.spec.bits_allocated)),
+    ("imagecodecs (OpenJPEG)", "imagecodecs", J2K_SYNTAXES + HTJ2K_SYNTAXES, lambda s: True,
+     lambda m, w: m.jpeg2k_decode),
+    ("imagecodecs (OpenJPH)", "imagecodecs", HTJ2K_SYNTAXES, lambda s: True,
+     lambda m, w: m.htj2k_decode),
+    ("pylibjpeg-openjpeg", "openjpeg", J2K_SYNTAXES + HTJ2K_SYNTAXES, lambda s: True,
+     lambda m, w: m.decode),
+    ("libjpeg-turbo (imagecodecs)", "imagecodecs", LJPEG_SYNTAXES, lambda s: True,
+     lambda m, w: m.jpeg8_decode),
+    ("lj92 (imagecodecs)", "imagecodecs", LJPEG_SYNTAXES, lambda s: s.samples_per_pixel == 1,
+     lambda m, w: m.ljpeg_decode),
+    ("pylibjpeg-libjpeg", "libjpeg", LJPEG_SYNTAXES, lambda s: True,
+     lambda m, w: m.decode),
+)
 
 
-def _lj92_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in LJPEG_SYNTAXES or w.spec.samples_per_pixel != 1:
-        return None
-    import imagecodecs
+def _frame_peer(module: str, syntaxes: tuple[str, ...], usable: Callable[[FrameSpec], bool],
+                decoder: Callable[[Any, Workload], Callable[[bytes], Any]]
+                ) -> Callable[[Workload], FrameRunner | None]:
+    def factory(w: Workload) -> FrameRunner | None:
+        if w.transfer_syntax_uid not in syntaxes or not usable(w.spec):
+            return None
+        import importlib
 
-    return _each_frame(w, imagecodecs.ljpeg_decode)
-
-
-def _pylibjpeg_libjpeg_frames(w: Workload) -> FrameRunner | None:
-    if w.transfer_syntax_uid not in LJPEG_SYNTAXES:
-        return None
-    import libjpeg
-
-    return _each_frame(w, libjpeg.decode)
+        return _each_frame(w, decoder(importlib.import_module(module), w))
+    return factory
 
 
 def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
@@ -375,17 +322,9 @@ def frame_peers() -> dict[str, Callable[[Workload], FrameRunner | None]]:
     """
     peers: dict[str, Callable[[Workload], FrameRunner | None]] = {
         "turbodicom": _turbodicom_frames}
-    for name, mod, fn in (("imagecodecs", "imagecodecs", _imagecodecs_frames),
-                          ("pylibjpeg-rle", "rle", _pylibjpeg_rle_frames),
-                          ("pydicom (numpy/python)", "pydicom", _pydicom_rle_frames),
-                          ("imagecodecs (OpenJPEG)", "imagecodecs", _imagecodecs_j2k_frames),
-                          ("imagecodecs (OpenJPH)", "imagecodecs", _imagecodecs_htj2k_frames),
-                          ("pylibjpeg-openjpeg", "openjpeg", _pylibjpeg_openjpeg_frames),
-                          ("libjpeg-turbo (imagecodecs)", "imagecodecs", _libjpeg_turbo_frames),
-                          ("lj92 (imagecodecs)", "imagecodecs", _lj92_frames),
-                          ("pylibjpeg-libjpeg", "libjpeg", _pylibjpeg_libjpeg_frames)):
-        if _importable(mod):
-            peers[name] = fn
+    for name, module, syntaxes, usable, decoder in _FRAME_PEERS:
+        if _importable(module.split(".")[0]):
+            peers[name] = _frame_peer(module, syntaxes, usable, decoder)
     return peers
 
 
