@@ -348,6 +348,36 @@ def test_output_limit_counts_what_is_decoded(name, reference_files, monkeypatch)
         fac.assert_same_array(frame, whole[i], f"iter_frames[{i}]")
 
 
+@pytest.mark.parametrize("uid", sorted(set(turbodicom.features()["decode"]) - {
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99"}))
+def test_decode_frame_description_beyond_the_limit(uid, monkeypatch):
+    """decode_frame takes its frame description from the caller: a 65535 x 65535 x 4 x 64-bit
+    description (137 GB) is a LimitError before anything is allocated, for every codec, and
+    the limit is the same configurable turbodicom.frames.MAX_OUTPUT_BYTES."""
+    from turbodicom import frames
+
+    with pytest.raises(turbodicom.LimitError, match="MAX_OUTPUT_BYTES"):
+        turbodicom.decode_frame(b"\0" * 64, uid, rows=65535, columns=65535,
+                                samples_per_pixel=4, bits_allocated=64)
+    monkeypatch.setattr(frames, "MAX_OUTPUT_BYTES", 1000)
+    with pytest.raises(turbodicom.LimitError, match="1,000"):
+        turbodicom.decode_frame(b"\0" * 64, uid, rows=32, columns=32, bits_allocated=8)
+
+
+def test_plugin_frame_description_beyond_the_limit(monkeypatch, registered):
+    """The pydicom plugin checks the same limit before allocating a frame."""
+    from turbodicom import frames
+
+    arr = _rle_arr()
+    data = fac.rle_file(arr, bits_allocated=16, layout="bot", frames=3)
+    ds = fac.read_dataset(io.BytesIO(data))
+    monkeypatch.setattr(frames, "MAX_OUTPUT_BYTES", arr[0].nbytes - 1)
+    with pytest.raises(Exception, match="MAX_OUTPUT_BYTES"):
+        ds.pixel_array_options(decoding_plugin="turbodicom")
+        ds.pixel_array
+
+
 def test_native_number_of_frames_larger_than_the_data():
     arr = _rle_arr()
     data = fac.native_file(arr, bits_allocated=16, frames=5)

@@ -175,7 +175,12 @@ def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, A
     natural = hdr["bytes_per_sample"]
     if not natural:
         raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
-    out = bytearray(hdr["rows"] * hdr["columns"] * hdr["components"] * natural)
+    from turbodicom.frames import check_frame_limit
+
+    nbytes = hdr["rows"] * hdr["columns"] * hdr["components"] * natural
+    check_frame_limit(nbytes, f"the JPEG 2000 codestream's {hdr['rows']} x {hdr['columns']} x "
+                      f"{hdr['components']} image")
+    out = bytearray(nbytes)
     _j2k.decode_into(src, out, threads=spec.threads)
     changes: dict[str, Any] = {"bits_allocated": 8 * natural}
     if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):

@@ -22,7 +22,7 @@ import numpy as np
 from turbodicom import _parse
 from turbodicom.codecs import Codec, FrameSpec, check_reduce, codec_for
 from turbodicom.errors import DecodeError, UnsupportedError
-from turbodicom.frames import PixelModule, PixelSource, Source, open_pixels
+from turbodicom.frames import PixelModule, PixelSource, Source, check_frame_limit, open_pixels
 
 __all__ = ["decode", "iter_frames", "decode_frame", "encode_rle", "default_threads"]
 
@@ -476,6 +476,8 @@ planar_configuration, photometric_interpretation
     codec = codec_for(str(transfer_syntax_uid))
     nbytes = codec.frame_nbytes(spec)
     if out is None:
+        check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
+                          f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
         result = bytearray(nbytes)
         codec.decode_into(data, result, spec)
         return result

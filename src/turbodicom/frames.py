@@ -121,6 +121,18 @@ class PixelModule:
                 f"bits), more than turbodicom.frames.MAX_OUTPUT_BYTES ({MAX_OUTPUT_BYTES:,})")
 
 
+def check_frame_limit(nbytes: int, what: str) -> None:
+    """LimitError before allocating `nbytes` for one decoded frame beyond MAX_OUTPUT_BYTES.
+
+    The entry points that take a frame description from their caller (``decode_frame``, the
+    pydicom plugin) or from a codestream header check it here, as ``decode`` checks the
+    whole array, so a hostile description cannot ask for an unbounded allocation.
+    """
+    if nbytes > MAX_OUTPUT_BYTES:
+        raise LimitError(f"{what} would decode to {nbytes:,} bytes, more than "
+                         f"turbodicom.frames.MAX_OUTPUT_BYTES ({MAX_OUTPUT_BYTES:,})")
+
+
 def _module_from_info(info: dict, ts: str, pixel_length: int) -> PixelModule:
     present = info["present"]
     if not info["pixel_tag"]:

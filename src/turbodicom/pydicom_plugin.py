@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from turbodicom.codecs import RLE_LOSSLESS, FrameSpec, codec_for, supported_syntaxes
+from turbodicom.frames import check_frame_limit
 
 __all__ = ["register", "unregister", "is_available", "DECODER_DEPENDENCIES",
            "ENCODER_DEPENDENCIES", "LABEL"]
@@ -68,7 +69,10 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
         for name, value in changes.items():
             _set(runner, name, value)
         return frame
-    frame = bytearray(codec.frame_nbytes(spec))
+    nbytes = codec.frame_nbytes(spec)
+    check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
+                      f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
+    frame = bytearray(nbytes)
     codec.decode_into(src, frame, spec)
     if spec.bits_allocated == 1 and codec.packs_one_bit:
         # pydicom expects one byte per pixel for encapsulated Bits Allocated 1 frames
