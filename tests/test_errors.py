@@ -375,7 +375,7 @@ def test_plugin_frame_description_beyond_the_limit(monkeypatch, registered):
     monkeypatch.setattr(frames, "MAX_OUTPUT_BYTES", arr[0].nbytes - 1)
     with pytest.raises(Exception, match="MAX_OUTPUT_BYTES"):
         ds.pixel_array_options(decoding_plugin="turbodicom")
-        ds.pixel_array
+        _ = ds.pixel_array
 
 
 def test_native_number_of_frames_larger_than_the_data():

@@ -1,6 +1,5 @@
 """Stubs for the _parse extension (csrc/td_parse, td_frames, td_pixels)."""
 from typing import Any
-
 from typing import Any as _Any
 
 from numpy.typing import NDArray
