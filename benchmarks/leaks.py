@@ -23,6 +23,10 @@ FILES = {
     "ljpeg": "dicom-test-files/data/WG04/JPLL/CT1_JPLL",
     "j2k": "dicom-test-files/data/WG04/J2KR/MR1_J2KR",
     "htj2k": "DICOMHTJ2K/test/fixtures/htj2k/CT1_JPH",
+    "jls": "dicom-test-files/data/WG04/JLSL/CT1_JLSL",
+    "jls near-lossless": "dicom-test-files/data/WG04/JLSN/MR1_JLSN",
+    "jpeg 8-bit YBR": "fo-dicom/Tests/FO-DICOM.Tests/Test Data/GH538-jpeg1.dcm",
+    "jpeg 12-bit": "dicom-test-files/data/WG04/JPLY/MR1_JPLY",
 }
 
 
