@@ -153,3 +153,15 @@ cdef extern from "td_scan.h" nogil:
     int td_scan_buffer(const uint8_t *buf, size_t len, td_scan_value *values, size_t nr_tags,
                        uint8_t *work, size_t work_len, uint8_t *arena, size_t arena_cap,
                        td_scan_info *info, td_error *err)
+
+
+cdef extern from "td_jpeg.h" nogil:
+    enum:
+        TD_JPEG_ADOBE_RGB
+        TD_JPEG_YBR_TO_RGB
+        TD_JPEG_RGB
+    int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
+                       uint32_t components, unsigned flags, uint8_t *out, size_t out_len,
+                       td_error *err)
+    int td_jpeg_available()
+    const char *td_jpeg_backend_version()

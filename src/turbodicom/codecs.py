@@ -56,6 +56,9 @@ class FrameSpec:
     #: resolution levels discarded (JPEG 2000 / HTJ2K only, see :attr:`Codec.reduced_dims`):
     #: the frame comes out :attr:`out_rows` x :attr:`out_columns`
     reduce: int = 0
+    #: pydicom's ``as_rgb`` option: YBR_FULL / YBR_FULL_422 frames come out as RGB (only
+    #: :attr:`Codec.plugin_frame` looks at it; ``decode()`` always converts, as pixel_array does)
+    as_rgb: bool = True
 
     @property
     def out_rows(self) -> int:
@@ -191,6 +194,8 @@ def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, A
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
 JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+_YBR = ("YBR_FULL", "YBR_FULL_422")
 
 
 def jpeg_markers(frame: Any, limit: int = 1 << 16) -> tuple[list[int], bool]:
@@ -244,6 +249,54 @@ def _ljpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
     _ljpeg.decode_into(src, out, bytes_per_sample=spec.bits_allocated // 8)
 
 
+def _jpeg_decode(src: Any, out: Any, spec: FrameSpec, flags: int) -> None:
+    """One JPEG baseline/extended frame into `out`, colour as `flags` say (td_jpeg.h)."""
+    from turbodicom import _jpeg
+
+    if spec.bits_allocated != 8:
+        raise UnsupportedError(
+            f"JPEG into (0028,0100) 'Bits Allocated' {spec.bits_allocated}: 12-bit JPEG "
+            "Extended frames are not decoded by this build")
+    _jpeg.decode_into(src, out, rows=spec.rows, columns=spec.columns,
+                      components=spec.samples_per_pixel, flags=flags)
+
+
+def _jpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    """The samples pydicom's pillow plugin gets from libjpeg-turbo: as coded (YCbCr stays
+    YCbCr; the pixel post-processing then applies pydicom's YBR_FULL -> RGB), or converted to
+    RGB by libjpeg when an Adobe APP14 marker is present."""
+    from turbodicom import _jpeg
+
+    _jpeg_decode(src, out, spec, _jpeg.ADOBE_RGB)
+
+
+def _jpeg_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+    """pydicom's pillow layout; with as_rgb, YBR frames are converted here, in C, with
+    pydicom's arithmetic (instead of its numpy conversion) and reported as RGB."""
+    from turbodicom import _jpeg
+
+    from turbodicom.frames import check_frame_limit
+
+    nbytes = _dataset_nbytes(spec)
+    check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
+                      f"{spec.samples_per_pixel} samples")
+    out = bytearray(nbytes)
+    flags = _jpeg.ADOBE_RGB
+    changes: dict[str, Any] = {}
+    if (spec.as_rgb and spec.samples_per_pixel == 3 and spec.bits_allocated == 8
+            and spec.photometric_interpretation in _YBR):
+        flags |= _jpeg.YBR_TO_RGB
+        changes["photometric_interpretation"] = "RGB"
+    _jpeg_decode(src, out, spec, flags)
+    return out, changes
+
+
+def _jpeg_engine() -> str:
+    from turbodicom import _jpeg
+
+    return f"libjpeg-turbo {_jpeg.backend_version()}" if _jpeg.has_libjpeg() else "turbodicom"
+
+
 def _j2k_engine() -> str:
     from turbodicom import _j2k
 
@@ -253,7 +306,10 @@ def _j2k_engine() -> str:
 def _available_codecs() -> list[Codec]:
     codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True),
               Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
-                    _ljpeg_decode_into, conform=_jpeg_conform)]
+                    _ljpeg_decode_into, conform=_jpeg_conform),
+              Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
+                    engine=_jpeg_engine(), conform=_jpeg_conform,
+                    plugin_frame=_jpeg_plugin_frame)]
     try:
         codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,
                             engine=_j2k_engine(), masks_unused_bits=False,

@@ -53,7 +53,8 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
                      runner.pixel_representation,
                      runner.planar_configuration if runner.samples_per_pixel > 1 else 0,
                      str(runner.photometric_interpretation),
-                     runner.get_option("rle_segment_order", ">"))
+                     runner.get_option("rle_segment_order", ">"),
+                     as_rgb=bool(runner.get_option("as_rgb", True)))
     spec.validate()
     codec = codec_for(uid)
     if codec.inner_threads_min_bytes and codec.frame_nbytes(spec) >= codec.inner_threads_min_bytes:

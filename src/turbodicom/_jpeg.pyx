@@ -1,0 +1,34 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""JPEG baseline / extended (ITU-T T.81 processes 1, 2, 4): the boundary over csrc/td_jpeg
+(8-bit frames through libjpeg-turbo) and csrc/td_jpegdct (turbodicom's own 12-bit kernel)."""
+from libc.stdint cimport uint8_t, uint32_t
+from turbodicom._capi cimport *
+
+include "_status.pxi"
+
+#: decode_into flags (td_jpeg.h)
+ADOBE_RGB = TD_JPEG_ADOBE_RGB
+YBR_TO_RGB = TD_JPEG_YBR_TO_RGB
+RGB = TD_JPEG_RGB
+
+
+def has_libjpeg():
+    """Whether this build links libjpeg-turbo for 8-bit frames."""
+    return bool(td_jpeg_available())
+
+
+def backend_version():
+    """The libjpeg-turbo version this extension is linked with ("" without it)."""
+    return td_jpeg_backend_version().decode("ascii", "replace")
+
+
+def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *, uint32_t rows,
+                uint32_t columns, uint32_t components, unsigned flags=0):
+    """Decode one 8-bit frame into `out` (rows * columns * components bytes, interleaved)."""
+    cdef td_error err
+    cdef int rc
+    td_error_clear(&err)
+    with nogil:
+        rc = td_jpeg_decode(cptr(src), <size_t>src.shape[0], rows, columns, components, flags,
+                            wptr(out), <size_t>out.shape[0], &err)
+    check(rc, &err)
