@@ -75,45 +75,80 @@ static void ybr_full_to_rgb_scalar(uint8_t *buf, size_t nr_pixels)
 #include <immintrin.h>
 #define TD_HAVE_YBR_AVX2 1
 
-/* The same arithmetic, 8 pixels at a time with AVX2 + FMA (one rounding per fused step, as
- * fmaf): fma(cb, 0, y) is y exactly and fma(cr, 0, t) is t, so R and B are one fma each. */
+/* Byte masks for _mm_shuffle_epi8 that gather one channel of 16 pixel-interleaved triplets (48
+ * bytes in three 16-byte vectors) into one vector, and scatter it back. */
+typedef struct ybr_masks {
+    uint8_t gather[3][3][16];  /* [channel][source vector][lane] */
+    uint8_t scatter[3][3][16]; /* [destination vector][channel][lane] */
+} ybr_masks;
+
+static void ybr_make_masks(ybr_masks *m)
+{
+    memset(m, 0x80, sizeof *m); /* 0x80: the lane becomes zero */
+    for (int g = 0; g < 48; g++) {
+        int c = g % 3, p = g / 3, v = g / 16, k = g % 16;
+        m->gather[c][v][p] = (uint8_t)k;
+        m->scatter[v][c][k] = (uint8_t)p;
+    }
+}
+
+/* 8 pixels: Y, Cb, Cr (bytes in the low 8 lanes) -> R, G, B as int32 lanes. */
+#define TD_YBR8(Y8, CB8, CR8, R32, G32, B32)                                                    \
+    do {                                                                                       \
+        __m256 y_ = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(Y8));                              \
+        __m256 cb_ = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(CB8)), c128);       \
+        __m256 cr_ = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(CR8)), c128);       \
+        __m256 r_ = _mm256_fmadd_ps(cr_, r_cr, y_);                                            \
+        __m256 g_ = _mm256_fmadd_ps(cr_, g_cr, _mm256_fmadd_ps(cb_, g_cb, y_));                \
+        __m256 b_ = _mm256_fmadd_ps(cb_, b_cb, y_);                                            \
+        R32 = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(r_, half)));                   \
+        G32 = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(g_, half)));                   \
+        B32 = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(b_, half)));                   \
+    } while (0)
+
+/* 16 int32 lanes (two vectors) -> 16 bytes, saturated to 0..255 (the clip). */
+__attribute__((target("avx2,fma"))) static inline __m128i ybr_pack16(__m256i lo, __m256i hi)
+{
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+    return _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+}
+
+/* The same arithmetic, 16 pixels at a time with AVX2 + FMA (one rounding per fused step, as
+ * fmaf): fma(cb, 0, y) is y exactly and fma(cr, 0, t) is t, so R and B are one fma each.
+ * Truncating floor(v + 0.5) to int and saturating to 0..255 equals clip_round. */
 __attribute__((target("avx2,fma"))) static size_t ybr_full_to_rgb_avx2(uint8_t *buf,
                                                                        size_t nr_pixels)
 {
-    /* byte shuffles that pull Y, Cb, Cr of 8 pixels (24 bytes) into 8 32-bit lanes */
     const __m256 g_cb = _mm256_set1_ps(TD_G_CB), g_cr = _mm256_set1_ps(TD_G_CR);
     const __m256 r_cr = _mm256_set1_ps(TD_R_CR), b_cb = _mm256_set1_ps(TD_B_CB);
     const __m256 half = _mm256_set1_ps(0.5f), c128 = _mm256_set1_ps(128.0f);
-    const __m256i lo = _mm256_setzero_si256(), hi = _mm256_set1_epi32(255);
+    ybr_masks m;
+    ybr_make_masks(&m);
+    __m128i gm[3][3], sm[3][3];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            gm[a][b] = _mm_loadu_si128((const __m128i *)m.gather[a][b]);
+            sm[a][b] = _mm_loadu_si128((const __m128i *)m.scatter[a][b]);
+        }
     size_t i = 0;
-    for (; i + 8 <= nr_pixels; i += 8) {
+    for (; i + 16 <= nr_pixels; i += 16) {
         uint8_t *p = buf + 3 * i;
-        int32_t ys[8], cbs[8], crs[8];
-        for (int k = 0; k < 8; k++) {
-            ys[k] = p[3 * k];
-            cbs[k] = p[3 * k + 1];
-            crs[k] = p[3 * k + 2];
-        }
-        __m256 y = _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)ys));
-        __m256 cb = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)cbs)), c128);
-        __m256 cr = _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)crs)), c128);
-        __m256 r = _mm256_fmadd_ps(cr, r_cr, y);
-        __m256 g = _mm256_fmadd_ps(cr, g_cr, _mm256_fmadd_ps(cb, g_cb, y));
-        __m256 b = _mm256_fmadd_ps(cb, b_cb, y);
-        __m256i ri = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(r, half)));
-        __m256i gi = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(g, half)));
-        __m256i bi = _mm256_cvttps_epi32(_mm256_floor_ps(_mm256_add_ps(b, half)));
-        ri = _mm256_min_epi32(_mm256_max_epi32(ri, lo), hi);
-        gi = _mm256_min_epi32(_mm256_max_epi32(gi, lo), hi);
-        bi = _mm256_min_epi32(_mm256_max_epi32(bi, lo), hi);
-        _mm256_storeu_si256((__m256i *)ys, ri);
-        _mm256_storeu_si256((__m256i *)cbs, gi);
-        _mm256_storeu_si256((__m256i *)crs, bi);
-        for (int k = 0; k < 8; k++) {
-            p[3 * k] = (uint8_t)ys[k];
-            p[3 * k + 1] = (uint8_t)cbs[k];
-            p[3 * k + 2] = (uint8_t)crs[k];
-        }
+        __m128i v[3], ch[3], out[3];
+        for (int k = 0; k < 3; k++) v[k] = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        for (int c = 0; c < 3; c++)
+            ch[c] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v[0], gm[c][0]),
+                                              _mm_shuffle_epi8(v[1], gm[c][1])),
+                                 _mm_shuffle_epi8(v[2], gm[c][2]));
+        __m256i r0, g0, b0, r1, g1, b1;
+        TD_YBR8(ch[0], ch[1], ch[2], r0, g0, b0);
+        TD_YBR8(_mm_srli_si128(ch[0], 8), _mm_srli_si128(ch[1], 8), _mm_srli_si128(ch[2], 8),
+                r1, g1, b1);
+        __m128i rgb[3] = {ybr_pack16(r0, r1), ybr_pack16(g0, g1), ybr_pack16(b0, b1)};
+        for (int k = 0; k < 3; k++)
+            out[k] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(rgb[0], sm[k][0]),
+                                               _mm_shuffle_epi8(rgb[1], sm[k][1])),
+                                  _mm_shuffle_epi8(rgb[2], sm[k][2]));
+        for (int k = 0; k < 3; k++) _mm_storeu_si128((__m128i *)(p + 16 * k), out[k]);
     }
     return i;
 }
