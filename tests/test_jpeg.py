@@ -1,0 +1,312 @@
+"""JPEG baseline / extended, 8-bit frames (csrc/td_jpeg.c over the system libjpeg-turbo).
+
+Oracles:
+
+* pydicom's ``pixel_array`` with its pillow plugin (Pillow bundles libjpeg-turbo 3): turbodicom
+  reproduces what pydicom does with Pillow's samples - the colour space conforming (JFIF,
+  component IDs), the raw YCbCr request unless an Adobe APP14 marker is present, and pydicom's
+  float32 YBR_FULL -> RGB - so the arrays must be equal byte for byte.
+* imagecodecs' libjpeg-turbo 3 (``jpeg8_decode``) for the kernel's raw and RGB modes.
+* Streams are encoded on the spot by imagecodecs (libjpeg-turbo 3): grey and colour, every
+  common chroma subsampling, odd sizes, several qualities, RGB-coded streams with an Adobe
+  marker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import turbodicom
+
+import dicom_factory as fac
+
+pytestmark = pytest.mark.skipif("jpeg" not in turbodicom.features()["codecs"],
+                                reason="this build of turbodicom has no JPEG codec")
+
+BASELINE = "1.2.840.10008.1.2.4.50"
+EXTENDED = "1.2.840.10008.1.2.4.51"
+
+
+def _imagecodecs():
+    ic = pytest.importorskip("imagecodecs", reason="imagecodecs encodes the test streams")
+    if not ic.JPEG8.available:
+        pytest.skip("imagecodecs was built without libjpeg-turbo")
+    return ic
+
+
+def _libjpeg():
+    from turbodicom import _jpeg
+
+    if not _jpeg.has_libjpeg():
+        pytest.skip("this build decodes 8-bit JPEG with its own kernel, not libjpeg-turbo")
+    return _jpeg
+
+
+def _image(rows: int, columns: int, spp: int, seed: int) -> np.ndarray:
+    """Smooth gradients plus noise: chroma that varies, so upsampling and conversion matter."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:columns]
+    planes = [((x * (3 + c) + y * (5 - c)) % 256 + rng.integers(-20, 20, (rows, columns)))
+              for c in range(spp)]
+    arr = np.clip(np.stack(planes, axis=-1), 0, 255).astype(np.uint8)
+    return arr[..., 0] if spp == 1 else arr
+
+
+def _encode(arr: np.ndarray, *, level: int = 90, subsampling: str | None = None,
+            rgb_coded: bool = False) -> bytes:
+    ic = _imagecodecs()
+    kwargs = {}
+    if arr.ndim == 3:
+        kwargs["subsampling"] = subsampling or "444"
+        if rgb_coded:  # no YCbCr transform: libjpeg writes an Adobe APP14 marker (transform 0)
+            kwargs["outcolorspace"] = "RGB"
+    return bytes(ic.jpeg8_encode(arr, level=level, **kwargs))
+
+
+def _file(frames: list[bytes], *, rows: int, columns: int, spp: int, photometric: str,
+          transfer_syntax: str = BASELINE, layout: str = "bot") -> bytes:
+    return fac.encapsulated_file(frames, transfer_syntax=transfer_syntax, rows=rows,
+                                 columns=columns, bits_allocated=8, samples_per_pixel=spp,
+                                 photometric=photometric, layout=layout)
+
+
+def _pillow(data: bytes, **options) -> np.ndarray:
+    pytest.importorskip("PIL", reason="pydicom's pillow plugin is the oracle")
+    ds = fac.read_dataset(data)
+    ds.pixel_array_options(decoding_plugin="pillow", **options)
+    return ds.pixel_array
+
+
+SHAPES = [(1, 1), (3, 3), (8, 8), (17, 33), (64, 48), (121, 250)]
+SUBSAMPLING = ["444", "422", "420", "440", "411"]
+
+
+# ------------------------------------------------------------------------------------------
+# decode() equals pydicom + pillow
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("level", [50, 95])
+def test_grey_equals_pydicom_pillow(shape, level):
+    arr = _image(*shape, 1, seed=shape[0] + level)
+    data = _file([_encode(arr, level=level)], rows=shape[0], columns=shape[1], spp=1,
+                 photometric="MONOCHROME2")
+    fac.assert_same_array(turbodicom.decode(data), _pillow(data), "grey")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("subsampling", SUBSAMPLING)
+@pytest.mark.parametrize("photometric", ["YBR_FULL_422", "YBR_FULL"])
+def test_ycbcr_equals_pydicom_pillow(shape, subsampling, photometric):
+    """YCbCr-coded colour: raw samples from libjpeg, then pydicom's YBR_FULL -> RGB."""
+    arr = _image(*shape, 3, seed=shape[1])
+    data = _file([_encode(arr, subsampling=subsampling)], rows=shape[0], columns=shape[1],
+                 spp=3, photometric=photometric)
+    expected = _pillow(data)
+    fac.assert_same_array(turbodicom.decode(data), expected, f"{photometric} {subsampling}")
+    # and the RGB result is close to the source image (the conversion really happened)
+    if shape[0] * shape[1] >= 64 and subsampling == "444":
+        assert np.abs(expected.astype(int) - arr.astype(int)).mean() < 12
+
+
+@pytest.mark.parametrize("photometric", ["RGB", "YBR_FULL"])
+def test_adobe_rgb_coded_equals_pydicom_pillow(photometric):
+    """An RGB-coded stream (Adobe APP14, transform 0): Pillow lets libjpeg interpret it, and
+    pydicom still converts when the dataset says YBR_FULL - turbodicom does the same."""
+    arr = _image(40, 56, 3, seed=7)
+    frame = _encode(arr, rgb_coded=True)
+    assert b"Adobe" in frame[:200]
+    data = _file([frame], rows=40, columns=56, spp=3, photometric=photometric)
+    fac.assert_same_array(turbodicom.decode(data), _pillow(data), photometric)
+
+
+def test_jfif_marker_makes_rgb_dataset_ybr(recwarn):
+    """pydicom's conforming: a JFIF stream in a dataset that says RGB is YBR (converted)."""
+    arr = _image(32, 32, 3, seed=8)
+    frame = _encode(arr)
+    assert frame[6:10] == b"JFIF"
+    data = _file([frame], rows=32, columns=32, spp=3, photometric="RGB")
+    fac.assert_same_array(turbodicom.decode(data), _pillow(data), "JFIF in an RGB dataset")
+
+
+def test_extended_syntax_8bit_equals_pillow():
+    arr = _image(30, 40, 3, seed=9)
+    data = _file([_encode(arr, subsampling="420")], rows=30, columns=40, spp=3,
+                 photometric="YBR_FULL", transfer_syntax=EXTENDED)
+    fac.assert_same_array(turbodicom.decode(data), _pillow(data), "1.2.840.10008.1.2.4.51")
+
+
+@pytest.mark.parametrize("layout", ["bot", "nobot", "eot"])
+def test_multiframe_every_entry_point(layout):
+    rows, columns, n = 48, 64, 5
+    frames_src = [_image(rows, columns, 3, seed=20 + i) for i in range(n)]
+    encoded = [_encode(a, subsampling="422", level=70 + i) for i, a in enumerate(frames_src)]
+    data = _file(encoded, rows=rows, columns=columns, spp=3, photometric="YBR_FULL_422",
+                 layout=layout)
+    expected = _pillow(data)
+    assert expected.shape == (n, rows, columns, 3)
+    for threads in (1, 2, 3):
+        fac.assert_same_array(turbodicom.decode(data, threads=threads), expected,
+                              f"threads={threads}")
+    for i in range(n):
+        fac.assert_same_array(turbodicom.decode(data, index=i), expected[i], f"index={i}")
+    got = list(turbodicom.iter_frames(data, threads=2))
+    assert len(got) == n
+    for i, frame in enumerate(got):
+        fac.assert_same_array(frame, expected[i], f"iter_frames {i}")
+
+
+# ------------------------------------------------------------------------------------------
+# The pydicom plugin
+# ------------------------------------------------------------------------------------------
+@pytest.fixture
+def plugin():
+    pytest.importorskip("pydicom")
+    turbodicom.register()
+    yield
+    turbodicom.unregister()
+
+
+@pytest.mark.parametrize("as_rgb", [True, False])
+@pytest.mark.parametrize("subsampling", ["444", "422", "420"])
+def test_plugin_equals_pillow(plugin, as_rgb, subsampling):
+    arr = _image(37, 51, 3, seed=11)
+    data = _file([_encode(arr, subsampling=subsampling)], rows=37, columns=51, spp=3,
+                 photometric="YBR_FULL_422")
+    ds = fac.read_dataset(data)
+    ds.pixel_array_options(decoding_plugin="turbodicom", as_rgb=as_rgb)
+    fac.assert_same_array(ds.pixel_array, _pillow(data, as_rgb=as_rgb), f"as_rgb={as_rgb}")
+
+
+@pytest.mark.parametrize("photometric", ["RGB", "YBR_FULL"])
+def test_plugin_adobe_equals_pillow(plugin, photometric):
+    arr = _image(20, 24, 3, seed=12)
+    data = _file([_encode(arr, rgb_coded=True)], rows=20, columns=24, spp=3,
+                 photometric=photometric)
+    ds = fac.read_dataset(data)
+    ds.pixel_array_options(decoding_plugin="turbodicom")
+    fac.assert_same_array(ds.pixel_array, _pillow(data), photometric)
+
+
+def test_plugin_grey_multiframe(plugin):
+    encoded = [_encode(_image(16, 16, 1, seed=30 + i)) for i in range(3)]
+    data = _file(encoded, rows=16, columns=16, spp=1, photometric="MONOCHROME2")
+    ds = fac.read_dataset(data)
+    ds.pixel_array_options(decoding_plugin="turbodicom")
+    fac.assert_same_array(ds.pixel_array, _pillow(data), "grey multi-frame")
+
+
+# ------------------------------------------------------------------------------------------
+# The kernel against libjpeg-turbo 3 (imagecodecs)
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("subsampling", SUBSAMPLING)
+def test_kernel_modes_equal_libjpeg_turbo(subsampling):
+    _jpeg = _libjpeg()
+    ic = _imagecodecs()
+    arr = _image(45, 70, 3, seed=13)
+    frame = _encode(arr, subsampling=subsampling)
+    out = bytearray(45 * 70 * 3)
+    _jpeg.decode_into(frame, out, rows=45, columns=70, components=3)
+    raw = ic.jpeg8_decode(frame, colorspace="YCbCr", outcolorspace="YCbCr")
+    fac.assert_same_array(np.frombuffer(out, np.uint8).reshape(45, 70, 3), raw, "raw YCbCr")
+    _jpeg.decode_into(frame, out, rows=45, columns=70, components=3, flags=_jpeg.RGB)
+    fac.assert_same_array(np.frombuffer(out, np.uint8).reshape(45, 70, 3),
+                          ic.jpeg8_decode(frame), "libjpeg RGB")
+
+
+def test_fused_conversion_equals_separate():
+    _jpeg = _libjpeg()
+    from turbodicom import _parse
+
+    arr = _image(100, 90, 3, seed=14)
+    frame = _encode(arr, subsampling="420")
+    raw = bytearray(100 * 90 * 3)
+    fused = bytearray(len(raw))
+    _jpeg.decode_into(frame, raw, rows=100, columns=90, components=3)
+    _parse.ybr_full_to_rgb(raw)
+    _jpeg.decode_into(frame, fused, rows=100, columns=90, components=3,
+                      flags=_jpeg.YBR_TO_RGB)
+    assert raw == fused
+
+
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "ndarray"])
+def test_input_types_and_out(kind):
+    _jpeg = _libjpeg()
+    frame = _encode(_image(10, 12, 1, seed=15))
+    src = {"bytes": frame, "bytearray": bytearray(frame), "memoryview": memoryview(frame),
+           "ndarray": np.frombuffer(frame, np.uint8)}[kind]
+    out = bytearray(120)
+    _jpeg.decode_into(src, out, rows=10, columns=12, components=1)
+    ref = bytearray(120)
+    _jpeg.decode_into(frame, ref, rows=10, columns=12, components=1)
+    assert out == ref and any(ref)
+    with pytest.raises(turbodicom.DecodeError, match="cannot hold"):
+        _jpeg.decode_into(src, bytearray(119), rows=10, columns=12, components=1)
+
+
+def test_decode_frame_api():
+    arr = _image(24, 20, 3, seed=16)
+    frame = _encode(arr, subsampling="422")
+    buf = turbodicom.decode_frame(frame, BASELINE, rows=24, columns=20, samples_per_pixel=3,
+                                  bits_allocated=8, photometric_interpretation="YBR_FULL_422")
+    data = _file([frame], rows=24, columns=20, spp=3, photometric="YBR_FULL_422")
+    raw = _pillow(data, as_rgb=False)
+    assert bytes(buf) == raw.tobytes()  # decode_frame: pydicom's plugin layout, no conversion
+
+
+# ------------------------------------------------------------------------------------------
+# Hostile input
+# ------------------------------------------------------------------------------------------
+def test_dimensions_must_match_the_dataset():
+    frame = _encode(_image(16, 16, 1, seed=17))
+    data = _file([frame], rows=16, columns=17, spp=1, photometric="MONOCHROME2")
+    with pytest.raises(turbodicom.DecodeError, match=r"\(0028,0011\) 'Columns'"):
+        turbodicom.decode(data)
+    data = _file([frame], rows=16, columns=16, spp=3, photometric="RGB")
+    with pytest.raises(turbodicom.DecodeError, match="Samples per Pixel"):
+        turbodicom.decode(data)
+
+
+def test_not_a_jpeg_stream():
+    data = _file([b"\x00" * 64], rows=4, columns=4, spp=1, photometric="MONOCHROME2")
+    with pytest.raises(turbodicom.DecodeError, match="JPEG"):
+        turbodicom.decode(data)
+
+
+def test_truncations_raise_decode_error():
+    arr = _image(64, 64, 3, seed=18)
+    frame = _encode(arr, subsampling="420")
+    for cut in list(range(2, 700, 7)) + list(range(700, len(frame) - 2, 97)):
+        data = _file([frame[:cut]], rows=64, columns=64, spp=3, photometric="YBR_FULL_422")
+        with pytest.raises(turbodicom.DecodeError):
+            turbodicom.decode(data)
+
+
+def test_bit_flips_give_an_array_or_decode_error():
+    arr = _image(48, 48, 3, seed=19)
+    frame = bytearray(_encode(arr, subsampling="422"))
+    rng = np.random.default_rng(19)
+    outcomes = {"array": 0, "error": 0}
+    for _ in range(300):
+        bad = bytearray(frame)
+        for pos in rng.integers(0, len(bad), 3):
+            bad[pos] ^= 1 << int(rng.integers(0, 8))
+        data = _file([bytes(bad)], rows=48, columns=48, spp=3, photometric="YBR_FULL_422")
+        try:
+            out = turbodicom.decode(data)
+        except turbodicom.TurboDicomError:
+            outcomes["error"] += 1
+        else:
+            assert out.shape == (48, 48, 3)
+            outcomes["array"] += 1
+    assert outcomes["error"] > 0 and outcomes["array"] > 0, outcomes
+
+
+def test_lost_pixels_are_an_error_not_zeros():
+    """A stream cut inside its entropy-coded data: libjpeg would fill grey; we raise."""
+    frame = _encode(_image(64, 64, 1, seed=21))
+    sos = frame.index(b"\xff\xda")
+    cut = frame[:sos + (len(frame) - sos) // 2]
+    data = _file([cut], rows=64, columns=64, spp=1, photometric="MONOCHROME2")
+    with pytest.raises(turbodicom.DecodeError, match="[Pp]remature end"):
+        turbodicom.decode(data)
