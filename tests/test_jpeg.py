@@ -196,6 +196,50 @@ def test_plugin_grey_multiframe(plugin):
     fac.assert_same_array(ds.pixel_array, _pillow(data), "grey multi-frame")
 
 
+@pytest.mark.parametrize("as_rgb", [True, False])
+def test_plugin_multiframe_colour_equals_pillow(plugin, as_rgb):
+    """pydicom 3.0 keeps one Photometric Interpretation for all frames: a multi-frame YBR
+    dataset must come out right whether or not the plugin converts the frames itself."""
+    encoded = [_encode(_image(24, 40, 3, seed=40 + i), subsampling="422") for i in range(4)]
+    data = _file(encoded, rows=24, columns=40, spp=3, photometric="YBR_FULL_422")
+    from pydicom.pixels import iter_pixels, pixel_array
+
+    expected = _pillow(data, as_rgb=as_rgb)
+    ds = fac.read_dataset(data)
+    ds.pixel_array_options(decoding_plugin="turbodicom", as_rgb=as_rgb)
+    fac.assert_same_array(ds.pixel_array, expected, "pixel_array")
+    for i in (0, 3):
+        fac.assert_same_array(pixel_array(fac.read_dataset(data), index=i, as_rgb=as_rgb,
+                                          decoding_plugin="turbodicom"), expected[i],
+                              f"index={i}")
+    frames = list(iter_pixels(fac.read_dataset(data), as_rgb=as_rgb,
+                              decoding_plugin="turbodicom"))
+    for i, frame in enumerate(frames):
+        fac.assert_same_array(frame, expected[i], f"iter_pixels {i}")
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
+    """3.1 runners get RGB per frame; a 3.0 runner only for a single-frame dataset (else the
+    frame stays YCbCr and pydicom converts the whole array)."""
+    from test_plugin import Runner30, Runner31
+
+    from turbodicom import pydicom_plugin
+
+    frame = _encode(_image(16, 16, 3, seed=45), subsampling="420")
+    data = _file([frame] * frames, rows=16, columns=16, spp=3, photometric="YBR_FULL_422")
+    ds = fac.read_dataset(data)
+    raw = _pillow(data, as_rgb=False).reshape(frames, -1)[0].tobytes()
+    rgb = _pillow(data).reshape(frames, -1)[0].tobytes()
+    for runner_class in (Runner30, Runner31):
+        runner = runner_class(ds, index=0)
+        runner.transfer_syntax = BASELINE
+        out = bytes(pydicom_plugin._decode_frame(frame, runner))
+        converted = any(c[-2:] == ("photometric_interpretation", "RGB") for c in runner.calls)
+        assert converted == (runner_class is Runner31 or frames == 1), runner.calls
+        assert out == (rgb if converted else raw)
+
+
 # ------------------------------------------------------------------------------------------
 # The kernel against libjpeg-turbo 3 (imagecodecs)
 # ------------------------------------------------------------------------------------------

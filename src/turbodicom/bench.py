@@ -191,6 +191,20 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
             for n in ["CT1_JPH", "US1_JPH"] + ([] if quick else ["RG3_JPH"]):
                 if (ht / n).is_file():
                     out.append(_load(str(ht / n), f"HTJ2K {n}"))
+        jpeg = [("pydicom-data/data_store/data/color3d_jpeg_baseline.dcm",
+                 "US 120x 640x480 YBR_FULL_422 JPEG baseline"),
+                ("fo-dicom/Tests/FO-DICOM.Tests/Test Data/GH538-jpeg1.dcm",
+                 "YBR_FULL 636x434 JPEG baseline (fo-dicom GH538)"),
+                ("cornerstone3D/packages/dicomImageLoader/testImages/"
+                 "CTImage.dcm_JPEGProcess1TransferSyntax_1.2.840.10008.1.2.4.50.dcm",
+                 "CT 512^2 8-bit JPEG baseline"),
+                ("dicom-test-files/data/WG04/JPLY/MR1_JPLY", "WG04 MR1_JPLY 12-bit")]
+        if not quick:
+            jpeg += [("dicom-test-files/data/WG04/JPLY/RG3_JPLY", "WG04 RG3_JPLY 12-bit")]
+        if "jpeg" in turbodicom.features()["codecs"]:
+            for rel, label in jpeg:
+                if (corpus / rel).is_file():
+                    out.append(_load(str(corpus / rel), label))
         us = corpus / "pydicom-data" / "data_store" / "data" / "color3d_jpeg_baseline.dcm"
         ct = corpus / "dicom-test-files" / "data" / "WG04" / "REF" / "CT1_UNC"
         with contextlib.suppress(Exception):
@@ -262,6 +276,27 @@ J2K_SYNTAXES = (J2K_LOSSLESS, "1.2.840.10008.1.2.4.91")
 HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                   "1.2.840.10008.1.2.4.203")
 LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+JPEG_SYNTAXES = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
+
+
+def _imagecodecs_jpeg_raw(m: Any, w: Workload) -> Callable[[bytes], Any]:
+    """libjpeg-turbo 3 with the coded samples out (YCbCr stays YCbCr), as turbodicom's
+    decode_frame and Pillow give them to pydicom."""
+    if w.spec.samples_per_pixel == 3:
+        return lambda f: m.jpeg8_decode(f, colorspace="YCbCr", outcolorspace="YCbCr")
+    return m.jpeg8_decode
+
+
+def _pillow_jpeg(m: Any, w: Workload) -> Callable[[bytes], Any]:
+    """Pillow as pydicom's pillow plugin drives it (YCbCr draft for colour)."""
+    import io
+
+    def decode(f: bytes) -> np.ndarray:
+        image = m.open(io.BytesIO(f), formats=("JPEG",))
+        if w.spec.samples_per_pixel != 1 and "adobe_transform" not in image.info:
+            image.draft("YCbCr", image.size)
+        return np.asarray(image)
+    return decode
 
 
 def _each_frame(w: Workload, decode: Callable[[bytes], Any]) -> FrameRunner:
@@ -298,8 +333,12 @@ _FRAME_PEERS: tuple[tuple[str, str, tuple[str, ...], Callable[[FrameSpec], bool]
      lambda m, w: m.jpeg8_decode),
     ("lj92 (imagecodecs)", "imagecodecs", LJPEG_SYNTAXES, lambda s: s.samples_per_pixel == 1,
      lambda m, w: m.ljpeg_decode),
-    ("pylibjpeg-libjpeg", "libjpeg", LJPEG_SYNTAXES, lambda s: True,
+    ("pylibjpeg-libjpeg", "libjpeg", LJPEG_SYNTAXES + JPEG_SYNTAXES, lambda s: True,
      lambda m, w: m.decode),
+    ("libjpeg-turbo 3 (imagecodecs)", "imagecodecs", JPEG_SYNTAXES, lambda s: True,
+     _imagecodecs_jpeg_raw),
+    ("Pillow (libjpeg-turbo 3)", "PIL.Image", JPEG_SYNTAXES, lambda s: s.bits_allocated == 8,
+     _pillow_jpeg),
 )
 
 
@@ -381,6 +420,18 @@ def _pydicom_with_turbodicom(w: Workload) -> FrameRunner | None:
     return run
 
 
+def _imagecodecs_jpeg_file(w: Workload) -> FrameRunner | None:
+    """JPEG frames through libjpeg-turbo 3's own RGB conversion, stacked like pixel_array (the
+    frames taken from memory: this times decoding and colour conversion only)."""
+    if w.transfer_syntax_uid not in JPEG_SYNTAXES:
+        return None
+    import imagecodecs
+
+    if w.nr_frames == 1:
+        return lambda: imagecodecs.jpeg8_decode(w.frames[0])
+    return lambda: np.stack([imagecodecs.jpeg8_decode(f) for f in w.frames])
+
+
 def _dicomsdl_file(w: Workload) -> FrameRunner | None:
     import dicomsdl
 
@@ -429,9 +480,12 @@ def file_peers(threads: int | None = None) -> dict[str, Callable[[Workload], Fra
                                                                                   threads=n))
     if _importable("pydicom"):
         peers["pydicom + turbodicom plugin"] = _pydicom_with_turbodicom
-        for plugin, mod in (("pylibjpeg", "pylibjpeg"), ("gdcm", "gdcm"), ("pydicom", "pydicom")):
+        for plugin, mod in (("pylibjpeg", "pylibjpeg"), ("gdcm", "gdcm"), ("pillow", "PIL"),
+                            ("pydicom", "pydicom")):
             if _importable(mod):
                 peers[f"pydicom + {plugin}"] = _pydicom_file(plugin)
+    if _importable("imagecodecs"):
+        peers["imagecodecs (libjpeg-turbo 3, RGB)"] = _imagecodecs_jpeg_file
     if _importable("dicomsdl"):
         peers["dicomsdl"] = _dicomsdl_file
     return peers
@@ -531,9 +585,13 @@ def run(workloads: list[Workload], *, levels: tuple[str, ...] = ("frame", "file"
                     if name == "turbodicom":
                         ref_out, agrees = out, True
                     else:
-                        agrees = (ref_out is not None and out is not None
-                                  and out.shape == ref_out.shape
-                                  and bool(np.array_equal(out, ref_out)))
+                        same_shape = (ref_out is not None and out is not None
+                                      and out.shape == ref_out.shape)
+                        agrees = same_shape and bool(np.array_equal(out, ref_out))
+                        if same_shape and not agrees:  # lossy codecs: how far apart
+                            diff = np.abs(np.asarray(out, np.int64) - np.asarray(ref_out,
+                                                                                 np.int64))
+                            note = f"max |diff| {int(diff.max())}"
                     med, nruns = time_callable(fn, min_time)
                     speed = w.decoded_nbytes / med / 1e6
                     if name == "turbodicom":

@@ -56,8 +56,10 @@ class FrameSpec:
     #: resolution levels discarded (JPEG 2000 / HTJ2K only, see :attr:`Codec.reduced_dims`):
     #: the frame comes out :attr:`out_rows` x :attr:`out_columns`
     reduce: int = 0
-    #: pydicom's ``as_rgb`` option: YBR_FULL / YBR_FULL_422 frames come out as RGB (only
-    #: :attr:`Codec.plugin_frame` looks at it; ``decode()`` always converts, as pixel_array does)
+    #: pydicom's ``as_rgb`` option, for :attr:`Codec.plugin_frame`: a codec may convert a
+    #: YBR_FULL / YBR_FULL_422 frame to RGB itself and report it (``decode()`` always converts,
+    #: as pixel_array does).  The plugin sets it False where pydicom cannot take a per-frame
+    #: answer (3.0 keeps one Photometric Interpretation for all frames of a dataset).
     as_rgb: bool = True
 
     @property

@@ -45,6 +45,17 @@ def _set(runner: Any, name: str, value: Any) -> None:
         runner.set_option(name, value)
 
 
+def _may_convert_colour(runner: Any) -> bool:
+    """Whether a codec may hand back a YBR frame already converted to RGB (and say so).
+
+    pydicom 3.1 records the Photometric Interpretation per frame; pydicom 3.0 has one value
+    for the whole dataset and converts all frames after the last one, so there only a
+    single-frame dataset may be converted here (otherwise pydicom converts, in numpy)."""
+    if not runner.get_option("as_rgb", True):
+        return False
+    return hasattr(runner, "set_frame_option") or int(runner.number_of_frames or 1) == 1
+
+
 def _decode_frame(src: bytes, runner: Any) -> bytearray:
     """pydicom decode plugin: decode one frame `src` as `runner` describes it."""
     uid = str(runner.transfer_syntax)
@@ -54,7 +65,7 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
                      runner.planar_configuration if runner.samples_per_pixel > 1 else 0,
                      str(runner.photometric_interpretation),
                      runner.get_option("rle_segment_order", ">"),
-                     as_rgb=bool(runner.get_option("as_rgb", True)))
+                     as_rgb=_may_convert_colour(runner))
     spec.validate()
     codec = codec_for(uid)
     if codec.inner_threads_min_bytes and codec.frame_nbytes(spec) >= codec.inner_threads_min_bytes:
