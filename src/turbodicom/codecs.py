@@ -56,11 +56,12 @@ class FrameSpec:
     #: resolution levels discarded (JPEG 2000 / HTJ2K only, see :attr:`Codec.reduced_dims`):
     #: the frame comes out :attr:`out_rows` x :attr:`out_columns`
     reduce: int = 0
-    #: pydicom's ``as_rgb`` option, for :attr:`Codec.plugin_frame`: a codec may convert a
-    #: YBR_FULL / YBR_FULL_422 frame to RGB itself and report it (``decode()`` always converts,
-    #: as pixel_array does).  The plugin sets it False where pydicom cannot take a per-frame
-    #: answer (3.0 keeps one Photometric Interpretation for all frames of a dataset).
-    as_rgb: bool = True
+    #: YBR_FULL / YBR_FULL_422 frames of 8-bit samples come out converted to RGB with pydicom's
+    #: arithmetic, by codecs that can do it while decoding (:attr:`Codec.converts_ybr`); False
+    #: gives the samples as coded (pydicom's plugin layout).  ``decode()`` sets it for such
+    #: codecs; the pydicom plugin where pydicom can take a per-frame answer (see
+    #: pydicom_plugin._may_convert_colour).
+    as_rgb: bool = False
 
     @property
     def out_rows(self) -> int:
@@ -117,6 +118,9 @@ class Codec:
     #: plugin_frame(encoded, spec) -> (frame bytes, runner option overrides) for pydicom's
     #: plugin contract when it differs from decode_into's dataset layout
     plugin_frame: Callable[[Any, FrameSpec], tuple[bytearray, dict[str, Any]]] | None = None
+    #: decode_into converts YBR_FULL / YBR_FULL_422 8-bit frames to RGB itself when
+    #: FrameSpec.as_rgb is set (fused into decoding, pydicom's arithmetic)
+    converts_ybr: bool = False
     #: reduced_dims(encoded frame, spec) -> (rows, columns) the frame decodes to with
     #: spec.reduce resolution levels discarded; None when the codec cannot decode at a lower
     #: resolution (FrameSpec.reduce must then be 0)
@@ -251,46 +255,38 @@ def _ljpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
     _ljpeg.decode_into(src, out, bytes_per_sample=spec.bits_allocated // 8)
 
 
-def _jpeg_decode(src: Any, out: Any, spec: FrameSpec, flags: int) -> None:
-    """One JPEG baseline/extended frame into `out`, colour as `flags` say (td_jpeg.h)."""
+def _jpeg_converts(spec: FrameSpec) -> bool:
+    """Whether a JPEG frame comes out converted from YBR to RGB (FrameSpec.as_rgb)."""
+    return (spec.as_rgb and spec.samples_per_pixel == 3 and spec.bits_allocated == 8
+            and spec.photometric_interpretation in _YBR)
+
+
+def _jpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    """The samples pydicom's pillow plugin gets from libjpeg-turbo: as coded (YCbCr stays
+    YCbCr), or converted to RGB by libjpeg when an Adobe APP14 marker is present; then, with
+    spec.as_rgb, pydicom's YBR_FULL -> RGB band by band while the rows are in cache."""
     from turbodicom import _jpeg
 
     if spec.bits_allocated != 8:
         raise UnsupportedError(
             f"JPEG into (0028,0100) 'Bits Allocated' {spec.bits_allocated}: 12-bit JPEG "
             "Extended frames are not decoded by this build")
+    flags = _jpeg.ADOBE_RGB | (_jpeg.YBR_TO_RGB if _jpeg_converts(spec) else 0)
     _jpeg.decode_into(src, out, rows=spec.rows, columns=spec.columns,
                       components=spec.samples_per_pixel, flags=flags)
-
-
-def _jpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
-    """The samples pydicom's pillow plugin gets from libjpeg-turbo: as coded (YCbCr stays
-    YCbCr; the pixel post-processing then applies pydicom's YBR_FULL -> RGB), or converted to
-    RGB by libjpeg when an Adobe APP14 marker is present."""
-    from turbodicom import _jpeg
-
-    _jpeg_decode(src, out, spec, _jpeg.ADOBE_RGB)
 
 
 def _jpeg_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
     """pydicom's pillow layout; with as_rgb, YBR frames are converted here, in C, with
     pydicom's arithmetic (instead of its numpy conversion) and reported as RGB."""
-    from turbodicom import _jpeg
-
     from turbodicom.frames import check_frame_limit
 
     nbytes = _dataset_nbytes(spec)
     check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                       f"{spec.samples_per_pixel} samples")
     out = bytearray(nbytes)
-    flags = _jpeg.ADOBE_RGB
-    changes: dict[str, Any] = {}
-    if (spec.as_rgb and spec.samples_per_pixel == 3 and spec.bits_allocated == 8
-            and spec.photometric_interpretation in _YBR):
-        flags |= _jpeg.YBR_TO_RGB
-        changes["photometric_interpretation"] = "RGB"
-    _jpeg_decode(src, out, spec, flags)
-    return out, changes
+    _jpeg_decode_into(src, out, spec)
+    return out, {"photometric_interpretation": "RGB"} if _jpeg_converts(spec) else {}
 
 
 def _jpeg_engine() -> str:
@@ -310,7 +306,7 @@ def _available_codecs() -> list[Codec]:
               Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
                     _ljpeg_decode_into, conform=_jpeg_conform),
               Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
-                    engine=_jpeg_engine(), conform=_jpeg_conform,
+                    engine=_jpeg_engine(), conform=_jpeg_conform, converts_ybr=True,
                     plugin_frame=_jpeg_plugin_frame)]
     try:
         codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,

@@ -223,6 +223,9 @@ class _FramePlan:
         self.frame_items = spec.out_rows * spec.out_columns * m.samples_per_pixel
         ybr = (spec.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
         c_ybr = ybr and dtype == np.uint8  # the C conversion is for unsigned 8-bit samples
+        if c_ybr and codec.converts_ybr:  # the codec converts while decoding
+            spec = self.spec = replace(spec, as_rgb=True)
+            ybr = c_ybr = False
         self.numpy_ybr = ybr and not c_ybr
         bps = max(1, m.bits_allocated // 8)
         mask_bits = codec.masks_unused_bits and not self.unpack_bits
