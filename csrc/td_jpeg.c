@@ -2,6 +2,7 @@
 #include "td_jpeg.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef TD_HAVE_LIBJPEG
 #include <setjmp.h>
@@ -70,6 +71,19 @@ static void emit_message(j_common_ptr cinfo, int msg_level)
 
 static void output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/* libjpeg calls this between passes and rows: stop a progressive stream of too many scans. */
+static void progress_monitor(j_common_ptr common)
+{
+    j_decompress_ptr cinfo = (j_decompress_ptr)common;
+    if (cinfo->progressive_mode && cinfo->input_scan_number > TD_JPEG_MAX_SCANS) {
+        td_jpeg_errmgr *e = (td_jpeg_errmgr *)cinfo->err;
+        snprintf(e->message, sizeof e->message,
+                 "progressive stream of more than %d scans refused", TD_JPEG_MAX_SCANS);
+        e->status = TD_E_LIMIT;
+        longjmp(e->jump, 1);
+    }
+}
+
 /* Rows decoded per jpeg_read_scanlines call, and converted while still in cache. */
 #define TD_JPEG_BAND 16
 
@@ -78,6 +92,7 @@ static void output_message(j_common_ptr cinfo) { (void)cinfo; }
 typedef struct td_jpeg_job {
     struct jpeg_decompress_struct cinfo;
     td_jpeg_errmgr jerr;
+    struct jpeg_progress_mgr progress;
     const uint8_t *src;
     size_t src_len;
     uint32_t rows, columns, components;
@@ -86,7 +101,7 @@ typedef struct td_jpeg_job {
     size_t out_len;
 } td_jpeg_job;
 
-static int decode_job(td_jpeg_job *job, td_error *err)
+static int read_header_job(td_jpeg_job *job, td_error *err)
 {
     struct jpeg_decompress_struct *cinfo = &job->cinfo;
     if (job->src_len > (unsigned long)-1)
@@ -94,6 +109,14 @@ static int decode_job(td_jpeg_job *job, td_error *err)
     jpeg_mem_src(cinfo, job->src, (unsigned long)job->src_len);
     if (jpeg_read_header(cinfo, TRUE) != JPEG_HEADER_OK)
         return td_fail(err, TD_E_CORRUPT, -1, "JPEG: the codestream holds no image");
+    return TD_OK;
+}
+
+static int decode_job(td_jpeg_job *job, td_error *err)
+{
+    struct jpeg_decompress_struct *cinfo = &job->cinfo;
+    int rc = read_header_job(job, err);
+    if (rc != TD_OK) return rc;
     if (cinfo->data_precision != 8)
         return td_fail(err, TD_E_UNSUPPORTED, -1,
                        "JPEG precision %d: libjpeg-turbo decodes 8-bit samples here",
@@ -144,6 +167,53 @@ static int decode_job(td_jpeg_job *job, td_error *err)
     return TD_OK;
 }
 
+/* A zeroed job with libjpeg's error manager routed to this file's handlers. */
+static td_jpeg_job *new_job(const uint8_t *src, size_t src_len)
+{
+    td_jpeg_job *job = (td_jpeg_job *)calloc(1, sizeof *job);
+    if (job == NULL) return NULL;
+    job->src = src;
+    job->src_len = src_len;
+    job->cinfo.err = jpeg_std_error(&job->jerr.pub);
+    job->jerr.pub.error_exit = error_exit;
+    job->jerr.pub.emit_message = emit_message;
+    job->jerr.pub.output_message = output_message;
+    job->progress.progress_monitor = progress_monitor;
+    return job;
+}
+
+int td_jpeg_read_header(const uint8_t *src, size_t src_len, td_jpeg_info *info, td_error *err)
+{
+    if (src == NULL || info == NULL)
+        return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "td_jpeg_read_header: NULL argument");
+    memset(info, 0, sizeof *info);
+    if (src_len < 4)
+        return td_fail(err, TD_E_TRUNCATED, 0, "JPEG frame of %zu bytes is too short", src_len);
+    td_jpeg_job *job = new_job(src, src_len);
+    if (job == NULL) return td_fail(err, TD_E_NOMEM, -1, "out of memory");
+    int rc;
+    if (setjmp(job->jerr.jump)) {
+        rc = td_fail(err, job->jerr.status, -1, "JPEG: %s", job->jerr.message);
+    } else {
+        jpeg_create_decompress(&job->cinfo);
+        rc = read_header_job(job, err);
+        if (rc == TD_OK) {
+            const struct jpeg_decompress_struct *c = &job->cinfo;
+            info->rows = c->image_height;
+            info->columns = c->image_width;
+            info->components = (uint32_t)c->num_components;
+            info->precision = (uint32_t)c->data_precision;
+            info->progressive = c->progressive_mode;
+            info->jfif = c->saw_JFIF_marker;
+            info->adobe = c->saw_Adobe_marker;
+            info->adobe_transform = c->Adobe_transform;
+        }
+    }
+    jpeg_destroy_decompress(&job->cinfo);
+    free(job);
+    return rc;
+}
+
 int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
                    uint32_t components, unsigned flags, uint8_t *out, size_t out_len, td_error *err)
 {
@@ -153,25 +223,20 @@ int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t c
         return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "td_jpeg_decode: invalid argument");
     if (src_len < 4)
         return td_fail(err, TD_E_TRUNCATED, 0, "JPEG frame of %zu bytes is too short", src_len);
-    td_jpeg_job *job = (td_jpeg_job *)calloc(1, sizeof *job);
+    td_jpeg_job *job = new_job(src, src_len);
     if (job == NULL) return td_fail(err, TD_E_NOMEM, -1, "out of memory");
-    job->src = src;
-    job->src_len = src_len;
     job->rows = rows;
     job->columns = columns;
     job->components = components;
     job->flags = flags;
     job->out = out;
     job->out_len = out_len;
-    job->cinfo.err = jpeg_std_error(&job->jerr.pub);
-    job->jerr.pub.error_exit = error_exit;
-    job->jerr.pub.emit_message = emit_message;
-    job->jerr.pub.output_message = output_message;
     int rc;
     if (setjmp(job->jerr.jump)) {
         rc = td_fail(err, job->jerr.status, -1, "JPEG: %s", job->jerr.message);
     } else {
         jpeg_create_decompress(&job->cinfo);
+        job->cinfo.progress = &job->progress;
         rc = decode_job(job, err);
     }
     jpeg_destroy_decompress(&job->cinfo);
@@ -184,6 +249,12 @@ int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t c
 const char *td_jpeg_backend_version(void) { return ""; }
 
 int td_jpeg_available(void) { return 0; }
+
+int td_jpeg_read_header(const uint8_t *src, size_t src_len, td_jpeg_info *info, td_error *err)
+{
+    (void)src, (void)src_len, (void)info;
+    return td_fail(err, TD_E_UNSUPPORTED, -1, "this build has no libjpeg-turbo");
+}
 
 int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
                    uint32_t components, unsigned flags, uint8_t *out, size_t out_len, td_error *err)

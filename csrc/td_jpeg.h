@@ -33,6 +33,22 @@ extern "C" {
 #define TD_JPEG_YBR_TO_RGB 0x2u /* then pydicom's YBR_FULL -> RGB (td_pixels.h) */
 #define TD_JPEG_RGB 0x4u        /* libjpeg's RGB conversion, always */
 
+/* Largest number of scans accepted in a progressive stream (TD_E_LIMIT beyond): each scan
+ * revisits the whole image, so a small hostile file of many scans could keep a core busy for
+ * minutes.  DICOM's JPEG syntaxes are sequential; real progressive files have about 10. */
+#define TD_JPEG_MAX_SCANS 500
+
+/* What libjpeg reads from the markers up to the first scan. */
+typedef struct td_jpeg_info {
+    uint32_t rows, columns, components, precision;
+    int progressive; /* SOF2: not a DICOM process, decoded all the same */
+    int jfif, adobe; /* an APP0 JFIF / APP14 Adobe marker was seen */
+    int adobe_transform;
+} td_jpeg_info;
+
+/* Read the frame header with libjpeg; TD_E_UNSUPPORTED when built without it. */
+int td_jpeg_read_header(const uint8_t *src, size_t src_len, td_jpeg_info *info, td_error *err);
+
 /* Decode one 8-bit JPEG frame into out: rows * columns * components bytes, pixel-interleaved.
  * rows/columns/components are what the caller expects (the DICOM pixel module); a codestream
  * that disagrees is TD_E_CORRUPT before anything is decoded.  Precision other than 8 is

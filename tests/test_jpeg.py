@@ -354,3 +354,47 @@ def test_lost_pixels_are_an_error_not_zeros():
     data = _file([cut], rows=64, columns=64, spp=1, photometric="MONOCHROME2")
     with pytest.raises(turbodicom.DecodeError, match="[Pp]remature end"):
         turbodicom.decode(data)
+
+
+def _progressive(arr: np.ndarray) -> bytes:
+    import io
+
+    image = pytest.importorskip("PIL.Image")
+    buf = io.BytesIO()
+    image.fromarray(arr).save(buf, "JPEG", progressive=True, quality=90)
+    return buf.getvalue()
+
+
+def test_progressive_stream_decodes_like_pillow():
+    """Not a DICOM process, but Pillow (and so pydicom) decodes it: so does turbodicom."""
+    arr = _image(40, 40, 1, seed=22)
+    frame = _progressive(arr)
+    assert _libjpeg().read_header(frame)["progressive"]
+    data = _file([frame], rows=40, columns=40, spp=1, photometric="MONOCHROME2")
+    fac.assert_same_array(turbodicom.decode(data), _pillow(data), "progressive")
+
+
+def test_progressive_scan_bomb_is_refused():
+    """A small stream that repeats a scan hundreds of times (each scan revisits the whole
+    image) is refused after TD_JPEG_MAX_SCANS scans instead of keeping a core busy."""
+    frame = _progressive(_image(32, 32, 1, seed=23))
+    first_sos = frame.index(b"\xff\xda")
+    end = first_sos + 2
+    while not (frame[end] == 0xFF and frame[end + 1] not in (0, *range(0xD0, 0xD8))):
+        end += 1
+    dc_scan = frame[first_sos:end]  # the DC scan: repeating it is bogus but harmless
+    bomb = frame[:end] + dc_scan * 600 + frame[end:]
+    data = _file([bomb], rows=32, columns=32, spp=1, photometric="MONOCHROME2")
+    with pytest.raises(turbodicom.LimitError, match="more than 500 scans"):
+        turbodicom.decode(data)
+
+
+def test_read_header_reports_markers():
+    _jpeg = _libjpeg()
+    hdr = _jpeg.read_header(_encode(_image(9, 11, 3, seed=24), subsampling="420"))
+    assert (hdr["rows"], hdr["columns"], hdr["components"], hdr["precision"]) == (9, 11, 3, 8)
+    assert hdr["jfif"] and not hdr["adobe"] and not hdr["progressive"]
+    hdr = _jpeg.read_header(_encode(_image(9, 11, 3, seed=24), rgb_coded=True))
+    assert hdr["adobe"] and hdr["adobe_transform"] == 0
+    with pytest.raises(turbodicom.DecodeError):
+        _jpeg.read_header(b"\xff\xd8\xff\xc0\x00")

@@ -160,6 +160,12 @@ cdef extern from "td_jpeg.h" nogil:
         TD_JPEG_ADOBE_RGB
         TD_JPEG_YBR_TO_RGB
         TD_JPEG_RGB
+        TD_JPEG_MAX_SCANS
+    ctypedef struct td_jpeg_info:
+        uint32_t rows, columns, components, precision
+        int progressive, jfif, adobe, adobe_transform
+    int td_jpeg_read_header(const uint8_t *src, size_t src_len, td_jpeg_info *info,
+                            td_error *err)
     int td_jpeg_decode(const uint8_t *src, size_t src_len, uint32_t rows, uint32_t columns,
                        uint32_t components, unsigned flags, uint8_t *out, size_t out_len,
                        td_error *err)

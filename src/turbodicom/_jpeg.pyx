@@ -22,6 +22,21 @@ def backend_version():
     return td_jpeg_backend_version().decode("ascii", "replace")
 
 
+def read_header(const uint8_t[::1] src not None):
+    """The frame header as libjpeg-turbo reads it, as a dict."""
+    cdef td_jpeg_info info
+    cdef td_error err
+    cdef int rc
+    td_error_clear(&err)
+    with nogil:
+        rc = td_jpeg_read_header(cptr(src), <size_t>src.shape[0], &info, &err)
+    check(rc, &err)
+    return {"rows": info.rows, "columns": info.columns, "components": info.components,
+            "precision": info.precision, "progressive": bool(info.progressive),
+            "jfif": bool(info.jfif), "adobe": bool(info.adobe),
+            "adobe_transform": info.adobe_transform if info.adobe else None}
+
+
 def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *, uint32_t rows,
                 uint32_t columns, uint32_t components, unsigned flags=0):
     """Decode one 8-bit frame into `out` (rows * columns * components bytes, interleaved)."""

@@ -277,6 +277,9 @@ HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                   "1.2.840.10008.1.2.4.203")
 LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
 JPEG_SYNTAXES = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
+#: Syntaxes whose frames may be lossy: peers may differ from turbodicom by rounding.
+LOSSY_SYNTAXES = JPEG_SYNTAXES + ("1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.91",
+                                  "1.2.840.10008.1.2.4.203")
 
 
 def _imagecodecs_jpeg_raw(m: Any, w: Workload) -> Callable[[bytes], Any]:
