@@ -20,6 +20,7 @@ import pytest
 import turbodicom
 
 import dicom_factory as fac
+from conftest import corpus_params, corpus_rows
 
 pytestmark = pytest.mark.skipif("jpeg" not in turbodicom.features()["codecs"],
                                 reason="this build of turbodicom has no JPEG codec")
@@ -398,3 +399,58 @@ def test_read_header_reports_markers():
     assert hdr["adobe"] and hdr["adobe_transform"] == 0
     with pytest.raises(turbodicom.DecodeError):
         _jpeg.read_header(b"\xff\xd8\xff\xc0\x00")
+
+
+# ------------------------------------------------------------------------------------------
+# Real files
+# ------------------------------------------------------------------------------------------
+CORPUS_8BIT = corpus_rows(lambda r: r["transfer_syntax_uid"] in (BASELINE, EXTENDED)
+                          and r["bits_allocated"] == "8")
+
+
+#: 8-bit JPEG corpus files pydicom cannot read, with their uncompressed twin (MANIFEST.tsv)
+TWINS_8BIT = {"pydicom-testfiles/SC_rgb_jpeg.dcm": "pydicom-testfiles/SC_rgb_jpeg_dcmd.dcm"}
+
+
+def _corpus_path(rel: str) -> str:
+    import os
+
+    from conftest import CORPUS
+
+    return os.path.join(str(CORPUS), rel)
+
+
+@pytest.mark.parametrize("row", corpus_params(CORPUS_8BIT))
+def test_corpus_8bit_equals_pydicom_pillow_and_gdcm(row):
+    """Every 8-bit JPEG corpus file that pydicom's pillow plugin decodes: the same array, byte
+    for byte (no tolerance); and the same as pydicom's gdcm plugin where GDCM decodes it."""
+    import warnings
+
+    from pydicom.pixels import pixel_array
+
+    oracles = {}
+    for plugin in ("pillow", "gdcm"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                oracles[plugin] = pixel_array(row["abspath"], decoding_plugin=plugin)
+        except Exception:  # noqa: BLE001 - that plugin cannot decode the file
+            continue
+    if not oracles:  # pydicom cannot decode it: a clean error, or the described image
+        try:
+            actual = turbodicom.decode(row["abspath"])
+        except turbodicom.TurboDicomError:
+            return
+        frames = int(row["frames"] or 1)
+        shape = (int(row["rows"]), int(row["columns"]), int(row["samples_per_pixel"]))
+        assert actual.shape == ((frames,) if frames > 1 else ()) + shape[:2] + (
+            shape[2:] if shape[2] > 1 else ()), actual.shape
+        twin = TWINS_8BIT.get(row["path"])
+        if twin:  # pixels the manifest says equal an uncompressed twin (dcmtk's decode)
+            fac.assert_same_array(actual, fac.pydicom_array(_corpus_path(twin)), twin)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        actual = turbodicom.decode(row["abspath"])
+    for plugin, expected in oracles.items():
+        fac.assert_same_array(actual, expected, f"{row['path']} vs pydicom+{plugin}")
