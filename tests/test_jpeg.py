@@ -454,3 +454,49 @@ def test_corpus_8bit_equals_pydicom_pillow_and_gdcm(row):
         actual = turbodicom.decode(row["abspath"])
     for plugin, expected in oracles.items():
         fac.assert_same_array(actual, expected, f"{row['path']} vs pydicom+{plugin}")
+
+
+CORPUS_12BIT = corpus_rows(lambda r: r["transfer_syntax_uid"] == EXTENDED
+                           and r["bits_allocated"] == "16")
+
+
+@pytest.mark.parametrize("row", corpus_params(CORPUS_12BIT))
+def test_corpus_12bit_equals_libjpeg_turbo_3(row):
+    """12-bit frames (turbodicom's own kernel): decode() equals libjpeg-turbo 3's decode of
+    every frame with pydicom's unused-bit masking applied (Bits Stored 10 in RG3_JPLY)."""
+    ic = _imagecodecs()
+    from turbodicom.frames import open_pixels
+
+    actual = turbodicom.decode(row["abspath"])
+    with open_pixels(row["abspath"]) as px:
+        n = px.nr_encoded_frames
+        expected = np.stack([ic.jpeg8_decode(bytes(px.frame(i))) for i in range(n)])
+    bits = int(row["bits_stored"])
+    expected = (expected & ((1 << bits) - 1)).astype(np.uint16)
+    fac.assert_same_array(actual, expected if n > 1 else expected[0], row["path"])
+
+
+@pytest.mark.skipif(not CORPUS_12BIT, reason="the corpus (TURBODICOM_CORPUS) is not present")
+def test_corpus_12bit_close_to_pydicom_pylibjpeg():
+    """Where pydicom decodes a 12-bit file at all (its pylibjpeg plugin: another JPEG library
+    with its own IDCT; it refuses the WG04 files' SOS Se=0), the arrays differ by IDCT
+    rounding only: at most 1 on the corpus."""
+    import warnings
+
+    pytest.importorskip("libjpeg", reason="pylibjpeg-libjpeg is pydicom's 12-bit JPEG plugin")
+    from pydicom.pixels import pixel_array
+
+    compared = []
+    for row in CORPUS_12BIT:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                expected = pixel_array(row["abspath"], decoding_plugin="pylibjpeg")
+        except Exception:  # noqa: BLE001 - no oracle for this file
+            continue
+        actual = turbodicom.decode(row["abspath"])
+        assert actual.shape == expected.shape and actual.dtype == expected.dtype, row["path"]
+        diff = np.abs(actual.astype(np.int64) - expected.astype(np.int64)).max()
+        assert diff <= 1, (row["path"], int(diff))
+        compared.append(row["path"])
+    assert len(compared) >= 2, compared

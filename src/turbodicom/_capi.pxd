@@ -1,6 +1,6 @@
 # cython: language_level=3
 # All C declarations of csrc/, one block per header, 1:1 with the headers (see them for docs).
-from libc.stdint cimport uint8_t, uint32_t, int64_t
+from libc.stdint cimport uint8_t, uint32_t, int32_t, int64_t
 
 
 cdef extern from "td.h" nogil:
@@ -129,6 +129,20 @@ cdef extern from "td_ljpeg.h" nogil:
     int td_ljpeg_decode(const uint8_t *src, size_t src_len, uint8_t *out, size_t out_len,
                         uint32_t bytes_per_sample, unsigned flags, td_error *err)
 
+
+cdef extern from "td_jpegdct.h" nogil:
+    enum:
+        TD_JPEGDCT_RGB
+    ctypedef struct td_jpegdct_info:
+        uint32_t rows, columns, components, precision, sof_marker, restart_interval, jfif
+        int32_t adobe_transform
+        uint8_t component_ids[4]
+        uint8_t sampling[4]
+    int td_jpegdct_read_header(const uint8_t *src, size_t src_len, td_jpegdct_info *info,
+                               td_error *err)
+    size_t td_jpegdct_frame_size(const td_jpegdct_info *info, uint32_t bytes_per_sample)
+    int td_jpegdct_decode(const uint8_t *src, size_t src_len, uint8_t *out, size_t out_len,
+                          uint32_t bytes_per_sample, unsigned flags, td_error *err)
 
 cdef extern from "td_scan.h" nogil:
     enum:

@@ -264,16 +264,39 @@ def _jpeg_converts(spec: FrameSpec) -> bool:
 def _jpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
     """The samples pydicom's pillow plugin gets from libjpeg-turbo: as coded (YCbCr stays
     YCbCr), or converted to RGB by libjpeg when an Adobe APP14 marker is present; then, with
-    spec.as_rgb, pydicom's YBR_FULL -> RGB band by band while the rows are in cache."""
+    spec.as_rgb, pydicom's YBR_FULL -> RGB band by band while the rows are in cache.
+
+    8-bit frames go through libjpeg-turbo; 12-bit frames (Bits Allocated 16), and every frame
+    of a build without libjpeg-turbo, through turbodicom's own kernel (td_jpegdct), whose
+    output equals libjpeg-turbo 3's."""
     from turbodicom import _jpeg
 
-    if spec.bits_allocated != 8:
+    if spec.bits_allocated == 8 and _jpeg.has_libjpeg():
+        flags = _jpeg.ADOBE_RGB | (_jpeg.YBR_TO_RGB if _jpeg_converts(spec) else 0)
+        _jpeg.decode_into(src, out, rows=spec.rows, columns=spec.columns,
+                          components=spec.samples_per_pixel, flags=flags)
+        return
+    if spec.bits_allocated not in (8, 16):
         raise UnsupportedError(
-            f"JPEG into (0028,0100) 'Bits Allocated' {spec.bits_allocated}: 12-bit JPEG "
-            "Extended frames are not decoded by this build")
-    flags = _jpeg.ADOBE_RGB | (_jpeg.YBR_TO_RGB if _jpeg_converts(spec) else 0)
-    _jpeg.decode_into(src, out, rows=spec.rows, columns=spec.columns,
-                      components=spec.samples_per_pixel, flags=flags)
+            f"JPEG into (0028,0100) 'Bits Allocated' {spec.bits_allocated}: JPEG samples of 8 "
+            "or 12 bits go into an 8- or 16-bit container")
+    hdr = _jpeg.dct_read_header(src)
+    if (hdr["rows"], hdr["columns"], hdr["components"]) != (
+            spec.rows, spec.columns, spec.samples_per_pixel):
+        raise DecodeError(
+            f"the JPEG frame is {hdr['rows']} x {hdr['columns']} with {hdr['components']} "
+            f"components, but (0028,0010) 'Rows', (0028,0011) 'Columns' and (0028,0002) "
+            f"'Samples per Pixel' say {spec.rows} x {spec.columns} with "
+            f"{spec.samples_per_pixel}")
+    # libjpeg's colour-space guess, as Pillow leaves it to libjpeg when Adobe APP14 is there:
+    # JFIF or Adobe transform 1 mean YCbCr (converted), Adobe transform 0 means RGB (as coded)
+    adobe = hdr["adobe_transform"]
+    rgb = spec.samples_per_pixel == 3 and adobe >= 0 and (hdr["jfif"] or adobe != 0)
+    _jpeg.dct_decode_into(src, out, bytes_per_sample=spec.bits_allocated // 8, rgb=rgb)
+    if _jpeg_converts(spec):
+        from turbodicom import _parse
+
+        _parse.ybr_full_to_rgb(out)
 
 
 def _jpeg_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
