@@ -500,3 +500,38 @@ def test_corpus_12bit_close_to_pydicom_pylibjpeg():
         assert diff <= 1, (row["path"], int(diff))
         compared.append(row["path"])
     assert len(compared) >= 2, compared
+
+
+# ------------------------------------------------------------------------------------------
+# Threads
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", [8, 12])
+def test_gil_released_while_decoding(bits):
+    """A ticker thread advances while one large frame decodes (libjpeg-turbo for 8 bits,
+    td_jpegdct for 12): the kernels run without the GIL."""
+    import sys
+
+    from test_threads import _ticks_during
+
+    ic = _imagecodecs()
+    rows, columns = 1536, 1536
+    rng = np.random.default_rng(bits)
+    if bits == 8:
+        arr = rng.integers(0, 256, (rows, columns, 3), dtype=np.uint8)
+        frame = bytes(ic.jpeg8_encode(arr, level=95, subsampling="444"))
+        decode = lambda: turbodicom.decode_frame(  # noqa: E731
+            frame, BASELINE, rows=rows, columns=columns, samples_per_pixel=3, bits_allocated=8,
+            photometric_interpretation="YBR_FULL")
+    else:
+        arr = rng.integers(0, 4096, (rows, columns), dtype=np.uint16)
+        frame = bytes(ic.jpeg8_encode(arr, level=95, bitspersample=12))
+        decode = lambda: turbodicom.decode_frame(  # noqa: E731
+            frame, EXTENDED, rows=rows, columns=columns, bits_allocated=16, bits_stored=12)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)  # only voluntary GIL releases let the ticker run
+    try:
+        ticks, out = _ticks_during(decode, want=3, max_calls=20)
+    finally:
+        sys.setswitchinterval(old)
+    assert ticks >= 3
+    assert len(out) == rows * columns * (3 if bits == 8 else 2)
