@@ -293,7 +293,8 @@ static TD_ALWAYS_INLINE int32_t td_jd_receive_extend(td_jd_bits *b, uint32_t sss
  * ------------------------------------------------------------------------------------------- */
 
 /* Decode one block into blk (natural order, dequantised: coefficient (as libjpeg's 16-bit
- * JCOEF) times Qk), which must be all zero on entry.  *dc is the component's DC predictor.
+ * JCOEF) times Qk), which must be all zero on entry.  *dc is the component's DC predictor
+ * (libjpeg refuses a predictor that leaves int; damaged data makes ours wrap instead).
  * Returns the mask of the natural positions written (bit 0, the DC, always set): it drives the
  * IDCT's shortcuts and the clearing of blk afterwards. */
 static TD_ALWAYS_INLINE uint64_t td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
@@ -311,11 +312,11 @@ static TD_ALWAYS_INLINE uint64_t td_jd_decode_block(td_jd_bits *b, td_jd_stream 
         uint32_t n = (e >> 8) & 31u;
         b->bitbuf <<= n;
         b->bitcnt -= n;
-        *dc += (int16_t)(e >> 16);
+        *dc = (int32_t)((uint32_t)*dc + (uint32_t)(int32_t)(int16_t)(e >> 16)); /* wraps */
     } else {
         sym = td_jd_symbol(b, s, dct, e); /* <= 16 bits used, >= 16 left */
         if (sym)
-            *dc += td_jd_receive_extend(b, sym);
+            *dc = (int32_t)((uint32_t)*dc + (uint32_t)td_jd_receive_extend(b, sym));
     }
     blk[0] = (int32_t)(int16_t)*dc * (int32_t)q[0];
     /* AC: F.2.2.2 */

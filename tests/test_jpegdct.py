@@ -157,6 +157,22 @@ def test_rewritten_grayscale_streams(name, bits):
     assert_equal(decode(stream), oracle(stream))
 
 
+@pytest.mark.parametrize("scale", [40, 300, 4000])
+@pytest.mark.parametrize("spp", [1, 3])
+def test_out_of_range_coefficients_wrap_like_libjpeg(scale, spp):
+    """Huge 16-bit quantisation values: dequantised coefficients far beyond what a 12-bit
+    image produces, so the IDCT leaves 32 bits (our vector path hands such blocks to the
+    64-bit scalar path) and the results wrap through libjpeg's range limit.  libjpeg-turbo's
+    12-bit path is plain C with 64-bit intermediates, which we must equal exactly."""
+    arr = image(23, 37, spp, 12, "noise", seed=scale)
+    frame = jt.parse(encode(arr, 12, 95, "420" if spp == 3 else None))
+    stream = jt.write(frame, pq16=True, qt_scale=scale)
+    expected = oracle(stream, components=spp)
+    assert_equal(decode(stream), expected)
+    if spp == 3:
+        assert_equal(decode(stream, rgb=True), oracle(stream, rgb=True, components=3), "RGB")
+
+
 def test_quantisation_table_latched_at_first_scan():
     """A DQT between scans changes the table of components not yet decoded only (libjpeg
     latches each component's table at its first scan)."""
