@@ -751,10 +751,10 @@ static int td_jd_parse_sof(td_jd_parser *p, size_t pos, uint32_t length, uint32_
     p->have_frame = 1;
     if (marker != TD_JD_SOF0 && marker != TD_JD_SOF1)
         return TD_OK; /* reported by the caller, after the frame facts are known */
+    /* T.81 allows only 8 bits in SOF0; a 12-bit SOF0 is decoded like SOF1, as libjpeg does */
     if (p->precision != 8 && p->precision != 12)
-        return td_fail(p->err, marker == TD_JD_SOF0 && p->precision == 12 ? TD_E_CORRUPT
-                                                                           : TD_E_UNSUPPORTED,
-                       (int64_t)pos + 2, "SOF%u precision %u is not 8 or 12", n, p->precision);
+        return td_fail(p->err, TD_E_UNSUPPORTED, (int64_t)pos + 2,
+                       "SOF%u precision %u is not 8 or 12", n, p->precision);
     if (p->columns == 0)
         return td_fail(p->err, TD_E_CORRUPT, (int64_t)pos + 5, "SOF%u has 0 samples per line",
                        n);

@@ -11,7 +11,8 @@
  * colour equations and checked sample for sample against libjpeg-turbo 3 (via imagecodecs).
  *
  * What is decoded
- *   - SOF0/SOF1 frames (B.2.2), precision 8 or 12, 1..4 components, sampling factors 1..4,
+ *   - SOF0/SOF1 frames (B.2.2), precision 8 or 12 (also 12 in SOF0, which T.81 forbids and
+ *     libjpeg accepts), 1..4 components, sampling factors 1..4,
  *     up to 65535 x 65535; 0 lines in the SOF with the count in a DNL segment after the first
  *     scan (B.2.5).
  *   - Any scan structure (B.2.3): one interleaved scan, one scan per component, or a mix, in
@@ -40,7 +41,7 @@
  *
  * Not decoded (TD_E_UNSUPPORTED, with a message naming the SOF, e.g. "JPEG SOF2 (progressive
  * DCT) is not supported"): progressive, lossless, hierarchical and arithmetic-coded processes,
- * JPEG-LS, more than 4 components, precisions other than 8 and 12 in SOF1.
+ * JPEG-LS, more than 4 components, precisions other than 8 and 12.
  *
  * Working memory: 8 Huffman lookup tables and, for one component, one row of 8 x 8 blocks; for
  * several components, one plane per component (its samples padded to whole MCUs, 16 bits

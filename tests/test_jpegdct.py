@@ -202,6 +202,16 @@ def test_dnl(bits, spp):
     assert_equal(decode(stream), oracle(reference, components=spp))
 
 
+def test_12_bit_sof0_is_decoded_like_libjpeg():
+    """T.81 allows only 8 bits in a baseline SOF0; libjpeg decodes 12 anyway, and so do we."""
+    stream = encode(image(16, 24, 1, 12, "noise", seed=12), 12, 90)
+    sof = stream.index(b"\xff\xc1")
+    patched = stream[:sof + 1] + b"\xc0" + stream[sof + 2:]
+    assert _jpeg.dct_read_header(patched)["sof_marker"] == 0xFFC0
+    assert_equal(decode(patched), oracle(patched))
+    assert_equal(decode(patched), decode(stream))
+
+
 def test_trailing_garbage_and_missing_eoi():
     arr = image(20, 20, 1, 12, "smooth", seed=8)
     stream = encode(arr, 12, 90)
