@@ -1158,6 +1158,7 @@ static TD_ALWAYS_INLINE void td_jd_block(td_jd_bits *br, td_jd_stream *st,
 {
     uint16_t *dst = c->plane + (size_t)(by * 8 - c->row_origin) * c->stride + (size_t)bx * 8;
     uint64_t mask = td_jd_decode_block(br, st, dct, act, c->q, dc, blk);
+    (void)avx2;
     if (mask != 1) {
 #ifdef TD_JD_AVX2
         if (!(avx2 && (mask >> 8) != 0 && td_jd_idct_avx2(blk, dst, c->stride, precision)))
