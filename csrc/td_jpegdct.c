@@ -1368,26 +1368,46 @@ static void td_jd_upsample_row(const td_jd_component *c, uint32_t hr, uint32_t v
 #define TD_JD_SCALEBITS 16
 #define TD_JD_ONE_HALF ((int32_t)1 << (TD_JD_SCALEBITS - 1))
 
-/* JFIF YCbCr -> RGB as libjpeg's ycc_rgb_convert does it (tables of rounded products). */
-static void td_jd_ycc_rgb(uint16_t *y, uint16_t *cb, uint16_t *cr, uint32_t n, int precision)
+/* JFIF YCbCr -> RGB as libjpeg's ycc_rgb_convert does it (its tables hold exactly these
+ * rounded products).  |Cb - c|, |Cr - c| <= 2^11 keeps every product inside 32 bits. */
+static void td_jd_ycc_rgb(uint16_t *restrict y, uint16_t *restrict cb, uint16_t *restrict cr,
+                          uint32_t n, int precision)
 {
     const int32_t maxv = (1 << precision) - 1, center = 1 << (precision - 1);
     for (uint32_t i = 0; i < n; i++) {
-        const int64_t vy = y[i], vcb = (int64_t)cb[i] - center, vcr = (int64_t)cr[i] - center;
-        int64_t r = vy + ((91881 * vcr + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        int64_t g = vy + ((-46802 * vcr + -22554 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        int64_t b = vy + ((116130 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        y[i] = (uint16_t)(r < 0 ? 0 : r > maxv ? maxv : r);
-        cb[i] = (uint16_t)(g < 0 ? 0 : g > maxv ? maxv : g);
-        cr[i] = (uint16_t)(b < 0 ? 0 : b > maxv ? maxv : b);
+        const int32_t vy = y[i], vcb = (int32_t)cb[i] - center, vcr = (int32_t)cr[i] - center;
+        int32_t r = vy + ((91881 * vcr + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        int32_t g = vy + ((-46802 * vcr - 22554 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        int32_t b = vy + ((116130 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        r = r < 0 ? 0 : r;
+        g = g < 0 ? 0 : g;
+        b = b < 0 ? 0 : b;
+        y[i] = (uint16_t)(r > maxv ? maxv : r);
+        cb[i] = (uint16_t)(g > maxv ? maxv : g);
+        cr[i] = (uint16_t)(b > maxv ? maxv : b);
     }
+}
+
+/* Interleave nf rows of X samples (row c at rows + c * rowlen) into one output row. */
+static TD_ALWAYS_INLINE void td_jd_interleave(const uint16_t *rows, size_t rowlen, uint32_t X,
+                                              uint8_t *o, const uint32_t nf,
+                                              const uint32_t bytes_per_sample)
+{
+    for (uint32_t x = 0; x < X; x++)
+        for (uint32_t c = 0; c < nf; c++) {
+            const uint16_t v = rows[c * rowlen + x];
+            if (bytes_per_sample == 2)
+                td_store_le16(o + 2 * ((size_t)x * nf + c), v);
+            else
+                o[(size_t)x * nf + c] = (uint8_t)v;
+        }
 }
 
 /* Upsample, convert and interleave every output row from the component planes. */
 static int td_jd_output_planes(td_jd_decoder *d)
 {
     const uint32_t X = d->columns, nf = d->nf;
-    uint32_t hr[TD_JPEGDCT_MAX_COMPONENTS], vr[TD_JPEGDCT_MAX_COMPONENTS], c, y, x;
+    uint32_t hr[TD_JPEGDCT_MAX_COMPONENTS], vr[TD_JPEGDCT_MAX_COMPONENTS], c, y;
     size_t rowlen = (size_t)X + 64;
     uint16_t *rows;
     for (c = 0; c < nf; c++) {
@@ -1411,16 +1431,16 @@ static int td_jd_output_planes(td_jd_decoder *d)
             td_jd_upsample_row(&d->comp[c], hr[c], vr[c], y, X, rows + c * rowlen);
         if ((d->flags & TD_JPEGDCT_RGB) && nf == 3)
             td_jd_ycc_rgb(rows, rows + rowlen, rows + 2 * rowlen, X, (int)d->precision);
-        if (d->bytes_per_sample == 2) {
-            uint8_t *o = d->out + (size_t)y * X * nf * 2;
-            for (x = 0; x < X; x++)
-                for (c = 0; c < nf; c++)
-                    td_store_le16(o + 2 * ((size_t)x * nf + c), rows[c * rowlen + x]);
-        } else {
-            uint8_t *o = d->out + (size_t)y * X * nf;
-            for (x = 0; x < X; x++)
-                for (c = 0; c < nf; c++)
-                    o[(size_t)x * nf + c] = (uint8_t)rows[c * rowlen + x];
+        {
+            uint8_t *o = d->out + (size_t)y * X * nf * d->bytes_per_sample;
+            if (nf == 3 && d->bytes_per_sample == 2) /* constants: unrolled, merged stores */
+                td_jd_interleave(rows, rowlen, X, o, 3, 2);
+            else if (nf == 3)
+                td_jd_interleave(rows, rowlen, X, o, 3, 1);
+            else if (d->bytes_per_sample == 2)
+                td_jd_interleave(rows, rowlen, X, o, nf, 2);
+            else
+                td_jd_interleave(rows, rowlen, X, o, nf, 1);
         }
     }
     free(rows);
