@@ -1465,8 +1465,10 @@ static int td_jd_setup(td_jd_decoder *d, const td_jd_parser *p)
 {
     size_t total = 0;
     uint32_t c;
+    /* A single component's sampling factors mean nothing (A.1.1: its size is the image's;
+     * libjpeg's ratio is 1 whatever they say), so they are taken as 1x1. */
     d->hmax = d->vmax = 1;
-    for (c = 0; c < d->nf; c++) {
+    for (c = 0; c < d->nf && d->nf > 1; c++) {
         d->hmax = p->h[c] > d->hmax ? p->h[c] : d->hmax;
         d->vmax = p->v[c] > d->vmax ? p->v[c] : d->vmax;
     }

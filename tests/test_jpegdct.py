@@ -212,6 +212,17 @@ def test_12_bit_sof0_is_decoded_like_libjpeg():
     assert_equal(decode(patched), decode(stream))
 
 
+@pytest.mark.parametrize("sampling", [0x31, 0x13, 0x22, 0x44])
+def test_one_component_sampling_factors_are_ignored(sampling):
+    """A one-component frame declaring other sampling factors than 1x1 decodes like 1x1
+    (fuzzer-found: it once made the strip narrower than the image)."""
+    stream = encode(image(21, 37, 1, 12, "noise", seed=sampling), 12, 90)
+    sof = stream.index(b"\xff\xc1")
+    patched = stream[:sof + 11] + bytes([sampling]) + stream[sof + 12:]
+    assert _jpeg.dct_read_header(patched)["sampling"] == [(sampling >> 4, sampling & 15)]
+    assert_equal(decode(patched), oracle(patched))
+
+
 def test_trailing_garbage_and_missing_eoi():
     arr = image(20, 20, 1, 12, "smooth", seed=8)
     stream = encode(arr, 12, 90)
