@@ -173,6 +173,31 @@ def test_out_of_range_coefficients_wrap_like_libjpeg(scale, spp):
         assert_equal(decode(stream, rgb=True), oracle(stream, rgb=True, components=3), "RGB")
 
 
+@pytest.mark.parametrize("bits", [8, 12])
+@pytest.mark.parametrize("components", [2, 4])
+@pytest.mark.parametrize("layout", ["interleaved", "scan-per-component"])
+def test_two_and_four_components(bits, components, layout):
+    """Nf = 2 (Y 2x2 + Cb) and Nf = 4 (a copy of Y as a 4th 2x2 component: 10 blocks per MCU,
+    T.81's maximum); libjpeg outputs them raw (JCS_UNKNOWN, CMYK without an Adobe marker)."""
+    import copy
+
+    arr = image(19, 29, 3, bits, "noise", seed=components)
+    frame = jt.parse(encode(arr, bits, 90, "420"))
+    frame.other = []  # no JFIF marker: libjpeg would refuse a JFIF file with 2 or 4 components
+    if components == 2:
+        frame.comps, frame.blocks = frame.comps[:2], frame.blocks[:2]
+    else:
+        frame.comps = frame.comps + [(4, 2, 2, 0)]
+        frame.blocks = frame.blocks + [copy.deepcopy(frame.blocks[0])]
+    scans = [[c] for c in range(components)] if layout != "interleaved" else None
+    stream = jt.write(frame, scans=scans)
+    got = decode(stream)
+    assert got.shape == (19, 29, components)
+    assert_equal(got, imagecodecs.jpeg8_decode(stream))
+    if components == 4:
+        assert_equal(got[..., 3], got[..., 0], "the copied component")
+
+
 def test_quantisation_table_latched_at_first_scan():
     """A DQT between scans changes the table of components not yet decoded only (libjpeg
     latches each component's table at its first scan)."""
