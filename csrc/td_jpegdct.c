@@ -273,7 +273,10 @@ static TD_ALWAYS_INLINE uint32_t td_jd_symbol(td_jd_bits *b, td_jd_stream *s,
         b->bitcnt -= len;
         return e & 0xFFu;
     }
-    return td_jd_decode_long(b, s, t);
+    td_jd_bits c = *b; /* a copy keeps *b's fields in registers in the callers */
+    uint32_t sym = td_jd_decode_long(&c, s, t);
+    *b = c;
+    return sym;
 }
 
 /* F.2.2.1: receive ssss (1..15) additional bits and extend; needs ssss bits in the buffer. */
@@ -290,14 +293,17 @@ static TD_ALWAYS_INLINE int32_t td_jd_receive_extend(td_jd_bits *b, uint32_t sss
  * ------------------------------------------------------------------------------------------- */
 
 /* Decode one block into blk (natural order, dequantised: coefficient (as libjpeg's 16-bit
- * JCOEF) times Qk), which must be all zero on entry.  *dc is the component's DC predictor.
- * Returns 1 when some AC coefficient was coded (non-zero), 0 for a DC-only block. */
-static TD_ALWAYS_INLINE int td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
-                                              const td_jd_htable *dct, const td_jd_htable *act,
-                                              const uint16_t *q, int32_t *dc, int32_t *blk)
+ * JCOEF) times Qk), which must be all zero on entry.  *dc is the component's DC predictor
+ * (libjpeg refuses a predictor that leaves int; damaged data makes ours wrap instead).
+ * Returns the mask of the natural positions written (bit 0, the DC, always set): it drives the
+ * IDCT's shortcuts and the clearing of blk afterwards. */
+static TD_ALWAYS_INLINE uint64_t td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
+                                                   const td_jd_htable *dct,
+                                                   const td_jd_htable *act, const uint16_t *q,
+                                                   int32_t *dc, int32_t *blk)
 {
     uint32_t e, sym, k;
-    int has_ac = 0;
+    uint64_t mask = 1;
     if (b->bitcnt < 32)
         td_jd_refill(b, s);
     /* DC: F.2.2.1 */
@@ -306,23 +312,21 @@ static TD_ALWAYS_INLINE int td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
         uint32_t n = (e >> 8) & 31u;
         b->bitbuf <<= n;
         b->bitcnt -= n;
-        *dc += (int16_t)(e >> 16);
+        *dc = (int32_t)((uint32_t)*dc + (uint32_t)(int32_t)(int16_t)(e >> 16)); /* wraps */
     } else {
         sym = td_jd_symbol(b, s, dct, e); /* <= 16 bits used, >= 16 left */
-        if (sym) {
-            if (b->bitcnt < 16)
-                td_jd_refill(b, s);
-            *dc += td_jd_receive_extend(b, sym);
-        }
+        if (sym)
+            *dc = (int32_t)((uint32_t)*dc + (uint32_t)td_jd_receive_extend(b, sym));
     }
     blk[0] = (int32_t)(int16_t)*dc * (int32_t)q[0];
     /* AC: F.2.2.2 */
     for (k = 1; k < 64;) {
+        uint32_t n;
         if (b->bitcnt < 32)
             td_jd_refill(b, s);
         e = act->lookup[b->bitbuf >> (64 - TD_JD_LOOKUP_BITS)];
         if (TD_LIKELY(e & TD_JD_FAST)) {
-            uint32_t n = (e >> 8) & 31u;
+            n = (e >> 8) & 31u;
             b->bitbuf <<= n;
             b->bitcnt -= n;
             k += (e >> 4) & 15u;
@@ -330,8 +334,9 @@ static TD_ALWAYS_INLINE int td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
                 s->bad = 1;
                 break;
             }
-            blk[td_jd_natural[k]] = (int32_t)(int16_t)(e >> 16) * (int32_t)q[k];
-            has_ac = 1;
+            n = td_jd_natural[k];
+            blk[n] = (int32_t)(int16_t)(e >> 16) * (int32_t)q[k];
+            mask |= (uint64_t)1 << n;
             k++;
             continue;
         }
@@ -344,8 +349,9 @@ static TD_ALWAYS_INLINE int td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
                     s->bad = 1;
                     break;
                 }
-                blk[td_jd_natural[k]] = td_jd_receive_extend(b, ssss) * (int32_t)q[k];
-                has_ac = 1;
+                n = td_jd_natural[k];
+                blk[n] = td_jd_receive_extend(b, ssss) * (int32_t)q[k];
+                mask |= (uint64_t)1 << n;
                 k++;
             } else if (r == 15) {
                 k += 16; /* ZRL */
@@ -358,7 +364,7 @@ static TD_ALWAYS_INLINE int td_jd_decode_block(td_jd_bits *b, td_jd_stream *s,
             }
         }
     }
-    return has_ac;
+    return mask;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -445,20 +451,55 @@ static TD_ALWAYS_INLINE uint16_t td_jd_limit(int64_t x, const int precision)
         (o)[4] = t13_ - t0_;                                                                     \
     } while (0)
 
+/* Pass 2 of the IDCT for one row of the work array into 8 samples. */
+static TD_ALWAYS_INLINE void td_jd_idct_row(const int32_t *w, uint16_t *dst, const int precision)
+{
+    const int pass1_bits = precision == 8 ? 2 : 1;
+    int64_t o[8];
+    int c;
+    if ((w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) == 0) {
+        uint16_t v = td_jd_limit(TD_JD_DESCALE((int64_t)w[0], pass1_bits + 3), precision);
+        for (c = 0; c < 8; c++)
+            dst[c] = v;
+        return;
+    }
+    TD_JD_IDCT_1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], o);
+    for (c = 0; c < 8; c++)
+        dst[c] = td_jd_limit(TD_JD_DESCALE(o[c], TD_JD_CONST_BITS + pass1_bits + 3), precision);
+}
+
 /* IDCT of a dequantised block (natural order) into 8 rows of 8 samples at out (row pitch
- * `stride` samples).  pass1_bits is 2 at 8 bits, 1 at 12 bits (a compile-time constant at
- * each instantiation, as is the precision). */
-static TD_ALWAYS_INLINE void td_jd_idct(const int32_t *in, uint16_t *out, size_t stride,
-                                        const int precision)
+ * `stride` samples).  mask: the natural positions that may be non-zero (bit 0 always set).
+ * pass1_bits is 2 at 8 bits, 1 at 12 bits.  libjpeg takes a shortcut for a column whose AC
+ * terms are zero and for a work row whose AC terms are zero; both give exactly what the full
+ * computation gives, so choosing them from the mask (or not) never changes the result. */
+static TD_ALWAYS_INLINE void td_jd_idct(const int32_t *in, uint64_t mask, uint16_t *out,
+                                        size_t stride, const int precision)
 {
     const int pass1_bits = precision == 8 ? 2 : 1;
     int32_t ws[64];
     int64_t o[8];
+    uint64_t rows_below = mask >> 8; /* rows 1..7 */
+    uint32_t colmask;
     int c, r;
+    rows_below |= rows_below >> 32;
+    rows_below |= rows_below >> 16;
+    rows_below |= rows_below >> 8;
+    colmask = (uint32_t)rows_below & 0xFFu; /* columns with a non-zero AC term below row 0 */
+    if (colmask == 0) {
+        /* Only row 0: every column takes the shortcut, all work rows are equal. */
+        int32_t w[8];
+        for (c = 0; c < 8; c++)
+            w[c] = (int32_t)td_jd_shl(in[c], pass1_bits);
+        td_jd_idct_row(w, out, precision);
+        for (r = 1; r < 8; r++)
+            memcpy(out + (size_t)r * stride, out, 8 * sizeof *out);
+        return;
+    }
     /* Pass 1: columns, 32-bit work array (libjpeg's int workspace). */
     for (c = 0; c < 8; c++) {
         const int32_t *col = in + c;
-        if ((col[8] | col[16] | col[24] | col[32] | col[40] | col[48] | col[56]) == 0) {
+        if (!(colmask & (1u << c))) {
             int32_t dcval = (int32_t)td_jd_shl(col[0], pass1_bits);
             for (r = 0; r < 8; r++)
                 ws[r * 8 + c] = dcval;
@@ -469,21 +510,142 @@ static TD_ALWAYS_INLINE void td_jd_idct(const int32_t *in, uint16_t *out, size_t
             ws[r * 8 + c] = (int32_t)TD_JD_DESCALE(o[r], TD_JD_CONST_BITS - pass1_bits);
     }
     /* Pass 2: rows. */
-    for (r = 0; r < 8; r++) {
-        const int32_t *w = ws + r * 8;
-        uint16_t *dst = out + (size_t)r * stride;
-        if ((w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) == 0) {
-            uint16_t v = td_jd_limit(TD_JD_DESCALE((int64_t)w[0], pass1_bits + 3), precision);
-            for (c = 0; c < 8; c++)
-                dst[c] = v;
-            continue;
-        }
-        TD_JD_IDCT_1D(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], o);
-        for (c = 0; c < 8; c++)
-            dst[c] = td_jd_limit(TD_JD_DESCALE(o[c], TD_JD_CONST_BITS + pass1_bits + 3),
-                                 precision);
+    for (r = 0; r < 8; r++)
+        td_jd_idct_row(ws + r * 8, out + (size_t)r * stride, precision);
+}
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define TD_JD_AVX2 1
+#include <immintrin.h>
+
+/* The same IDCT with 8 lanes of 32-bit integers (AVX2): pass 1 with the columns in the lanes,
+ * a transpose, pass 2 with the rows in the lanes, a transpose back.  Every intermediate of the
+ * 8-point IDCT is a sum of its inputs with coefficients whose absolute values add up to at
+ * most 61214, so when every input of a pass is at most 35000 in magnitude, all values (plus
+ * a rounding constant of at most 2^17) stay inside 32 bits and equal libjpeg's 64-bit
+ * arithmetic exactly.  The inputs (dequantised coefficients) are checked against 32767, the
+ * work array against 35000; a block that fails (never valid data: a valid 12-bit work array
+ * needs 16 bits) returns 0 without writing, and the scalar path decodes it.
+ * Returns 1 when it wrote the block. */
+#define TD_JD_V_IDCT_1D(x0, x1, x2, x3, x4, x5, x6, x7, o)                                         \
+    do {                                                                                         \
+        __m256i z1_, z2_, z3_, z4_, z5_, t0_, t1_, t2_, t3_, t10_, t11_, t12_, t13_;             \
+        z2_ = (x2);                                                                              \
+        z3_ = (x6);                                                                              \
+        z1_ = _mm256_mullo_epi32(_mm256_add_epi32(z2_, z3_), _mm256_set1_epi32(4433));           \
+        t2_ = _mm256_add_epi32(z1_, _mm256_mullo_epi32(z3_, _mm256_set1_epi32(-15137)));         \
+        t3_ = _mm256_add_epi32(z1_, _mm256_mullo_epi32(z2_, _mm256_set1_epi32(6270)));           \
+        z2_ = (x0);                                                                              \
+        z3_ = (x4);                                                                              \
+        t0_ = _mm256_slli_epi32(_mm256_add_epi32(z2_, z3_), TD_JD_CONST_BITS);                   \
+        t1_ = _mm256_slli_epi32(_mm256_sub_epi32(z2_, z3_), TD_JD_CONST_BITS);                   \
+        t10_ = _mm256_add_epi32(t0_, t3_);                                                       \
+        t13_ = _mm256_sub_epi32(t0_, t3_);                                                       \
+        t11_ = _mm256_add_epi32(t1_, t2_);                                                       \
+        t12_ = _mm256_sub_epi32(t1_, t2_);                                                       \
+        t0_ = (x7);                                                                              \
+        t1_ = (x5);                                                                              \
+        t2_ = (x3);                                                                              \
+        t3_ = (x1);                                                                              \
+        z1_ = _mm256_add_epi32(t0_, t3_);                                                        \
+        z2_ = _mm256_add_epi32(t1_, t2_);                                                        \
+        z3_ = _mm256_add_epi32(t0_, t2_);                                                        \
+        z4_ = _mm256_add_epi32(t1_, t3_);                                                        \
+        z5_ = _mm256_mullo_epi32(_mm256_add_epi32(z3_, z4_), _mm256_set1_epi32(9633));           \
+        t0_ = _mm256_mullo_epi32(t0_, _mm256_set1_epi32(2446));                                  \
+        t1_ = _mm256_mullo_epi32(t1_, _mm256_set1_epi32(16819));                                 \
+        t2_ = _mm256_mullo_epi32(t2_, _mm256_set1_epi32(25172));                                 \
+        t3_ = _mm256_mullo_epi32(t3_, _mm256_set1_epi32(12299));                                 \
+        z1_ = _mm256_mullo_epi32(z1_, _mm256_set1_epi32(-7373));                                 \
+        z2_ = _mm256_mullo_epi32(z2_, _mm256_set1_epi32(-20995));                                \
+        z3_ = _mm256_mullo_epi32(z3_, _mm256_set1_epi32(-16069));                                \
+        z4_ = _mm256_mullo_epi32(z4_, _mm256_set1_epi32(-3196));                                 \
+        z3_ = _mm256_add_epi32(z3_, z5_);                                                        \
+        z4_ = _mm256_add_epi32(z4_, z5_);                                                        \
+        t0_ = _mm256_add_epi32(t0_, _mm256_add_epi32(z1_, z3_));                                 \
+        t1_ = _mm256_add_epi32(t1_, _mm256_add_epi32(z2_, z4_));                                 \
+        t2_ = _mm256_add_epi32(t2_, _mm256_add_epi32(z2_, z3_));                                 \
+        t3_ = _mm256_add_epi32(t3_, _mm256_add_epi32(z1_, z4_));                                 \
+        (o)[0] = _mm256_add_epi32(t10_, t3_);                                                    \
+        (o)[7] = _mm256_sub_epi32(t10_, t3_);                                                    \
+        (o)[1] = _mm256_add_epi32(t11_, t2_);                                                    \
+        (o)[6] = _mm256_sub_epi32(t11_, t2_);                                                    \
+        (o)[2] = _mm256_add_epi32(t12_, t1_);                                                    \
+        (o)[5] = _mm256_sub_epi32(t12_, t1_);                                                    \
+        (o)[3] = _mm256_add_epi32(t13_, t0_);                                                    \
+        (o)[4] = _mm256_sub_epi32(t13_, t0_);                                                    \
+    } while (0)
+
+__attribute__((target("avx2"))) static inline void td_jd_v_transpose(__m256i *v)
+{
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
     }
 }
+
+__attribute__((target("avx2"))) static TD_NOINLINE int
+td_jd_idct_avx2(const int32_t *in, uint16_t *out, size_t stride, int precision)
+{
+    const int pass1_bits = precision == 8 ? 2 : 1;
+    const int n = 1 << precision;
+    __m256i x[8], o[8], big = _mm256_setzero_si256();
+    int r;
+    for (r = 0; r < 8; r++) {
+        x[r] = _mm256_loadu_si256((const __m256i *)(const void *)(in + 8 * r));
+        big = _mm256_or_si256(big, _mm256_cmpgt_epi32(_mm256_abs_epi32(x[r]),
+                                                       _mm256_set1_epi32(32767)));
+    }
+    if (!_mm256_testz_si256(big, big))
+        return 0;
+    TD_JD_V_IDCT_1D(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], o);
+    {
+        const __m256i round = _mm256_set1_epi32(1 << (TD_JD_CONST_BITS - pass1_bits - 1));
+        const __m256i limit = _mm256_set1_epi32(35000);
+        for (r = 0; r < 8; r++) {
+            o[r] = _mm256_srai_epi32(_mm256_add_epi32(o[r], round),
+                                     TD_JD_CONST_BITS - pass1_bits);
+            big = _mm256_or_si256(big, _mm256_cmpgt_epi32(_mm256_abs_epi32(o[r]), limit));
+        }
+    }
+    if (!_mm256_testz_si256(big, big))
+        return 0;
+    td_jd_v_transpose(o);
+    TD_JD_V_IDCT_1D(o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], x);
+    {
+        const int shift = TD_JD_CONST_BITS + pass1_bits + 3;
+        const __m256i round = _mm256_set1_epi32(1 << (shift - 1));
+        const __m256i mask = _mm256_set1_epi32(4 * n - 1), wrap = _mm256_set1_epi32(2 * n);
+        const __m256i centre = _mm256_set1_epi32(2 * n - n / 2);
+        const __m256i zero = _mm256_setzero_si256(), maxv = _mm256_set1_epi32(n - 1);
+        for (r = 0; r < 8; r++) {
+            __m256i v = _mm256_srai_epi32(_mm256_add_epi32(x[r], round), shift);
+            v = _mm256_sub_epi32(_mm256_and_si256(_mm256_add_epi32(v, wrap), mask), centre);
+            x[r] = _mm256_min_epi32(_mm256_max_epi32(v, zero), maxv);
+        }
+    }
+    td_jd_v_transpose(x);
+    for (r = 0; r < 8; r += 2) {
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(x[r], x[r + 1]), 0xD8);
+        _mm_storeu_si128((__m128i *)(void *)(out + (size_t)r * stride),
+                         _mm256_castsi256_si128(p));
+        _mm_storeu_si128((__m128i *)(void *)(out + (size_t)(r + 1) * stride),
+                         _mm256_extracti128_si256(p, 1));
+    }
+    return 1;
+}
+#endif
 
 /* A block whose only coefficient is the DC: both passes take their shortcut, every sample is
  * the same. */
@@ -589,10 +751,10 @@ static int td_jd_parse_sof(td_jd_parser *p, size_t pos, uint32_t length, uint32_
     p->have_frame = 1;
     if (marker != TD_JD_SOF0 && marker != TD_JD_SOF1)
         return TD_OK; /* reported by the caller, after the frame facts are known */
+    /* T.81 allows only 8 bits in SOF0; a 12-bit SOF0 is decoded like SOF1, as libjpeg does */
     if (p->precision != 8 && p->precision != 12)
-        return td_fail(p->err, marker == TD_JD_SOF0 && p->precision == 12 ? TD_E_CORRUPT
-                                                                           : TD_E_UNSUPPORTED,
-                       (int64_t)pos + 2, "SOF%u precision %u is not 8 or 12", n, p->precision);
+        return td_fail(p->err, TD_E_UNSUPPORTED, (int64_t)pos + 2,
+                       "SOF%u precision %u is not 8 or 12", n, p->precision);
     if (p->columns == 0)
         return td_fail(p->err, TD_E_CORRUPT, (int64_t)pos + 5, "SOF%u has 0 samples per line",
                        n);
@@ -943,14 +1105,16 @@ typedef struct td_jd_decoder {
     uint32_t bytes_per_sample;
     unsigned flags;
     uint32_t rows, columns, nf, precision, hmax, vmax, mcux, mcuy;
+    int avx2;               /* the CPU has AVX2: td_jd_idct_avx2 may be used */
     td_error *err;
 } td_jd_decoder;
 
 /* After a restart interval, an MCU row or a scan: no invalid code met, no bits used that were
  * not in the data. */
-static int td_jd_check_bits(const td_jd_decoder *d, const td_jd_bits *b, const td_jd_stream *s,
-                            uint32_t scan, uint32_t row)
+static TD_NOINLINE int td_jd_check_bits_slow(const td_jd_decoder *d, td_jd_bits bits,
+                                             const td_jd_stream *s, uint32_t scan, uint32_t row)
 {
+    const td_jd_bits *b = &bits;
     if (TD_UNLIKELY(s->bad))
         return td_fail(d->err, TD_E_CORRUPT, (int64_t)(b->ptr - d->src),
                        "invalid Huffman code or coefficient run in scan %u, MCU row %u", scan,
@@ -968,16 +1132,39 @@ static int td_jd_check_bits(const td_jd_decoder *d, const td_jd_bits *b, const t
     return TD_OK;
 }
 
+static TD_ALWAYS_INLINE int td_jd_check_bits(const td_jd_decoder *d, const td_jd_bits *b,
+                                             const td_jd_stream *s, uint32_t scan, uint32_t row)
+{
+    if (TD_LIKELY(!s->bad && s->padded <= b->bitcnt))
+        return TD_OK;
+    return td_jd_check_bits_slow(d, *b, s, scan, row);
+}
+
+/* Zero the coefficients of blk that mask says were written: row by row, the rows that hold
+ * any. */
+static TD_ALWAYS_INLINE void td_jd_clear(int32_t *blk, uint64_t mask)
+{
+    for (int r = 0; r < 8; r++)
+        if ((mask >> (8 * r)) & 0xFFu)
+            memset(blk + 8 * r, 0, 8 * sizeof *blk);
+}
+
 /* Decode and inverse-transform one block of component c at block position (bx, by). */
 static TD_ALWAYS_INLINE void td_jd_block(td_jd_bits *br, td_jd_stream *st,
                                         const td_jd_htable *dct, const td_jd_htable *act,
                                         td_jd_component *c, int32_t *dc, int32_t *blk,
-                                        uint32_t bx, uint32_t by, const int precision)
+                                        uint32_t bx, uint32_t by, const int avx2,
+                                        const int precision)
 {
     uint16_t *dst = c->plane + (size_t)(by * 8 - c->row_origin) * c->stride + (size_t)bx * 8;
-    if (td_jd_decode_block(br, st, dct, act, c->q, dc, blk)) {
-        td_jd_idct(blk, dst, c->stride, precision);
-        memset(blk, 0, 64 * sizeof *blk);
+    uint64_t mask = td_jd_decode_block(br, st, dct, act, c->q, dc, blk);
+    (void)avx2;
+    if (mask != 1) {
+#ifdef TD_JD_AVX2
+        if (!(avx2 && (mask >> 8) != 0 && td_jd_idct_avx2(blk, dst, c->stride, precision)))
+#endif
+            td_jd_idct(blk, mask, dst, c->stride, precision);
+        td_jd_clear(blk, mask);
     } else {
         td_jd_idct_dc(blk[0], dst, c->stride, precision);
         blk[0] = 0;
@@ -1019,6 +1206,7 @@ static TD_ALWAYS_INLINE int td_jd_decode_scan_p(td_jd_decoder *d, const td_jd_sc
     int32_t blk[64];
     uint32_t mcus_x, mcus_y, todo, interval = 0, mx, my, j;
     const int strip = d->strip != NULL;
+    const int avx2 = d->avx2;
     td_jd_bits br;
     td_jd_stream st;
     int status;
@@ -1078,14 +1266,14 @@ static TD_ALWAYS_INLINE int td_jd_decode_scan_p(td_jd_decoder *d, const td_jd_sc
             }
             if (sc->ns == 1) {
                 td_jd_block(&br, &st, dct[0], act[0], cp[0], &dcpred[0], blk, mx, my,
-                            precision);
+                            avx2, precision);
             } else {
                 for (j = 0; j < sc->ns; j++) {
                     td_jd_component *c = cp[j];
                     for (uint32_t v = 0; v < c->v; v++)
                         for (uint32_t h = 0; h < c->h; h++)
                             td_jd_block(&br, &st, dct[j], act[j], c, &dcpred[j], blk,
-                                        mx * c->h + h, my * c->v + v, precision);
+                                        mx * c->h + h, my * c->v + v, avx2, precision);
                 }
             }
         }
@@ -1180,26 +1368,46 @@ static void td_jd_upsample_row(const td_jd_component *c, uint32_t hr, uint32_t v
 #define TD_JD_SCALEBITS 16
 #define TD_JD_ONE_HALF ((int32_t)1 << (TD_JD_SCALEBITS - 1))
 
-/* JFIF YCbCr -> RGB as libjpeg's ycc_rgb_convert does it (tables of rounded products). */
-static void td_jd_ycc_rgb(uint16_t *y, uint16_t *cb, uint16_t *cr, uint32_t n, int precision)
+/* JFIF YCbCr -> RGB as libjpeg's ycc_rgb_convert does it (its tables hold exactly these
+ * rounded products).  |Cb - c|, |Cr - c| <= 2^11 keeps every product inside 32 bits. */
+static void td_jd_ycc_rgb(uint16_t *restrict y, uint16_t *restrict cb, uint16_t *restrict cr,
+                          uint32_t n, int precision)
 {
     const int32_t maxv = (1 << precision) - 1, center = 1 << (precision - 1);
     for (uint32_t i = 0; i < n; i++) {
-        const int64_t vy = y[i], vcb = (int64_t)cb[i] - center, vcr = (int64_t)cr[i] - center;
-        int64_t r = vy + ((91881 * vcr + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        int64_t g = vy + ((-46802 * vcr + -22554 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        int64_t b = vy + ((116130 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
-        y[i] = (uint16_t)(r < 0 ? 0 : r > maxv ? maxv : r);
-        cb[i] = (uint16_t)(g < 0 ? 0 : g > maxv ? maxv : g);
-        cr[i] = (uint16_t)(b < 0 ? 0 : b > maxv ? maxv : b);
+        const int32_t vy = y[i], vcb = (int32_t)cb[i] - center, vcr = (int32_t)cr[i] - center;
+        int32_t r = vy + ((91881 * vcr + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        int32_t g = vy + ((-46802 * vcr - 22554 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        int32_t b = vy + ((116130 * vcb + TD_JD_ONE_HALF) >> TD_JD_SCALEBITS);
+        r = r < 0 ? 0 : r;
+        g = g < 0 ? 0 : g;
+        b = b < 0 ? 0 : b;
+        y[i] = (uint16_t)(r > maxv ? maxv : r);
+        cb[i] = (uint16_t)(g > maxv ? maxv : g);
+        cr[i] = (uint16_t)(b > maxv ? maxv : b);
     }
+}
+
+/* Interleave nf rows of X samples (row c at rows + c * rowlen) into one output row. */
+static TD_ALWAYS_INLINE void td_jd_interleave(const uint16_t *rows, size_t rowlen, uint32_t X,
+                                              uint8_t *o, const uint32_t nf,
+                                              const uint32_t bytes_per_sample)
+{
+    for (uint32_t x = 0; x < X; x++)
+        for (uint32_t c = 0; c < nf; c++) {
+            const uint16_t v = rows[c * rowlen + x];
+            if (bytes_per_sample == 2)
+                td_store_le16(o + 2 * ((size_t)x * nf + c), v);
+            else
+                o[(size_t)x * nf + c] = (uint8_t)v;
+        }
 }
 
 /* Upsample, convert and interleave every output row from the component planes. */
 static int td_jd_output_planes(td_jd_decoder *d)
 {
     const uint32_t X = d->columns, nf = d->nf;
-    uint32_t hr[TD_JPEGDCT_MAX_COMPONENTS], vr[TD_JPEGDCT_MAX_COMPONENTS], c, y, x;
+    uint32_t hr[TD_JPEGDCT_MAX_COMPONENTS], vr[TD_JPEGDCT_MAX_COMPONENTS], c, y;
     size_t rowlen = (size_t)X + 64;
     uint16_t *rows;
     for (c = 0; c < nf; c++) {
@@ -1223,16 +1431,16 @@ static int td_jd_output_planes(td_jd_decoder *d)
             td_jd_upsample_row(&d->comp[c], hr[c], vr[c], y, X, rows + c * rowlen);
         if ((d->flags & TD_JPEGDCT_RGB) && nf == 3)
             td_jd_ycc_rgb(rows, rows + rowlen, rows + 2 * rowlen, X, (int)d->precision);
-        if (d->bytes_per_sample == 2) {
-            uint8_t *o = d->out + (size_t)y * X * nf * 2;
-            for (x = 0; x < X; x++)
-                for (c = 0; c < nf; c++)
-                    td_store_le16(o + 2 * ((size_t)x * nf + c), rows[c * rowlen + x]);
-        } else {
-            uint8_t *o = d->out + (size_t)y * X * nf;
-            for (x = 0; x < X; x++)
-                for (c = 0; c < nf; c++)
-                    o[(size_t)x * nf + c] = (uint8_t)rows[c * rowlen + x];
+        {
+            uint8_t *o = d->out + (size_t)y * X * nf * d->bytes_per_sample;
+            if (nf == 3 && d->bytes_per_sample == 2) /* constants: unrolled, merged stores */
+                td_jd_interleave(rows, rowlen, X, o, 3, 2);
+            else if (nf == 3)
+                td_jd_interleave(rows, rowlen, X, o, 3, 1);
+            else if (d->bytes_per_sample == 2)
+                td_jd_interleave(rows, rowlen, X, o, nf, 2);
+            else
+                td_jd_interleave(rows, rowlen, X, o, nf, 1);
         }
     }
     free(rows);
@@ -1257,8 +1465,10 @@ static int td_jd_setup(td_jd_decoder *d, const td_jd_parser *p)
 {
     size_t total = 0;
     uint32_t c;
+    /* A single component's sampling factors mean nothing (A.1.1: its size is the image's;
+     * libjpeg's ratio is 1 whatever they say), so they are taken as 1x1. */
     d->hmax = d->vmax = 1;
-    for (c = 0; c < d->nf; c++) {
+    for (c = 0; c < d->nf && d->nf > 1; c++) {
         d->hmax = p->h[c] > d->hmax ? p->h[c] : d->hmax;
         d->vmax = p->v[c] > d->vmax ? p->v[c] : d->vmax;
     }
@@ -1354,6 +1564,9 @@ int td_jpegdct_decode(const uint8_t *src, size_t src_len, uint8_t *out, size_t o
     d->nf = info.components;
     d->precision = info.precision;
     d->err = err;
+#ifdef TD_JD_AVX2
+    d->avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
     status = td_jd_setup(d, &p);
     if (status != TD_OK) {
         td_jd_free(d);

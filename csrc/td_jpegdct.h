@@ -10,6 +10,43 @@
  * libjpeg's fixed-point YCbCr -> RGB conversion, each re-derived from T.81 and the JFIF
  * colour equations and checked sample for sample against libjpeg-turbo 3 (via imagecodecs).
  *
+ * What is decoded
+ *   - SOF0/SOF1 frames (B.2.2), precision 8 or 12 (also 12 in SOF0, which T.81 forbids and
+ *     libjpeg accepts), 1..4 components, sampling factors 1..4,
+ *     up to 65535 x 65535; 0 lines in the SOF with the count in a DNL segment after the first
+ *     scan (B.2.5).
+ *   - Any scan structure (B.2.3): one interleaved scan, one scan per component, or a mix, in
+ *     any order.  As libjpeg does, a component's quantisation table is the one in force at the
+ *     component's first scan (a DQT between scans affects only components not yet decoded).
+ *   - Restart intervals (DRI before any scan, B.2.4.4) and RST0..RST7; DHT, DQT (Pq 0 and 1,
+ *     8- and 16-bit values) and DRI segments anywhere before a scan; fill bytes before markers
+ *     and byte stuffing in entropy-coded data (B.1.1.5); APPn, COM and unknown segments skipped.
+ *   - Ss/Se/Ah/Al in a sequential scan header are ignored, as libjpeg-turbo ignores them (the
+ *     WG04 JPLY images have Se = 0).
+ *   - Upsampling: fancy for 2:1 horizontal (component wider than 2 samples), 2:1 both (same)
+ *     and 2:1 vertical ratios; replication for other integer ratios; other ratios are
+ *     TD_E_UNSUPPORTED (libjpeg refuses them too).
+ *   - Colour: only with TD_JPEGDCT_RGB and 3 components (YCbCr -> RGB); otherwise samples are
+ *     written as decoded.  Whether a frame is YCbCr (JFIF, Adobe transform, component ids) is
+ *     the caller's decision; info.jfif, info.adobe_transform and info.component_ids help.
+ *
+ * Tolerated damage: bytes after the last scan (EOI missing or followed by garbage), fill bytes,
+ * a Huffman table whose codes fill the whole code space.  Refused where libjpeg-turbo warns
+ * and fills in (a medical decoder must not invent samples): an invalid Huffman code or a
+ * coefficient run beyond the block (TD_E_CORRUPT), entropy-coded data that ends early
+ * (TD_E_TRUNCATED), a missing, wrong or out-of-order RSTn or another marker inside a scan
+ * (TD_E_CORRUPT), a component that no scan decodes (TD_E_TRUNCATED), a scan that uses an
+ * undefined Huffman or quantisation table (TD_E_CORRUPT; libjpeg would substitute the Annex K
+ * Huffman tables for a missing DHT), a DC table with symbols above 15.
+ *
+ * Not decoded (TD_E_UNSUPPORTED, with a message naming the SOF, e.g. "JPEG SOF2 (progressive
+ * DCT) is not supported"): progressive, lossless, hierarchical and arithmetic-coded processes,
+ * JPEG-LS, more than 4 components, precisions other than 8 and 12.
+ *
+ * Working memory: 8 Huffman lookup tables and, for one component, one row of 8 x 8 blocks; for
+ * several components, one plane per component (its samples padded to whole MCUs, 16 bits
+ * each), since upsampling and interleaving need every component of a row.
+ *
  * Every function is reentrant and keeps no global state; the decoder allocates only its working
  * memory and never the output.
  */

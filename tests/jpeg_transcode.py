@@ -215,7 +215,7 @@ def _seg(marker, payload):
 
 def write(frame: Frame, *, scans=None, restart_interval=0, dnl=False, pq16=False, se=63,
           fill=0, ac_code_length=None, dc_code_length=5, dqt_between_scans=None,
-          restart_per_scan=None) -> bytes:
+          restart_per_scan=None, qt_scale=1) -> bytes:
     """Write `frame` as a new stream.
 
     scans: list of lists of component indices (default: one interleaved scan).
@@ -224,6 +224,7 @@ def write(frame: Frame, *, scans=None, restart_interval=0, dnl=False, pq16=False
     pq16: 16-bit quantisation tables.  se: the Se byte of every SOS.  fill: 0xFF fill bytes
     before every marker.  ac_code_length: length of every AC code (default: 9).
     dqt_between_scans: {scan index: {tq: 64 values}} DQT segments written before that scan.
+    qt_scale: multiply every quantisation value (clamped to 1..255, or 1..65535 with pq16).
     """
     nf = len(frame.comps)
     scans = scans or [list(range(nf))]
@@ -234,6 +235,7 @@ def write(frame: Frame, *, scans=None, restart_interval=0, dnl=False, pq16=False
     for marker, payload in frame.other:
         out += ff + _seg(marker, payload)
     for tq, vals in sorted(frame.qt.items()):
+        vals = [max(1, min(65535 if pq16 else 255, round(v * qt_scale))) for v in vals]
         if pq16:
             out += ff + _seg(0xDB, bytes([0x10 | tq]) + b"".join(struct.pack(">H", v)
                                                                   for v in vals))

@@ -157,6 +157,47 @@ def test_rewritten_grayscale_streams(name, bits):
     assert_equal(decode(stream), oracle(stream))
 
 
+@pytest.mark.parametrize("scale", [40, 300, 4000])
+@pytest.mark.parametrize("spp", [1, 3])
+def test_out_of_range_coefficients_wrap_like_libjpeg(scale, spp):
+    """Huge 16-bit quantisation values: dequantised coefficients far beyond what a 12-bit
+    image produces, so the IDCT leaves 32 bits (our vector path hands such blocks to the
+    64-bit scalar path) and the results wrap through libjpeg's range limit.  libjpeg-turbo's
+    12-bit path is plain C with 64-bit intermediates, which we must equal exactly."""
+    arr = image(23, 37, spp, 12, "noise", seed=scale)
+    frame = jt.parse(encode(arr, 12, 95, "420" if spp == 3 else None))
+    stream = jt.write(frame, pq16=True, qt_scale=scale)
+    expected = oracle(stream, components=spp)
+    assert_equal(decode(stream), expected)
+    if spp == 3:
+        assert_equal(decode(stream, rgb=True), oracle(stream, rgb=True, components=3), "RGB")
+
+
+@pytest.mark.parametrize("bits", [8, 12])
+@pytest.mark.parametrize("components", [2, 4])
+@pytest.mark.parametrize("layout", ["interleaved", "scan-per-component"])
+def test_two_and_four_components(bits, components, layout):
+    """Nf = 2 (Y 2x2 + Cb) and Nf = 4 (a copy of Y as a 4th 2x2 component: 10 blocks per MCU,
+    T.81's maximum); libjpeg outputs them raw (JCS_UNKNOWN, CMYK without an Adobe marker)."""
+    import copy
+
+    arr = image(19, 29, 3, bits, "noise", seed=components)
+    frame = jt.parse(encode(arr, bits, 90, "420"))
+    frame.other = []  # no JFIF marker: libjpeg would refuse a JFIF file with 2 or 4 components
+    if components == 2:
+        frame.comps, frame.blocks = frame.comps[:2], frame.blocks[:2]
+    else:
+        frame.comps = frame.comps + [(4, 2, 2, 0)]
+        frame.blocks = frame.blocks + [copy.deepcopy(frame.blocks[0])]
+    scans = [[c] for c in range(components)] if layout != "interleaved" else None
+    stream = jt.write(frame, scans=scans)
+    got = decode(stream)
+    assert got.shape == (19, 29, components)
+    assert_equal(got, imagecodecs.jpeg8_decode(stream))
+    if components == 4:
+        assert_equal(got[..., 3], got[..., 0], "the copied component")
+
+
 def test_quantisation_table_latched_at_first_scan():
     """A DQT between scans changes the table of components not yet decoded only (libjpeg
     latches each component's table at its first scan)."""
@@ -184,6 +225,27 @@ def test_dnl(bits, spp):
     assert _jpeg.dct_read_header(stream)["rows"] == 35
     reference = jt.write(frame, scans=scans, restart_interval=2)
     assert_equal(decode(stream), oracle(reference, components=spp))
+
+
+def test_12_bit_sof0_is_decoded_like_libjpeg():
+    """T.81 allows only 8 bits in a baseline SOF0; libjpeg decodes 12 anyway, and so do we."""
+    stream = encode(image(16, 24, 1, 12, "noise", seed=12), 12, 90)
+    sof = stream.index(b"\xff\xc1")
+    patched = stream[:sof + 1] + b"\xc0" + stream[sof + 2:]
+    assert _jpeg.dct_read_header(patched)["sof_marker"] == 0xFFC0
+    assert_equal(decode(patched), oracle(patched))
+    assert_equal(decode(patched), decode(stream))
+
+
+@pytest.mark.parametrize("sampling", [0x31, 0x13, 0x22, 0x44])
+def test_one_component_sampling_factors_are_ignored(sampling):
+    """A one-component frame declaring other sampling factors than 1x1 decodes like 1x1
+    (fuzzer-found: it once made the strip narrower than the image)."""
+    stream = encode(image(21, 37, 1, 12, "noise", seed=sampling), 12, 90)
+    sof = stream.index(b"\xff\xc1")
+    patched = stream[:sof + 11] + bytes([sampling]) + stream[sof + 12:]
+    assert _jpeg.dct_read_header(patched)["sampling"] == [(sampling >> 4, sampling & 15)]
+    assert_equal(decode(patched), oracle(patched))
 
 
 def test_trailing_garbage_and_missing_eoi():
