@@ -214,16 +214,23 @@ static void td_jls_interleave(const uint8_t *restrict planes, size_t n, uint32_t
  * Decode
  * ------------------------------------------------------------------------------------------- */
 
-/* Zero bytes between the last scan's data and EOI (a non-conforming pad some encoders wrote):
- * how many, and where EOI starts; 0 when the stream does not end that way.  Trailing zero
- * bytes after EOI (DICOM's even-length padding) are allowed. */
-static size_t td_jls_zeros_before_eoi(const uint8_t *src, size_t len, size_t *eoi)
+/* Length of src up to and including its last EOI marker (FF D9), or 0 if it has none.  Inside
+ * entropy-coded data FF is followed by a stuffed 0 bit (T.87 A.1), so FF D9 is always a marker.
+ * CharLS 2.x loops forever on some streams that end inside scan data (fixed in CharLS 3.0),
+ * so a stream without EOI never reaches it; bytes after EOI (DICOM padding) are dropped. */
+static size_t td_jls_end_of_image(const uint8_t *src, size_t len)
 {
-    while (len > 0 && src[len - 1] == 0x00) len--;
-    if (len < 3 || src[len - 2] != 0xFF || src[len - 1] != 0xD9) return 0;
-    size_t k = 0, pos = len - 2;
-    while (pos - k > 2 && src[pos - k - 1] == 0x00) k++;
-    *eoi = pos;
+    for (size_t pos = len; pos >= 2; pos--)
+        if (src[pos - 2] == 0xFF && src[pos - 1] == 0xD9) return pos;
+    return 0;
+}
+
+/* Zero bytes between the last scan's data and EOI in src[0..len) (len just past EOI): a
+ * non-conforming pad some encoders wrote.  Returns how many; 0 when there are none. */
+static size_t td_jls_zeros_before_eoi(const uint8_t *src, size_t len)
+{
+    size_t k = 0, eoi = len - 2;
+    while (eoi - k > 2 && src[eoi - k - 1] == 0x00) k++;
     return k;
 }
 
@@ -254,7 +261,7 @@ static int td_jls_run_lenient(charls_jpegls_decoder *d, const uint8_t *src, size
     charls_jpegls_errc ec;
     int st = td_jls_run(d, dst, dst_len, &ec, err);
     if (st == TD_OK || ec != CHARLS_JPEGLS_ERRC_JPEG_MARKER_START_BYTE_NOT_FOUND) return st;
-    size_t eoi = 0, k = td_jls_zeros_before_eoi(src, len, &eoi);
+    size_t eoi = len - 2, k = td_jls_zeros_before_eoi(src, len);
     if (k == 0) return st;
     uint8_t *copy = malloc(eoi - k + 2);
     if (copy == NULL) return st;
@@ -290,7 +297,16 @@ int td_jls_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
 
     td_jls_info info;
     charls_jpegls_decoder *d;
-    int st = td_jls_open(src, len, &d, &info, err);
+    int st;
+    const size_t used = td_jls_end_of_image(src, len);
+    if (used == 0) { /* a header error says more than the missing EOI */
+        st = td_jls_open(src, len, &d, &info, err);
+        if (st != TD_OK) return st;
+        charls_jpegls_decoder_destroy(d);
+        return td_fail(err, TD_E_TRUNCATED, (int64_t)len,
+                       "JPEG-LS stream of %zu bytes has no EOI marker (FF D9): truncated", len);
+    }
+    st = td_jls_open(src, used, &d, &info, err);
     if (st != TD_OK) return st;
     uint32_t bps = 0;
     size_t need = 0;
@@ -316,12 +332,12 @@ int td_jls_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
             return td_fail(err, TD_E_NOMEM, -1, "JPEG-LS: no memory for %zu bytes of planes",
                            natural);
         }
-        st = td_jls_run_lenient(d, src, len, planes, natural, &info, err);
+        st = td_jls_run_lenient(d, src, used, planes, natural, &info, err);
         if (st == TD_OK) td_jls_interleave(planes, npix, info.components, nbps, bps, out);
         free(planes);
         if (st != TD_OK) return st;
     } else {
-        st = td_jls_run_lenient(d, src, len, out, natural, &info, err);
+        st = td_jls_run_lenient(d, src, used, out, natural, &info, err);
         if (st != TD_OK) return st;
         td_jls_widen(out, nsamples, nbps, bps);
     }
