@@ -24,6 +24,7 @@ TARGETS = {
     "j2k": ("fuzz_j2k", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
                          "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                          "1.2.840.10008.1.2.4.203")),
+    "jls": ("fuzz_jls", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
     "parse": ("fuzz_parse", ()),
     "scan": ("fuzz_scan", ()),
 }
@@ -70,7 +71,33 @@ def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
                 frame = head + frame
             (out / f"{n:04d}").write_bytes(frame)
             n += 1
+    if name == "jls":
+        for frame in _small_jls_frames():
+            (out / f"{n:04d}").write_bytes(frame)
+            n += 1
     return n
+
+
+def _small_jls_frames() -> list[bytes]:
+    """Small JPEG-LS streams in every interleave mode, P 2..16 and NEAR 0/2 (pyjpegls), so
+    most executions decode a whole image quickly; none without pyjpegls."""
+    try:
+        import jpeg_ls
+        import numpy as np
+    except ImportError:
+        return []
+    rng = np.random.default_rng(0)
+    frames = []
+    for bits in (2, 5, 8, 12, 16):
+        dt = np.uint8 if bits <= 8 else np.uint16
+        for spp, ilv in ((1, None), (3, 0), (3, 1), (3, 2)):
+            shape = (13, 17) if spp == 1 else ((3, 13, 17) if ilv == 0 else (13, 17, 3))
+            img = (rng.integers(0, 1 << bits, size=shape) // 3 * 3).astype(dt)
+            img.flat[0] = (1 << bits) - 1
+            for near in (0, 2):
+                frames.append(bytes(jpeg_ls.encode_array(img, lossy_error=near,
+                                                         interleave_mode=ilv)))
+    return frames
 
 
 def main() -> int:
