@@ -175,7 +175,8 @@ CASES = (
     + [Case("JLS_12s_NEAR2", 12, signed=True, near=2),
        Case("JLS_8u_RGB_ILV0_NEAR2", 8, spp=3, ilv=0, near=2),
        Case("JLS_8u_RGB_ILV1_NEAR4", 8, spp=3, ilv=1, near=4)]
-    + [Case("JLS_8u_1x1", 8, shape=(1, 1), encoder="imagecodecs"), Case("JLS_16u_1x7", 16, shape=(1, 7), encoder="imagecodecs"),
+    + [Case("JLS_8u_1x1", 8, shape=(1, 1), encoder="imagecodecs"),
+       Case("JLS_16u_1x7", 16, shape=(1, 7), encoder="imagecodecs"),
        Case("JLS_12u_odd", 12, shape=(129, 45)), Case("JLS_7u_RGB_odd", 7, spp=3, shape=(3, 97)),
        Case("JLS_12s_3F", 12, signed=True, frames=3),
        Case("JLS_8u_RGB_2F", 8, spp=3, frames=2, ilv=0)]
@@ -477,8 +478,9 @@ def test_truncated_corpus_frames_raise_decode_error(row):
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["JLS_12s", "JLS_8u_RGB_ILV0", "JLS_5u_RGB_ILV0"])
 def test_plugin_options_on_pydicom30_and_31_runners(name, encoded_cases):
-    import test_plugin
     from turbodicom import pydicom_plugin
+
+    import test_plugin
 
     case = _case(name)
     data, frames, coded = encoded_cases(case)
