@@ -252,17 +252,28 @@ static int td_jls_run(charls_jpegls_decoder *d, uint8_t *dst, size_t dst_len,
     return *ec == CHARLS_JPEGLS_ERRC_SUCCESS ? TD_OK : td_jls_fail(err, *ec, "decode");
 }
 
-/* td_jls_run, retried once without the zero bytes before EOI when CharLS stops there
- * (it expects a marker right after the scan data and finds 00). */
+/* td_jls_run on src[0..len) (len just past EOI, d opened over it), tolerating zero bytes
+ * between the last scan's data and EOI, which CharLS >= 2.3 rejects ("leading start byte not
+ * found" or "source buffer still contains encoded data": it expects the EOI marker right after
+ * the scan data).  With a single scan (one component, or interleave mode 1 or 2) CharLS raises
+ * those errors only after the scan, every line already written, so the output stands; with one scan per component the error may come
+ * before the last scans, so a copy without the zero bytes is decoded instead.  WG04's
+ * MR1_JLSL is such a file. */
 static int td_jls_run_lenient(charls_jpegls_decoder *d, const uint8_t *src, size_t len,
                               uint8_t *dst, size_t dst_len, const td_jls_info *info,
                               td_error *err)
 {
     charls_jpegls_errc ec;
     int st = td_jls_run(d, dst, dst_len, &ec, err);
-    if (st == TD_OK || ec != CHARLS_JPEGLS_ERRC_JPEG_MARKER_START_BYTE_NOT_FOUND) return st;
-    size_t eoi = len - 2, k = td_jls_zeros_before_eoi(src, len);
+    if (st == TD_OK || (ec != CHARLS_JPEGLS_ERRC_JPEG_MARKER_START_BYTE_NOT_FOUND &&
+                        ec != CHARLS_JPEGLS_ERRC_TOO_MUCH_ENCODED_DATA))
+        return st;
+    const size_t eoi = len - 2, k = td_jls_zeros_before_eoi(src, len);
     if (k == 0) return st;
+    if (info->components == 1 || info->interleave_mode != 0)
+        return td_fail(err, TD_OK, (int64_t)(eoi - k),
+                       "JPEG-LS: %zu zero byte(s) between the scan data and EOI at byte %zu "
+                       "ignored", k, eoi);
     uint8_t *copy = malloc(eoi - k + 2);
     if (copy == NULL) return st;
     memcpy(copy, src, eoi - k);

@@ -307,6 +307,25 @@ def test_corpus_has_the_padded_mr1_file():
     assert hashlib.md5(arr.tobytes()).hexdigest() == rows[0]["expected_md5"]
 
 
+@pytest.mark.parametrize("name", ["JLS_16s", "JLS_8u_RGB_ILV0", "JLS_12u_RGB_ILV1",
+                                  "JLS_16u_imagecodecs"])
+def test_zero_bytes_before_eoi_and_bytes_after_it(name, encoded_cases):
+    """Zero bytes between the scan data and EOI (as in WG04 MR1_JLSL) are skipped; bytes after
+    EOI (00 or FF padding, junk) are ignored; a stream without EOI is refused."""
+    case = _case(name)
+    _, frames, _ = encoded_cases(case)
+    frame = frames[0]
+    assert frame.endswith(b"\xff\xd9")
+    expected = turbodicom.decode_frame(frame, case.syntax, **_kwargs(case))
+    body = frame[:-2]
+    for variant in (body + b"\x00\xff\xd9", body + b"\x00\x00\x00\xff\xd9",
+                    frame + b"\x00", frame + b"\xff", frame + b"\x12\x34\x56",
+                    body + b"\x00\xff\xd9\x00"):
+        assert turbodicom.decode_frame(variant, case.syntax, **_kwargs(case)) == expected
+    with pytest.raises(turbodicom.DecodeError, match="no EOI"):
+        turbodicom.decode_frame(body, case.syntax, **_kwargs(case))
+
+
 # ------------------------------------------------------------------------------------------
 # (c) the boundary: output buffers, input types, header/dataset mismatches
 # ------------------------------------------------------------------------------------------
