@@ -155,8 +155,9 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
 
     With the shared corpus present (``TURBODICOM_CORPUS`` or ``../shared/corpus``): the WG04
     RLE files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US), their JPEG Lossless, JPEG
-    2000, HTJ2K and JPEG-LS versions, and multi-frame files re-encoded from real images (the 120-frame
-    ultrasound as RLE, a 16-bit CT stack as RLE and as JPEG 2000 Lossless).  Without it:
+    2000, HTJ2K and JPEG-LS versions, and multi-frame files re-encoded from real images (the
+    120-frame ultrasound as RLE, a 16-bit CT stack as RLE and as JPEG 2000 Lossless).  Without
+    it:
     pydicom's bundled RLE test files and a multi-frame file encoded from them.
     """
     tmp = Path(tmpdir or tempfile.mkdtemp(prefix="turbodicom-bench-"))
