@@ -141,10 +141,11 @@ int td_jls_decoded_size(const td_jls_info *info, const td_jls_options *opt, size
     int st = td_jls_container(info, opt, &bps, err);
     if (st != TD_OK) return st;
     size_t n;
-    if (td_mul_overflow(info->rows, info->columns, &n) || td_mul_overflow(n, info->components, &n) ||
-        td_mul_overflow(n, bps, &n))
-        return td_fail(err, TD_E_LIMIT, -1, "JPEG-LS image %u x %u x %u x %u bytes overflows size_t",
-                       info->rows, info->columns, info->components, bps);
+    if (td_mul_overflow(info->rows, info->columns, &n) ||
+        td_mul_overflow(n, info->components, &n) || td_mul_overflow(n, bps, &n))
+        return td_fail(err, TD_E_LIMIT, -1,
+                       "JPEG-LS image %u x %u x %u x %u bytes overflows size_t", info->rows,
+                       info->columns, info->components, bps);
     *size = n;
     return TD_OK;
 }
@@ -186,7 +187,8 @@ static void td_jls_widen(uint8_t *buf, size_t n, uint32_t nbps, uint32_t bps)
             }
         return;
     }
-    for (size_t i = n; i-- > 0;) td_jls_store(buf + i * bps, bps, td_jls_load(buf + i * nbps, nbps));
+    for (size_t i = n; i-- > 0;)
+        td_jls_store(buf + i * bps, bps, td_jls_load(buf + i * nbps, nbps));
 }
 
 /* Interleave `components` planes of n samples (natural container nbps) into out. */
@@ -206,7 +208,8 @@ static void td_jls_interleave(const uint8_t *restrict planes, size_t n, uint32_t
     for (uint32_t c = 0; c < components; c++) {
         const uint8_t *s = planes + (size_t)c * n * nbps;
         uint8_t *d = out + (size_t)c * bps;
-        for (size_t i = 0; i < n; i++) td_jls_store(d + i * pixel, bps, td_jls_load(s + i * nbps, nbps));
+        for (size_t i = 0; i < n; i++)
+            td_jls_store(d + i * pixel, bps, td_jls_load(s + i * nbps, nbps));
     }
 }
 
@@ -256,9 +259,9 @@ static int td_jls_run(charls_jpegls_decoder *d, uint8_t *dst, size_t dst_len,
  * between the last scan's data and EOI, which CharLS >= 2.3 rejects ("leading start byte not
  * found" or "source buffer still contains encoded data": it expects the EOI marker right after
  * the scan data).  With a single scan (one component, or interleave mode 1 or 2) CharLS raises
- * those errors only after the scan, every line already written, so the output stands; with one scan per component the error may come
- * before the last scans, so a copy without the zero bytes is decoded instead.  WG04's
- * MR1_JLSL is such a file. */
+ * those errors only after the scan, every line already written, so the output stands; with
+ * one scan per component the error may come before the last scans, so a copy without the zero
+ * bytes is decoded instead.  WG04's MR1_JLSL is such a file. */
 static int td_jls_run_lenient(charls_jpegls_decoder *d, const uint8_t *src, size_t len,
                               uint8_t *dst, size_t dst_len, const td_jls_info *info,
                               td_error *err)

@@ -21,9 +21,11 @@
  * correction (Pixel Representation 1: bit P-1 is the sign, extended through the container).
  * A colour transform signalled by the HP "mrfx" APP8 segment is inverted by CharLS.
  *
- * Non-conforming streams accepted: zero bytes between the end of the last scan's data and
- * EOI (WG04's MR1_JLSL has one; CharLS >= 2.3 rejects them) are skipped, with a note in
- * err->message and TD_OK.
+ * Input handling around CharLS: the stream is decoded up to its last EOI marker (FF D9) and
+ * bytes after it (DICOM padding) are ignored; a stream without EOI is TD_E_TRUNCATED before
+ * CharLS sees it (CharLS 2.x can loop forever on a stream that ends inside scan data).  Zero
+ * bytes between the last scan's data and EOI (non-conforming; WG04's MR1_JLSL has one and
+ * CharLS >= 2.3 rejects it) are skipped, with a note in err->message and TD_OK.
  */
 #ifndef TD_JLS_H
 #define TD_JLS_H
