@@ -26,6 +26,10 @@ def test_frame_decode(benchmark, workload, peer):
     fn = FRAME_PEERS[peer](w)
     if fn is None:
         pytest.skip(f"{peer} cannot decode {w.label}")
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - e.g. pyjpegls on WG04 MR1_JLSL
+        pytest.skip(f"{peer} fails on {w.label}: {type(exc).__name__}: {exc}")
     benchmark.group = f"frame: {w.label}"
     benchmark(fn)
     _record(benchmark, w)
@@ -38,7 +42,10 @@ def test_file_decode(benchmark, workload, peer):
     if fn is None:
         pytest.skip(f"{peer} cannot decode {w.label}")
     with bench._turbodicom_unregistered():
-        result = np.asarray(fn())
+        try:
+            result = np.asarray(fn())
+        except Exception as exc:  # noqa: BLE001 - e.g. pyjpegls on WG04 MR1_JLSL
+            pytest.skip(f"{peer} fails on {w.label}: {type(exc).__name__}: {exc}")
         expected = turbodicom.decode(w.path)
         if not np.array_equal(result, expected):
             # lossy syntaxes: decoders legitimately differ in IDCT rounding and colour

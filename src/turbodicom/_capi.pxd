@@ -115,6 +115,23 @@ cdef extern from "td_j2k.h" nogil:
     const char *td_j2k_backend_version()
 
 
+cdef extern from "td_jls.h" nogil:
+    enum:
+        TD_JLS_SIGN_EXTEND
+    ctypedef struct td_jls_info:
+        uint32_t rows, columns, components, bits_per_sample, near, interleave_mode
+        uint32_t color_transformation, bytes_per_sample
+    ctypedef struct td_jls_options:
+        uint32_t bytes_per_sample
+        uint32_t flags
+    int td_jls_read_header(const uint8_t *src, size_t len, td_jls_info *info, td_error *err)
+    int td_jls_decoded_size(const td_jls_info *info, const td_jls_options *opt, size_t *size,
+                            td_error *err)
+    int td_jls_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
+                      const td_jls_options *opt, td_error *err)
+    const char *td_jls_backend_version()
+
+
 cdef extern from "td_ljpeg.h" nogil:
     enum:
         TD_LJPEG_PLANAR

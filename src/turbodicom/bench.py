@@ -155,8 +155,9 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
 
     With the shared corpus present (``TURBODICOM_CORPUS`` or ``../shared/corpus``): the WG04
     RLE files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US), their JPEG Lossless, JPEG
-    2000 and HTJ2K versions, and multi-frame files re-encoded from real images (the 120-frame
-    ultrasound as RLE, a 16-bit CT stack as RLE and as JPEG 2000 Lossless).  Without it:
+    2000, HTJ2K and JPEG-LS versions, and multi-frame files re-encoded from real images (the
+    120-frame ultrasound as RLE, a 16-bit CT stack as RLE and as JPEG 2000 Lossless).  Without
+    it:
     pydicom's bundled RLE test files and a multi-frame file encoded from them.
     """
     tmp = Path(tmpdir or tempfile.mkdtemp(prefix="turbodicom-bench-"))
@@ -191,6 +192,12 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
             for n in ["CT1_JPH", "US1_JPH"] + ([] if quick else ["RG3_JPH"]):
                 if (ht / n).is_file():
                     out.append(_load(str(ht / n), f"HTJ2K {n}"))
+        if "jls" in turbodicom.features()["codecs"]:
+            jls = ["CT1_JLSL", "MR1_JLSL"] + ([] if quick else ["MR2_JLSL", "RG3_JLSL"])
+            for n in jls:
+                f = corpus / "dicom-test-files" / "data" / "WG04" / "JLSL" / n
+                if f.is_file():
+                    out.append(_load(str(f), f"WG04 {n}"))
         jpeg = [("pydicom-data/data_store/data/color3d_jpeg_baseline.dcm",
                  "US 120x 640x480 YBR_FULL_422 JPEG baseline"),
                 ("fo-dicom/Tests/FO-DICOM.Tests/Test Data/GH538-jpeg1.dcm",
@@ -276,6 +283,7 @@ J2K_SYNTAXES = (J2K_LOSSLESS, "1.2.840.10008.1.2.4.91")
 HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                   "1.2.840.10008.1.2.4.203")
 LJPEG_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+JLS_SYNTAXES = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
 JPEG_SYNTAXES = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
 #: Syntaxes whose frames may be lossy: peers may differ from turbodicom by rounding.
 LOSSY_SYNTAXES = JPEG_SYNTAXES + ("1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.91",
@@ -336,8 +344,13 @@ _FRAME_PEERS: tuple[tuple[str, str, tuple[str, ...], Callable[[FrameSpec], bool]
      lambda m, w: m.jpeg8_decode),
     ("lj92 (imagecodecs)", "imagecodecs", LJPEG_SYNTAXES, lambda s: s.samples_per_pixel == 1,
      lambda m, w: m.ljpeg_decode),
-    ("pylibjpeg-libjpeg", "libjpeg", LJPEG_SYNTAXES + JPEG_SYNTAXES, lambda s: True,
-     lambda m, w: m.decode),
+    ("pylibjpeg-libjpeg", "libjpeg", LJPEG_SYNTAXES + JLS_SYNTAXES + JPEG_SYNTAXES,
+     lambda s: True, lambda m, w: m.decode),
+    ("imagecodecs (CharLS)", "imagecodecs", JLS_SYNTAXES, lambda s: True,
+     lambda m, w: m.jpegls_decode),
+    # pydicom's pyjpegls plugin calls decode_pixel_data: little-endian bytes and a dict
+    ("pyjpegls", "jpeg_ls", JLS_SYNTAXES, lambda s: True,
+     lambda m, w: lambda f: m.decode_pixel_data(f)[0]),
     ("libjpeg-turbo 3 (imagecodecs)", "imagecodecs", JPEG_SYNTAXES, lambda s: True,
      _imagecodecs_jpeg_raw),
     ("Pillow (libjpeg-turbo 3)", "PIL.Image", JPEG_SYNTAXES, lambda s: s.bits_allocated == 8,
@@ -484,6 +497,7 @@ def file_peers(threads: int | None = None) -> dict[str, Callable[[Workload], Fra
     if _importable("pydicom"):
         peers["pydicom + turbodicom plugin"] = _pydicom_with_turbodicom
         for plugin, mod in (("pylibjpeg", "pylibjpeg"), ("gdcm", "gdcm"), ("pillow", "PIL"),
+                            ("pyjpegls", "jpeg_ls"),
                             ("pydicom", "pydicom")):
             if _importable(mod):
                 peers[f"pydicom + {plugin}"] = _pydicom_file(plugin)

@@ -224,7 +224,8 @@ def jpeg_markers(frame: Any, limit: int = 1 << 16) -> tuple[list[int], bool]:
             break
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         seg = data[pos + 4:pos + 2 + length]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(seg) >= 6:
+        if ((0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) or marker == 0xF7)
+                and len(seg) >= 6):  # SOFn, or SOF55 (JPEG-LS, T.87 C.2.2)
             ids = [seg[6 + 3 * i] for i in range(seg[5]) if 6 + 3 * i < len(seg)]
         elif marker == 0xE0 and seg.startswith(b"JFIF"):
             jfif = True
@@ -243,6 +244,34 @@ def _jpeg_conform(frame: Any, spec: FrameSpec, ybr: str = "YBR_FULL") -> str:
     if jfif and "YBR" not in pi:
         return ybr
     return pi
+
+
+JLS_SYNTAXES = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
+
+
+def _jls_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+    from turbodicom import _jls
+
+    _jls.decode_for_dataset(src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
+                            pixel_representation=bool(spec.pixel_representation),
+                            rows=spec.rows, columns=spec.columns,
+                            samples_per_pixel=spec.samples_per_pixel)
+
+
+def _jls_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+    """pydicom's JPEG-LS plugins' layout: container by precision, unsigned as coded (pydicom
+    applies its JPEG-LS sign correction itself), pixel-interleaved."""
+    from turbodicom import _jls
+    from turbodicom.frames import check_frame_limit
+
+    hdr = _jls.read_header(src)
+    natural = hdr["bytes_per_sample"]
+    nbytes = hdr["rows"] * hdr["columns"] * hdr["components"] * natural
+    check_frame_limit(nbytes, f"the JPEG-LS frame's {hdr['rows']} x {hdr['columns']} x "
+                      f"{hdr['components']} image")
+    out = bytearray(nbytes)
+    _jls.decode_into(src, out)
+    return out, {"bits_allocated": 8 * natural}
 
 
 def _ljpeg_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
@@ -324,6 +353,12 @@ def _j2k_engine() -> str:
     return f"OpenJPEG {_j2k.backend_version()}"
 
 
+def _jls_engine() -> str:
+    from turbodicom import _jls
+
+    return f"CharLS {_jls.backend_version()}"
+
+
 def _available_codecs() -> list[Codec]:
     codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True),
               Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
@@ -337,6 +372,12 @@ def _available_codecs() -> list[Codec]:
                             inner_threads_min_bytes=256 << 10,
                             plugin_frame=_j2k_plugin_frame, reduced_dims=_j2k_reduced_dims))
     except ImportError:  # built without OpenJPEG
+        pass
+    try:
+        codecs.append(Codec("jls", JLS_SYNTAXES, _dataset_nbytes, _jls_decode_into,
+                            engine=_jls_engine(), masks_unused_bits=False,
+                            conform=_jpeg_conform, plugin_frame=_jls_plugin_frame))
+    except ImportError:  # built without CharLS
         pass
     return codecs
 
