@@ -144,7 +144,7 @@ def parse(data: bytes) -> Frame:
     frame.blocks = [dict() for _ in range(nf)]
     pred = [0] * nf
     for (mx_, my_) in mcus:
-        for j, (cid, td, ta) in enumerate(sel):
+        for cid, td, ta in sel:
             ci = [c[0] for c in frame.comps].index(cid)
             h, v = (1, 1) if nf == 1 else frame.comps[ci][1:3]
             for vv in range(v):
@@ -292,7 +292,7 @@ def write(frame: Frame, *, scans=None, restart_interval=0, dnl=False, pq16=False
                     acsyms.add(0)
         dbits, dvals, dcodes = _code_table(dcsyms, dc_code_length)
         abits, avals, acodes = _code_table(acsyms, ac_code_length or 9)
-        for j, c in enumerate(comps):
+        for j in range(len(comps)):
             out += ff + _dht(0, j, dbits, dvals) + ff + _dht(1, j, abits, avals)
         sos = bytes([len(comps)])
         for j, c in enumerate(comps):

@@ -223,9 +223,9 @@ def test_plugin_multiframe_colour_equals_pillow(plugin, as_rgb):
 def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
     """3.1 runners get RGB per frame; a 3.0 runner only for a single-frame dataset (else the
     frame stays YCbCr and pydicom converts the whole array)."""
-    from test_plugin import Runner30, Runner31
-
     from turbodicom import pydicom_plugin
+
+    from test_plugin import Runner30, Runner31
 
     frame = _encode(_image(16, 16, 3, seed=45), subsampling="420")
     data = _file([frame] * frames, rows=16, columns=16, spp=3, photometric="YBR_FULL_422")

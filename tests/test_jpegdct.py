@@ -15,10 +15,10 @@ import struct
 import numpy as np
 import pytest
 
+import jpeg_transcode as jt
 import turbodicom
 from turbodicom import _jpeg
 
-import jpeg_transcode as jt
 from conftest import CRASHERS, corpus_params, corpus_rows, requires_corpus
 
 imagecodecs = pytest.importorskip("imagecodecs", reason="imagecodecs (libjpeg-turbo 3) is the "

@@ -9,10 +9,10 @@ accepts the stream.
 
 from __future__ import annotations
 
-import ljpeg_encoder as enc
 import numpy as np
 import pytest
 
+import ljpeg_encoder as enc
 import turbodicom
 
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"

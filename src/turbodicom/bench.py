@@ -604,7 +604,8 @@ def run(workloads: list[Workload], *, levels: tuple[str, ...] = ("frame", "file"
                     else:
                         same_shape = (ref_out is not None and out is not None
                                       and out.shape == ref_out.shape)
-                        agrees = same_shape and bool(np.array_equal(out, ref_out))
+                        agrees = (same_shape and out is not None and ref_out is not None
+                                  and bool(np.array_equal(out, ref_out)))
                         if same_shape and not agrees:  # lossy codecs: how far apart
                             diff = np.abs(np.asarray(out, np.int64) - np.asarray(ref_out,
                                                                                  np.int64))
