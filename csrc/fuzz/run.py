@@ -39,9 +39,12 @@ DEFAULT_MAX_LEN = {"jpegdct": 4096}
 
 #: assert() failures inside a system library (not our code) that end a run: the run is
 #: restarted until --runs executions are done, and the inputs are kept in fuzz-artifacts/
-#: (see tests/data/library-aborts/).  Debian's libcharls2 2.4.1 is built without NDEBUG.
+#: (see tests/data/library-aborts/).  Debian builds libcharls2 2.4.1 and libopenjp2 2.5.0
+#: without NDEBUG.
 KNOWN_LIBRARY_ABORTS = {
     "jls": ("charls::context_run_mode::compute_error_value",),
+    # OpenJPEG 2.5.0's HT decoder (fixed upstream in 2.5.1, PR #1436)
+    "j2k": ("mel_init",),
 }
 
 
