@@ -74,8 +74,8 @@ static const uint8_t td_jlsd_J[32] = {0, 0, 0, 0, 1, 1, 1, 1, 2,  2,  2,  2,  3,
 
 typedef struct td_jlsd_reader {
     uint64_t cache;     /* next bits, left-aligned */
-    int32_t bits;       /* valid bits in cache */
-    uint32_t padded;    /* zero bits appended past end */
+    int64_t bits;       /* valid bits in cache (int64_t: never aliases the int32 contexts) */
+    uint64_t padded;    /* zero bits appended past end */
     const uint8_t *p;
     const uint8_t *end;
 } td_jlsd_reader;
@@ -116,7 +116,7 @@ static TD_ALWAYS_INLINE void td_jlsd_refill(td_jlsd_reader *r)
     if (TD_LIKELY(r->end - r->p >= 8)) {
         const uint64_t w = td_load_be64(r->p), v = ~w;
         if (!((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull)) { /* no FF byte */
-            const int32_t n = (63 - r->bits) >> 3;
+            const int64_t n = (63 - r->bits) >> 3;
             if (n == 0) return;
             r->cache |= (w >> (64 - 8 * n)) << (64 - r->bits - 8 * n);
             r->bits += 8 * n;
@@ -127,7 +127,7 @@ static TD_ALWAYS_INLINE void td_jlsd_refill(td_jlsd_reader *r)
     td_jlsd_refill_slow(r);
 }
 
-static TD_ALWAYS_INLINE void td_jlsd_skip(td_jlsd_reader *r, int32_t n)
+static TD_ALWAYS_INLINE void td_jlsd_skip(td_jlsd_reader *r, int64_t n)
 {
     r->cache <<= n;
     r->bits -= n;
@@ -150,7 +150,7 @@ static TD_ALWAYS_INLINE uint32_t td_jlsd_read(td_jlsd_reader *r, int32_t n)
 
 static TD_ALWAYS_INLINE int td_jlsd_truncated(const td_jlsd_reader *r)
 {
-    return r->padded > (uint32_t)r->bits;
+    return r->padded > (uint64_t)r->bits;
 }
 
 /* A.5.3 limited-length Golomb code: value (MErrval) or -1 for an invalid code.  An escape is
@@ -162,13 +162,13 @@ static TD_NOINLINE int64_t td_jlsd_golomb_slow(td_jlsd_reader *r, int32_t k, int
     for (;;) {
         td_jlsd_refill(r);
         const uint64_t c = r->cache;
-        const int32_t z = c ? td_jlsd_clz64(c) : 64;
+        const int64_t z = c ? td_jlsd_clz64(c) : 64;
         if (z < r->bits) {
-            q += z;
+            q += (int32_t)z;
             td_jlsd_skip(r, z + 1);
             break;
         }
-        q += r->bits;
+        q += (int32_t)r->bits;
         r->cache = 0;
         r->bits = 0;
         if (q > max_prefix) return -1;
@@ -325,8 +325,9 @@ static int8_t td_jlsd_quantize(int32_t d, const td_jlsd_params *pm)
 static TD_ALWAYS_INLINE int32_t td_jlsd_k(uint32_t A, int32_t N)
 {
     /* smallest k with N << k >= A (A.5.1) */
-    int32_t k = 0;
-    while (((uint64_t)(uint32_t)N << k) < A) k++;
+    if (A <= (uint32_t)N) return 0;
+    int32_t k = td_jlsd_clz64((uint64_t)(uint32_t)N) - td_jlsd_clz64((uint64_t)A);
+    if (((uint64_t)(uint32_t)N << k) < A) k++;
     return k;
 }
 
@@ -343,11 +344,11 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_fix(int32_t rx, int32_t near, int32_t ma
 }
 
 /* Regular mode (A.3-A.6) for one sample; returns Rx or -1 on corrupt data. */
-static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, td_jlsd_reader *r, int32_t qs,
-                                                int32_t ra, int32_t rb, int32_t rc,
-                                                const int32_t near)
+static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, const td_jlsd_params *pm,
+                                                td_jlsd_reader *r, int32_t qs, int32_t ra,
+                                                int32_t rb, int32_t rc, const int32_t near,
+                                                const int mask)
 {
-    const td_jlsd_params *pm = &s->pm;
     const int32_t sign = qs >> 31;
     td_jlsd_ctx *cx = &s->ctx[(qs ^ sign) - sign];
     /* A.4.1 median edge detector */
@@ -384,6 +385,8 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, td_jlsd_reader
         if (cx->C < 127) cx->C++;
     }
     const int32_t e = (err ^ sign) - sign;
+    if (near == 0 && mask) /* RANGE = MAXVAL + 1 = 2^P: modulo is a mask (|Errval| <= RANGE) */
+        return (px + e) & pm->maxval;
     if (near == 0) {
         int32_t rx = px + e;
         if (rx < 0) rx += pm->range;
@@ -457,11 +460,11 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_sign(int32_t v) { return (v >> 31) | 1; 
  * with one spare sample on each side.  Returns 0 or -1 (s->status set). */
 static TD_ALWAYS_INLINE int td_jlsd_line1_impl(td_jlsd_state *restrict s, const uint16_t *prev,
                                                uint16_t *cur, int32_t width, int32_t *run_index,
-                                               const int32_t near)
+                                               const int32_t near, const int mask)
 {
     td_jlsd_reader r = s->r;
+    const td_jlsd_params pm = s->pm; /* locals: context stores cannot alias them */
     const int8_t *q = s->qlut;
-    const int32_t t3 = s->pm.t3;
     int32_t x = 0;
     int32_t rb = prev[-1], rd = prev[0];
     while (x < width) {
@@ -469,13 +472,9 @@ static TD_ALWAYS_INLINE int td_jlsd_line1_impl(td_jlsd_state *restrict s, const 
         const int32_t rc = rb;
         rb = rd;
         rd = prev[x + 1];
-        int32_t d1 = rd - rb, d2 = rb - rc, d3 = rc - ra;
-        d1 = d1 < -t3 ? -t3 : (d1 > t3 ? t3 : d1);
-        d2 = d2 < -t3 ? -t3 : (d2 > t3 ? t3 : d2);
-        d3 = d3 < -t3 ? -t3 : (d3 > t3 ? t3 : d3);
-        const int32_t qs = (q[d1] * 9 + q[d2]) * 9 + q[d3];
+        const int32_t qs = (q[rd - rb] * 9 + q[rb - rc]) * 9 + q[rc - ra];
         if (qs != 0) {
-            const int32_t rx = td_jlsd_regular(s, &r, qs, ra, rb, rc, near);
+            const int32_t rx = td_jlsd_regular(s, &pm, &r, qs, ra, rb, rc, near, mask);
             if (TD_UNLIKELY(rx < 0)) goto corrupt;
             cur[x++] = (uint16_t)rx;
             continue;
@@ -517,13 +516,20 @@ corrupt:
 static TD_NOINLINE int td_jlsd_line1_lossless(td_jlsd_state *s, const uint16_t *prev,
                                               uint16_t *cur, int32_t width, int32_t *run_index)
 {
-    return td_jlsd_line1_impl(s, prev, cur, width, run_index, 0);
+    return td_jlsd_line1_impl(s, prev, cur, width, run_index, 0, 0);
+}
+
+static TD_NOINLINE int td_jlsd_line1_lossless_pow2(td_jlsd_state *s, const uint16_t *prev,
+                                                   uint16_t *cur, int32_t width,
+                                                   int32_t *run_index)
+{
+    return td_jlsd_line1_impl(s, prev, cur, width, run_index, 0, 1);
 }
 
 static TD_NOINLINE int td_jlsd_line1_near(td_jlsd_state *s, const uint16_t *prev, uint16_t *cur,
                                           int32_t width, int32_t *run_index)
 {
-    return td_jlsd_line1_impl(s, prev, cur, width, run_index, s->pm.near);
+    return td_jlsd_line1_impl(s, prev, cur, width, run_index, s->pm.near, 0);
 }
 
 /* One line of nc (2..4) sample-interleaved components (interleave mode 2): prev/cur point at
@@ -532,8 +538,9 @@ static TD_NOINLINE int td_jlsd_line_ilv2(td_jlsd_state *s, const uint16_t *prev,
                                          int32_t width, int32_t nc)
 {
     td_jlsd_reader r = s->r;
+    const td_jlsd_params pm = s->pm;
     const int8_t *q = s->qlut;
-    const int32_t t3 = s->pm.t3, near = s->pm.near;
+    const int32_t near = pm.near;
     int32_t *run_index = &s->run_index[0];
     int32_t x = 0;
     while (x < width) {
@@ -541,17 +548,13 @@ static TD_NOINLINE int td_jlsd_line_ilv2(td_jlsd_state *s, const uint16_t *prev,
         const uint16_t *pa = cur + (x - 1) * nc, *pb = prev + x * nc, *pc = prev + (x - 1) * nc,
                        *pd = prev + (x + 1) * nc;
         for (int32_t c = 0; c < nc; c++) {
-            int32_t d1 = pd[c] - pb[c], d2 = pb[c] - pc[c], d3 = pc[c] - pa[c];
-            d1 = d1 < -t3 ? -t3 : (d1 > t3 ? t3 : d1);
-            d2 = d2 < -t3 ? -t3 : (d2 > t3 ? t3 : d2);
-            d3 = d3 < -t3 ? -t3 : (d3 > t3 ? t3 : d3);
-            qs[c] = (q[d1] * 9 + q[d2]) * 9 + q[d3];
+            qs[c] = (q[pd[c] - pb[c]] * 9 + q[pb[c] - pc[c]]) * 9 + q[pc[c] - pa[c]];
             any |= qs[c];
         }
         if (any) {
             uint16_t *px = cur + x * nc;
             for (int32_t c = 0; c < nc; c++) {
-                const int32_t rx = td_jlsd_regular(s, &r, qs[c], pa[c], pb[c], pc[c], near);
+                const int32_t rx = td_jlsd_regular(s, &pm, &r, qs[c], pa[c], pb[c], pc[c], near, 0);
                 if (rx < 0) goto corrupt;
                 px[c] = (uint16_t)rx;
             }
@@ -861,7 +864,7 @@ int td_jlsdec_decoded_size(const td_jls_info *info, const td_jls_options *opt, s
 {
     if (info == NULL || size == NULL)
         return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "td_jlsdec_decoded_size: NULL argument");
-    uint32_t bps;
+    uint32_t bps = 0;
     int st = td_jlsd_container(info, opt, &bps, err);
     if (st != TD_OK) return st;
     size_t n;
@@ -904,8 +907,8 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
                        "JPEG-LS: invalid coding parameters for the scan before byte %zu (NEAR "
                        "%d)", *pos, f->near);
     }
-    const int32_t t3 = s->pm.t3;
-    qtab = malloc((size_t)(2 * t3 + 1));
+    const int32_t t3 = s->pm.t3, maxval = s->pm.maxval;
+    qtab = malloc((size_t)(2 * maxval + 1)); /* every gradient of samples in 0..MAXVAL */
     const int32_t width = f->columns, height = f->rows;
     const int32_t ns = f->ns;
     const int32_t ilv2 = f->ilv == 2 && ns > 1;
@@ -918,8 +921,10 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
                      2 * nlines, width);
         goto done;
     }
-    for (int32_t d = -t3; d <= t3; d++) qtab[d + t3] = td_jlsd_quantize(d, &s->pm);
-    s->qlut = qtab + t3;
+    memset(qtab, -4, (size_t)(maxval - t3 + 1));
+    for (int32_t d = -t3 + 1; d < t3; d++) qtab[d + maxval] = td_jlsd_quantize(d, &s->pm);
+    memset(qtab + maxval + t3, 4, (size_t)(maxval - t3 + 1));
+    s->qlut = qtab + maxval;
     s->src = src;
     s->status = TD_OK;
     td_jlsd_reset_contexts(s);
@@ -928,6 +933,7 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
     const size_t pixel_bytes = (size_t)f->nf * bps;
     const size_t row_bytes = (size_t)width * pixel_bytes;
     const int32_t interval = f->restart_interval > 0 ? f->restart_interval : height;
+    const int pow2 = (s->pm.maxval & (s->pm.maxval + 1)) == 0 && s->pm.range == s->pm.maxval + 1;
     int32_t rst = 0;
     for (int32_t line = 0; line < height;) {
         const int32_t todo = height - line < interval ? height - line : interval;
@@ -946,6 +952,8 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
                 }
                 int rc;
                 if (ilv2) rc = td_jlsd_line_ilv2(s, prev, cur, width, ns);
+                else if (s->pm.near == 0 && pow2)
+                    rc = td_jlsd_line1_lossless_pow2(s, prev, cur, width, &s->run_index[c]);
                 else if (s->pm.near == 0)
                     rc = td_jlsd_line1_lossless(s, prev, cur, width, &s->run_index[c]);
                 else rc = td_jlsd_line1_near(s, prev, cur, width, &s->run_index[c]);
@@ -1023,7 +1031,6 @@ int td_jlsdec_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_le
     if (out_len < need)
         return td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1,
                        "JPEG-LS frame needs %zu output bytes, buffer has %zu", need, out_len);
-    if (bps > 1 && need) memset(out, 0, need); /* the high bytes of wide containers */
     uint8_t done[256];
     memset(done, 0, sizeof done);
     int scans = 0;
