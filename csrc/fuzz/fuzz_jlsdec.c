@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *out = malloc(need ? need : 1);
     if (out == NULL) return 0;
     td_jlsdec_decode(data, size, out, need, &opt, &err);
-    if (need > 0 && td_jlsdec_decode(data, size, out, need - 1, &opt, &err) != TD_E_OUTPUT_TOO_SMALL)
+    if (need > 0 &&
+        td_jlsdec_decode(data, size, out, need - 1, &opt, &err) != TD_E_OUTPUT_TOO_SMALL)
         abort();
     free(out);
     return 0;
