@@ -215,6 +215,51 @@ def test_preset_parameters_and_restart_interval_segments():
         own(_insert_after_sof(stream, bad))
 
 
+def _split(stream: bytes) -> tuple[bytes, bytes, bytes]:
+    """(everything before SOS, the SOS segment, the scan data) of a one-scan stream."""
+    i = stream.index(b"\xff\xda")
+    n = struct.unpack(">H", stream[i + 2:i + 4])[0]
+    assert stream.endswith(b"\xff\xd9")
+    return stream[:i], stream[i:i + 2 + n], stream[i + 2 + n:-2]
+
+
+def restart_stream(img: np.ndarray, interval: int, near: int) -> bytes:
+    """One stream with restart interval `interval` (DRI, RSTm) made of strips encoded on their
+    own: after a restart marker CharLS starts over (contexts, run index, a zero line above),
+    so the strips' scan data are exactly the intervals' data."""
+    ic = _imagecodecs()
+    strips = [np.ascontiguousarray(img[y:y + interval])
+              for y in range(0, img.shape[0], interval)]
+    coded = [bytes(ic.jpegls_encode(s, level=near or None)) for s in strips]
+    head, sos, _ = _split(coded[0])
+    i = head.index(b"\xff\xf7")
+    head = head[:i + 5] + struct.pack(">H", img.shape[0]) + head[i + 7:]
+    out = head + b"\xff\xdd" + struct.pack(">HH", 4, interval) + sos
+    for k, c in enumerate(coded):
+        if k:
+            out += bytes([0xFF, 0xD0 + ((k - 1) & 7)])
+        out += _split(c)[2]
+    return out + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("bits,near,interval,shape", [
+    (8, 0, 4, (37, 20)), (16, 3, 5, (33, 17)), (16, 0, 1, (20, 9)), (8, 0, 3, (19, 11, 3)),
+    (8, 2, 2, (25, 11, 3)), (8, 0, 2, (40, 8))])
+def test_restart_intervals(bits, near, interval, shape):
+    rng = np.random.default_rng(bits + near)
+    img = rng.integers(0, 1 << bits, shape).astype(np.uint8 if bits == 8 else np.uint16)
+    img[:, : shape[1] // 2] = 7
+    stream = restart_stream(img, interval, near)
+    assert b"\xff\xd0" in stream
+    got = assert_exact(stream, f"restart interval {interval}")
+    if near == 0:
+        np.testing.assert_array_equal(got, img)
+    # a wrong restart marker number is corrupt data
+    bad = stream.replace(b"\xff\xd0", b"\xff\xd3", 1)
+    with pytest.raises(turbodicom.DecodeError, match="RST"):
+        own(bad)
+
+
 def test_padding_after_eoi_and_zeros_before_eoi():
     img = image("smooth", (20, 20), 8, seed=1)
     stream = _pyjpegls_encode(img, 0)
