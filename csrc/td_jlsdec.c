@@ -331,16 +331,20 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_k(uint32_t A, int32_t N)
     return k;
 }
 
+static TD_ALWAYS_INLINE int32_t td_jlsd_clamp(int32_t v, int32_t maxval)
+{
+    if (TD_UNLIKELY((uint32_t)v > (uint32_t)maxval)) v = v < 0 ? 0 : maxval;
+    return v;
+}
+
 static TD_ALWAYS_INLINE int32_t td_jlsd_fix(int32_t rx, int32_t near, int32_t maxval,
                                             int32_t range)
 {
-    /* A.4.2 modulo reduction undone, then clamped (Code segment A.? / CharLS) */
-    const int32_t step = range * (2 * near + 1);
-    if (rx < -near) rx += step;
-    else if (rx > maxval + near) rx -= step;
-    if (rx < 0) rx = 0;
-    if (rx > maxval) rx = maxval;
-    return rx;
+    /* A.4.2: the encoder's modulo reduction undone (one unsigned test covers both sides),
+     * then clamped to 0..MAXVAL */
+    if (TD_UNLIKELY((uint32_t)(rx + near) > (uint32_t)(maxval + 2 * near)))
+        rx += rx < -near ? range * (2 * near + 1) : -range * (2 * near + 1);
+    return td_jlsd_clamp(rx, maxval);
 }
 
 /* Regular mode (A.3-A.6) for one sample; returns Rx or -1 on corrupt data. */
@@ -359,8 +363,7 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, const td_jlsd_
     else px = ra + rb - rc;
     /* A.4.2 prediction correction */
     px += (cx->C ^ sign) - sign;
-    if (px < 0) px = 0;
-    if (px > pm->maxval) px = pm->maxval;
+    px = td_jlsd_clamp(px, pm->maxval);
     const int32_t k = td_jlsd_k(cx->A, cx->N);
     const int64_t m = td_jlsd_golomb(r, k, pm->limit - pm->qbpp - 1, pm->qbpp);
     if (TD_UNLIKELY((uint64_t)m > (uint64_t)(2 * pm->range))) return -1;
@@ -388,12 +391,7 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, const td_jlsd_
     if (near == 0 && mask) /* RANGE = MAXVAL + 1 = 2^P: modulo is a mask (|Errval| <= RANGE) */
         return (px + e) & pm->maxval;
     if (near == 0) {
-        int32_t rx = px + e;
-        if (rx < 0) rx += pm->range;
-        else if (rx > pm->maxval) rx -= pm->range;
-        if (rx < 0) rx = 0;
-        if (rx > pm->maxval) rx = pm->maxval;
-        return rx;
+        return td_jlsd_fix(px + e, 0, pm->maxval, pm->range);
     }
     return td_jlsd_fix(px + e * (2 * near + 1), near, pm->maxval, pm->range);
 }
