@@ -397,7 +397,7 @@ static TD_ALWAYS_INLINE int32_t td_jlsd_regular(td_jlsd_state *s, const td_jlsd_
 }
 
 /* A.7.2 run interruption error (RItype = ritype); *err_out gets Errval; -1 on corrupt data. */
-static int td_jlsd_ri_error(td_jlsd_state *s, td_jlsd_reader *r, int32_t ritype,
+static TD_ALWAYS_INLINE int td_jlsd_ri_error(td_jlsd_state *s, td_jlsd_reader *r, int32_t ritype,
                             int32_t run_index, int32_t *err_out)
 {
     const td_jlsd_params *pm = &s->pm;
