@@ -224,7 +224,6 @@ typedef struct td_jlsd_state {
     td_jlsd_rictx ri[2];
     const int8_t *qlut;   /* quantised gradient for d in [-T3, T3], centred */
     int32_t run_index[TD_JLSD_MAX_SCAN_COMPONENTS];
-    const uint8_t *src;   /* for error offsets */
     int status;           /* first failure while decoding a line */
 } td_jlsd_state;
 
@@ -923,7 +922,6 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
     for (int32_t d = -t3 + 1; d < t3; d++) qtab[d + maxval] = td_jlsd_quantize(d, &s->pm);
     memset(qtab + maxval + t3, 4, (size_t)(maxval - t3 + 1));
     s->qlut = qtab + maxval;
-    s->src = src;
     s->status = TD_OK;
     td_jlsd_reset_contexts(s);
     td_jlsd_start(&s->r, src + *pos, src + len);
