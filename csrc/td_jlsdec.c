@@ -124,7 +124,11 @@ static TD_ALWAYS_INLINE void td_jlsd_refill(td_jlsd_reader *r)
             return;
         }
     }
-    td_jlsd_refill_slow(r);
+    /* through a copy: the caller's reader never has its address taken, so it stays in
+     * registers on the fast paths */
+    td_jlsd_reader t = *r;
+    td_jlsd_refill_slow(&t);
+    *r = t;
 }
 
 static TD_ALWAYS_INLINE void td_jlsd_skip(td_jlsd_reader *r, int64_t n)
@@ -191,7 +195,10 @@ static TD_ALWAYS_INLINE int64_t td_jlsd_golomb(td_jlsd_reader *r, int32_t k, int
             return ((int64_t)q << k) | (int64_t)((rest >> 1) >> (63 - k));
         }
     }
-    return td_jlsd_golomb_slow(r, k, max_prefix, qbpp);
+    td_jlsd_reader t = *r;
+    const int64_t v = td_jlsd_golomb_slow(&t, k, max_prefix, qbpp);
+    *r = t;
+    return v;
 }
 
 /* ---------------------------------------------------------------------------------------------
