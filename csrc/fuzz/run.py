@@ -28,6 +28,7 @@ TARGETS = {
                          "1.2.840.10008.1.2.4.203")),
     "jpeg": ("fuzz_jpeg", ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")),
     "jls": ("fuzz_jls", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
+    "jlsdec": ("fuzz_jlsdec", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
     "parse": ("fuzz_parse", ()),
     "scan": ("fuzz_scan", ()),
 }
@@ -91,7 +92,7 @@ def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
             n += 1
     if name == "jpegdct":
         n += generated_jpegdct_seeds(out, n)
-    if name == "jls":
+    if name in ("jls", "jlsdec"):
         for frame in _small_jls_frames():
             (out / f"{n:04d}").write_bytes(frame)
             n += 1

@@ -132,6 +132,14 @@ cdef extern from "td_jls.h" nogil:
     const char *td_jls_backend_version()
 
 
+cdef extern from "td_jlsdec.h" nogil:
+    int td_jlsdec_read_header(const uint8_t *src, size_t len, td_jls_info *info, td_error *err)
+    int td_jlsdec_decoded_size(const td_jls_info *info, const td_jls_options *opt, size_t *size,
+                               td_error *err)
+    int td_jlsdec_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
+                         const td_jls_options *opt, td_error *err)
+
+
 cdef extern from "td_ljpeg.h" nogil:
     enum:
         TD_LJPEG_PLANAR

@@ -1,4 +1,4 @@
-"""Stubs for the _jls extension (csrc/td_jls, CharLS)."""
+"""Stubs for the _jls extension (csrc/td_jls over CharLS; own_*: csrc/td_jlsdec)."""
 from typing import Any as _Any
 
 from numpy.typing import NDArray
@@ -13,3 +13,9 @@ def decode_into(src: Buffer, out: Buffer, *, bytes_per_sample: int = ...,
 def decode_for_dataset(src: Buffer, out: Buffer, *, bytes_per_sample: int,
                        pixel_representation: bool, rows: int = ..., columns: int = ...,
                        samples_per_pixel: int = ...) -> dict[str, _Any]: ...
+def own_read_header(src: Buffer) -> dict[str, _Any]: ...
+def own_decode_into(src: Buffer, out: Buffer, *, bytes_per_sample: int = ...,
+                    sign_extend: bool = ...) -> dict[str, _Any]: ...
+def own_decode_for_dataset(src: Buffer, out: Buffer, *, bytes_per_sample: int,
+                           pixel_representation: bool, rows: int = ..., columns: int = ...,
+                           samples_per_pixel: int = ...) -> dict[str, _Any]: ...
