@@ -322,7 +322,7 @@ def test_zero_bytes_before_eoi_and_bytes_after_it(name, encoded_cases):
                     frame + b"\x00", frame + b"\xff", frame + b"\x12\x34\x56",
                     body + b"\x00\xff\xd9\x00"):
         assert turbodicom.decode_frame(variant, case.syntax, **_kwargs(case)) == expected
-    with pytest.raises(turbodicom.DecodeError, match="no EOI"):
+    with pytest.raises(turbodicom.DecodeError, match="EOI"):
         turbodicom.decode_frame(body, case.syntax, **_kwargs(case))
 
 
@@ -384,7 +384,8 @@ def test_boundary_functions(encoded_cases):
         _jls.decode_into(frames[0], bytearray(len(out)), bytes_per_sample=1)
     with pytest.raises(ValueError, match="bytes_per_sample"):  # a caller bug
         _jls.decode_into(frames[0], out, bytes_per_sample=3)
-    assert turbodicom.features()["codecs"]["jls"] == f"CharLS {_jls.backend_version()}"
+    assert turbodicom.features()["codecs"]["jls"] == (
+        f"turbodicom (tested against CharLS {_jls.backend_version()})")
     assert {JLS_LOSSLESS, JLS_NEAR} <= set(turbodicom.features()["decode"])
 
 
