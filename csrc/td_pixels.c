@@ -92,6 +92,40 @@ static void ybr_make_masks(ybr_masks *m)
     }
 }
 
+#define TD_SSSE3_INLINE __attribute__((target("ssse3"), always_inline)) static inline
+
+TD_SSSE3_INLINE void ybr_load_masks(__m128i gm[3][3], __m128i sm[3][3])
+{
+    ybr_masks m;
+    ybr_make_masks(&m);
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            gm[a][b] = _mm_loadu_si128((const __m128i *)m.gather[a][b]);
+            sm[a][b] = _mm_loadu_si128((const __m128i *)m.scatter[a][b]);
+        }
+}
+
+/* 16 pixel-interleaved triplets at p -> one vector per channel. */
+TD_SSSE3_INLINE void ybr_gather(const uint8_t *p, __m128i gm[3][3], __m128i ch[3])
+{
+    __m128i v[3];
+    for (int k = 0; k < 3; k++) v[k] = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+    for (int c = 0; c < 3; c++)
+        ch[c] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v[0], gm[c][0]),
+                                          _mm_shuffle_epi8(v[1], gm[c][1])),
+                             _mm_shuffle_epi8(v[2], gm[c][2]));
+}
+
+/* One vector per channel -> 16 pixel-interleaved triplets at p. */
+TD_SSSE3_INLINE void ybr_scatter(uint8_t *p, __m128i sm[3][3], const __m128i rgb[3])
+{
+    for (int k = 0; k < 3; k++)
+        _mm_storeu_si128((__m128i *)(p + 16 * k),
+                         _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(rgb[0], sm[k][0]),
+                                                   _mm_shuffle_epi8(rgb[1], sm[k][1])),
+                                      _mm_shuffle_epi8(rgb[2], sm[k][2])));
+}
+
 /* 8 pixels: Y, Cb, Cr (bytes in the low 8 lanes) -> R, G, B as int32 lanes. */
 #define TD_YBR8(Y8, CB8, CR8, R32, G32, B32)                                                    \
     do {                                                                                       \
@@ -122,33 +156,19 @@ __attribute__((target("avx2,fma"))) static size_t ybr_full_to_rgb_avx2(uint8_t *
     const __m256 g_cb = _mm256_set1_ps(TD_G_CB), g_cr = _mm256_set1_ps(TD_G_CR);
     const __m256 r_cr = _mm256_set1_ps(TD_R_CR), b_cb = _mm256_set1_ps(TD_B_CB);
     const __m256 half = _mm256_set1_ps(0.5f), c128 = _mm256_set1_ps(128.0f);
-    ybr_masks m;
-    ybr_make_masks(&m);
     __m128i gm[3][3], sm[3][3];
-    for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++) {
-            gm[a][b] = _mm_loadu_si128((const __m128i *)m.gather[a][b]);
-            sm[a][b] = _mm_loadu_si128((const __m128i *)m.scatter[a][b]);
-        }
+    ybr_load_masks(gm, sm);
     size_t i = 0;
     for (; i + 16 <= nr_pixels; i += 16) {
         uint8_t *p = buf + 3 * i;
-        __m128i v[3], ch[3], out[3];
-        for (int k = 0; k < 3; k++) v[k] = _mm_loadu_si128((const __m128i *)(p + 16 * k));
-        for (int c = 0; c < 3; c++)
-            ch[c] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v[0], gm[c][0]),
-                                              _mm_shuffle_epi8(v[1], gm[c][1])),
-                                 _mm_shuffle_epi8(v[2], gm[c][2]));
+        __m128i ch[3];
+        ybr_gather(p, gm, ch);
         __m256i r0, g0, b0, r1, g1, b1;
         TD_YBR8(ch[0], ch[1], ch[2], r0, g0, b0);
         TD_YBR8(_mm_srli_si128(ch[0], 8), _mm_srli_si128(ch[1], 8), _mm_srli_si128(ch[2], 8),
                 r1, g1, b1);
         __m128i rgb[3] = {ybr_pack16(r0, r1), ybr_pack16(g0, g1), ybr_pack16(b0, b1)};
-        for (int k = 0; k < 3; k++)
-            out[k] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(rgb[0], sm[k][0]),
-                                               _mm_shuffle_epi8(rgb[1], sm[k][1])),
-                                  _mm_shuffle_epi8(rgb[2], sm[k][2]));
-        for (int k = 0; k < 3; k++) _mm_storeu_si128((__m128i *)(p + 16 * k), out[k]);
+        ybr_scatter(p, sm, rgb);
     }
     return i;
 }
@@ -161,23 +181,13 @@ __attribute__((target("avx512f,avx2,fma"))) static size_t ybr_full_to_rgb_avx512
     const __m512 r_cr = _mm512_set1_ps(TD_R_CR), b_cb = _mm512_set1_ps(TD_B_CB);
     const __m512 half = _mm512_set1_ps(0.5f), c128 = _mm512_set1_ps(128.0f);
     const __m512i zero = _mm512_setzero_si512();
-    ybr_masks m;
-    ybr_make_masks(&m);
     __m128i gm[3][3], sm[3][3];
-    for (int a = 0; a < 3; a++)
-        for (int b = 0; b < 3; b++) {
-            gm[a][b] = _mm_loadu_si128((const __m128i *)m.gather[a][b]);
-            sm[a][b] = _mm_loadu_si128((const __m128i *)m.scatter[a][b]);
-        }
+    ybr_load_masks(gm, sm);
     size_t i = 0;
     for (; i + 16 <= nr_pixels; i += 16) {
         uint8_t *p = buf + 3 * i;
-        __m128i v[3], ch[3], out[3];
-        for (int k = 0; k < 3; k++) v[k] = _mm_loadu_si128((const __m128i *)(p + 16 * k));
-        for (int c = 0; c < 3; c++)
-            ch[c] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(v[0], gm[c][0]),
-                                              _mm_shuffle_epi8(v[1], gm[c][1])),
-                                 _mm_shuffle_epi8(v[2], gm[c][2]));
+        __m128i ch[3];
+        ybr_gather(p, gm, ch);
         __m512 y = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ch[0]));
         __m512 cb = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ch[1])), c128);
         __m512 cr = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(ch[2])), c128);
@@ -191,11 +201,7 @@ __attribute__((target("avx512f,avx2,fma"))) static size_t ybr_full_to_rgb_avx512
             /* clip below at 0, then unsigned saturation to 255 */
             rgb[c] = _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_cvttps_epi32(fl), zero));
         }
-        for (int k = 0; k < 3; k++)
-            out[k] = _mm_or_si128(_mm_or_si128(_mm_shuffle_epi8(rgb[0], sm[k][0]),
-                                               _mm_shuffle_epi8(rgb[1], sm[k][1])),
-                                  _mm_shuffle_epi8(rgb[2], sm[k][2]));
-        for (int k = 0; k < 3; k++) _mm_storeu_si128((__m128i *)(p + 16 * k), out[k]);
+        ybr_scatter(p, sm, rgb);
     }
     return i;
 }
