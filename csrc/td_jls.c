@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "td_bytes.h"
+#include "td_jlsdec.h"
 #include "td_pixels.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -115,39 +116,10 @@ int td_jls_read_header(const uint8_t *src, size_t len, td_jls_info *info, td_err
     return st;
 }
 
-/* Container for these options, or a status. */
-static int td_jls_container(const td_jls_info *info, const td_jls_options *opt, uint32_t *bps,
-                            td_error *err)
-{
-    uint32_t want = opt != NULL ? opt->bytes_per_sample : 0;
-    if (want != 0 && want != 1 && want != 2 && want != 4)
-        return td_fail(err, TD_E_INVALID_ARGUMENT, -1,
-                       "bytes_per_sample must be 0, 1, 2 or 4, got %u", want);
-    if (want == 0) want = info->bytes_per_sample;
-    if (want < info->bytes_per_sample)
-        return td_fail(err, TD_E_UNSUPPORTED, -1,
-                       "JPEG-LS precision %u does not fit a %u-byte container",
-                       info->bits_per_sample, want);
-    *bps = want;
-    return TD_OK;
-}
-
 int td_jls_decoded_size(const td_jls_info *info, const td_jls_options *opt, size_t *size,
                         td_error *err)
 {
-    if (info == NULL || size == NULL)
-        return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "td_jls_decoded_size: NULL argument");
-    uint32_t bps;
-    int st = td_jls_container(info, opt, &bps, err);
-    if (st != TD_OK) return st;
-    size_t n;
-    if (td_mul_overflow(info->rows, info->columns, &n) ||
-        td_mul_overflow(n, info->components, &n) || td_mul_overflow(n, bps, &n))
-        return td_fail(err, TD_E_LIMIT, -1,
-                       "JPEG-LS image %u x %u x %u x %u bytes overflows size_t", info->rows,
-                       info->columns, info->components, bps);
-    *size = n;
-    return TD_OK;
+    return td_jlsdec_decoded_size(info, opt, size, err); /* the same for both engines */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -324,7 +296,7 @@ int td_jls_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
     if (st != TD_OK) return st;
     uint32_t bps = 0;
     size_t need = 0;
-    st = td_jls_container(&info, opt, &bps, err);
+    st = td_jlsdec_container(&info, opt, &bps, err);
     if (st == TD_OK) st = td_jls_decoded_size(&info, opt, &need, err);
     if (st == TD_OK && out_len < need)
         st = td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1,

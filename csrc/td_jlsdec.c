@@ -847,8 +847,8 @@ int td_jlsdec_read_header(const uint8_t *src, size_t len, td_jls_info *info, td_
     return td_jlsd_open(src, len, &f, &pos, info, err);
 }
 
-static int td_jlsd_container(const td_jls_info *info, const td_jls_options *opt, uint32_t *bps,
-                             td_error *err)
+int td_jlsdec_container(const td_jls_info *info, const td_jls_options *opt, uint32_t *bps,
+                        td_error *err)
 {
     uint32_t want = opt != NULL ? opt->bytes_per_sample : 0;
     if (want != 0 && want != 1 && want != 2 && want != 4)
@@ -869,7 +869,7 @@ int td_jlsdec_decoded_size(const td_jls_info *info, const td_jls_options *opt, s
     if (info == NULL || size == NULL)
         return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "td_jlsdec_decoded_size: NULL argument");
     uint32_t bps = 0;
-    int st = td_jlsd_container(info, opt, &bps, err);
+    int st = td_jlsdec_container(info, opt, &bps, err);
     if (st != TD_OK) return st;
     size_t n;
     if (td_mul_overflow(info->rows, info->columns, &n) ||
@@ -1028,7 +1028,7 @@ int td_jlsdec_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_le
     if (st != TD_OK) return st;
     uint32_t bps = 0;
     size_t need = 0;
-    st = td_jlsd_container(&info, opt, &bps, err);
+    st = td_jlsdec_container(&info, opt, &bps, err);
     if (st == TD_OK) st = td_jlsdec_decoded_size(&info, opt, &need, err);
     if (st != TD_OK) return st;
     if (out_len < need)

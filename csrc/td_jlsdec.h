@@ -39,6 +39,13 @@ extern "C" {
 int td_jlsdec_read_header(const uint8_t *src, size_t len, td_jls_info *info, td_error *err);
 
 /* Bytes td_jlsdec_decode writes with these options (as td_jls_decoded_size). */
+/* The container td_jlsdec_decode / td_jls_decode write for these options (opt NULL or its
+ * bytes_per_sample 0: the natural one for P), in *bps; TD_E_UNSUPPORTED for a container
+ * narrower than P, TD_E_INVALID_ARGUMENT for one other than 0, 1, 2 or 4.  Shared by both
+ * engines. */
+int td_jlsdec_container(const td_jls_info *info, const td_jls_options *opt, uint32_t *bps,
+                        td_error *err);
+
 int td_jlsdec_decoded_size(const td_jls_info *info, const td_jls_options *opt, size_t *size,
                            td_error *err);
 
