@@ -350,9 +350,12 @@ def test_bit_flips_raise_or_decode():
 
 
 def test_crashers_replay():
-    files = sorted(CRASHERS.glob("*")) if CRASHERS.is_dir() else []
-    if not files:
-        pytest.skip("no jlsdec crashers committed")
+    """Fuzzer finds for this kernel (none so far) and the JPEG-LS streams that abort or hang
+    other engines (tests/data/library-aborts/): an array or a turbodicom error, in-process."""
+    here = CRASHERS.parent.parent / "library-aborts"
+    files = (sorted(CRASHERS.glob("*")) if CRASHERS.is_dir() else []) + sorted(
+        here.glob("*.jls"))
+    assert files, "the CharLS abort input is committed under tests/data/library-aborts"
     for f in files:
         _decode_or_error(f.read_bytes())
 
