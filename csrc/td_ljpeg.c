@@ -23,6 +23,7 @@
  */
 #include "td_ljpeg.h"
 #include "td_bytes.h"
+#include "td_jpegseg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -644,7 +645,6 @@ static const td_ljpeg_flat_fn td_ljpeg_flat_fns[2][4] = {
 
 /* Marker codes, T.81 Table B.1 (second byte). */
 enum {
-    TD_LJPEG_TEM = 0x01,
     TD_LJPEG_SOF0 = 0xC0,
     TD_LJPEG_SOF3 = 0xC3,
     TD_LJPEG_DHT = 0xC4,
@@ -864,44 +864,14 @@ static int td_ljpeg_next_scan(td_ljpeg_parser *p, size_t *pos, td_ljpeg_scan *sc
     const uint8_t *src = p->src;
     size_t q = *pos;
     for (;;) {
-        uint32_t marker, length;
-        if (q >= p->len) {
-            *pos = p->len;
+        uint32_t marker = 0, length = 0;
+        int seg = td_jpeg_next_segment(src, p->len, &q, &marker, &length, p->err);
+        if (seg == TD_JPEG_SEGMENT_END) {
+            *pos = q;
             return TD_LJPEG_NO_SCAN;
         }
-        if (src[q] != 0xFF)
-            return td_fail(p->err, TD_E_CORRUPT, (int64_t)q,
-                           "expected a marker at offset %zu, found byte 0x%02X", q, src[q]);
-        while (q < p->len && src[q] == 0xFF) /* B.1.1.2 fill bytes */
-            q++;
-        if (q >= p->len) {
-            *pos = p->len;
-            return TD_LJPEG_NO_SCAN;
-        }
-        marker = src[q++];
-        if (marker == TD_LJPEG_EOI) {
-            *pos = q - 2;
-            return TD_LJPEG_NO_SCAN;
-        }
-        if (marker == 0x00)
-            return td_fail(p->err, TD_E_CORRUPT, (int64_t)q - 2,
-                           "stuffed byte 0xFF00 outside entropy-coded data");
-        /* B.1.1.3: markers without a length */
-        if (marker == TD_LJPEG_TEM || (marker >= TD_LJPEG_RST0 && marker <= TD_LJPEG_RST7))
-            continue;
-        if (marker == TD_LJPEG_SOI)
-            return td_fail(p->err, TD_E_CORRUPT, (int64_t)q - 2, "SOI marker inside the frame");
-        if (p->len - q < 2)
-            return td_fail(p->err, TD_E_TRUNCATED, (int64_t)q,
-                           "marker 0xFF%02X at offset %zu has no length", marker, q - 2);
-        length = td_load_be16(src + q);
-        if (length < 2)
-            return td_fail(p->err, TD_E_CORRUPT, (int64_t)q,
-                           "marker 0xFF%02X has length %u", marker, length);
-        if (p->len - q < length)
-            return td_fail(p->err, TD_E_TRUNCATED, (int64_t)q,
-                           "marker 0xFF%02X segment of %u bytes runs past the end (%zu bytes)",
-                           marker, length, p->len);
+        if (seg != TD_OK)
+            return seg;
         if (marker >= TD_LJPEG_SOF0 && marker <= TD_LJPEG_SOF15 && marker != TD_LJPEG_DHT &&
             marker != TD_LJPEG_JPG && marker != TD_LJPEG_DAC) {
             int status;
