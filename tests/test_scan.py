@@ -223,8 +223,8 @@ def test_directory_and_result_api(tmp_path):
     assert res[-1]["Rows"] == 128
     pd = pytest.importorskip("pandas")
     df = res.to_pandas()
-    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["path", "error", "PatientID",
-                                                                 "Rows"]
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["path", "error", "warnings",
+                                                                 "PatientID", "Rows"]
     pa = pytest.importorskip("pyarrow")
     table = res.to_arrow()
     assert isinstance(table, pa.Table) and table.num_rows == 4
