@@ -75,13 +75,13 @@ def _check_inputs(paths: Sequence[str], *, files_only: bool = False) -> None:
 def _check_output(path: str, formats: dict[str, str]) -> str:
     """The output format (a key of `formats`) of `path`; CommandError before any work when
     turbodicom does not write it or its folder does not exist."""
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path}: it is a folder")
     ext = os.path.splitext(path)[1].lower()
     if ext not in formats:
         known = ", ".join(f"{e} ({name})" for e, name in formats.items())
         raise CommandError(f"cannot write {path}: unknown output format "
                            f"{ext or '(no extension)'}; use {known}")
-    if os.path.isdir(path):
-        raise CommandError(f"cannot write {path}: it is a folder")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CommandError(f"cannot write {path}: folder {folder} does not exist")

@@ -353,7 +353,7 @@ class ScanResult(Sequence[dict[str, Any]]):
         integer column, a float for a float column, a list of them for a multi-valued one,
         None where the element is absent or empty).  A value that does not fit is None here and
         named in the row's ``warnings`` (``"; "``-separated, None when all values fit), e.g.
-        ``Rows: [32768, 0] does not fit its integer column (VR US, VM 1); left null``.
+        ``Rows: [32768, 0] does not fit its integer column (VR US, VM 1), left null``.
         Columns of tags not in the data dictionary are returned as read.
         """
         warnings: list[str | None] = [None] * len(self)
@@ -368,7 +368,7 @@ class ScanResult(Sequence[dict[str, Any]]):
             for i in misfits:
                 vr = "US or SS" if self.vrs[name] == "xs" else self.vrs[name]
                 note = (f"{name}: {_short(col[i])} does not fit its {_describe(*kind)} column "
-                        f"(VR {vr}, VM {self.vms[name]}); left null")
+                        f"(VR {vr}, VM {self.vms[name]}), left null")
                 warnings[i] = note if warnings[i] is None else f"{warnings[i]}; {note}"
             typed[name] = values
         return {"path": self.paths, "error": self.errors, "warnings": warnings, **typed}
