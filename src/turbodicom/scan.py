@@ -122,7 +122,9 @@ def resolve_tags(tags: Iterable[TagSpec] | TagSpec) -> list[tuple[str, int, str 
     """Resolve tag specifications to ``(column name, tag, dictionary VR or None)``.
 
     A specification is a keyword (``"PatientID"``), a ``(group, element)`` pair, an int
-    (``0x00100020``) or a hex string (``"(0010,0020)"``, ``"00100020"``).  Keywords are looked up
+    (``0x00100020``) or a hex string (``"(0010,0020)"``, ``"0010,0020"``, ``"00100020"``,
+    ``"0x00100020"``).  ValueError names a specification that is neither a known keyword nor
+    a tag (with close keywords, for a typing mistake).  Keywords are looked up
     in pydicom's data dictionary when pydicom is installed, else in :data:`BUILTIN_KEYWORDS`.
     The column is named by the keyword when there is one, else ``"(gggg,eeee)"``.
     """
@@ -558,8 +560,9 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
         in sorted order.  Every file found is scanned: files that are not DICOM get an error.
     tags : iterable of str, int or (int, int)
         Keywords (``"PatientID"``), ``(group, element)`` pairs, ints (``0x00100020``) or hex
-        strings (``"(0010,0020)"``).  Top-level elements and file meta elements (group 0002)
-        can be requested; elements inside sequences cannot.
+        strings (``"(0010,0020)"``, ``"0010,0020"``, ``"00100020"``, ``"0x00100020"``).
+        Top-level elements and file meta elements (group 0002) can be requested; elements
+        inside sequences cannot.
     recursive : bool
         Walk directories recursively (default True).
     threads : int, optional
@@ -575,7 +578,9 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
         gives for ``ds.get(keyword)``, as plain types (list for multiple values, float for DS,
         int for IS, str for PN/UI/DA/TM), or None when absent.  SQ elements give None.  A file
         that cannot be scanned has a message in ``error`` (never an exception) and the values
-        found before the problem.
+        found before the problem.  Typed output (:meth:`ScanResult.to_arrow`,
+        :meth:`ScanResult.to_pandas`) types each column by the data dictionary's VR and VM and
+        reports a value that does not fit in the row's ``warnings``.
     """
     resolved = resolve_tags(tags)
     files = list(iter_paths(paths, recursive=recursive))
