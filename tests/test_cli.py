@@ -296,3 +296,9 @@ def test_scan_into_a_closed_pipe_stops_quietly(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert json.loads(first)["PatientID"] == "1CT1"
     assert b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+def test_bench_without_files_it_can_time(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not DICOM\n")
+    _one_line_error(run("bench", str(notes)), "no compressed DICOM files")

@@ -70,6 +70,8 @@ def _check_inputs(paths: Sequence[str], *, files_only: bool = False) -> None:
             raise CommandError(f"{path}: no such file or folder")
         if files_only and os.path.isdir(path):
             raise CommandError(f"{path}: is a folder, not a file")
+        if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
+            raise CommandError(f"{path}: permission denied")
 
 
 def _check_output(path: str, formats: dict[str, str]) -> str:
@@ -297,8 +299,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.paths:
         workloads = bench.workloads_from_paths(args.paths)
         if not workloads:
-            print("no compressed DICOM files this build decodes were found in the given paths",
-                  file=sys.stderr)
+            print("turbodicom: no compressed DICOM files this build decodes were found in the "
+                  "given paths", file=sys.stderr)
             return 2
     else:
         print("building the default workload (real images re-encoded on the spot)...",
