@@ -499,16 +499,46 @@ def _fit(v: Any, kind: str) -> Any:
     return _MISFIT
 
 
+_EXACT: dict[str, type[Any]] = {"int": int, "uint": int, "float": float, "str": str, "bytes": bytes}
+
+
+def _fits_as_is(col: list[Any], kind: str, is_list: bool) -> bool:
+    """Whether every value (every item of a list) already has the column's Python type and
+    range, checked with C-level loops (the per-value path costs microseconds)."""
+    if is_list:
+        flat: list[Any] = []
+        for v in col:
+            if type(v) is list:
+                flat.extend(v)
+            elif v is not None:
+                flat.append(v)
+    else:
+        flat = [v for v in col if v is not None]
+    if not flat:
+        return True
+    if set(map(type, flat)) != {_EXACT[kind]}:
+        return False
+    if kind in _INT_RANGE:
+        lo, hi = _INT_RANGE[kind]
+        return lo <= min(flat) and max(flat) < hi
+    return True
+
+
 def _fit_column(col: list[Any], kind: str, is_list: bool) -> tuple[list[Any], list[int]]:
     """The column's values fitted to `kind` (lists of them when `is_list`) and the indices of
     the values that do not fit (None in the result)."""
-    exact = {"int": int, "uint": int, "float": float, "str": str, "bytes": bytes}[kind]
-    if not is_list and kind in ("str", "bytes", "float") and all(
-            v is None or type(v) is exact for v in col):
-        return col, []  # the common case: nothing to convert
+    if _fits_as_is(col, kind, is_list):  # the common case: nothing to convert
+        if is_list:
+            return [v if v is None or type(v) is list else [v] for v in col], []
+        return col, []
     out: list[Any] = []
     misfits: list[int] = []
+    exact = _EXACT[kind]
+    bounds = _INT_RANGE.get(kind)
     for i, v in enumerate(col):
+        if not is_list and type(v) is exact and (bounds is None or bounds[0] <= v < bounds[1]):
+            out.append(v)  # fits as it is (inline: most values of a column)
+            continue
         if is_list and type(v) is list:
             items = [_fit(x, kind) for x in v]
             fitted: Any = _MISFIT if any(x is _MISFIT for x in items) else items
