@@ -660,3 +660,41 @@ def test_resolve_bad_tag_forms(form, message):
     with pytest.raises(ValueError) as info:
         resolve_tags([form])
     assert message in str(info.value)
+
+
+def test_typed_columns_edge_values():
+    """Each value against its column: what fits is kept (converted losslessly), what does not
+    is None with a warning; the fast whole-column path and the per-value path agree."""
+    from turbodicom.scan import ScanResult
+
+    cols = {  # name: (VR, VM, values, expected typed values, rows with a warning)
+        "a": ("IS", "1", [1, "", None, 2**63, 3.0, "x", b"\x01"],
+              [1, None, None, None, 3, None, None], {3, 5, 6}),
+        "b": ("UV", "1", [2**64 - 1, -1, 0, None, None, None, None],
+              [2**64 - 1, None, 0, None, None, None, None], {1}),
+        "c": ("DS", "1-n", [1.5, [1.0, ""], "", [2, "y"], None, [], 7],
+              [[1.5], [1.0, None], None, None, None, [], [7.0]], {3}),
+        "d": ("LO", "1", ["x", ["p", "q"], 5, None, "", b"z", 2.5],
+              ["x", None, "5", None, "", None, "2.5"], {1, 5}),
+        "e": ("OB", "1", [b"\x00", None, "t", b"", None, None, None],
+              [b"\x00", None, None, b"", None, None, None], {2}),
+        "f": ("xs", "1", [5, -3, None, None, None, None, None],
+              [5, -3, None, None, None, None, None], set()),
+    }
+    n = 7
+    res = ScanResult([f"p{i}" for i in range(n)], [None] * n, list(cols),
+                     [c[2] for c in cols.values()], list(range(len(cols))),
+                     [c[0] for c in cols.values()], [c[1] for c in cols.values()])
+    typed = res.typed_columns()
+    for name, (vr, vm, _, expected, warned) in cols.items():
+        assert typed[name] == expected, name
+        for i in range(n):
+            w = typed["warnings"][i] or ""
+            assert (f"{name}: " in w) == (i in warned), (name, i, w)
+    assert "(VR US or SS, VM 1)" not in " ".join(w or "" for w in typed["warnings"])
+    pa = pytest.importorskip("pyarrow")
+    table = res.to_arrow()
+    assert table.schema.field("b").type == pa.uint64()
+    assert table.schema.field("c").type == pa.list_(pa.float64())
+    assert table.schema.field("e").type == pa.binary()
+    assert table.column("a").to_pylist() == cols["a"][3]
