@@ -686,7 +686,7 @@ def test_typed_columns_edge_values():
                      [c[2] for c in cols.values()], list(range(len(cols))),
                      [c[0] for c in cols.values()], [c[1] for c in cols.values()])
     typed = res.typed_columns()
-    for name, (vr, vm, _, expected, warned) in cols.items():
+    for name, (_, _, _, expected, warned) in cols.items():
         assert typed[name] == expected, name
         for i in range(n):
             w = typed["warnings"][i] or ""
