@@ -343,6 +343,8 @@ int td_parse_image(const uint8_t *buf, size_t len, td_image_info *info, td_error
         if (len - pos < 8)
             return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
                            "no DICOM dataset: only %zu bytes after the file meta", len - pos);
+        if ((rc = td_walk_check_dataset_start(buf + pos, (int64_t)pos, err)) != TD_OK)
+            return rc;
         encoding = td_walk_infer_encoding(buf + pos, info->transfer_syntax_uid);
     }
     info->dataset_offset = (int64_t)pos;

@@ -480,18 +480,9 @@ static int scan_walk(scan *sc_, source *s, td_scan_info *info, td_error *err)
         if (got < 8)
             return td_fail(err, TD_E_TRUNCATED, (int64_t)pos,
                            "no DICOM dataset: only %zu bytes after the file meta", got);
-        uint16_t group = td_load_le16(p);
-        int explicit_vr = td_walk_is_vr_letter(p[4]) && td_walk_is_vr_letter(p[5]);
-        /* Without preamble or file meta, accept only a dataset that starts where real ones do
-         * (command, file meta, directory or identifying group), so a text file or image in a
-         * scanned folder is reported as not DICOM instead of yielding a row of empty values. */
-        uint16_t be_group = td_load_be16(p);
-        if (!(group == 0x0000 || group == 0x0002 || group == 0x0004 || group == 0x0008) &&
-            !(explicit_vr && (be_group == 0x0002 || be_group == 0x0008)))
-            return td_fail(err, TD_E_CORRUPT, (int64_t)pos,
-                           "not a DICOM file: no 'DICM' preamble, no file meta, and the first "
-                           "element (%04X,%04X) does not start a DICOM dataset",
-                           group, td_load_le16(p + 2));
+        /* a text file or an image in a scanned folder is reported as not DICOM instead of
+         * yielding a row of empty values */
+        if ((rc = td_walk_check_dataset_start(p, (int64_t)pos, err)) != TD_OK) return rc;
         encoding = td_walk_infer_encoding(p, info->transfer_syntax_uid);
     }
     info->encoding = encoding;

@@ -115,4 +115,22 @@ static inline int td_walk_infer_encoding(const uint8_t *p, char *uid)
     return encoding;
 }
 
+/* A dataset with no transfer syntax (no file meta): accept it only when it starts where real
+ * ones do - a command, file meta, directory or identifying group (0000, 0002, 0004, 0008),
+ * read little endian, or 0002 / 0008 read big endian in explicit VR - so a text file or an
+ * image is reported as not DICOM (by decode and scan alike) instead of as a damaged element.
+ * p holds at least 8 bytes, found at offset pos.  Returns TD_OK or TD_E_CORRUPT. */
+static inline int td_walk_check_dataset_start(const uint8_t *p, int64_t pos, td_error *err)
+{
+    uint16_t group = td_load_le16(p);
+    uint16_t be_group = td_load_be16(p);
+    int explicit_vr = td_walk_is_vr_letter(p[4]) && td_walk_is_vr_letter(p[5]);
+    if (group == 0x0000 || group == 0x0002 || group == 0x0004 || group == 0x0008) return TD_OK;
+    if (explicit_vr && (be_group == 0x0002 || be_group == 0x0008)) return TD_OK;
+    return td_fail(err, TD_E_CORRUPT, pos,
+                   "not a DICOM file: no 'DICM' preamble, no file meta, and the first element "
+                   "(%04X,%04X) does not start a DICOM dataset",
+                   group, td_load_le16(p + 2));
+}
+
 #endif /* TD_WALK_H */

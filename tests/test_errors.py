@@ -594,3 +594,129 @@ def test_crashers_replay(path):
             "InstanceNumber", "ImagePositionPatient", "Rows", "Columns", 0x00291010]
     rows = list(turbodicom.scan([str(path)], tags, threads=1))
     assert len(rows) == 1 and rows[0]["path"] == str(path)
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 12: errors a user meets first (damaged deflate from a path, non-DICOM files, named
+# transfer syntaxes)
+# ------------------------------------------------------------------------------------------
+def _mapped(path: Path) -> bool:
+    """Whether `path` is memory-mapped in this process (Linux /proc/self/maps)."""
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+        return str(path) in f.read()
+
+
+def _broken_deflate() -> bytes:
+    data = Path(pydicom_file("image_dfl.dcm")).read_bytes()
+    start = turbodicom._parse.parse_image(data)["dataset_offset"]
+    return data[:start] + b"\xff" * 64 + data[start + 64:]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc/self/maps")
+def test_damaged_deflated_file_from_a_path(tmp_path):
+    """The DecodeError the bytes give from memory, not a BufferError from closing the map;
+    and the map is closed even while the traceback (which holds the frames) is alive."""
+    broken = _broken_deflate()
+    with pytest.raises(turbodicom.DecodeError) as from_memory:
+        turbodicom.decode(broken)
+    path = tmp_path / "broken_dfl.dcm"
+    path.write_bytes(broken)
+    for src in (str(path), path):
+        with pytest.raises(turbodicom.DecodeError) as info:
+            turbodicom.decode(src)
+        assert str(info.value) == str(from_memory.value)
+        assert "inflate" in str(info.value)
+        assert not _mapped(path), "the memory map is still open after the error"
+    with open(path, "rb") as f, pytest.raises(turbodicom.DecodeError, match="inflate"):
+        turbodicom.decode(f)
+    assert not _mapped(path)
+    # the good file still decodes from a path and its map is released afterwards
+    good = tmp_path / "good_dfl.dcm"
+    good.write_bytes(Path(pydicom_file("image_dfl.dcm")).read_bytes())
+    assert turbodicom.decode(good).shape == turbodicom.decode(good.read_bytes()).shape
+    assert not _mapped(good)
+
+
+def test_decode_names_a_non_dicom_file_as_scan_does(tmp_path):
+    """A PNG (and a text file) is 'not a DICOM file', the same message as scan()'s row error."""
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + bytes(range(120))
+    text = b"# notes\nnot a DICOM file at all\n" * 4
+    for name, data in (("image.png", png), ("notes.txt", text)):
+        path = tmp_path / name
+        path.write_bytes(data)
+        [row] = turbodicom.scan(path, ["Rows"])
+        assert row["error"].startswith("not a DICOM file: no 'DICM' preamble"), row["error"]
+        for src in (str(path), data):
+            with pytest.raises(turbodicom.DecodeError) as info:
+                turbodicom.decode(src)
+            assert str(info.value) == row["error"]
+
+
+@pytest.mark.parametrize("uid", ["1.2.840.10008.1.2.4.55", "1.2.840.10008.1.2.4.52",
+                                 "1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.106",
+                                 "1.2.840.10008.1.2.1.98", "1.2.840.10008.1.2.4.92"])
+def test_unsupported_standard_syntax_is_named(uid):
+    from pydicom.uid import UID
+
+    from turbodicom.codecs import SYNTAX_NAMES
+
+    frames = fac.encode_frames(_rle_arr(), bits_allocated=16)
+    ds = fac.make_dataset(transfer_syntax=uid, rows=6, columns=7,
+                          pixel_data=fac.encapsulate(frames), bits_allocated=16, frames=3)
+    ds["PixelData"].is_undefined_length = True
+    buf = io.BytesIO()
+    ds.save_as(buf, implicit_vr=False, little_endian=True, enforce_file_format=True)
+    with pytest.raises(turbodicom.UnsupportedError) as info:
+        turbodicom.decode(buf.getvalue())
+    msg = str(info.value)
+    assert f"{uid} ({UID(uid).name})" in msg  # pydicom's name for it
+    assert "unknown" not in msg
+    for supported in turbodicom.features()["decode"]:
+        assert SYNTAX_NAMES[supported] in msg
+    assert "1.2.840.10008.1.2.5" not in msg  # the supported ones by name, not bare UIDs
+
+
+def test_unsupported_syntax_with_native_pixel_data_is_named():
+    """A syntax this build does not decode is named as unsupported even when the pixel data
+    has a defined length (pydicom will not write such a file: the meta is rewritten here)."""
+    native = fac.native_file(_rle_arr(), bits_allocated=16)
+    old = b"\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00"
+    new = b"\x02\x00\x10\x00UI\x16\x001.2.840.10008.1.2.4.55"
+    assert native.count(old) == 1 and native[132:140] == b"\x02\x00\x00\x00UL\x04\x00"
+    group_length = struct.unpack("<I", native[140:144])[0] + 2
+    data = native[:140] + struct.pack("<I", group_length) + native[144:].replace(old, new)
+    with pytest.raises(turbodicom.UnsupportedError, match="JPEG Full Progression"):
+        turbodicom.decode(data)
+
+
+def test_standard_syntax_names_match_pydicom():
+    """Our table (used without pydicom) agrees with pydicom's UID dictionary and misses none."""
+    from pydicom.uid import UID
+
+    from turbodicom.codecs import STANDARD_SYNTAX_NAMES
+
+    compared = 0
+    for uid, name in STANDARD_SYNTAX_NAMES.items():
+        if UID(uid).type == "Transfer Syntax":
+            assert UID(uid).name == name, uid
+            compared += 1
+    from pydicom._uid_dict import UID_dictionary
+
+    pydicoms = {u for u, v in UID_dictionary.items() if v[1] == "Transfer Syntax"}
+    assert pydicoms <= set(STANDARD_SYNTAX_NAMES)
+    assert compared == len(pydicoms) > 50
+
+
+def test_syntax_name_without_pydicom(monkeypatch):
+    import sys
+
+    from turbodicom.codecs import STANDARD_SYNTAX_NAMES, syntax_name
+
+    monkeypatch.setitem(sys.modules, "pydicom.uid", None)  # import fails as if not installed
+    with pytest.raises(ImportError):
+        import pydicom.uid  # noqa: F401
+    assert syntax_name("1.2.840.10008.1.2.4.55") == STANDARD_SYNTAX_NAMES[
+        "1.2.840.10008.1.2.4.55"]
+    assert syntax_name("1.2.3.4") == "not a DICOM standard transfer syntax"
+    with pytest.raises(turbodicom.UnsupportedError, match="MPEG2 Main Profile / Main Level"):
+        turbodicom.codecs.codec_for("1.2.840.10008.1.2.4.100")

@@ -223,8 +223,8 @@ def test_directory_and_result_api(tmp_path):
     assert res[-1]["Rows"] == 128
     pd = pytest.importorskip("pandas")
     df = res.to_pandas()
-    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["path", "error", "PatientID",
-                                                                 "Rows"]
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["path", "error", "warnings",
+                                                                 "PatientID", "Rows"]
     pa = pytest.importorskip("pyarrow")
     table = res.to_arrow()
     assert isinstance(table, pa.Table) and table.num_rows == 4
@@ -446,3 +446,255 @@ def test_non_dicom_files_are_reported_not_dicom(tmp_path):
         assert rows[name]["error"] is not None and "not a DICOM file" in rows[name]["error"]
         assert rows[name]["Modality"] is None
     assert rows["ct.dcm"]["error"] is None and rows["ct.dcm"]["Modality"] == "CT"
+
+
+# ------------------------------------------------------------------------------------------
+# Column types from the data dictionary's VR and VM, never from the values seen (issue 12)
+# ------------------------------------------------------------------------------------------
+TYPED_TAGS = ["Rows", "Columns", "BitsAllocated", "PixelRepresentation", "WindowCenter",
+              "WindowWidth", "PixelSpacing", "ImageType", "InstanceNumber", "SliceThickness",
+              "PatientName", "SOPInstanceUID", "RescaleSlope"]
+
+
+def _dictionary_arrow_type(keyword):
+    """The Arrow type a tag column must have, from pydicom's data dictionary alone."""
+    pa = pytest.importorskip("pyarrow")
+    from pydicom.datadict import dictionary_VM, dictionary_VR
+
+    vr, vm = dictionary_VR(keyword), dictionary_VM(keyword)
+    base = {"US": pa.int64(), "SS": pa.int64(), "UL": pa.int64(), "SL": pa.int64(),
+            "IS": pa.int64(), "DS": pa.float64(), "FL": pa.float64(), "FD": pa.float64(),
+            "CS": pa.string(), "PN": pa.string(), "UI": pa.string(), "LO": pa.string()}[vr]
+    return base if vm == "1" else pa.list_(base)
+
+
+def _typed_files(tmp_path):
+    """Three files: a well-formed one, one whose values do not fit the dictionary (Rows with
+    two values, an IS that is not an integer, a DS that is not a number), and a text file."""
+    import numpy as np
+
+    import dicom_factory as fac
+
+    def make(**values):
+        ds = fac.make_dataset(transfer_syntax=fac.ExplicitVRLittleEndian, rows=6, columns=7,
+                              pixel_data=np.zeros((6, 7), np.uint16).tobytes(),
+                              bits_allocated=16)
+        ds.PatientName = "Doe^John"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.PixelSpacing = ["0.5", "0.25"]
+        for k, v in values.items():
+            setattr(ds, k, v)
+        return fac.to_bytes(ds)
+
+    good = make(WindowCenter="40", WindowWidth="400", InstanceNumber="3",
+                SliceThickness="1.25")
+    odd = make(Rows=[32768, 0], WindowCenter=["40", "400"], InstanceNumber="1234",
+               SliceThickness="9.75")
+    assert odd.count(b"1234") == 1 and odd.count(b"9.75") == 1
+    odd = odd.replace(b"1234", b"12.5").replace(b"9.75", b"thin")  # pydicom will not write them
+    paths = []
+    for name, data in (("good.dcm", good), ("odd.dcm", odd), ("notes.txt", b"not DICOM\n" * 9)):
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+def test_arrow_types_come_from_the_dictionary(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    paths = _typed_files(tmp_path)
+    expected = pa.schema([("path", pa.string()), ("error", pa.string()),
+                          ("warnings", pa.string())]
+                         + [(k, _dictionary_arrow_type(k)) for k in TYPED_TAGS])
+    res = turbodicom.scan(paths, TYPED_TAGS)
+    assert res.to_arrow().schema == expected
+    for p in paths:  # whatever one file holds, the types are the same
+        assert turbodicom.scan([p], TYPED_TAGS).to_arrow().schema == expected
+    assert turbodicom.scan([], TYPED_TAGS).to_arrow().schema == expected
+
+
+def test_typed_values_and_warnings(tmp_path):
+    pytest.importorskip("pyarrow")
+    from pydicom.datadict import dictionary_VM
+
+    good_path, odd_path, text_path = _typed_files(tmp_path)
+    res = turbodicom.scan([good_path, odd_path, text_path], TYPED_TAGS)
+    good, odd, text = res.to_arrow().to_pylist()
+    # the well-formed file: pydicom's values, a list wherever the VM allows several
+    expected = _expected(good_path, TYPED_TAGS)
+    for k in TYPED_TAGS:
+        want = expected.get(k)
+        if want is not None and dictionary_VM(k) != "1" and not isinstance(want, list):
+            want = [want]
+        assert _same(good[k], want), f"{k}: {good[k]!r} != {want!r}"
+    assert good["warnings"] is None and good["Rows"] == 6 and good["WindowCenter"] == [40.0]
+    # values that do not fit are null in their column and named in the row's warnings
+    assert odd["Rows"] is None and odd["Columns"] == 7
+    assert odd["WindowCenter"] == [40.0, 400.0]
+    assert odd["InstanceNumber"] is None and odd["SliceThickness"] is None
+    notes = odd["warnings"].split("; ")
+    assert len(notes) == 3
+    assert notes[0] == ("Rows: [32768, 0] does not fit its integer column (VR US, VM 1), "
+                        "left null")
+    assert notes[1].startswith("InstanceNumber: '12.5' does not fit its integer column")
+    assert notes[2].startswith("SliceThickness: 'thin' does not fit its float column")
+    assert odd["error"] is None
+    # the rows themselves keep every value as read
+    assert res[1]["Rows"] == [32768, 0] and res[1]["InstanceNumber"] == "12.5"
+    # a file that is not DICOM: an error, no values, no warnings
+    assert text["error"].startswith("not a DICOM file")
+    assert text["warnings"] is None and all(text[k] is None for k in TYPED_TAGS)
+
+
+def test_pandas_types_match_arrow(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    res = turbodicom.scan(_typed_files(tmp_path), TYPED_TAGS)
+    df = res.to_pandas()
+    assert str(df["Rows"].dtype) == "Int64" and str(df["InstanceNumber"].dtype) == "Int64"
+    assert str(df["SliceThickness"].dtype) == "Float64"
+    assert df["Rows"].isna().tolist() == [False, True, True]
+    table = res.to_arrow().to_pylist()
+    for name in ["path", "error", "warnings"] + TYPED_TAGS:
+        for i, row in enumerate(table):
+            v = df[name].iloc[i]
+            assert (row[name] is None and (v is None or v is pd.NA)) or _same(
+                row[name], v.item() if hasattr(v, "item") else v), (name, i, v, row[name])
+
+
+def test_cli_parquet_and_csv_are_typed(tmp_path):
+    """The real command: Parquet holds the typed table, CSV its text, both with warnings."""
+    import csv
+    import subprocess
+    import sys
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    from test_cli import _env
+
+    paths = _typed_files(tmp_path)
+    expected = turbodicom.scan(paths, TYPED_TAGS).to_arrow()
+    tags = ",".join(TYPED_TAGS)
+    for out in ("out.parquet", "out.csv"):
+        subprocess.run([sys.executable, "-m", "turbodicom", "scan", *paths, "-t", tags, "-o",
+                        str(tmp_path / out)], check=True, env=_env(), capture_output=True)
+    assert pq.read_table(tmp_path / "out.parquet").equals(expected)
+    with open(tmp_path / "out.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == expected.column_names
+    assert rows[0]["Rows"] == "6" and rows[0]["WindowCenter"] == "40.0"
+    assert rows[0]["PixelSpacing"] == "0.5\\0.25" and rows[0]["warnings"] == ""
+    assert rows[1]["Rows"] == "" and rows[1]["warnings"].startswith("Rows: [32768, 0]")
+    assert rows[1]["WindowCenter"] == "40.0\\400.0"
+
+
+def test_types_without_pydicom(tmp_path, monkeypatch):
+    """Without pydicom, the built-in table gives the same types for its keywords."""
+    import importlib
+
+    pytest.importorskip("pyarrow")
+    scan_module = importlib.import_module("turbodicom.scan")  # the module, not the function
+
+    paths = _typed_files(tmp_path)
+    with_dd = turbodicom.scan(paths, TYPED_TAGS + ["SoftwareVersions"])
+    monkeypatch.setattr(scan_module, "_pydicom_datadict", lambda: None)
+    without = turbodicom.scan(paths, TYPED_TAGS + ["(0018,1020)"])
+    assert without.to_arrow().schema.remove(len(TYPED_TAGS) + 3) == \
+        with_dd.to_arrow().schema.remove(len(TYPED_TAGS) + 3)
+    assert without.to_arrow().drop_columns(["(0018,1020)"]).to_pylist() == \
+        with_dd.to_arrow().drop_columns(["SoftwareVersions"]).to_pylist()
+    assert without.column_type("(0018,1020)") is None  # not in the built-in table: inferred
+    assert with_dd.column_type("SoftwareVersions") == ("str", True)
+
+
+def test_builtin_vm_matches_pydicom_dictionary():
+    from pydicom.datadict import dictionary_VM
+
+    from turbodicom.scan import BUILTIN_VM
+
+    assert set(BUILTIN_VM) <= set(BUILTIN_KEYWORDS)
+    for kw in BUILTIN_KEYWORDS:
+        assert dictionary_VM(kw) == BUILTIN_VM.get(kw, "1"), kw
+
+
+@requires_corpus
+def test_corpus_column_types(corpus_scan):
+    """The corpus file with Rows = [32768, 0] no longer turns Rows, Columns and BitsAllocated
+    into text for every row: the columns stay integer, that row is null and warned about."""
+    pa = pytest.importorskip("pyarrow")
+    table = corpus_scan.to_arrow()
+    for k in ("Rows", "Columns", "BitsAllocated", "WindowCenter", "PixelSpacing",
+              "InstanceNumber", "ImagePositionPatient"):
+        assert table.schema.field(k).type == _dictionary_arrow_type(k), k
+    assert table.schema.field("TransferSyntaxUID").type == pa.string()
+    typed = table.to_pylist()
+    odd = 0
+    for raw, row in zip(corpus_scan, typed, strict=True):
+        for k in ("Rows", "Columns", "BitsAllocated"):
+            if isinstance(raw[k], list):
+                assert row[k] is None and f"{k}: {raw[k]!r}" in row["warnings"]
+                odd += 1
+            else:
+                assert row[k] == raw[k]
+        wc = raw["WindowCenter"]
+        if isinstance(wc, float):
+            assert row["WindowCenter"] == [wc]
+        elif isinstance(wc, list) and all(isinstance(x, float) for x in wc):
+            assert row["WindowCenter"] == wc
+    assert odd >= 3  # the file with Rows, Columns = [32768, 0], BitsAllocated = [8, 0]
+
+
+@pytest.mark.parametrize("form", ["(0020,0032)", "0020,0032", "00200032", "0x00200032",
+                                  "0X00200032", "( 0020 , 0032 )", "(00200032)",
+                                  "ImagePositionPatient", 0x00200032, (0x0020, 0x0032)])
+def test_resolve_tag_forms(form):
+    assert resolve_tags([form]) == [("ImagePositionPatient", 0x00200032, "DS")]
+
+
+@pytest.mark.parametrize("form,message", [
+    ("(0020,0032", "neither a DICOM keyword nor a tag"),
+    ("0020,0032)", "neither a DICOM keyword nor a tag"),
+    ("0x0020003", "neither a DICOM keyword nor a tag"),
+    ("(0020", "neither a DICOM keyword nor a tag"),
+    ("PatientNmae", "unknown DICOM keyword 'PatientNmae' (did you mean PatientName"),
+])
+def test_resolve_bad_tag_forms(form, message):
+    with pytest.raises(ValueError) as info:
+        resolve_tags([form])
+    assert message in str(info.value)
+
+
+def test_typed_columns_edge_values():
+    """Each value against its column: what fits is kept (converted losslessly), what does not
+    is None with a warning; the fast whole-column path and the per-value path agree."""
+    from turbodicom.scan import ScanResult
+
+    cols = {  # name: (VR, VM, values, expected typed values, rows with a warning)
+        "a": ("IS", "1", [1, "", None, 2**63, 3.0, "x", b"\x01"],
+              [1, None, None, None, 3, None, None], {3, 5, 6}),
+        "b": ("UV", "1", [2**64 - 1, -1, 0, None, None, None, None],
+              [2**64 - 1, None, 0, None, None, None, None], {1}),
+        "c": ("DS", "1-n", [1.5, [1.0, ""], "", [2, "y"], None, [], 7],
+              [[1.5], [1.0, None], None, None, None, [], [7.0]], {3}),
+        "d": ("LO", "1", ["x", ["p", "q"], 5, None, "", b"z", 2.5],
+              ["x", None, "5", None, "", None, "2.5"], {1, 5}),
+        "e": ("OB", "1", [b"\x00", None, "t", b"", None, None, None],
+              [b"\x00", None, None, b"", None, None, None], {2}),
+        "f": ("xs", "1", [5, -3, None, None, None, None, None],
+              [5, -3, None, None, None, None, None], set()),
+    }
+    n = 7
+    res = ScanResult([f"p{i}" for i in range(n)], [None] * n, list(cols),
+                     [c[2] for c in cols.values()], list(range(len(cols))),
+                     [c[0] for c in cols.values()], [c[1] for c in cols.values()])
+    typed = res.typed_columns()
+    for name, (_, _, _, expected, warned) in cols.items():
+        assert typed[name] == expected, name
+        for i in range(n):
+            w = typed["warnings"][i] or ""
+            assert (f"{name}: " in w) == (i in warned), (name, i, w)
+    assert "(VR US or SS, VM 1)" not in " ".join(w or "" for w in typed["warnings"])
+    pa = pytest.importorskip("pyarrow")
+    table = res.to_arrow()
+    assert table.schema.field("b").type == pa.uint64()
+    assert table.schema.field("c").type == pa.list_(pa.float64())
+    assert table.schema.field("e").type == pa.binary()
+    assert table.column("a").to_pylist() == cols["a"][3]

@@ -1,15 +1,93 @@
-"""The ``turbodicom`` command: ``info``, ``decode``, ``scan`` and ``bench``."""
+"""The turbodicom command line: info, decode, scan and bench.
+
+A user's mistake (a missing file, a tag that is not one, an output format turbodicom does not
+write, a file that cannot be decoded, ...) ends in one line on stderr, ``turbodicom: ...``, and
+exit status 2, never in a traceback (set TURBODICOM_TRACEBACK=1 to see one).  Inputs, tags and
+the output format are checked before any work starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import sys
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import turbodicom
+
+DESCRIPTION = "Fast DICOM pixel decoding and tag scanning."
+EPILOG = """examples:
+  turbodicom info
+  turbodicom decode image.dcm --index 0 -o frame0.npy
+  turbodicom scan /data/dicom -t PatientID,Rows -t "(0020,0032)" -o index.parquet
+  turbodicom bench --quick
+
+Run 'turbodicom COMMAND --help' for the options of one command."""
+
+
+class CommandError(Exception):
+    """A user's mistake or a failure reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line: ``turbodicom: <problem> (see ... --help)``."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"turbodicom: {message} (see '{self.prog} --help')\n")
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _check_inputs(paths: Sequence[str], *, files_only: bool = False) -> None:
+    """CommandError for an input path that does not exist (or is a folder, `files_only`)."""
+    for path in paths:
+        if not os.path.exists(path):
+            raise CommandError(f"{path}: no such file or folder")
+        if files_only and os.path.isdir(path):
+            raise CommandError(f"{path}: is a folder, not a file")
+        if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
+            raise CommandError(f"{path}: permission denied")
+
+
+def _check_output(path: str, formats: dict[str, str]) -> str:
+    """The output format (a key of `formats`) of `path`; CommandError before any work when
+    turbodicom does not write it or its folder does not exist."""
+    if os.path.isdir(path):
+        raise CommandError(f"cannot write {path}: it is a folder")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in formats:
+        known = ", ".join(f"{e} ({name})" for e, name in formats.items())
+        raise CommandError(f"cannot write {path}: unknown output format "
+                           f"{ext or '(no extension)'}; use {known}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"cannot write {path}: folder {folder} does not exist")
+    return ext
 
 
 def _versions() -> dict[str, str]:
@@ -48,27 +126,133 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    arr = turbodicom.decode(args.file, index=args.index, threads=args.threads)
+    _check_inputs([args.file], files_only=True)
+    _check_output(args.output, {".npy": "NumPy array"})
+    try:
+        arr = turbodicom.decode(args.file, index=args.index, threads=args.threads)
+    except (turbodicom.TurboDicomError, IndexError) as exc:
+        raise CommandError(f"{args.file}: {exc}") from None
     np.save(args.output, arr)
     print(f"{args.file}: {arr.shape} {arr.dtype} -> {args.output}")
     return 0
 
 
-def _scan_cell(v: Any) -> Any:
+_HEX4 = re.compile(r"^[0-9A-Fa-f]{4}$")
+
+
+def split_tags(groups: Sequence[str]) -> list[str]:
+    """The tags of repeated ``-t`` options, each a comma-separated list.
+
+    A comma inside parentheses belongs to the tag, ``(0020,0032)``; two bare groups of four
+    hex digits in a row are one tag, ``0020,0032``.  Other forms (keywords, ``00200032``,
+    ``0x00200032``) pass through to :func:`turbodicom.scan.resolve_tags`.
+    """
+    tags: list[str] = []
+    for group in groups:
+        parts: list[str] = []
+        depth = 0
+        current = ""
+        for ch in group:
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth < 0:
+                    raise CommandError(f"-t {group}: a ')' without its '('")
+            if ch == "," and depth == 0:
+                parts.append(current.strip())
+                current = ""
+            else:
+                current += ch
+        if depth != 0:
+            raise CommandError(f"-t {group}: a '(' without its ')'")
+        parts.append(current.strip())
+        i = 0
+        while i < len(parts):
+            if (_HEX4.match(parts[i]) and i + 1 < len(parts)
+                    and _HEX4.match(parts[i + 1])):
+                tags.append(f"({parts[i]},{parts[i + 1]})")
+                i += 2
+                continue
+            if parts[i]:
+                tags.append(parts[i])
+            i += 1
+    if not tags:
+        raise CommandError("-t: no tags given")
+    return tags
+
+
+def _json_value(v: Any) -> Any:
     if isinstance(v, bytes):
         return v.hex()
     if isinstance(v, list):
-        return "\\".join(str(_scan_cell(x)) for x in v)
+        return [_json_value(x) for x in v]
     return v
 
 
+def _csv_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, list):
+        return "\\".join(_csv_cell(x) for x in v)
+    return str(v)
+
+
+def _write_jsonl(result: Any, out: str | None) -> None:
+    """One JSON object per file, the values as read (lists stay lists, bytes become hex)."""
+    f = sys.stdout if out in (None, "-") else open(out, "w", encoding="utf-8")
+    try:
+        for row in result:
+            f.write(json.dumps({k: _json_value(v) for k, v in row.items()}, default=str)
+                    + "\n")
+    finally:
+        if f is not sys.stdout:
+            f.close()
+
+
+def _write_csv(result: Any, out: str) -> None:
+    """The typed columns (ScanResult.typed_columns) as text: lists joined with a backslash,
+    bytes as hex, null as an empty cell."""
+    import csv
+
+    columns = result.typed_columns()
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(list(columns))
+        for i in range(len(result)):
+            w.writerow([_csv_cell(col[i]) for col in columns.values()])
+
+
+def _write_parquet(result: Any, out: str) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(result.to_arrow(), out)
+
+
+_SCAN_FORMATS = {".parquet": "Parquet", ".csv": "CSV", ".jsonl": "JSON lines"}
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    import os
     import time
 
-    from turbodicom.scan import iter_paths, scan
+    from turbodicom.scan import iter_paths, resolve_tags, scan
 
-    tags = [t.strip() for group in args.tags for t in group.split(",") if t.strip()]
+    tags = split_tags(args.tags)
+    try:
+        resolve_tags(tags)
+    except (ValueError, TypeError) as exc:
+        raise CommandError(f"-t: {exc}") from None
+    out = args.output
+    ext = ".jsonl" if out in (None, "-") else _check_output(out, _SCAN_FORMATS)
+    if ext == ".parquet":
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise CommandError("writing Parquet needs pyarrow: pip install "
+                               "'turbodicom[scan]'") from None
+    _check_inputs(args.paths)
     files = list(iter_paths(args.paths, recursive=not args.no_recursive))
     t0 = time.perf_counter()
     prog = None
@@ -88,36 +272,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     else:
         result = scan(files, tags, threads=args.threads)
     elapsed = time.perf_counter() - t0
-    out = args.output
-    if out is None or out == "-" or out.endswith(".jsonl"):
-        f = sys.stdout if out in (None, "-") else open(out, "w", encoding="utf-8")
-        try:
-            for row in result:
-                f.write(json.dumps({k: _scan_cell(v) if isinstance(v, bytes) else v
-                                    for k, v in row.items()}, default=str) + "\n")
-        finally:
-            if f is not sys.stdout:
-                f.close()
-    elif out.endswith(".csv"):
-        import csv
-
-        with open(out, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(list(result.columns))
-            for row in result:
-                w.writerow([_scan_cell(v) if v is not None else "" for v in row.values()])
-    elif out.endswith(".parquet"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            print("turbodicom: writing Parquet needs pyarrow: pip install 'turbodicom[scan]'",
-                  file=sys.stderr)
-            return 2
-        pq.write_table(result.to_arrow(), out)
+    if ext == ".parquet":
+        _write_parquet(result, out)
+    elif ext == ".csv":
+        _write_csv(result, out)
     else:
-        print(f"turbodicom: unknown output format {os.path.splitext(out)[1]!r} (use .parquet, "
-              ".csv or .jsonl)", file=sys.stderr)
-        return 2
+        _write_jsonl(result, out)
     rate = len(result) / elapsed if elapsed > 0 else float("inf")
     print(f"scanned {len(result):,} files ({result.nr_errors:,} errors) in {elapsed:.2f} s: "
           f"{rate:,.0f} files/s", file=sys.stderr)
@@ -139,8 +299,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.paths:
         workloads = bench.workloads_from_paths(args.paths)
         if not workloads:
-            print("no compressed DICOM files this build decodes were found in the given paths",
-                  file=sys.stderr)
+            print("turbodicom: no compressed DICOM files this build decodes were found in the "
+                  "given paths", file=sys.stderr)
             return 2
     else:
         print("building the default workload (real images re-encoded on the spot)...",
@@ -174,51 +334,88 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="turbodicom", description=__doc__)
+    p = _Parser(prog="turbodicom", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=turbodicom.__version__)
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("info", help="version, supported transfer syntaxes, library versions")
+    text = "version, supported transfer syntaxes, library versions"
+    s = sub.add_parser("info", help=text, description=text[0].upper() + text[1:] + ".")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("decode", help="decode a file's pixel data to a .npy file")
-    s.add_argument("file")
-    s.add_argument("--index", type=int, default=None, help="decode only this frame (0-based)")
-    s.add_argument("--threads", type=int, default=None, help="frames decoded in parallel")
+    text = "decode a file's pixel data to a .npy file"
+    s = sub.add_parser("decode", help=text, description=text[0].upper() + text[1:] + ".")
+    s.add_argument("file", help="a DICOM file")
+    s.add_argument("--index", type=_int_at_least(0), default=None,
+                   help="decode only this frame (0-based)")
+    s.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="frames decoded in parallel (default: every core)")
     s.add_argument("-o", "--output", required=True, help="output .npy path")
     s.set_defaults(func=cmd_decode)
 
-    s = sub.add_parser("scan", help="read a few tags from many DICOM files")
-    s.add_argument("paths", nargs="+", help="files or directories (walked recursively)")
-    s.add_argument("-t", "--tags", action="append", required=True,
-                   help="comma-separated keywords or (gggg,eeee) tags (repeatable)")
+    text = "read a few tags from many DICOM files"
+    s = sub.add_parser("scan", help=text, description=text[0].upper() + text[1:] + (
+        "; one row per file, the tag columns typed by the data dictionary in Parquet and CSV "
+        "output, a 'warnings' column naming any value that does not fit."))
+    s.add_argument("paths", nargs="+", help="files or folders (walked recursively)")
+    s.add_argument("-t", "--tags", action="append", required=True, metavar="TAGS",
+                   help="keywords or tags, comma-separated, repeatable: PatientID, "
+                        "\"(0020,0032)\", 0020,0032, 00200032 or 0x00200032")
     s.add_argument("-o", "--output", default=None,
                    help="out.parquet, out.csv or out.jsonl (default: JSON lines on stdout)")
-    s.add_argument("--threads", type=int, default=None, help="files scanned in parallel")
+    s.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="files scanned in parallel")
     s.add_argument("--no-recursive", action="store_true", help="do not descend into folders")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("bench", help="time turbodicom against every installed peer")
-    s.add_argument("paths", nargs="*", help="files or directories (default: built-in workload)")
+    text = "time turbodicom against every installed peer"
+    s = sub.add_parser("bench", help=text, description=text[0].upper() + text[1:] + ".")
+    s.add_argument("paths", nargs="*", help="files or folders (default: built-in workload)")
     s.add_argument("--quick", action="store_true", help="smaller workload, shorter timings")
     s.add_argument("--level", action="append", choices=["frame", "file"],
                    help="only this level (repeatable)")
-    s.add_argument("--min-time", type=float, default=None,
+    s.add_argument("--min-time", type=_positive_float, default=None,
                    help="seconds of repeated runs per measurement (default 0.5, quick 0.1)")
-    s.add_argument("--threads", type=int, default=None, help="threads for the multi-thread row")
+    s.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="threads for the multi-thread row")
     s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_bench)
     return p
 
 
+def _check_bench_args(args: argparse.Namespace) -> None:
+    _check_inputs(args.paths)
+    if args.json:
+        _check_output(args.json, {".json": "JSON"})
+
+
+def _fail(message: str) -> int:
+    print("turbodicom: " + " ".join(message.split("\n")).strip(), file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (2 for a user's mistake)."""
     args = build_parser().parse_args(argv)
     try:
+        if args.func is cmd_bench:
+            _check_bench_args(args)
         return int(args.func(args))
-    except turbodicom.TurboDicomError as exc:
-        print(f"turbodicom: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        # the reader went away (turbodicom scan ... | head): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (OSError, IndexError) as exc:
-        print(f"turbodicom: {exc}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except Exception as exc:
+        if os.environ.get("TURBODICOM_TRACEBACK"):
+            raise
+        if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+            return _fail(f"{exc.filename}: {exc.strerror}")
+        if isinstance(exc, (CommandError, turbodicom.TurboDicomError, OSError, ValueError,
+                            IndexError, ImportError, MemoryError)):
+            return _fail(str(exc) or type(exc).__name__)
+        raise

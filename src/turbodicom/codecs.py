@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from turbodicom.errors import DecodeError, UnsupportedError
 
-__all__ = ["Codec", "FrameSpec", "codec_for", "check_reduce", "features", "SYNTAX_NAMES"]
+__all__ = ["Codec", "FrameSpec", "codec_for", "check_reduce", "features", "SYNTAX_NAMES",
+           "STANDARD_SYNTAX_NAMES", "syntax_name"]
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
@@ -37,6 +38,97 @@ SYNTAX_NAMES = {
     "1.2.840.10008.1.2.4.202": "HTJ2K Lossless RPCL",
     "1.2.840.10008.1.2.4.203": "HTJ2K",
 }
+
+
+#: Every transfer syntax of the DICOM standard (PS3.6 Table A-1), the standard's names (with
+#: "and" for "&", as pydicom writes them), so errors name a syntax without pydicom; pydicom's
+#: own dictionary is preferred when it is installed (see :func:`syntax_name`).
+STANDARD_SYNTAX_NAMES = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian",
+    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.1.98": "Encapsulated Uncompressed Explicit VR Little Endian",
+    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline (Process 1)",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended (Process 2 and 4)",
+    "1.2.840.10008.1.2.4.52": "JPEG Extended (Process 3 and 5)",
+    "1.2.840.10008.1.2.4.53": "JPEG Spectral Selection, Non-Hierarchical (Process 6 and 8)",
+    "1.2.840.10008.1.2.4.54": "JPEG Spectral Selection, Non-Hierarchical (Process 7 and 9)",
+    "1.2.840.10008.1.2.4.55": "JPEG Full Progression, Non-Hierarchical (Process 10 and 12)",
+    "1.2.840.10008.1.2.4.56": "JPEG Full Progression, Non-Hierarchical (Process 11 and 13)",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless, Non-Hierarchical (Process 14)",
+    "1.2.840.10008.1.2.4.58": "JPEG Lossless, Non-Hierarchical (Process 15)",
+    "1.2.840.10008.1.2.4.59": "JPEG Extended, Hierarchical (Process 16 and 18)",
+    "1.2.840.10008.1.2.4.60": "JPEG Extended, Hierarchical (Process 17 and 19)",
+    "1.2.840.10008.1.2.4.61": "JPEG Spectral Selection, Hierarchical (Process 20 and 22)",
+    "1.2.840.10008.1.2.4.62": "JPEG Spectral Selection, Hierarchical (Process 21 and 23)",
+    "1.2.840.10008.1.2.4.63": "JPEG Full Progression, Hierarchical (Process 24 and 26)",
+    "1.2.840.10008.1.2.4.64": "JPEG Full Progression, Hierarchical (Process 25 and 27)",
+    "1.2.840.10008.1.2.4.65": "JPEG Lossless, Hierarchical (Process 28)",
+    "1.2.840.10008.1.2.4.66": "JPEG Lossless, Hierarchical (Process 29)",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless, Non-Hierarchical, First-Order Prediction "
+                              "(Process 14 [Selection Value 1])",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless Image Compression",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Lossy (Near-Lossless) Image Compression",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Image Compression (Lossless Only)",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000 Image Compression",
+    "1.2.840.10008.1.2.4.92": "JPEG 2000 Part 2 Multi-component Image Compression "
+                              "(Lossless Only)",
+    "1.2.840.10008.1.2.4.93": "JPEG 2000 Part 2 Multi-component Image Compression",
+    "1.2.840.10008.1.2.4.94": "JPIP Referenced",
+    "1.2.840.10008.1.2.4.95": "JPIP Referenced Deflate",
+    "1.2.840.10008.1.2.4.100": "MPEG2 Main Profile / Main Level",
+    "1.2.840.10008.1.2.4.100.1": "Fragmentable MPEG2 Main Profile / Main Level",
+    "1.2.840.10008.1.2.4.101": "MPEG2 Main Profile / High Level",
+    "1.2.840.10008.1.2.4.101.1": "Fragmentable MPEG2 Main Profile / High Level",
+    "1.2.840.10008.1.2.4.102": "MPEG-4 AVC/H.264 High Profile / Level 4.1",
+    "1.2.840.10008.1.2.4.102.1": "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.1",
+    "1.2.840.10008.1.2.4.103": "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
+    "1.2.840.10008.1.2.4.103.1": "Fragmentable MPEG-4 AVC/H.264 BD-compatible High Profile / "
+                                 "Level 4.1",
+    "1.2.840.10008.1.2.4.104": "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
+    "1.2.840.10008.1.2.4.104.1": "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For "
+                                 "2D Video",
+    "1.2.840.10008.1.2.4.105": "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
+    "1.2.840.10008.1.2.4.105.1": "Fragmentable MPEG-4 AVC/H.264 High Profile / Level 4.2 For "
+                                 "3D Video",
+    "1.2.840.10008.1.2.4.106": "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2",
+    "1.2.840.10008.1.2.4.106.1": "Fragmentable MPEG-4 AVC/H.264 Stereo High Profile / "
+                                 "Level 4.2",
+    "1.2.840.10008.1.2.4.107": "HEVC/H.265 Main Profile / Level 5.1",
+    "1.2.840.10008.1.2.4.108": "HEVC/H.265 Main 10 Profile / Level 5.1",
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+    "1.2.840.10008.1.2.4.201": "High-Throughput JPEG 2000 Image Compression (Lossless Only)",
+    "1.2.840.10008.1.2.4.202": "High-Throughput JPEG 2000 with RPCL Options Image Compression "
+                               "(Lossless Only)",
+    "1.2.840.10008.1.2.4.203": "High-Throughput JPEG 2000 Image Compression",
+    "1.2.840.10008.1.2.4.204": "JPIP HTJ2K Referenced",
+    "1.2.840.10008.1.2.4.205": "JPIP HTJ2K Referenced Deflate",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+    "1.2.840.10008.1.2.6.1": "RFC 2557 MIME encapsulation",
+    "1.2.840.10008.1.2.6.2": "XML Encoding",
+    "1.2.840.10008.1.2.7.1": "SMPTE ST 2110-20 Uncompressed Progressive Active Video",
+    "1.2.840.10008.1.2.7.2": "SMPTE ST 2110-20 Uncompressed Interlaced Active Video",
+    "1.2.840.10008.1.2.7.3": "SMPTE ST 2110-30 PCM Digital Audio",
+    "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
+    "1.2.840.10008.1.20": "Papyrus 3 Implicit VR Little Endian",
+}
+
+
+def syntax_name(uid: str) -> str:
+    """The standard name of transfer syntax `uid` (pydicom's dictionary when installed, else
+    :data:`STANDARD_SYNTAX_NAMES`), or ``"not a DICOM standard transfer syntax"``."""
+    try:
+        from pydicom.uid import UID
+    except ImportError:
+        pass
+    else:
+        known = UID(uid)
+        if known.type == "Transfer Syntax":
+            return str(known.name)
+    return STANDARD_SYNTAX_NAMES.get(uid, "not a DICOM standard transfer syntax")
 
 
 @dataclass(frozen=True)
@@ -395,10 +487,10 @@ def codec_for(uid: str) -> Codec:
     try:
         return _BY_UID[uid]
     except KeyError:
-        name = SYNTAX_NAMES.get(uid, "unknown transfer syntax")
+        supported = ", ".join(SYNTAX_NAMES.get(u, u) for u in features()["decode"])
         raise UnsupportedError(
-            f"transfer syntax {uid} ({name}) is not supported by this build of turbodicom; "
-            f"supported: {', '.join(sorted(_BY_UID))}") from None
+            f"transfer syntax {uid} ({syntax_name(uid)}) is not supported by this build of "
+            f"turbodicom; it decodes: {supported}") from None
 
 
 #: Most resolution levels a JPEG 2000 codestream can have discarded (T.800 A.6.1: at most 32
@@ -423,10 +515,9 @@ def check_reduce(uid: str, reduce: int) -> Codec | None:
         return None
     codec = _BY_UID.get(uid)
     if codec is None or codec.reduced_dims is None:
-        name = SYNTAX_NAMES.get(uid, "unknown transfer syntax")
         raise UnsupportedError(
             f"reduce={reduce}: decoding at a lower resolution is only possible for JPEG 2000 "
-            f"and HTJ2K, not for transfer syntax {uid} ({name})")
+            f"and HTJ2K, not for transfer syntax {uid} ({syntax_name(uid)})")
     if reduce > MAX_REDUCE:
         raise UnsupportedError(f"reduce={reduce}: a JPEG 2000 codestream has at most "
                                f"{MAX_REDUCE} decomposition levels to discard")

@@ -33,10 +33,11 @@ def _partition(files: list[str], tags: list[Any], as_text: bool) -> Any:
     import pandas as pd
 
     result = _scan(files, tags, threads=1)
+    if not as_text:
+        return result.to_pandas()  # typed by the data dictionary: the same in every partition
     cols = dict(result.columns)
-    if as_text:
-        for name in result.names:
-            cols[name] = [None if v is None else _as_text(v) for v in cols[name]]
+    for name in result.names:
+        cols[name] = [None if v is None else _as_text(v) for v in cols[name]]
     return pd.DataFrame(cols, columns=list(cols))
 
 
@@ -51,13 +52,16 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
     partition_size : int
         Files per partition (one task each).
     as_text : bool
-        Give every tag column as text (lists joined with ``\\``, bytes as hex), so the
-        partitions share one schema whatever the files hold (what :func:`to_parquet` uses).
+        Give every tag column as text (lists joined with ``\\``, bytes as hex; what
+        :func:`to_parquet` uses).  By default the columns are typed as
+        :meth:`turbodicom.ScanResult.to_pandas` types them, from the data dictionary, so
+        every partition has the same schema.
 
     Returns
     -------
     dask.dataframe.DataFrame
-        Columns ``path``, ``error`` and one per tag, one row per file, in file order.
+        Columns ``path``, ``error``, ``warnings`` (typed only) and one per tag, one row per
+        file, in file order.
     """
     dd = _require()
     import pandas as pd
@@ -68,8 +72,11 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
     resolved = resolve_tags(tags)
     tag_list = [t for _, t, _ in resolved]
     files = list(iter_paths(paths, recursive=recursive))
-    names = ["path", "error"] + [n for n, _, _ in resolved]
-    meta = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    if as_text:
+        names = ["path", "error"] + [n for n, _, _ in resolved]
+        meta = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    else:
+        meta = _partition([], tag_list, False)
     chunks = [files[i:i + partition_size] for i in range(0, len(files), partition_size)]
     if not chunks:
         return dd.from_pandas(meta, npartitions=1)

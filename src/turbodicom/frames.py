@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Union
 
 from turbodicom import _parse
+from turbodicom.codecs import codec_for
 from turbodicom.errors import DecodeError, LimitError
 
 __all__ = ["PixelModule", "PixelSource", "open_pixels", "Source"]
@@ -262,7 +263,10 @@ def _open_buffer(buf: memoryview, closer: Any = None) -> PixelSource:
     info = _parse.parse_image(buf)
     ts = info["transfer_syntax_uid"]
     if info["encoding"] == _parse.ENC_DEFLATED:
-        inflated = _inflate(buf[info["dataset_offset"]:])
+        # the slice is released on the way out, error or not: a view left alive in the
+        # traceback would keep the caller from closing the memory map
+        with buf[info["dataset_offset"]:] as deflated:
+            inflated = _inflate(deflated)
         if closer is not None:
             closer.close()
         meta = info
@@ -273,6 +277,7 @@ def _open_buffer(buf: memoryview, closer: Any = None) -> PixelSource:
         raise DecodeError(f"pixel data has undefined length (encapsulated) but the transfer "
                           f"syntax {ts} is a native one")
     if not module.encapsulated and ts not in NATIVE_SYNTAXES and ts:
+        codec_for(ts)  # a syntax this build does not decode is named as unsupported
         raise DecodeError(f"transfer syntax {ts} needs encapsulated pixel data, but (7FE0,0010)"
                           f" has a defined length")
     eot = eotl = None
@@ -395,8 +400,7 @@ def _open_file(f: IO[bytes], sequential: bool = True) -> PixelSource:
             view = memoryview(mm)[start:]
             return _open_buffer(view, closer=_MapCloser(view, mm))
         except BaseException:
-            view.release()
-            mm.close()
+            _MapCloser(view, mm).close()  # never let a close failure hide the real error
             raise
     data = f.read()
     if not isinstance(data, (bytes, bytearray)):

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 
 from turbodicom import _scan
 
-__all__ = ["scan", "ScanResult", "resolve_tags", "TagSpec", "BUILTIN_KEYWORDS"]
+__all__ = ["scan", "ScanResult", "resolve_tags", "TagSpec", "BUILTIN_KEYWORDS", "BUILTIN_VM"]
 
 TagSpec = Union[str, int, tuple[int, int]]
 PathSpec = Union[str, "os.PathLike[str]"]
@@ -93,7 +93,17 @@ BUILTIN_KEYWORDS: dict[str, tuple[int, str]] = {
 }
 _BUILTIN_BY_TAG = {tag: (kw, vr) for kw, (tag, vr) in BUILTIN_KEYWORDS.items()}
 
-_HEX_TAG = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?$")
+#: Multi-valued attributes among BUILTIN_KEYWORDS: keyword -> dictionary VM (others have VM 1).
+BUILTIN_VM: dict[str, str] = {
+    "ImageType": "2-n", "SpecificCharacterSet": "1-n", "ImagePositionPatient": "3",
+    "ImageOrientationPatient": "6", "PixelSpacing": "2", "WindowCenter": "1-n",
+    "WindowWidth": "1-n",
+}
+
+#: A tag written as text: (gggg,eeee), gggg,eeee, ggggeeee or 0xggggeeee (spaces allowed
+#: around the parts; parentheses, when present, balanced).
+_HEX_TAG = re.compile(r"^(\()?\s*(?:0[xX])?([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*(?(1)\))$")
+_KEYWORD = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
 
 def _pydicom_datadict() -> Any:
@@ -112,7 +122,9 @@ def resolve_tags(tags: Iterable[TagSpec] | TagSpec) -> list[tuple[str, int, str 
     """Resolve tag specifications to ``(column name, tag, dictionary VR or None)``.
 
     A specification is a keyword (``"PatientID"``), a ``(group, element)`` pair, an int
-    (``0x00100020``) or a hex string (``"(0010,0020)"``, ``"00100020"``).  Keywords are looked up
+    (``0x00100020``) or a hex string (``"(0010,0020)"``, ``"0010,0020"``, ``"00100020"``,
+    ``"0x00100020"``).  ValueError names a specification that is neither a known keyword nor
+    a tag (with close keywords, for a typing mistake).  Keywords are looked up
     in pydicom's data dictionary when pydicom is installed, else in :data:`BUILTIN_KEYWORDS`.
     The column is named by the keyword when there is one, else ``"(gggg,eeee)"``.
     """
@@ -132,16 +144,17 @@ def resolve_tags(tags: Iterable[TagSpec] | TagSpec) -> list[tuple[str, int, str 
         elif isinstance(spec, str):
             m = _HEX_TAG.match(spec.strip())
             if m and spec not in BUILTIN_KEYWORDS:
-                tag = (int(m.group(1), 16) << 16) | int(m.group(2), 16)
+                tag = (int(m.group(2), 16) << 16) | int(m.group(3), 16)
             elif dd is not None and dd.tag_for_keyword(spec) is not None:
                 tag = int(dd.tag_for_keyword(spec))
             elif spec in BUILTIN_KEYWORDS:
                 tag = BUILTIN_KEYWORDS[spec][0]
+            elif not _KEYWORD.match(spec.strip()):
+                raise ValueError(
+                    f"{spec!r} is neither a DICOM keyword nor a tag (write a tag as "
+                    "(gggg,eeee), gggg,eeee, ggggeeee or 0xggggeeee, in hexadecimal)")
             else:
-                hint = "" if dd is not None else (
-                    " (install pydicom for the full data dictionary: pip install "
-                    "'turbodicom[pydicom]')")
-                raise ValueError(f"unknown DICOM keyword {spec!r}{hint}")
+                raise ValueError(f"unknown DICOM keyword {spec!r}{_keyword_hint(spec, dd)}")
         else:
             raise TypeError(f"a tag must be a keyword, an int or a (group, element) pair, "
                             f"got {type(spec).__name__}")
@@ -155,6 +168,31 @@ def resolve_tags(tags: Iterable[TagSpec] | TagSpec) -> list[tuple[str, int, str 
             raise ValueError(f"tag {name} {_tag_name(tag)} is requested twice")
         seen.add(tag)
     return out
+
+
+def _keyword_hint(spec: str, dd: Any) -> str:
+    import difflib
+
+    known = list(dd.keyword_dict) if dd is not None else list(BUILTIN_KEYWORDS)
+    close = difflib.get_close_matches(spec, known, n=3)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    if dd is None:
+        hint += (" (without pydicom only common keywords are known: pip install "
+                 "'turbodicom[pydicom]' for the full data dictionary)")
+    return hint
+
+
+def _dictionary_vm(tag: int, dd: Any) -> str | None:
+    """The data dictionary's VM of `tag` ("1", "2", "1-n", ...), or None when unknown."""
+    if dd is not None:
+        try:
+            return str(dd.dictionary_VM(tag))
+        except KeyError:
+            return None
+    entry = _BUILTIN_BY_TAG.get(tag)
+    if entry is not None:
+        return BUILTIN_VM.get(entry[0], "1")
+    return "1" if (tag & 0xFFFF) == 0 else None
 
 
 def _keyword_and_vr(tag: int, dd: Any) -> tuple[str, str | None]:
@@ -244,15 +282,28 @@ class ScanResult(Sequence[dict[str, Any]]):
 
     Rows are dicts ``{"path": str, "error": None or str, <keyword>: value, ...}``; a value is
     None when the element is absent (or when the file could not be scanned that far).  Columns are
-    kept as lists: ``result.columns["PatientID"]``.
+    kept as lists: ``result.columns["PatientID"]``.  Rows and columns hold the values as read
+    (a list where a file has several values, whatever the dictionary says).
+
+    :meth:`to_arrow`, :meth:`to_pandas` and the command line's Parquet and CSV output give each
+    tag column one type, from the attribute's data dictionary VR and VM (see :meth:`column_type`),
+    never from the values seen: a value that does not fit its column (two values in a VM 1
+    attribute, text that is not a number in an IS or DS attribute, ...) is left null there and
+    described in that row's ``warnings`` column.
     """
 
     def __init__(self, paths: list[str], errors: list[str | None], names: list[str],
-                 columns: list[list[Any]], tags: list[int]) -> None:
+                 columns: list[list[Any]], tags: list[int],
+                 vrs: list[str | None] | None = None, vms: list[str | None] | None = None) -> None:
         self.paths = paths
         self.errors = errors
         self.names = names
         self.tags = dict(zip(names, tags, strict=True))
+        #: dictionary VR and VM of each tag column (None: not in the data dictionary)
+        self.vrs: dict[str, str | None] = dict(zip(names, vrs or [None] * len(names),
+                                                   strict=True))
+        self.vms: dict[str, str | None] = dict(zip(names, vms or [None] * len(names),
+                                                   strict=True))
         self.columns: dict[str, list[Any]] = {"path": paths, "error": errors}
         for name, col in zip(names, columns, strict=True):
             self.columns[name] = col
@@ -285,33 +336,94 @@ class ScanResult(Sequence[dict[str, Any]]):
     def nr_errors(self) -> int:
         return sum(e is not None for e in self.errors)
 
+    def column_type(self, name: str) -> tuple[str, bool] | None:
+        """The type of tag column `name` in typed output: ``(kind, is_list)`` or None.
+
+        `kind` is ``"int"`` (VR US, SS, UL, SL, SV, IS, AT, "US or SS"), ``"uint"`` (UV),
+        ``"float"`` (DS, FL, FD), ``"str"`` (text VRs, and SQ, always null) or ``"bytes"``
+        (OB, OW, OD, OF, OL, OV, UN); `is_list` is True when the dictionary VM allows more
+        than one value ("2", "1-n", ...), and then every value is a list (one value: a list of
+        one).  None for a tag not in the data dictionary (a private tag, or any tag outside
+        :data:`BUILTIN_KEYWORDS` without pydicom): its type is inferred from the values.
+        """
+        return _column_kind(self.vrs[name], self.vms[name])
+
+    def typed_columns(self) -> dict[str, list[Any]]:
+        """The columns as typed output holds them: ``path``, ``error``, ``warnings``, tags.
+
+        Each tag column's values are converted to its :meth:`column_type` (an int for an
+        integer column, a float for a float column, a list of them for a multi-valued one,
+        None where the element is absent or empty).  A value that does not fit is None here and
+        named in the row's ``warnings`` (``"; "``-separated, None when all values fit), e.g.
+        ``Rows: [32768, 0] does not fit its integer column (VR US, VM 1), left null``.
+        Columns of tags not in the data dictionary are returned as read.
+        """
+        warnings: list[str | None] = [None] * len(self)
+        typed: dict[str, list[Any]] = {}
+        for name in self.names:
+            col = self.columns[name]
+            kind = self.column_type(name)
+            if kind is None:
+                typed[name] = col
+                continue
+            values, misfits = _fit_column(col, *kind)
+            for i in misfits:
+                vr = "US or SS" if self.vrs[name] == "xs" else self.vrs[name]
+                note = (f"{name}: {_short(col[i])} does not fit its {_describe(*kind)} column "
+                        f"(VR {vr}, VM {self.vms[name]}), left null")
+                warnings[i] = note if warnings[i] is None else f"{warnings[i]}; {note}"
+            typed[name] = values
+        return {"path": self.paths, "error": self.errors, "warnings": warnings, **typed}
+
     def to_pandas(self) -> Any:
-        """A pandas DataFrame with one row per file (needs pandas: ``turbodicom[scan]``)."""
+        """A pandas DataFrame with one row per file (needs pandas: ``turbodicom[scan]``).
+
+        Columns ``path``, ``error``, ``warnings`` and one per tag, typed as
+        :meth:`typed_columns` says: integer columns are pandas' nullable ``Int64`` (``UInt64``
+        for UV), float columns ``Float64``, text, bytes and list columns ``object``.
+        """
         try:
             import pandas as pd
         except ImportError as exc:
             raise ImportError("ScanResult.to_pandas() needs pandas: pip install "
                               "'turbodicom[scan]'") from exc
-        return pd.DataFrame(self.columns, columns=list(self.columns))
+        data: dict[str, Any] = {}
+        for name, values in self.typed_columns().items():
+            kind = self.column_type(name) if name in self.vrs else None
+            dtype = {("int", False): "Int64", ("uint", False): "UInt64",
+                     ("float", False): "Float64"}.get(kind or ("", False), object)
+            data[name] = pd.array(values, dtype=dtype) if dtype is not object else \
+                pd.Series(values, dtype=object)
+        return pd.DataFrame(data, columns=list(data))
 
     def to_arrow(self) -> Any:
         """A pyarrow Table with one row per file (needs pyarrow: ``turbodicom[scan]``).
 
-        Each column gets the type pyarrow infers; a column mixing types (say a tag that is a
-        number in one file and a list in another) is stored as strings.
+        Columns ``path``, ``error``, ``warnings`` (strings) and one per tag, typed from the
+        data dictionary as :meth:`typed_columns` says: ``int64`` (``uint64`` for UV),
+        ``float64``, ``string`` or ``binary``, or a ``list`` of those for a multi-valued VM.
+        A tag not in the data dictionary gets the type pyarrow infers from its values, or
+        ``string`` when they mix types.
         """
         try:
             import pyarrow as pa
         except ImportError as exc:
             raise ImportError("ScanResult.to_arrow() needs pyarrow: pip install "
                               "'turbodicom[scan]'") from exc
+        scalar = {"int": pa.int64(), "uint": pa.uint64(), "float": pa.float64(),
+                  "str": pa.string(), "bytes": pa.binary()}
         arrays = {}
-        for name, col in self.columns.items():
-            try:
-                arrays[name] = pa.array(col)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                arrays[name] = pa.array([None if v is None else _as_text(v) for v in col],
-                                        type=pa.string())
+        for name, col in self.typed_columns().items():
+            kind = self.column_type(name) if name in self.vrs else ("str", False)
+            if kind is None:
+                try:
+                    arrays[name] = pa.array(col)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                    arrays[name] = pa.array([None if v is None else _as_text(v) for v in col],
+                                            type=pa.string())
+                continue
+            t = scalar[kind[0]]
+            arrays[name] = pa.array(col, type=pa.list_(t) if kind[1] else t)
         return pa.table(arrays)
 
 
@@ -321,6 +433,124 @@ def _as_text(v: Any) -> str:
     if isinstance(v, list):
         return "\\".join(_as_text(x) for x in v)
     return str(v)
+
+
+# ------------------------------------------------------------------------------------------
+# Column types from the data dictionary
+# ------------------------------------------------------------------------------------------
+_KIND_BY_VR = {vr: kind for kind, vrs in (
+    ("int", ("US", "SS", "UL", "SL", "SV", "IS", "AT", "xs")),
+    ("uint", ("UV",)),
+    ("float", ("DS", "FL", "FD")),
+    ("str", ("AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+             "UR", "UT", "SQ")),
+    ("bytes", ("OB", "OD", "OF", "OL", "OV", "OW", "UN")),
+) for vr in vrs}
+
+_INT_RANGE = {"int": (-(1 << 63), 1 << 63), "uint": (0, 1 << 64)}
+
+
+def _column_kind(vr: str | None, vm: str | None) -> tuple[str, bool] | None:
+    kind = _KIND_BY_VR.get(vr or "")
+    if kind is None:
+        return None
+    return kind, vm is not None and vm != "1" and vr != "SQ"
+
+
+def _describe(kind: str, is_list: bool) -> str:
+    word = {"int": "integer", "uint": "unsigned integer", "float": "float", "str": "text",
+            "bytes": "bytes"}[kind]
+    return f"list-of-{word}" if is_list else word
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_MISFIT = object()
+
+
+def _fit(v: Any, kind: str) -> Any:
+    """`v` as a value of a `kind` column (None for empty), or _MISFIT."""
+    if v is None:
+        return None
+    t = type(v)
+    if kind == "str":
+        if t is str:
+            return v
+        return str(v) if t is int or t is float else _MISFIT
+    if kind == "bytes":
+        return v if t is bytes else _MISFIT
+    if t is str and not v.strip():
+        return None  # an empty IS / DS value, as pydicom gives it
+    if kind == "float":
+        if t is float:
+            return v
+        if t is int and abs(v) < 1 << 1000:  # beyond that float() overflows
+            return float(v)
+        return _MISFIT
+    if t is float and v.is_integer():
+        v, t = int(v), int
+    if t is int:
+        lo, hi = _INT_RANGE[kind]
+        if lo <= v < hi:
+            return v
+    return _MISFIT
+
+
+_EXACT: dict[str, type[Any]] = {"int": int, "uint": int, "float": float, "str": str, "bytes": bytes}
+
+
+def _fits_as_is(col: list[Any], kind: str, is_list: bool) -> bool:
+    """Whether every value (every item of a list) already has the column's Python type and
+    range, checked with C-level loops (the per-value path costs microseconds)."""
+    if is_list:
+        flat: list[Any] = []
+        for v in col:
+            if type(v) is list:
+                flat.extend(v)
+            elif v is not None:
+                flat.append(v)
+    else:
+        flat = [v for v in col if v is not None]
+    if not flat:
+        return True
+    if set(map(type, flat)) != {_EXACT[kind]}:
+        return False
+    if kind in _INT_RANGE:
+        lo, hi = _INT_RANGE[kind]
+        return lo <= min(flat) and max(flat) < hi
+    return True
+
+
+def _fit_column(col: list[Any], kind: str, is_list: bool) -> tuple[list[Any], list[int]]:
+    """The column's values fitted to `kind` (lists of them when `is_list`) and the indices of
+    the values that do not fit (None in the result)."""
+    if _fits_as_is(col, kind, is_list):  # the common case: nothing to convert
+        if is_list:
+            return [v if v is None or type(v) is list else [v] for v in col], []
+        return col, []
+    out: list[Any] = []
+    misfits: list[int] = []
+    exact = _EXACT[kind]
+    bounds = _INT_RANGE.get(kind)
+    for i, v in enumerate(col):
+        if not is_list and type(v) is exact and (bounds is None or bounds[0] <= v < bounds[1]):
+            out.append(v)  # fits as it is (inline: most values of a column)
+            continue
+        if is_list and type(v) is list:
+            items = [_fit(x, kind) for x in v]
+            fitted: Any = _MISFIT if any(x is _MISFIT for x in items) else items
+        else:
+            fitted = _fit(v, kind)
+            if is_list and fitted is not None and fitted is not _MISFIT:
+                fitted = [fitted]  # one value of a multi-valued attribute: a list of one
+        if fitted is _MISFIT:
+            misfits.append(i)
+            fitted = None
+        out.append(fitted)
+    return out, misfits
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,8 +590,9 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
         in sorted order.  Every file found is scanned: files that are not DICOM get an error.
     tags : iterable of str, int or (int, int)
         Keywords (``"PatientID"``), ``(group, element)`` pairs, ints (``0x00100020``) or hex
-        strings (``"(0010,0020)"``).  Top-level elements and file meta elements (group 0002)
-        can be requested; elements inside sequences cannot.
+        strings (``"(0010,0020)"``, ``"0010,0020"``, ``"00100020"``, ``"0x00100020"``).
+        Top-level elements and file meta elements (group 0002) can be requested; elements
+        inside sequences cannot.
     recursive : bool
         Walk directories recursively (default True).
     threads : int, optional
@@ -377,7 +608,9 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
         gives for ``ds.get(keyword)``, as plain types (list for multiple values, float for DS,
         int for IS, str for PN/UI/DA/TM), or None when absent.  SQ elements give None.  A file
         that cannot be scanned has a message in ``error`` (never an exception) and the values
-        found before the problem.
+        found before the problem.  Typed output (:meth:`ScanResult.to_arrow`,
+        :meth:`ScanResult.to_pandas`) types each column by the data dictionary's VR and VM and
+        reports a value that does not fit in the row's ``warnings``.
     """
     resolved = resolve_tags(tags)
     files = list(iter_paths(paths, recursive=recursive))
@@ -411,7 +644,10 @@ def scan(paths: PathSpec | Iterable[PathSpec], tags: Iterable[TagSpec] | TagSpec
                                                     chunks), strict=True):
                 collect(part, len(chunk))
     errors = [None if e is None else _errno_text(e) for e in errors]
-    return ScanResult(files, errors, names, columns, [t for _, t, _ in resolved])
+    dd = _pydicom_datadict()
+    return ScanResult(files, errors, names, columns, [t for _, t, _ in resolved],
+                      [vr for _, _, vr in resolved],
+                      [_dictionary_vm(t, dd) for _, t, _ in resolved])
 
 
 def scan_buffer(data: bytes | bytearray | memoryview,
