@@ -221,8 +221,9 @@ def test_plugin_multiframe_colour_equals_pillow(plugin, as_rgb):
 
 @pytest.mark.parametrize("frames", [1, 3])
 def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
-    """3.1 runners get RGB per frame; a 3.0 runner only for a single-frame dataset (else the
-    frame stays YCbCr and pydicom converts the whole array)."""
+    """A 3.1 runner (which turns raw=True into as_rgb=False) gets RGB per frame when as_rgb is
+    set; a 3.0 runner only under Decoder.as_array / iter_array with raw=False (see
+    test_pydicom_api), never when called on its own: a 3.0 runner cannot tell raw=True."""
     from turbodicom import pydicom_plugin
 
     from test_plugin import Runner30, Runner31
@@ -233,12 +234,14 @@ def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
     raw = _pillow(data, as_rgb=False).reshape(frames, -1)[0].tobytes()
     rgb = _pillow(data).reshape(frames, -1)[0].tobytes()
     for runner_class in (Runner30, Runner31):
-        runner = runner_class(ds, index=0)
-        runner.transfer_syntax = BASELINE
-        out = bytes(pydicom_plugin._decode_frame(frame, runner))
-        converted = any(c[-2:] == ("photometric_interpretation", "RGB") for c in runner.calls)
-        assert converted == (runner_class is Runner31 or frames == 1), runner.calls
-        assert out == (rgb if converted else raw)
+        for as_rgb in (True, False):
+            runner = runner_class(ds, index=0, as_rgb=as_rgb)
+            runner.transfer_syntax = BASELINE
+            out = bytes(pydicom_plugin._decode_frame(frame, runner))
+            converted = any(c[-2:] == ("photometric_interpretation", "RGB")
+                            for c in runner.calls)
+            assert converted == (runner_class is Runner31 and as_rgb), runner.calls
+            assert out == (rgb if converted else raw)
 
 
 # ------------------------------------------------------------------------------------------
