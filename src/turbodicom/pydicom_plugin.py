@@ -76,10 +76,10 @@ def _may_convert_colour(runner: Any) -> bool:
     return _pydicom30_converts_next(runner)
 
 
-#: How far up the stack pydicom 3.0's Decoder.as_array / iter_array can be from the plugin
-#: (plugin <- DecodeRunner._decode_frame <- iter_decode or decode <- _as_array_encapsulated
-#: <- as_array).
-_STACK_DEPTH = 8
+#: How far up the stack pydicom 3.0's Decoder.as_array / iter_array may be looked for: it is
+#: 5 frames above _may_convert_colour (<- _decode_frame <- DecodeRunner._decode_frame
+#: <- iter_decode or decode <- _as_array_encapsulated <- as_array); a little room for wrappers.
+_STACK_DEPTH = 10
 
 
 @functools.lru_cache(maxsize=1)
