@@ -226,6 +226,8 @@ def _assert_buffer(ours: Any, theirs: Any, dtype: str, tol: int, what: str) -> N
 
 
 def _buffer_dtype(meta: dict) -> str:
+    if "bits_allocated" not in meta:  # pydicom 3.1: {frame index: metadata}
+        meta = next(iter(meta.values()))
     return f"<u{max(1, int(meta['bits_allocated']) // 8)}"
 
 
@@ -664,11 +666,13 @@ FRAME_KEYS = ("bits_allocated", "photometric_interpretation", "planar_configurat
 
 
 @pytest.mark.parametrize("spec", FILES)
-def test_pydicom31_runner(spec):
+def test_pydicom31_runner(spec, monkeypatch):
     """Frame by frame, what a 3.1 runner records equals what pydicom 3.0 reports for the same
     frame through its own plugins: the buffer and its metadata as coded (as_rgb=False, which
-    is what 3.1 makes of raw=True), and RGB converted exactly as pydicom converts it when
-    as_rgb is set on a YBR JPEG frame.  Every change is recorded for that frame only."""
+    is what 3.1 makes of raw=True, and every call outside as_array / iter_array), and RGB
+    converted exactly as pydicom converts it for a YBR JPEG frame inside an as_array call with
+    as_rgb set (the call is simulated here; test_fast_conversion_... finds the real one).
+    Every change is recorded for that frame only, whatever the number of frames."""
     path = _path(spec)
     ds = _dataset(path)
     decoder = get_decoder(_syntax(path))
@@ -678,7 +682,9 @@ def test_pydicom31_runner(spec):
     frames = [f for f, _ in fac.iter_frame_bytes(path)]
     for index in sorted({0, len(frames) - 1}):
         buffer, meta = decoder.as_buffer(_ds(path), index=index, decoding_plugin=oracle)
-        for as_rgb in (False, True):
+        for as_rgb, in_as_array in ((False, True), (True, False), (True, True)):
+            call = ("as_array", {"raw": False, "index": index}, None) if in_as_array else None
+            monkeypatch.setattr(pydicom_plugin, "_pydicom_array_call", lambda runner: call)
             runner = Runner31(ds, index=index, as_rgb=as_rgb)
             # pydicom 3.1 settles the frame's Photometric Interpretation from the codestream
             # (JPEG component IDs, JFIF) before calling the plugin, as 3.0 does for the dataset
@@ -689,8 +695,7 @@ def test_pydicom31_runner(spec):
             state = {k: runner.get_frame_option(index, k, getattr(runner, k))
                      for k in FRAME_KEYS}
             expected = {k: meta[k] for k in FRAME_KEYS if k in meta}
-            convert = as_rgb and _is_ybr_jpeg(path)
-            if convert:
+            if as_rgb and in_as_array and _is_ybr_jpeg(path):
                 rgb, rgb_meta = decoder.as_array(_ds(path), index=index, decoding_plugin=oracle)
                 _assert_buffer(out, rgb.tobytes(), "u1", _tolerance(path, oracle, True),
                                "converted frame")
@@ -699,4 +704,4 @@ def test_pydicom31_runner(spec):
                 _assert_buffer(out, buffer, _buffer_dtype(meta), tol, "frame as coded")
             if ds.SamplesPerPixel == 1:
                 state.pop("planar_configuration")
-            assert state == expected, (as_rgb, runner.calls)
+            assert state == expected, (as_rgb, in_as_array, runner.calls)

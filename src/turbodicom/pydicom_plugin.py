@@ -58,32 +58,38 @@ def _frame_option(runner: Any, name: str) -> Any:
 def _may_convert_colour(runner: Any) -> bool:
     """Whether a YBR_FULL / YBR_FULL_422 frame may come back converted to RGB (and say so).
 
-    Only where pydicom would convert the frame next anyway, so the caller sees the same result
-    (faster: the conversion runs in C while decoding, not in numpy afterwards):
+    Only where pydicom converts the frame right after the plugin anyway, so the caller sees
+    the same result, sooner (the conversion runs in C while decoding, not in numpy after):
 
     * never with ``as_rgb=False``, nor with ``force_rgb`` / ``force_ybr`` (pydicom converts
       then whatever the plugin reports);
-    * pydicom 3.1+ turns ``raw=True`` into ``as_rgb=False`` and keeps the Photometric
-      Interpretation per frame, so ``as_rgb`` is the whole answer there (its pillow plugin
-      converts on the same condition);
-    * pydicom 3.0 does not tell a plugin about ``raw``: see :func:`_pydicom30_converts_next`.
+    * only inside ``Decoder.as_array`` / ``iter_array`` called with ``raw=False``: buffers
+      (``as_buffer``, ``iter_buffer``) keep the samples as coded, as pydicom 3.0's plugins and
+      gdcm and pylibjpeg on 3.1 give them (see :func:`_pydicom_array_call`);
+    * on pydicom 3.0, which keeps one Photometric Interpretation for all frames, only when
+      that call decodes this one frame (:func:`_decodes_one_frame`); pydicom 3.1+ keeps it per
+      frame.
     """
     if (not runner.get_option("as_rgb", True) or runner.get_option("force_rgb", False)
             or runner.get_option("force_ybr", False)):
         return False
+    call = _pydicom_array_call(runner)
+    if call is None:
+        return False
+    method, local, file_offset = call
     if hasattr(runner, "set_frame_option"):
         return True
-    return _pydicom30_converts_next(runner)
+    return _decodes_one_frame(runner, method, local, file_offset)
 
 
-#: How far up the stack pydicom 3.0's Decoder.as_array / iter_array may be looked for: it is
+#: How far up the stack pydicom's Decoder.as_array / iter_array may be looked for: it is
 #: 5 frames above _may_convert_colour (<- _decode_frame <- DecodeRunner._decode_frame
 #: <- iter_decode or decode <- _as_array_encapsulated <- as_array); a little room for wrappers.
 _STACK_DEPTH = 10
 
 
 @functools.lru_cache(maxsize=1)
-def _pydicom30_code() -> tuple[dict[Any, str], Any]:
+def _pydicom_code() -> tuple[dict[Any, str], Any]:
     """The code objects of pydicom's Decoder.as_array / iter_array and DecodeRunner.iter_decode."""
     from pydicom.pixels.decoders.base import DecodeRunner, Decoder
 
@@ -91,42 +97,45 @@ def _pydicom30_code() -> tuple[dict[Any, str], Any]:
             DecodeRunner.iter_decode.__code__)
 
 
-def _pydicom30_converts_next(runner: Any) -> bool:
-    """pydicom 3.0: whether pydicom converts this frame from YBR to RGB right after the plugin,
-    and it is the only frame this runner decodes.
+def _pydicom_array_call(runner: Any) -> tuple[str, dict[str, Any], int | None] | None:
+    """The ``Decoder.as_array`` / ``iter_array`` call with ``raw=False`` that decodes with
+    `runner`, as (method name, its local variables, the file offset its ``iter_decode`` started
+    from), or None.
 
-    pydicom 3.0 converts in ``Decoder.as_array`` / ``iter_array`` unless they were called with
-    ``raw=True``, a value it does not pass to plugins; the caller's frame on the stack holds it.
-    It is looked up by code object and by the identity of its ``runner``, so any other caller
-    (``as_buffer``, ``iter_buffer``, a pydicom laid out differently) finds nothing and the frame
-    stays as coded: slower then, never different.  pydicom 3.0 also keeps one Photometric
-    Interpretation for all frames and re-reads it for each frame (a JFIF marker flips "RGB" back
-    to YBR_FULL_422), so a converted frame must be the only frame the runner decodes.
+    pydicom converts YBR to RGB in those two methods unless called with ``raw=True``, a value
+    pydicom 3.0 does not pass to plugins (3.1 passes it as ``as_rgb=False``); the caller's frame
+    on the stack holds it.  It is found by code object and by the identity of its ``runner``, so
+    any other caller (``as_buffer``, ``iter_buffer``, a pydicom laid out differently) finds
+    nothing, and the frame stays as coded: slower then, never different.
     """
-    array_code, iter_decode_code = _pydicom30_code()
+    array_code, iter_decode_code = _pydicom_code()
     frame = sys._getframe(1)
     file_offset = None
     for _ in range(_STACK_DEPTH):
         if frame is None:
-            return False
+            return None
         code = frame.f_code
         if code is iter_decode_code:
             local = frame.f_locals
             if local.get("self") is not runner:
-                return False
+                return None
             file_offset = local.get("file_offset")  # where a file-like's pixel data starts
         elif code in array_code:
             local = frame.f_locals
             if local.get("runner") is not runner or local.get("raw", True):
-                return False
-            return _decodes_one_frame(runner, array_code[code], local, file_offset)
+                return None
+            return array_code[code], local, file_offset
         frame = frame.f_back
-    return False
+    return None
 
 
 def _decodes_one_frame(runner: Any, method: str, local: dict[str, Any],
                        file_offset: int | None) -> bool:
-    """Whether pydicom 3.0's `method` call (its locals `local`) decodes one frame only."""
+    """Whether pydicom 3.0's `method` call (its locals `local`) decodes one frame only.
+
+    pydicom 3.0 keeps one Photometric Interpretation for all frames and re-reads it from each
+    frame's codestream (a JFIF marker turns "RGB" back into YBR_FULL_422), so "RGB" reported
+    for one converted frame must not reach another frame of the same runner."""
     if method == "as_array":
         if local.get("index") is not None:
             return True
