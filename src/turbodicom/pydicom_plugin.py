@@ -8,7 +8,10 @@ turbodicom`` alone registers nothing.
 
 The decode function follows pydicom's plugin contract: one frame in, little-endian samples in a
 ``bits_allocated`` container out, and any difference from the dataset's description reported on
-the runner (``set_frame_option`` on pydicom 3.1+, ``set_option`` on 3.0).
+the runner (``set_frame_option`` on pydicom 3.1+, ``set_option`` on 3.0).  It returns what
+pydicom's own plugins return - RLE colour as sample planes, YCbCr JPEG samples as coded - except
+that a YBR JPEG frame pydicom is about to convert to RGB anyway comes back converted (in C, while
+decoding): see :func:`_may_convert_colour` for when that is known to be the case.
 """
 
 from __future__ import annotations
