@@ -59,7 +59,7 @@ class FrameSpec:
     #: YBR_FULL / YBR_FULL_422 frames of 8-bit samples come out converted to RGB with pydicom's
     #: arithmetic, by codecs that can do it while decoding (:attr:`Codec.converts_ybr`); False
     #: gives the samples as coded (pydicom's plugin layout).  ``decode()`` sets it for such
-    #: codecs; the pydicom plugin where pydicom can take a per-frame answer (see
+    #: codecs; the pydicom plugin only where pydicom would convert the frame next (see
     #: pydicom_plugin._may_convert_colour).
     as_rgb: bool = False
 
