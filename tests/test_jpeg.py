@@ -220,9 +220,11 @@ def test_plugin_multiframe_colour_equals_pillow(plugin, as_rgb):
 
 
 @pytest.mark.parametrize("frames", [1, 3])
-def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
-    """3.1 runners get RGB per frame; a 3.0 runner only for a single-frame dataset (else the
-    frame stays YCbCr and pydicom converts the whole array)."""
+def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames, monkeypatch):
+    """A frame comes back converted (and reported RGB) only inside pydicom's as_array /
+    iter_array with raw=False (found on the stack; simulated here, the real lookup is tested in
+    test_pydicom_api) and as_rgb set: per frame on a 3.1 runner, on a 3.0 runner only for a
+    single-frame dataset (else the frame stays YCbCr and pydicom converts the whole array)."""
     from turbodicom import pydicom_plugin
 
     from test_plugin import Runner30, Runner31
@@ -232,13 +234,19 @@ def test_plugin_reports_rgb_only_where_pydicom_can_take_it(frames):
     ds = fac.read_dataset(data)
     raw = _pillow(data, as_rgb=False).reshape(frames, -1)[0].tobytes()
     rgb = _pillow(data).reshape(frames, -1)[0].tobytes()
-    for runner_class in (Runner30, Runner31):
-        runner = runner_class(ds, index=0)
-        runner.transfer_syntax = BASELINE
-        out = bytes(pydicom_plugin._decode_frame(frame, runner))
-        converted = any(c[-2:] == ("photometric_interpretation", "RGB") for c in runner.calls)
-        assert converted == (runner_class is Runner31 or frames == 1), runner.calls
-        assert out == (rgb if converted else raw)
+    for in_as_array in (False, True):
+        call = ("as_array", {"raw": False, "index": None}, None) if in_as_array else None
+        monkeypatch.setattr(pydicom_plugin, "_pydicom_array_call", lambda runner: call)
+        for runner_class in (Runner30, Runner31):
+            for as_rgb in (True, False):
+                runner = runner_class(ds, index=0, as_rgb=as_rgb)
+                runner.transfer_syntax = BASELINE
+                out = bytes(pydicom_plugin._decode_frame(frame, runner))
+                converted = any(c[-2:] == ("photometric_interpretation", "RGB")
+                                for c in runner.calls)
+                expected = in_as_array and as_rgb and (runner_class is Runner31 or frames == 1)
+                assert converted == expected, (in_as_array, runner.calls)
+                assert out == (rgb if converted else raw)
 
 
 # ------------------------------------------------------------------------------------------

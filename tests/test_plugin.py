@@ -175,10 +175,13 @@ def test_segment_order_option_reaches_the_plugin(registered):
 
 
 class _Runner:
-    """Just enough of pydicom's DecodeRunner for the plugin's decode function."""
+    """Just enough of pydicom's DecodeRunner for the plugin's decode function.
 
-    def __init__(self, ds, index=0):
-        self.transfer_syntax = RLELossless
+    ``options`` start as pydicom's DecodeRunner sets them (``as_rgb=True``); keyword arguments
+    add or override options (``as_rgb=False``, ``rle_segment_order="<"``, ...)."""
+
+    def __init__(self, ds, index=0, **options):
+        self.transfer_syntax = ds.file_meta.get("TransferSyntaxUID", RLELossless)
         self.rows, self.columns = ds.Rows, ds.Columns
         self.samples_per_pixel = ds.SamplesPerPixel
         self.bits_allocated, self.bits_stored = ds.BitsAllocated, ds.BitsStored
@@ -187,7 +190,7 @@ class _Runner:
         self.photometric_interpretation = ds.PhotometricInterpretation
         self.number_of_frames = int(ds.get("NumberOfFrames", 1) or 1)
         self.index = index
-        self.options = {}
+        self.options = {"as_rgb": True, **options}
         self.calls = []
 
     def get_option(self, name, default=None):
@@ -195,7 +198,7 @@ class _Runner:
 
 
 class Runner30(_Runner):
-    """pydicom 3.0.x: set_option only."""
+    """pydicom 3.0.x: set_option only, one value per option for the whole dataset."""
 
     def set_option(self, name, value):
         self.calls.append(("set_option", name, value))
@@ -203,10 +206,27 @@ class Runner30(_Runner):
 
 
 class Runner31(Runner30):
-    """pydicom 3.1 (main): per-frame options through set_frame_option."""
+    """pydicom 3.1 (main): per-frame options through set_frame_option / get_frame_option, and
+    ``raw=True`` reaches the plugin as ``as_rgb=False``."""
+
+    def __init__(self, ds, index=0, **options):
+        super().__init__(ds, index, **options)
+        self.frame_options = {}
 
     def set_frame_option(self, index, name, value):
         self.calls.append(("set_frame_option", index, name, value))
+        self.frame_options.setdefault(index, {})[name] = value
+
+    def get_frame_option(self, index, name, default=None):
+        return self.frame_options.get(index, {}).get(name, default)
+
+
+def _pydicom_rle_frame(frame, ds):
+    """pydicom's own RLE decoder: one frame as sample planes (planar configuration 1)."""
+    from pydicom.pixels.decoders.rle import _rle_decode_frame
+
+    return bytes(_rle_decode_frame(frame, ds.Rows, ds.Columns, ds.SamplesPerPixel,
+                                   ds.BitsAllocated))
 
 
 @pytest.mark.parametrize("name,index", [("RLE_8_3_2F", 1), ("RLE_16_3_1F", 0),
@@ -217,28 +237,28 @@ def test_pydicom31_runner_gets_planar_configuration_per_frame(name, index, refer
     frame, ds = frames[index]
     runner = Runner31(ds, index=index)
     out = pydicom_plugin._decode_frame(frame, runner)
-    assert ("set_frame_option", index, "planar_configuration", 0) in runner.calls
-    assert not [c for c in runner.calls if c[0] == "set_option"], runner.calls
-    expected = turbodicom.decode_frame(frame, RLELossless, rows=ds.Rows, columns=ds.Columns,
-                                       samples_per_pixel=3, bits_allocated=ds.BitsAllocated)
-    assert bytes(out) == bytes(expected)
+    assert runner.calls == [("set_frame_option", index, "planar_configuration", 1)]
+    assert bytes(out) == _pydicom_rle_frame(frame, ds)
 
 
 @pytest.mark.parametrize("name", ["RLE_8_3_1F", "RLE_16_3_1F"])
 def test_pydicom30_runner_gets_planar_configuration_option(name, reference_files):
     frame, ds = next(iter(fac.iter_frame_bytes(reference_files[name])))
     runner = Runner30(ds)
-    pydicom_plugin._decode_frame(frame, runner)
-    assert ("set_option", "planar_configuration", 0) in runner.calls
+    out = pydicom_plugin._decode_frame(frame, runner)
+    assert runner.calls == [("set_option", "planar_configuration", 1)]
+    assert bytes(out) == _pydicom_rle_frame(frame, ds)
 
 
 @pytest.mark.parametrize("runner_class", [Runner30, Runner31])
-def test_monochrome_frames_set_no_options(runner_class, reference_files):
+def test_monochrome_frames_report_planes_like_pydicoms_plugins(runner_class, reference_files):
+    """Both of pydicom's RLE plugins set planar configuration 1 for every frame (it is not
+    reported for one sample per pixel): so does turbodicom, and sets nothing else."""
     frame, ds = next(iter(fac.iter_frame_bytes(reference_files["RLE_16_1_1F"])))
     runner = runner_class(ds)
     out = pydicom_plugin._decode_frame(frame, runner)
-    assert runner.calls == []
-    assert len(out) == ds.Rows * ds.Columns * 2
+    assert [c[-2:] for c in runner.calls] == [("planar_configuration", 1)]
+    assert bytes(out) == _pydicom_rle_frame(frame, ds)
 
 
 # ------------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ class FrameSpec:
     #: YBR_FULL / YBR_FULL_422 frames of 8-bit samples come out converted to RGB with pydicom's
     #: arithmetic, by codecs that can do it while decoding (:attr:`Codec.converts_ybr`); False
     #: gives the samples as coded (pydicom's plugin layout).  ``decode()`` sets it for such
-    #: codecs; the pydicom plugin where pydicom can take a per-frame answer (see
+    #: codecs; the pydicom plugin only where pydicom would convert the frame next (see
     #: pydicom_plugin._may_convert_colour).
     as_rgb: bool = False
 
@@ -232,6 +232,30 @@ def _rle_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
                      samples_per_pixel=spec.samples_per_pixel,
                      bits_allocated=spec.bits_allocated,
                      segment_order_le=spec.options == "<")
+
+
+def _rle_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+    """pydicom's RLE plugins' layout: each sample plane whole (planar configuration 1, as RLE
+    codes it, whatever the dataset says), and Bits Allocated 1 unpacked to a byte per pixel
+    (pydicom's array layout for encapsulated 1-bit frames, which its own plugins cannot decode)."""
+    import numpy as np
+
+    from turbodicom import _rle
+    from turbodicom.frames import check_frame_limit
+
+    nbytes = _rle_nbytes(spec)
+    check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
+                      f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
+    out = bytearray(nbytes)
+    _rle.decode_into(src, out, rows=spec.rows, columns=spec.columns,
+                     samples_per_pixel=spec.samples_per_pixel,
+                     bits_allocated=spec.bits_allocated, planar=True,
+                     segment_order_le=spec.options == "<")
+    if spec.bits_allocated == 1:
+        pixels = spec.rows * spec.columns * spec.samples_per_pixel
+        out = bytearray(np.unpackbits(np.frombuffer(out, np.uint8), bitorder="little",
+                                      count=pixels).tobytes())
+    return out, {"planar_configuration": 1}
 
 
 J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
@@ -456,7 +480,8 @@ def _jls_engine() -> str:
 
 
 def _available_codecs() -> list[Codec]:
-    codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True),
+    codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True,
+                    plugin_frame=_rle_plugin_frame),
               Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
                     _ljpeg_decode_into, conform=_jpeg_conform),
               Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
