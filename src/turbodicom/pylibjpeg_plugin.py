@@ -105,8 +105,6 @@ def _j2k_frame(src: Any) -> tuple[bytearray, dict[str, Any]]:
     coded, components interleaved, multiple component transform applied."""
     from turbodicom import _j2k
 
-    if bytes(memoryview(src)[:12]) == _JP2_SIGNATURE:
-        raise UnsupportedError("turbodicom decodes JPEG 2000 codestreams, not JP2 files")
     frame, _ = codec_for("1.2.840.10008.1.2.4.90").plugin_frame(src, _NO_SPEC)  # type: ignore[misc]
     return frame, _j2k.read_header(src)
 
@@ -177,20 +175,41 @@ def decode_rle(src: bytes, ds: Any = None, version: int = 1, **kwargs: Any
         raise DecodeError(f"the RLE header's {nr_segments} segments do not make whole "
                           f"{bits_allocated}-bit samples")
     spp = nr_segments // bps
+    pixels = rows * columns
+    codec = codec_for("1.2.840.10008.1.2.5")
+    if bits_allocated == 1:
+        unpacked = _rle_one_bit(codec, data, rows, columns, spp)
+        if kwargs.get("pack_bits", False) and int(version) == 2:
+            return bytearray(np.packbits(unpacked, bitorder="little").tobytes())
+        return _result(bytearray(unpacked.tobytes()), version)
     spec = FrameSpec(rows, columns, spp, bits_allocated, bits_allocated)
     spec.validate()
-    codec = codec_for("1.2.840.10008.1.2.5")
     decoded = bytearray(codec.frame_nbytes(spec))
     codec.decode_into(data, decoded, spec)
-    pixels = rows * columns
-    if bits_allocated == 1:
-        if kwargs.get("pack_bits", False) and int(version) == 2:
-            return decoded
-        return _result(bytearray(np.unpackbits(np.frombuffer(decoded, np.uint8),
-                                               bitorder="little", count=pixels * spp)), version)
     samples = np.frombuffer(decoded, dtype=f"<u{bps}").reshape(pixels, spp)
     planar = np.ascontiguousarray(samples.T, dtype=f"{byteorder}u{bps}")
     return _result(bytearray(planar.tobytes()), version)
+
+
+def _rle_one_bit(codec: Any, data: Any, rows: int, columns: int, spp: int) -> np.ndarray:
+    """Bits Allocated 1, one byte per pixel (planar).  pylibjpeg-rle writes and reads one
+    segment byte per pixel; other encoders (pydicom's liver_rle.dcm) pack 8 pixels per
+    segment byte, which is what turbodicom's decoder reads.  A segment holding a byte per
+    pixel is tried first: a packed one decodes to too few bytes for that."""
+    try:
+        spec = FrameSpec(rows, columns, spp, 8, 8)
+        spec.validate()
+        out = bytearray(codec.frame_nbytes(spec))
+        codec.decode_into(data, out, spec)
+        samples = np.frombuffer(out, np.uint8).reshape(rows * columns, spp)
+        return np.ascontiguousarray(samples.T).reshape(-1)
+    except DecodeError:
+        pass
+    spec = FrameSpec(rows, columns, spp, 1, 1)
+    packed = bytearray(codec.frame_nbytes(spec))
+    codec.decode_into(data, packed, spec)
+    return np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little",
+                         count=rows * columns * spp)
 
 
 def decode_jpeg_lossless(src: bytes, ds: Any = None, version: int = 1, **kwargs: Any
