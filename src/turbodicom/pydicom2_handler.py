@@ -106,6 +106,13 @@ class _Frames:
             codec.decode_into(src, packed, spec)
             out[:] = np.unpackbits(np.frombuffer(packed, np.uint8), bitorder="little",
                                    count=self.items)
+        elif self.planar_one and codec.name == "rle":
+            from turbodicom import _rle
+
+            # RLE codes colour plane by plane: the kernel writes the planes as they are
+            _rle.decode_into(src, out.view(np.uint8), rows=spec.rows, columns=spec.columns,
+                             samples_per_pixel=spec.samples_per_pixel,
+                             bits_allocated=spec.bits_allocated, planar=True)
         elif self.planar_one:
             tmp = np.empty(self.items, self.dtype)
             codec.decode_into(src, tmp.view(np.uint8), spec)

@@ -175,7 +175,6 @@ def decode_rle(src: bytes, ds: Any = None, version: int = 1, **kwargs: Any
         raise DecodeError(f"the RLE header's {nr_segments} segments do not make whole "
                           f"{bits_allocated}-bit samples")
     spp = nr_segments // bps
-    pixels = rows * columns
     codec = codec_for("1.2.840.10008.1.2.5")
     if bits_allocated == 1:
         unpacked = _rle_one_bit(codec, data, rows, columns, spp)
@@ -184,11 +183,21 @@ def decode_rle(src: bytes, ds: Any = None, version: int = 1, **kwargs: Any
         return _result(bytearray(unpacked.tobytes()), version)
     spec = FrameSpec(rows, columns, spp, bits_allocated, bits_allocated)
     spec.validate()
-    decoded = bytearray(codec.frame_nbytes(spec))
-    codec.decode_into(data, decoded, spec)
-    samples = np.frombuffer(decoded, dtype=f"<u{bps}").reshape(pixels, spp)
-    planar = np.ascontiguousarray(samples.T, dtype=f"{byteorder}u{bps}")
-    return _result(bytearray(planar.tobytes()), version)
+    decoded = _rle_planes(data, spec)
+    if byteorder == ">" and bps > 1:
+        decoded = bytearray(np.frombuffer(decoded, f"<u{bps}").astype(f">u{bps}").tobytes())
+    return _result(decoded, version)
+
+
+def _rle_planes(data: Any, spec: FrameSpec) -> bytearray:
+    """One RLE frame, plane by plane (planar configuration 1), little-endian samples."""
+    from turbodicom import _rle
+
+    out = bytearray(codec_for("1.2.840.10008.1.2.5").frame_nbytes(spec))
+    _rle.decode_into(data, out, rows=spec.rows, columns=spec.columns,
+                     samples_per_pixel=spec.samples_per_pixel,
+                     bits_allocated=spec.bits_allocated, planar=True)
+    return out
 
 
 def _rle_one_bit(codec: Any, data: Any, rows: int, columns: int, spp: int) -> np.ndarray:
@@ -199,10 +208,7 @@ def _rle_one_bit(codec: Any, data: Any, rows: int, columns: int, spp: int) -> np
     try:
         spec = FrameSpec(rows, columns, spp, 8, 8)
         spec.validate()
-        out = bytearray(codec.frame_nbytes(spec))
-        codec.decode_into(data, out, spec)
-        samples = np.frombuffer(out, np.uint8).reshape(rows * columns, spp)
-        return np.ascontiguousarray(samples.T).reshape(-1)
+        return np.frombuffer(_rle_planes(data, spec), np.uint8)
     except DecodeError:
         pass
     spec = FrameSpec(rows, columns, spp, 1, 1)
