@@ -79,7 +79,7 @@ def _check(path: str, monkeypatch) -> None:
     monkeypatch.setitem(decoder._available, "turbodicom", counting)
     _, got = _read_frames(path)
     assert len(calls) == len(got), "highdicom's frames were decoded by turbodicom"
-    for ours, theirs in zip(got, expect):
+    for ours, theirs in zip(got, expect, strict=True):
         assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
         np.testing.assert_array_equal(ours, theirs)
 

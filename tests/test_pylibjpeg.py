@@ -160,8 +160,9 @@ def test_rle_options_equal_pylibjpeg_rle():
     from rle.utils import encode_pixel_data
 
     bits = (np.arange(7 * 9) % 3 == 0).astype(np.uint8)
-    encoded = encode_pixel_data(np.packbits(bits, bitorder="little").tobytes(), rows=7, columns=9, samples_per_pixel=1,
-                                bits_allocated=1, byteorder="<")
+    encoded = encode_pixel_data(np.packbits(bits, bitorder="little").tobytes(), rows=7,
+                                columns=9, samples_per_pixel=1, bits_allocated=1,
+                                byteorder="<")
     for pack in (False, True):
         kw = dict(rows=7, columns=9, bits_allocated=1, pack_bits=pack)
         got = ours(encoded, version=2, **kw)
