@@ -1,8 +1,8 @@
 """Compute pydicom 2's own ``pixel_array`` for many files, each in a forked child.
 
-Used by test_pydicom2.py as the oracle: GDCM and pylibjpeg-libjpeg crash the process on some
-corpus files (heap corruption, segfaults), so each file is decoded in a child of its own and a
-crash only loses that file's reference.
+Used by test_pydicom2.py as the oracle: pydicom 2.4's GDCM handler crashes the process on
+some corpus files (heap corruption, segfaults), so each file is decoded in a child of its own
+and a crash only loses that file's reference.
 
 Usage: ``python pydicom2_worker.py OUTDIR PATH...``; writes ``OUTDIR/<i>.npy`` (the array),
 ``<i>.err`` (the exception pydicom raised) or ``<i>.crash`` (the signal that killed it).

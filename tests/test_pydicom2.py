@@ -307,7 +307,7 @@ def pydicom2_corpus_arrays(tmp_path_factory):
     """{path: pydicom 2's own pixel_array, or the error text / crash of its handlers}.
 
     Computed once, each file in a forked child (pydicom2_worker.py), with turbodicom not
-    registered: GDCM and pylibjpeg-libjpeg crash the process on some files."""
+    registered: pydicom 2.4's GDCM handler crashes the process on some files."""
     rows = corpus_rows(lambda r: r["transfer_syntax_uid"] in SYNTAXES)
     paths = [r["abspath"] for r in rows]
     out = tmp_path_factory.mktemp("pydicom2")
