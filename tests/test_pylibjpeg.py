@@ -224,7 +224,9 @@ def test_pylibjpeg_decode_dct_jpeg(name):
     got = pylibjpeg.decode(bytes(frames[0]), decoder="turbodicom")
     lj = pylibjpeg.decode(bytes(frames[0]), decoder="libjpeg")
     assert got.shape == lj.shape and got.dtype == lj.dtype
-    assert np.abs(got.astype(int) - lj.astype(int)).max() <= 8  # measured: at most 7
+    # libjpeg 9's inverse DCT rounds differently: at most 1 on these files (up to 7 seen on
+    # other 4:2:2 files, where its chroma upsampling differs too)
+    assert np.abs(got.astype(int) - lj.astype(int)).max() <= 1
     if ds.BitsAllocated == 8:
         import io
 
