@@ -211,15 +211,16 @@ def test_pixel_array_equals_pydicom2s_own_handlers(name, monkeypatch):
     _same(ours, theirs)
     assert ds.PhotometricInterpretation == pi, "pydicom 2's handlers leave it as it was"
     # and each of pydicom 2's handlers that decodes the file on its own gives the same array,
-    # except pylibjpeg-libjpeg's lossy JPEG (libjpeg 9's IDCT) and Pillow 13 on RGB JPEG
+    # except pylibjpeg on lossy JPEG: libjpeg 9's inverse DCT rounds differently (1 grey
+    # level) and, for a dataset saying RGB, it converts YCbCr to RGB where GDCM, Pillow and
+    # turbodicom return the samples as coded (up to 255 apart)
     for handler in HANDLERS:
+        if handler == "pylibjpeg" and str(ds.file_meta.TransferSyntaxUID) in (
+                "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"):
+            continue
         try:
             alone = _pydicom2_array(path, handler)
         except Exception:  # noqa: BLE001 - a handler that cannot decode the file is no oracle
-            continue
-        if handler == "pylibjpeg" and str(ds.file_meta.TransferSyntaxUID) in (
-                "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"):
-            assert np.abs(alone.astype(int) - ours.astype(int)).max() <= 255
             continue
         _same(ours, alone)
 
