@@ -23,7 +23,8 @@ from turbodicom.scan import ScanResult, scan
 
 
 def register(prefer: bool = True) -> None:
-    """Register turbodicom as a pydicom 3 decoder/encoder plugin (label ``"turbodicom"``).
+    """Register turbodicom as a pydicom 3 decoder/encoder plugin (label ``"turbodicom"``),
+    or with pydicom 2 as the first of ``pydicom.config.pixel_data_handlers``.
 
     See :func:`turbodicom.pydicom_plugin.register`.
     """

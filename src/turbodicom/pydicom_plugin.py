@@ -258,8 +258,26 @@ def _coders() -> list[tuple[Any, str]]:
     return pairs
 
 
+def _pydicom_major() -> int:
+    """pydicom's major version; ModuleNotFoundError naming the extra when it is missing."""
+    try:
+        import pydicom
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            "turbodicom's pydicom plugin needs pydicom (2.3 or later): "
+            "pip install 'turbodicom[pydicom]'", name="pydicom") from exc
+    major = int(str(pydicom.__version__).split(".")[0])
+    if major < 2:
+        raise ImportError(f"turbodicom plugs into pydicom 2.x and 3.x, not pydicom "
+                          f"{pydicom.__version__}: pip install 'turbodicom[pydicom]'")
+    return major
+
+
 def register(prefer: bool = True) -> None:
     """Register turbodicom as a pydicom 3 decoder plugin (and RLE encoder plugin).
+
+    With pydicom 2.x installed, registers :mod:`turbodicom.pydicom2_handler` in
+    ``pydicom.config.pixel_data_handlers`` instead.
 
     Parameters
     ----------
@@ -271,8 +289,14 @@ def register(prefer: bool = True) -> None:
     Notes
     -----
     Idempotent: calling it again only updates the preference.  pydicom's plugin registry is
-    not thread-safe; call this once at start-up.
+    not thread-safe; call this once at start-up.  Without pydicom: ModuleNotFoundError (an
+    ImportError) naming the extra to install.
     """
+    if _pydicom_major() < 3:
+        from turbodicom import pydicom2_handler
+
+        pydicom2_handler.register(prefer=prefer)
+        return
     with _lock:
         for coder, func in _coders():
             if LABEL not in coder._available and LABEL not in coder._unavailable:
@@ -287,6 +311,15 @@ def register(prefer: bool = True) -> None:
 
 def unregister() -> None:
     """Remove turbodicom from every pydicom decoder and encoder it was registered with."""
+    try:
+        major = _pydicom_major()
+    except ImportError:
+        return  # no pydicom: nothing can be registered
+    if major < 3:
+        from turbodicom import pydicom2_handler
+
+        pydicom2_handler.unregister()
+        return
     with _lock:
         for coder, _ in _coders():
             if LABEL in coder._available or LABEL in coder._unavailable:
@@ -295,6 +328,10 @@ def unregister() -> None:
 
 def is_registered() -> bool:
     """Whether turbodicom is currently registered with pydicom's RLE Lossless decoder."""
+    if _pydicom_major() < 3:
+        from turbodicom import pydicom2_handler
+
+        return pydicom2_handler.is_registered()
     from pydicom.pixels.decoders.base import get_decoder
 
     return LABEL in get_decoder(RLE_LOSSLESS)._available
