@@ -504,7 +504,7 @@ _FRAME_PEERS: tuple[tuple[str, str, tuple[str, ...], Callable[[FrameSpec], bool]
      lambda m, w: m.jpegls_decode),
     # pydicom's pyjpegls plugin calls decode_pixel_data: little-endian bytes and a dict
     ("pyjpegls", "jpeg_ls", JLS_SYNTAXES, lambda s: True,
-     lambda m, w: lambda f: m.decode_pixel_data(f)[0]),
+     lambda m, w: m.decode_pixel_data),
     ("libjpeg-turbo 3 (imagecodecs)", "imagecodecs", JPEG_SYNTAXES, lambda s: True,
      _imagecodecs_jpeg_raw),
     ("Pillow (libjpeg-turbo 3)", "PIL.Image", JPEG_SYNTAXES, lambda s: s.bits_allocated == 8,
@@ -703,10 +703,14 @@ def _normalise(w: Workload, level: str, peer: str, value: Any) -> np.ndarray | N
         if arr.dtype.kind in "iu" and arr.dtype.itemsize == bps:
             arr = arr.view(f"{kind}{bps}")  # same bits, the dataset's signedness
         return arr.astype(np.int64)
+    # pylibjpeg-rle, imagecodecs' RLE and pydicom return colour planes (planar config. 1)
+    planar = peer != "turbodicom" and s.samples_per_pixel > 1
+    if isinstance(value, tuple):  # pyjpegls: (bytes, info), planes only in interleave mode 0
+        value, info = value
+        planar = planar and info.get("interleave_mode", 0) == 0
     raw = np.frombuffer(bytes(value) if not isinstance(value, np.ndarray) else value.tobytes(),
                         np.uint8)
-    if peer != "turbodicom" and s.samples_per_pixel > 1:
-        # pylibjpeg-rle, imagecodecs' RLE and pydicom return colour planes (planar config. 1)
+    if planar:
         planes = raw.reshape(s.samples_per_pixel, s.rows * s.columns, bps)
         raw = np.ascontiguousarray(planes.transpose(1, 0, 2)).reshape(-1)
     if s.bits_allocated < 8 or w.transfer_syntax_uid == RLE_LOSSLESS:
