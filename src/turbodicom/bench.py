@@ -47,7 +47,7 @@ from turbodicom.frames import open_pixels
 
 __all__ = ["Workload", "Result", "SummaryRow", "default_workloads", "workloads_from_paths",
            "frame_peers", "file_peers", "run", "summarise", "format_summary", "format_table",
-           "add_arguments", "main"]
+           "main"]
 
 J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
 J2K_LOSSY = "1.2.840.10008.1.2.4.91"
@@ -1052,21 +1052,6 @@ def format_table(results: list[Result]) -> str:
 # ------------------------------------------------------------------------------------------
 # The ``turbodicom bench`` command
 # ------------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``turbodicom bench``."""
-    p.add_argument("paths", nargs="*", help="files or directories (default: built-in workload)")
-    p.add_argument("--quick", action="store_true", help="smaller workload, shorter timings")
-    p.add_argument("--level", action="append", choices=["frame", "file"],
-                   help="only this level (repeatable)")
-    p.add_argument("--min-time", type=float, default=None,
-                   help="seconds of timed runs per decoder and file (default 0.5, quick 0.1)")
-    p.add_argument("--threads", type=int, default=None, help="threads for the multi-thread row")
-    p.add_argument("--peer-timeout", type=float, default=PEER_TIMEOUT,
-                   help=f"seconds one decoder may take on one file before it is stopped "
-                        f"(default {PEER_TIMEOUT:.0f})")
-    p.add_argument("--json", help="also write the results to this JSON file")
-
-
 @contextlib.contextmanager
 def _progress(total: int) -> Iterator[tuple[Callable[[str], None], Callable[[Workload], None]]]:
     """Progress on stderr: a rich bar on a terminal, one line per file otherwise."""
@@ -1095,8 +1080,8 @@ def _progress(total: int) -> Iterator[tuple[Callable[[str], None], Callable[[Wor
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``turbodicom bench``: the summary table first, then every row; exit status 0
-    whatever the peers do, 2 if nothing can be timed."""
+    """Run ``turbodicom bench`` with the command line's arguments (cli.py): the summary table
+    first, then every row; exit status 0 whatever the peers do, 2 if nothing can be timed."""
     t_start = time.perf_counter()
     if args.paths:
         workloads = workloads_from_paths(args.paths)
@@ -1118,7 +1103,8 @@ def main(args: argparse.Namespace) -> int:
           f"of its own...", file=sys.stderr, flush=True)
     with _progress(len(workloads)) as (progress, done):
         results = run(workloads, levels=levels, min_time=min_time, threads=args.threads,
-                      progress=progress, peer_timeout=args.peer_timeout, done=done)
+                      progress=progress, done=done,
+                      peer_timeout=getattr(args, "peer_timeout", None) or PEER_TIMEOUT)
     elapsed = time.perf_counter() - t_start
     print(f"turbodicom {turbodicom.__version__} on {platform.machine()}, {len(workloads)} "
           f"files, {elapsed:.0f} s; MB/s of decoded output, median of interleaved runs; "

@@ -156,9 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("bench", help="time turbodicom against every installed peer")
-    from turbodicom.bench import add_arguments as add_bench_arguments
-
-    add_bench_arguments(s)
+    s.add_argument("paths", nargs="*", help="files or directories (default: built-in workload)")
+    s.add_argument("--quick", action="store_true", help="smaller workload, shorter timings")
+    s.add_argument("--level", action="append", choices=["frame", "file"],
+                   help="only this level (repeatable)")
+    s.add_argument("--min-time", type=float, default=None,
+                   help="seconds of repeated runs per measurement (default 0.5, quick 0.1)")
+    s.add_argument("--threads", type=int, default=None, help="threads for the multi-thread row")
+    s.add_argument("--peer-timeout", type=float, default=60.0,
+                   help="seconds one decoder may take on one file (default 60)")
+    s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_bench)
     return p
 
