@@ -231,3 +231,18 @@ def test_quick_without_pydicom_says_which_extra_to_install(tmp_path):
     assert len(errors) == 1, proc.stderr
     assert "pip install 'turbodicom[pydicom]'" in errors[0]
     assert proc.stdout == ""
+
+
+def test_dicomsdl_on_rtdose_rle_stays_in_its_row():
+    """dicomsdl corrupts its heap on pydicom's rtdose_rle.dcm (the crash of issue 12): whatever
+    it does there ends up in its row, and the run goes on."""
+    pytest.importorskip("dicomsdl")
+    proc = _bench(pydicom_file("rtdose_rle.dcm"), pydicom_file("MR_small_RLE.dcm"),
+                  "--level", "file", "--min-time", "0.05", env=_env())
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    rows = [ln for ln in proc.stdout.splitlines() if "| dicomsdl |" in ln]
+    assert len(rows) == 2, proc.stdout
+    rtdose = next(ln for ln in rows if "rtdose_rle.dcm" in ln)
+    assert re.search(r"\| (fails|crashed) \|", rtdose), rtdose
+    mr = next(ln for ln in rows if "MR_small_RLE.dcm" in ln)
+    assert mr.rstrip(" |").endswith("yes"), mr  # the next file is timed as usual
