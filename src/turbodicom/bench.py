@@ -245,11 +245,12 @@ def _reencoded_workloads(ct: np.ndarray, us: np.ndarray, tmp: Path) -> list[Work
     out: list[Workload] = []
     codecs = turbodicom.features()["codecs"]
 
-    def label(a: np.ndarray, what: str) -> str:
+    def describe(a: np.ndarray, what: str) -> str:
         return f"{what} {len(a)}x {a.shape[1]}x{a.shape[2]}" + (" 12-bit" if a.ndim == 3
                                                                  else " RGB")
     ct4, us4 = ct[:max(1, len(ct) // 4)], us[:max(1, len(us) // 4)]
-    ctl, usl, ct4l, us4l = label(ct, "CT"), label(us, "US"), label(ct4, "CT"), label(us4, "US")
+    ctl, usl = describe(ct, "CT"), describe(us, "US")
+    ct4l, us4l = describe(ct4, "CT"), describe(us4, "US")
     p = tmp / "ct_rle.dcm"
     _write_rle_file(p, ct, "MONOCHROME2", False, 12)
     out.append(_load(str(p), f"{ctl} (re-encoded)"))
