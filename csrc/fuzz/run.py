@@ -1,11 +1,14 @@
-"""Build the libFuzzer targets and run each one on seeds cut from the DICOM corpus.
+"""Build the libFuzzer targets and run each one on seeds cut from DICOM files.
 
     python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg] [--corpus DIR]
 
 Seeds: whole files for fuzz_parse; single encoded frames (extracted by turbodicom itself) for
-the codec targets.  Crashing inputs are written to ./fuzz-artifacts/; copy each into
-tests/data/crashers/ (the suite replays them).  Exits non-zero if any target crashed in our
-code; a known assert() inside a system library (KNOWN_LIBRARY_ABORTS) restarts the run.
+the codec targets; cut from the corpus (--corpus, $TURBODICOM_CORPUS, ../shared/corpus) when it
+is there, else from the package's own test data (pydicom's bundled files, tests/data, files
+encoded on the spot), plus small frames generated with the installed encoders.  Crashing
+inputs are written to ./fuzz-artifacts/; copy each into tests/data/crashers/ (the suite
+replays them).  Exits non-zero if any target crashed in our code; a known assert() inside a
+system library (KNOWN_LIBRARY_ABORTS) restarts the run.
 """
 
 from __future__ import annotations
@@ -58,45 +61,127 @@ def build() -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
-    """Write seed inputs for one target; returns how many."""
+def seed_files(corpus: Path | None, scratch: Path) -> list[Path]:
+    """The DICOM files seeds are cut from: the corpus's (MANIFEST.tsv) when it is there;
+    otherwise the package's own test data: pydicom's bundled test files (when pydicom is
+    installed), tests/data/crashers, and files of every transfer syntax this build decodes
+    written into `scratch` on the spot (real frames re-encoded with turbodicom's RLE encoder and
+    the installed encoders, as ``turbodicom bench`` makes them)."""
     import csv
 
+    if corpus is not None and (corpus / "MANIFEST.tsv").is_file():
+        with open(corpus / "MANIFEST.tsv", newline="", encoding="utf-8") as f:
+            return [corpus / r["path"] for r in csv.DictReader(f, delimiter="\t")]
+    files = sorted((ROOT / "tests" / "data" / "crashers").glob("*.dcm"))
+    try:
+        import pydicom
+    except ImportError:
+        return files
+    bundled = Path(pydicom.__file__).parent / "data" / "test_files"
+    files += sorted(f for f in bundled.rglob("*") if f.is_file())
+    try:
+        from turbodicom import bench
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        files += [Path(w.path) for w in bench._bundled_workloads(True, scratch)
+                  if Path(w.path).is_relative_to(scratch)]
+    except Exception as exc:  # noqa: BLE001 - fewer seeds, not no fuzzing
+        print(f"seeds: no generated files ({type(exc).__name__}: {exc})")
+    return files
+
+
+def seeds(name: str, syntaxes: tuple[str, ...], files: list[Path], out: Path) -> int:
+    """Write seed inputs for one target; returns how many."""
     out.mkdir(parents=True, exist_ok=True)
-    rows = list(csv.DictReader(open(corpus / "MANIFEST.tsv"), delimiter="\t"))
     n = 0
-    for r in rows:
-        path = corpus / r["path"]
+    for path in files:
         if name in ("parse", "scan"):
             if path.stat().st_size <= 1 << 20:
                 shutil.copy(path, out / f"{n:04d}")
                 n += 1
             continue
-        if r["transfer_syntax_uid"] not in syntaxes:
-            continue
         try:
             from turbodicom.frames import open_pixels
 
             with open_pixels(str(path)) as px:
+                if px.module.transfer_syntax_uid not in syntaxes:
+                    continue
                 frame = bytes(px.frame(0))
         except Exception:  # noqa: BLE001 - a file turbodicom cannot split is no seed
             continue
         if len(frame) <= 1 << 20:
             if name == "rle":  # the target takes rows, columns, samples, bits from 4 bytes
-                m = px.module
-                bits = {1: 0, 8: 1, 16: 2, 32: 3, 64: 4}.get(m.bits_allocated, 1)
-                head = bytes([min(255, m.rows - 1), min(255, m.columns - 1),
-                              (m.samples_per_pixel - 1) | (bits << 2), 0])
-                frame = head + frame
+                frame = _rle_head(px.module.rows, px.module.columns,
+                                  px.module.samples_per_pixel, px.module.bits_allocated) + frame
             (out / f"{n:04d}").write_bytes(frame)
             n += 1
+    extra: list[bytes] = []
     if name == "jpegdct":
         n += generated_jpegdct_seeds(out, n)
     if name in ("jls", "jlsdec"):
-        for frame in _small_jls_frames():
-            (out / f"{n:04d}").write_bytes(frame)
-            n += 1
+        extra += _small_jls_frames()
+    if name in ("rle", "ljpeg", "jpeg", "j2k"):
+        extra += _small_frames(name)
+    for frame in extra:
+        (out / f"{n:04d}").write_bytes(frame)
+        n += 1
     return n
+
+
+def _rle_head(rows: int, columns: int, samples_per_pixel: int, bits_allocated: int) -> bytes:
+    """fuzz_rle's 4 parameter bytes: rows - 1, columns - 1, samples - 1 | bits code << 2."""
+    bits = {1: 0, 8: 1, 16: 2, 32: 3, 64: 4}.get(bits_allocated, 1)
+    return bytes([min(255, rows - 1), min(255, columns - 1),
+                  (samples_per_pixel - 1) | (bits << 2), 0])
+
+
+def _small_frames(name: str) -> list[bytes]:
+    """Small frames made on the spot, so a target has seeds without any DICOM file: RLE with
+    turbodicom's encoder; JPEG Lossless, JPEG, JPEG 2000 and HTJ2K with imagecodecs' encoders
+    (libjpeg-turbo, OpenJPEG, OpenJPH) when installed."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    grey8 = (np.add.outer(np.arange(19), np.arange(23)) * 5 % 256).astype(np.uint8)
+    grey16 = (grey8.astype(np.uint16) << 4) | rng.integers(0, 16, grey8.shape, np.uint16)
+    rgb8 = np.stack([grey8, grey8[::-1], rng.integers(0, 256, grey8.shape, np.uint8)], -1)
+    frames: list[bytes] = []
+    if name == "rle":
+        import turbodicom
+
+        for arr in (grey8, grey16, rgb8):
+            spp = arr.shape[2] if arr.ndim == 3 else 1
+            bits = arr.dtype.itemsize * 8
+            enc = turbodicom.encode_rle(np.ascontiguousarray(arr), rows=arr.shape[0],
+                                        columns=arr.shape[1], samples_per_pixel=spp,
+                                        bits_allocated=bits)
+            frames.append(_rle_head(arr.shape[0], arr.shape[1], spp, bits) + bytes(enc))
+        return frames
+    try:
+        import imagecodecs as ic
+    except ImportError:
+        return frames
+    jobs: list = []
+    if name == "ljpeg":
+        jobs = [lambda p=p: ic.jpeg8_encode(grey16, lossless=True, predictor=p,
+                                            bitspersample=12) for p in (1, 4, 7)]
+        jobs += [lambda: ic.jpeg8_encode(rgb8, lossless=True, predictor=1),
+                 lambda: ic.ljpeg_encode(grey16, bitspersample=12)]
+    elif name == "jpeg":
+        jobs = [lambda: ic.jpeg8_encode(grey8, level=75),
+                lambda: ic.jpeg8_encode(rgb8, level=90, subsampling="422"),
+                lambda: ic.jpeg8_encode(grey16 >> 4 << 4, level=90, bitspersample=12)]
+    elif name == "j2k":
+        jobs = [lambda: ic.jpeg2k_encode(grey16, level=0, codecformat="J2K", reversible=True),
+                lambda: ic.jpeg2k_encode(rgb8, level=40, codecformat="J2K", reversible=False),
+                lambda: ic.htj2k_encode(grey16, reversible=True),
+                lambda: ic.htj2k_encode(rgb8, reversible=True)]
+    for job in jobs:
+        try:
+            frames.append(bytes(job()))
+        except Exception:  # noqa: BLE001 - an encoder this imagecodecs lacks
+            pass
+    return frames
 
 
 def generated_jpegdct_seeds(out: Path, first: int) -> int:
@@ -164,6 +249,9 @@ def main() -> int:
     args = ap.parse_args()
     build()
     corpus = Path(args.corpus)
+    files = seed_files(corpus, BUILD / "seed-files")
+    print(f"seeds cut from {len(files)} files "
+          f"({'the corpus' if (corpus / 'MANIFEST.tsv').is_file() else 'own test data'})")
     names = [n for n in TARGETS if not args.only or n in args.only.split(",")]
     failed = []
     artifacts = ROOT / "fuzz-artifacts"
@@ -175,7 +263,7 @@ def main() -> int:
             print(f"{exe}: not built (library missing?)")
             continue
         work = BUILD / "fuzz-corpus" / name
-        nseeds = seeds(name, syntaxes, corpus, work) if corpus.is_dir() else 0
+        nseeds = seeds(name, syntaxes, files, work)
         cmd = [str(binary), str(work), f"-artifact_prefix={artifacts}/{name}-",
                "-print_final_stats=1", "-rss_limit_mb=2048", "-timeout=20"]
         max_len = args.max_len or DEFAULT_MAX_LEN.get(name, 0)

@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import sys
-from dataclasses import asdict
 from typing import Any, Callable, Sequence
 
 import turbodicom
@@ -284,53 +283,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress() -> Any:
-    try:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-    except ImportError:
-        return None
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    transient=True)
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from turbodicom import bench
 
-    if args.paths:
-        workloads = bench.workloads_from_paths(args.paths)
-        if not workloads:
-            print("turbodicom: no compressed DICOM files this build decodes were found in the "
-                  "given paths", file=sys.stderr)
-            return 2
-    else:
-        print("building the default workload (real images re-encoded on the spot)...",
-              file=sys.stderr)
-        workloads = bench.default_workloads(quick=args.quick)
-    levels = tuple(args.level) if args.level else ("frame", "file")
-    min_time = args.min_time if args.min_time is not None else (0.1 if args.quick else 0.5)
-    prog = _progress() if sys.stderr.isatty() else None
-    if prog is not None:
-        with prog:
-            task = prog.add_task("timing", total=None)
-            results = bench.run(workloads, levels=levels, min_time=min_time,
-                                threads=args.threads,
-                                progress=lambda s: prog.update(task, description=s))
-    else:
-        results = bench.run(workloads, levels=levels, min_time=min_time, threads=args.threads,
-                            progress=lambda s: print(f"  timing {s}", file=sys.stderr))
-    print(f"turbodicom {turbodicom.__version__} on {platform.machine()}, "
-          f"{len(workloads)} files; MB/s of decoded output, median of repeated runs; "
-          "speed-up = turbodicom (1 thread) / peer")
-    print(bench.format_table(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([asdict(r) for r in results], f, indent=1)
-    bad = [r for r in results if r.agrees is False and not r.note.startswith("failed")]
-    if bad:
-        print(f"\n{len(bad)} peer results disagree with turbodicom's output:", file=sys.stderr)
-        for r in bad:
-            print(f"  {r.workload} {r.level} {r.peer}", file=sys.stderr)
-    return 0
+    return bench.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of repeated runs per measurement (default 0.5, quick 0.1)")
     s.add_argument("--threads", type=_int_at_least(1), default=None,
                    help="threads for the multi-thread row")
+    s.add_argument("--peer-timeout", type=_positive_float, default=60.0,
+                   help="seconds one decoder may take on one file (default 60)")
     s.add_argument("--json", help="also write the results to this JSON file")
     s.set_defaults(func=cmd_bench)
     return p
