@@ -1,0 +1,238 @@
+/*
+ * tier1.c - the EBCOT code-block decoder (T.800 Annex D).
+ *
+ * Three coding passes per bit-plane in stripes of four rows (D.3): significance propagation
+ * (D.3.1), magnitude refinement (D.3.3), cleanup with run-length mode (D.3.4); the sign
+ * contexts of D.3.2.  Code-block styles: BYPASS (D.6 raw segments), RESET (D.7 contexts reset
+ * after each pass), TERMALL (a segment per pass: the segments come from tier-2), VCAUSAL
+ * (D.7 stripe-causal contexts), PTERM (nothing to do when decoding), SEGSYM (D.5 four
+ * UNIFORM decisions after each cleanup pass, read and ignored).
+ *
+ * State: one 32-bit flag word per sample with a one-sample border, carrying the significance
+ * and sign of the eight neighbours so a context is one table lookup.  Coefficients are written
+ * as OpenJPEG writes them: two's complement, magnitude times 2 plus the half bit of the
+ * reconstruction point r = 1/2 (D.7 and E.1.1.2), so reversible values are exact after a /2.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "j2k_internal.h"
+#include "mq.h"
+#include "tier1_tables.h"
+
+#define F_SIG_N 0x0001u
+#define F_SIG_S 0x0002u
+#define F_SIG_W 0x0004u
+#define F_SIG_E 0x0008u
+#define F_SIG_NW 0x0010u
+#define F_SIG_NE 0x0020u
+#define F_SIG_SW 0x0040u
+#define F_SIG_SE 0x0080u
+#define F_SGN_N 0x0100u
+#define F_SGN_S 0x0200u
+#define F_SGN_W 0x0400u
+#define F_SGN_E 0x0800u
+#define F_SIG 0x1000u
+#define F_PI 0x2000u
+#define F_MU 0x4000u
+
+#define CX_RL 17
+#define CX_UNI 18
+
+void j2k_t1_free(j2k_t1 *t1)
+{
+    free(t1->flags);
+    free(t1->buf);
+    free(t1->segs);
+    memset(t1, 0, sizeof *t1);
+}
+
+typedef struct t1_state {
+    uint32_t *f;        /* flags, origin at (0, 0) inside the border */
+    size_t fs;          /* flag stride: w + 2 */
+    int32_t *out;
+    size_t os;
+    uint32_t w, h;
+    const uint8_t *zc;  /* lut_zc[orient] */
+    uint32_t vcausal;
+    j2k_mq mq;
+    j2k_raw raw;
+} t1_state;
+
+static inline uint32_t nbmask(const t1_state *s, uint32_t y)
+{
+    return (s->vcausal && (y & 3) == 3) ? ~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S) : ~0u;
+}
+
+static inline void set_sig(t1_state *s, uint32_t *f, uint32_t neg)
+{
+    size_t fs = s->fs;
+    f[0] |= F_SIG;
+    f[-(ptrdiff_t)fs] |= F_SIG_S | (neg ? F_SGN_S : 0);
+    f[fs] |= F_SIG_N | (neg ? F_SGN_N : 0);
+    f[-1] |= F_SIG_E | (neg ? F_SGN_E : 0);
+    f[1] |= F_SIG_W | (neg ? F_SGN_W : 0);
+    f[-(ptrdiff_t)fs - 1] |= F_SIG_SE;
+    f[-(ptrdiff_t)fs + 1] |= F_SIG_SW;
+    f[fs - 1] |= F_SIG_NE;
+    f[fs + 1] |= F_SIG_NW;
+}
+
+static inline uint32_t decode_sign(t1_state *s, uint32_t fl)
+{
+    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)];
+    return j2k_mq_decode(&s->mq, lut & 0x1F) ^ (lut >> 7);
+}
+
+/* D.3.1 significance propagation; raw: bypass segment. */
+static void sigpass(t1_state *s, int32_t bp, int raw)
+{
+    int32_t oph = (int32_t)((1u << bp) | ((1u << bp) >> 1));
+    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
+        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        for (uint32_t x = 0; x < s->w; x++) {
+            for (uint32_t y = y0; y < y1; y++) {
+                uint32_t *f = &s->f[y * s->fs + x];
+                uint32_t fl = *f & nbmask(s, y);
+                if ((fl & F_SIG) || !(fl & 0xFF)) continue;
+                uint32_t bit = raw ? j2k_raw_decode(&s->raw) : j2k_mq_decode(&s->mq, s->zc[fl & 0xFF]);
+                if (bit) {
+                    uint32_t neg = raw ? j2k_raw_decode(&s->raw) : decode_sign(s, fl);
+                    set_sig(s, f, neg);
+                    s->out[y * s->os + x] = neg ? -oph : oph;
+                }
+                *f |= F_PI;
+            }
+        }
+    }
+}
+
+/* D.3.3 magnitude refinement. */
+static void refpass(t1_state *s, int32_t bp, int raw)
+{
+    int32_t half = (int32_t)((1u << bp) >> 1);
+    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
+        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        for (uint32_t x = 0; x < s->w; x++) {
+            for (uint32_t y = y0; y < y1; y++) {
+                uint32_t *f = &s->f[y * s->fs + x];
+                if ((*f & (F_SIG | F_PI)) != F_SIG) continue;
+                uint32_t bit;
+                if (raw) {
+                    bit = j2k_raw_decode(&s->raw);
+                } else {
+                    uint32_t fl = *f & nbmask(s, y);
+                    uint32_t cx = (fl & F_MU) ? 16 : (fl & 0xFF) ? 15 : 14;
+                    bit = j2k_mq_decode(&s->mq, cx);
+                }
+                int32_t *v = &s->out[y * s->os + x];
+                int32_t t = bit ? half : -half;
+                *v += *v < 0 ? -t : t;
+                *f |= F_MU;
+            }
+        }
+    }
+}
+
+/* D.3.4 cleanup with run-length coding. */
+static void clnpass(t1_state *s, int32_t bp)
+{
+    int32_t oph = (int32_t)((1u << bp) | ((1u << bp) >> 1));
+    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
+        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        for (uint32_t x = 0; x < s->w; x++) {
+            uint32_t y = y0;
+            if (y1 - y0 == 4) {
+                uint32_t *f = &s->f[y0 * s->fs + x];
+                size_t fs = s->fs;
+                uint32_t any = (f[0] | f[fs] | f[2 * fs] | (f[3 * fs] & nbmask(s, 3))) &
+                               (F_SIG | F_PI | 0xFFu);
+                if (!any) {
+                    if (!j2k_mq_decode(&s->mq, CX_RL)) continue;
+                    uint32_t run = j2k_mq_decode(&s->mq, CX_UNI) << 1;
+                    run |= j2k_mq_decode(&s->mq, CX_UNI);
+                    y = y0 + run;
+                    uint32_t *g = &s->f[y * s->fs + x];
+                    uint32_t neg = decode_sign(s, *g & nbmask(s, y));
+                    set_sig(s, g, neg);
+                    s->out[y * s->os + x] = neg ? -oph : oph;
+                    y++;
+                }
+            }
+            for (; y < y1; y++) {
+                uint32_t *f = &s->f[y * s->fs + x];
+                uint32_t fl = *f & nbmask(s, y);
+                if (fl & (F_SIG | F_PI)) continue;
+                if (j2k_mq_decode(&s->mq, s->zc[fl & 0xFF])) {
+                    uint32_t neg = decode_sign(s, fl);
+                    set_sig(s, f, neg);
+                    s->out[y * s->os + x] = neg ? -oph : oph;
+                }
+            }
+            for (y = y0; y < y1; y++) s->f[y * s->fs + x] &= ~F_PI;
+        }
+    }
+}
+
+int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
+{
+    t1_state s;
+    s.w = job->w;
+    s.h = job->h;
+    s.os = job->w;
+    s.out = t1->coef;
+    if ((size_t)s.w * s.h > 4096) return TD_E_CORRUPT;
+    memset(s.out, 0, (size_t)s.w * s.h * sizeof *s.out);
+    int32_t bp = job->numbps + (int32_t)job->roishift;
+    if (job->nsegs == 0 || job->numbps <= 0) return TD_OK;
+    if (bp >= 31) return TD_E_UNSUPPORTED;
+    s.fs = s.w + 2;
+    size_t nf = s.fs * (s.h + 2);
+    if (nf > t1->flags_cap) {
+        free(t1->flags);
+        t1->flags = malloc(nf * sizeof *t1->flags);
+        if (!t1->flags) { t1->flags_cap = 0; return TD_E_NOMEM; }
+        t1->flags_cap = nf;
+    }
+    memset(t1->flags, 0, nf * sizeof *t1->flags);
+    s.f = t1->flags + s.fs + 1;
+    s.zc = lut_zc[job->orient & 3];
+    s.vcausal = job->style & J2K_CBLK_VCAUSAL;
+    j2k_mq_reset(&s.mq);
+    uint32_t passtype = 2, passno = 0;
+    for (uint32_t sg = 0; sg < job->nsegs && bp >= 1; sg++) {
+        const j2k_segment *seg = &job->segs[sg];
+        const uint8_t *data = job->data + seg->offset;
+        int raw = (job->style & J2K_CBLK_BYPASS) && passno >= 10 && passtype != 2;
+        if (raw) j2k_raw_init(&s.raw, data);
+        else j2k_mq_init(&s.mq, data);
+        for (uint32_t k = 0; k < seg->passes && bp >= 1; k++) {
+            if (passtype == 0) sigpass(&s, bp, raw);
+            else if (passtype == 1) refpass(&s, bp, raw);
+            else {
+                clnpass(&s, bp);
+                if (job->style & J2K_CBLK_SEGSYM)
+                    for (int i = 0; i < 4; i++) (void)j2k_mq_decode(&s.mq, CX_UNI);
+            }
+            if ((job->style & J2K_CBLK_RESET) && !raw) j2k_mq_reset(&s.mq);
+            if (++passtype == 3) {
+                passtype = 0;
+                bp--;
+            }
+            passno++;
+        }
+    }
+    if (job->roishift) {
+        int32_t thresh = (int32_t)1 << job->roishift;
+        for (uint32_t y = 0; y < s.h; y++)
+            for (uint32_t x = 0; x < s.w; x++) {
+                int32_t *v = &s.out[y * s.os + x];
+                int32_t mag = *v < 0 ? -*v : *v;
+                if (mag >= thresh) {
+                    mag >>= job->roishift;
+                    *v = *v < 0 ? -mag : mag;
+                }
+            }
+    }
+    return TD_OK;
+}
