@@ -249,6 +249,7 @@ static int header_markers(const td_j2kdec *dec, j2k_tcp *tcp, const uint8_t *p, 
     size_t pos = 0;
     while (pos + 4 <= n) {
         uint32_t m = td_load_be16(p + pos), l = td_load_be16(p + pos + 2);
+        if (m >= 0xFF30 && m <= 0xFF3F) { pos += 2; continue; }
         size_t off = (size_t)(p + pos - dec->cs);
         if (l < 2 || pos + 2 + l > n) return td_fail(err, TD_E_CORRUPT, (int64_t)off, "marker %04X length %u", m, l);
         if (m == M_POC && tile && !*has_poc) { /* a tile's POC replaces the main header's */
@@ -372,6 +373,7 @@ int td_j2kdec_open(const uint8_t *src, size_t len, td_j2kdec **out, td_error *er
         uint32_t m = td_load_be16(cs + pos);
         if (m == M_SOT) break;
         if (m == M_EOC) { rc = td_fail(err, TD_E_TRUNCATED, (int64_t)(csoff + pos), "EOC before any tile"); goto fail; }
+        if (m >= 0xFF30 && m <= 0xFF3F) { pos += 2; continue; } /* A.1.3: markers without segment */
         if (pos + 4 > cslen) { rc = td_fail(err, TD_E_TRUNCATED, (int64_t)(csoff + pos), "marker segment cut short"); goto fail; }
         uint32_t l = td_load_be16(cs + pos + 2);
         if ((m >> 8) != 0xFF || l < 2 || pos + 2 + l > cslen) {
@@ -431,6 +433,7 @@ int td_j2kdec_open(const uint8_t *src, size_t len, td_j2kdec **out, td_error *er
         /* tile-part header up to SOD */
         size_t h = pos + 12;
         while (h + 2 <= end && td_load_be16(cs + h) != M_SOD) {
+            if (td_load_be16(cs + h) >= 0xFF30 && td_load_be16(cs + h) <= 0xFF3F) { h += 2; continue; }
             if (h + 4 > end) break;
             uint32_t l = td_load_be16(cs + h + 2);
             if (l < 2 || h + 2 + l > end) { rc = td_fail(err, TD_E_CORRUPT, (int64_t)(csoff + h), "tile-part marker length %u", l); goto fail; }

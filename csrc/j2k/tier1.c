@@ -184,7 +184,7 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     if ((size_t)s.w * s.h > 4096) return TD_E_CORRUPT;
     memset(s.out, 0, (size_t)s.w * s.h * sizeof *s.out);
     int32_t bp = job->numbps + (int32_t)job->roishift;
-    if (job->nsegs == 0 || job->numbps <= 0) return TD_OK;
+    if (job->nsegs == 0 || bp <= 0) return TD_OK; /* P may exceed Mb under ROI */
     if (bp >= 31) return TD_E_UNSUPPORTED;
     s.fs = s.w + 2;
     size_t nf = s.fs * (s.h + 2);
@@ -199,11 +199,13 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     s.zc = lut_zc[job->orient & 3];
     s.vcausal = job->style & J2K_CBLK_VCAUSAL;
     j2k_mq_reset(&s.mq);
-    uint32_t passtype = 2, passno = 0;
+    uint32_t passtype = 2;
     for (uint32_t sg = 0; sg < job->nsegs && bp >= 1; sg++) {
         const j2k_segment *seg = &job->segs[sg];
         const uint8_t *data = job->data + seg->offset;
-        int raw = (job->style & J2K_CBLK_BYPASS) && passno >= 10 && passtype != 2;
+        /* D.6: raw once four bit-planes are coded (counted from numbps, as OpenJPEG does, so
+         * a ROI shift delays it) */
+        int raw = (job->style & J2K_CBLK_BYPASS) && passtype < 2 && bp <= job->numbps - 4;
         if (raw) j2k_raw_init(&s.raw, data);
         else j2k_mq_init(&s.mq, data);
         for (uint32_t k = 0; k < seg->passes && bp >= 1; k++) {
@@ -219,7 +221,6 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
                 passtype = 0;
                 bp--;
             }
-            passno++;
         }
     }
     if (job->roishift) {

@@ -509,6 +509,7 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
         if (tp->ppm) hdr_total += tp->ppm_len;
         for (size_t h = 0; h + 4 <= tp->header_len;) {
             uint32_t m = td_load_be16(tp->header + h), len = td_load_be16(tp->header + h + 2);
+            if (m >= 0xFF30 && m <= 0xFF3F) { h += 2; continue; }
             if (m == 0xFF61 && len >= 3) { ppt = 1; hdr_total += len - 3u; }
             h += 2 + (size_t)len;
         }
@@ -539,6 +540,7 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
             if (tp->ppm) { memcpy(t->hdrs + w, tp->ppm, tp->ppm_len); w += tp->ppm_len; }
             for (size_t h = 0; h + 4 <= tp->header_len;) {
                 uint32_t m = td_load_be16(tp->header + h), len = td_load_be16(tp->header + h + 2);
+                if (m >= 0xFF30 && m <= 0xFF3F) { h += 2; continue; }
                 if (m == 0xFF61 && len >= 3) { memcpy(t->hdrs + w, tp->header + h + 5, len - 3u); w += len - 3u; }
                 h += 2 + (size_t)len;
             }
