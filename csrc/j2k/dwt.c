@@ -4,8 +4,8 @@
  * 2D_SR (F.3.2) per resolution level: each row (HOR_SR), then each column (VER_SR), through
  * 1D_SR (F.3.6) on an interleaved copy.  5-3 reversible: integer lifting of F.3.8.1, exact.
  * 9-7 irreversible: float lifting of F.3.8.2 with the standard's constants; the high-pass
- * band is scaled by 2/K instead of 1/K because the band's step size carries no gain (as
- * OpenJPEG does, so results agree with it to within rounding).  Symmetric extension (F.3.7)
+ * band is scaled by about 2/K instead of 1/K because the band's step size carries no gain (as
+ * OpenJPEG does, so results agree with it).  Symmetric extension (F.3.7)
  * is index clamping, which equals it for the one-sample reach of each lifting step.
  */
 #include <stdlib.h>
@@ -18,7 +18,11 @@
 #define GAMMA (0.882911075530934f)
 #define DELTA (0.443506852043971f)
 #define KAPPA (1.230174104914001f)
-#define TWO_INV_K (2.0f / 1.230174104914001f)
+/* The high-pass synthesis scale.  2/K would be 1.6257862; OpenJPEG has always used this
+ * historic fixed-point value (13318 / 8192), and the irreversible DICOM frames in the wild are
+ * checked against OpenJPEG's output, so we use it too (the difference is far below the
+ * quantisation step; the conformance tolerances hold either way). */
+#define TWO_INV_K 1.625732422f
 
 static inline uint32_t cl(int64_t i, uint32_t n) { return i < 0 ? 0 : i >= (int64_t)n ? n - 1 : (uint32_t)i; }
 
