@@ -8,6 +8,7 @@
  * OpenJPEG does, so results agree with it).  Symmetric extension (F.3.7)
  * is index clamping, which equals it for the one-sample reach of each lifting step.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,41 +93,85 @@ static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
     memcpy(row, t, n * sizeof *row);
 }
 
-int j2k_dwt_decode(j2k_tilecomp *tc)
+typedef struct dwt_job {
+    j2k_tilecomp *tc;
+    uint32_t r;           /* resolution level being synthesised */
+    int vertical;         /* 0: rows, 1: column strips */
+    uint32_t part, parts; /* this worker's share */
+    float *tmp;           /* maxn * STRIP samples */
+} dwt_job;
+
+static void *dwt_level(void *arg)
 {
-    if (tc->dres <= 1) return TD_OK;
+    dwt_job *j = arg;
+    j2k_tilecomp *tc = j->tc;
     int rev = tc->tccp->reversible;
     size_t stride = tc->w;
-    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
-    float *tmp = malloc(((size_t)maxn * STRIP + 16) * sizeof *tmp);
-    if (!tmp) return TD_E_NOMEM;
+    const j2k_res *rs = &tc->res[j->r], *lr = &tc->res[j->r - 1];
+    uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
+    uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
+    uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
+    float *tmp = j->tmp;
     int32_t *itmp = (int32_t *)(void *)tmp;
-    for (uint32_t r = 1; r < tc->dres; r++) {
-        const j2k_res *rs = &tc->res[r], *lr = &tc->res[r - 1];
-        uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
-        uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
-        uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
-        if (rw == 0 || rh == 0) continue;
-        for (uint32_t y = 0; y < rh; y++) {
+    if (!j->vertical) {
+        uint32_t y0 = (uint32_t)((uint64_t)rh * j->part / j->parts);
+        uint32_t y1 = (uint32_t)((uint64_t)rh * (j->part + 1) / j->parts);
+        for (uint32_t y = y0; y < y1; y++) {
             if (rev) hor53((int32_t *)tc->data + y * stride, itmp, rw, snx, casx);
             else hor97((float *)tc->data + y * stride, tmp, rw, snx, casx);
         }
-        for (uint32_t x0 = 0; x0 < rw; x0 += STRIP) {
-            uint32_t bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-            size_t bytes = bw * sizeof(float);
-            if (rev) {
-                int32_t *d = (int32_t *)tc->data + x0;
-                for (uint32_t i = 0; i < sny; i++) memcpy(itmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-                for (uint32_t i = 0; i < rh - sny; i++) memcpy(itmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-                lift53(itmp, STRIP, bw, rh, casy);
-                for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, itmp + y * STRIP, bytes);
-            } else {
-                float *d = (float *)tc->data + x0;
-                for (uint32_t i = 0; i < sny; i++) memcpy(tmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-                for (uint32_t i = 0; i < rh - sny; i++) memcpy(tmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-                lift97(tmp, STRIP, bw, rh, casy);
-                for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, tmp + y * STRIP, bytes);
+        return NULL;
+    }
+    uint32_t nstrips = (rw + STRIP - 1) / STRIP;
+    uint32_t s0 = (uint32_t)((uint64_t)nstrips * j->part / j->parts);
+    uint32_t s1 = (uint32_t)((uint64_t)nstrips * (j->part + 1) / j->parts);
+    for (uint32_t st = s0; st < s1; st++) {
+        uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
+        size_t bytes = bw * sizeof(float);
+        if (rev) {
+            int32_t *d = (int32_t *)tc->data + x0;
+            for (uint32_t i = 0; i < sny; i++) memcpy(itmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
+            for (uint32_t i = 0; i < rh - sny; i++) memcpy(itmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
+            lift53(itmp, STRIP, bw, rh, casy);
+            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, itmp + y * STRIP, bytes);
+        } else {
+            float *d = (float *)tc->data + x0;
+            for (uint32_t i = 0; i < sny; i++) memcpy(tmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
+            for (uint32_t i = 0; i < rh - sny; i++) memcpy(tmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
+            lift97(tmp, STRIP, bw, rh, casy);
+            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, tmp + y * STRIP, bytes);
+        }
+    }
+    return NULL;
+}
+
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+{
+    if (tc->dres <= 1) return TD_OK;
+    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
+    size_t per = (size_t)maxn * STRIP + 16;
+    if (threads < 1) threads = 1;
+    if (threads > 16) threads = 16;
+    /* below ~64K samples a thread costs more than it saves */
+    if ((size_t)tc->w * tc->h < ((size_t)threads << 16)) threads = (uint32_t)((size_t)tc->w * tc->h >> 16) + 1;
+    float *tmp = malloc(per * threads * sizeof *tmp);
+    if (!tmp) return TD_E_NOMEM;
+    dwt_job jobs[16];
+    pthread_t th[16];
+    for (uint32_t r = 1; r < tc->dres; r++) {
+        const j2k_res *rs = &tc->res[r];
+        if (rs->x1 == rs->x0 || rs->y1 == rs->y0) continue;
+        for (int vertical = 0; vertical < 2; vertical++) {
+            uint32_t started = 0;
+            for (uint32_t i = 0; i < threads; i++)
+                jobs[i] = (dwt_job){tc, r, vertical, i, threads, tmp + i * per};
+            for (uint32_t i = 1; i < threads; i++) {
+                if (pthread_create(&th[i], NULL, dwt_level, &jobs[i]) != 0) break;
+                started = i;
             }
+            for (uint32_t i = started + 1; i < threads; i++) dwt_level(&jobs[i]);
+            dwt_level(&jobs[0]);
+            for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
         }
     }
     free(tmp);

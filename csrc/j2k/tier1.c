@@ -94,7 +94,10 @@ static void sigpass_mq(t1_state *s, int32_t bp_)
         int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
             uint32_t *f = fcol + x;
-            if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | f[3 * fs]) & 0xFFu)) continue;
+            if (n == 4) {
+                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
+                if (!((f0 | f1 | f2 | f3) & 0xFFu) || (f0 & f1 & f2 & f3 & F_SIG)) continue;
+            }
             for (uint32_t k = 0; k < n; k++) {
                 uint32_t *g = f + k * fs;
                 uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
@@ -188,6 +191,18 @@ static void clnpass(t1_state *s, int32_t bp_)
         for (uint32_t x = 0; x < s->w; x++) {
             uint32_t *f = fcol + x;
             uint32_t k = 0;
+            if (n == 4) {
+                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
+#define CODED(v) (((v) | ((v) >> 1)) & F_SIG) /* F_SIG or F_PI (the next bit) */
+                if (CODED(f0) & CODED(f1) & CODED(f2) & CODED(f3)) {
+                    f[0] = f0 & ~F_PI;
+                    f[fs] = f1 & ~F_PI;
+                    f[2 * fs] = f2 & ~F_PI;
+                    f[3 * fs] = f3 & ~F_PI;
+                    continue;
+                }
+#undef CODED
+            }
             if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | (f[3 * fs] & mask3)) &
                             (F_SIG | F_PI | 0xFFu))) {
                 uint32_t bit;
@@ -206,9 +221,11 @@ static void clnpass(t1_state *s, int32_t bp_)
                 ocol[k * os + x] = neg ? -oph : oph;
                 k++;
             }
+            for (uint32_t j = 0; j < k; j++) f[j * fs] &= ~F_PI;
             for (; k < n; k++) {
                 uint32_t *g = f + k * fs;
                 uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                *g &= ~F_PI;
                 if (fl & (F_SIG | F_PI)) continue;
                 uint32_t bit;
                 DEC(bit, zc[fl & 0xFF]);
@@ -220,7 +237,6 @@ static void clnpass(t1_state *s, int32_t bp_)
                     ocol[k * os + x] = neg ? -oph : oph;
                 }
             }
-            for (k = 0; k < n; k++) f[k * fs] &= ~F_PI;
         }
     }
     MQ_SAVE(s);
