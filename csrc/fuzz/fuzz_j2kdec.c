@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              (size >> 3) & 1 ? 2u : 1u, (size >> 2) & 1 ? TD_J2KDEC_PLANAR : 0u};
     size_t need;
     uint32_t bps;
-    if (td_j2kdec_decoded_size(dec, &opt, &need, &bps, &err) == TD_OK && need <= ((size_t)1 << 20)) {
+    if (td_j2kdec_decoded_size(dec, &opt, &need, &bps, &err) == TD_OK && need <= ((size_t)1 << 16)) {
         uint8_t *out = malloc(need ? need : 1);
         if (out) {
             td_j2kdec_decode(dec, out, need, &opt, &err);
