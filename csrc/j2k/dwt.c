@@ -67,6 +67,31 @@ static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas
     }
 }
 
+/* One lifting step on a contiguous line, parity p, with the ends mirrored. */
+static inline void step53_lo(int32_t *t, uint32_t n, uint32_t p)
+{
+    uint32_t i = p;
+    if (i == 0) { t[0] -= (t[1] + t[1] + 2) >> 2; i = 2; }
+    for (; i + 1 < n; i += 2) t[i] -= (t[i - 1] + t[i + 1] + 2) >> 2;
+    if (i < n) t[i] -= (t[i - 1] + t[i - 1] + 2) >> 2;
+}
+
+static inline void step53_hi(int32_t *t, uint32_t n, uint32_t p)
+{
+    uint32_t i = p;
+    if (i == 0) { t[0] += (t[1] + t[1]) >> 1; i = 2; }
+    for (; i + 1 < n; i += 2) t[i] += (t[i - 1] + t[i + 1]) >> 1;
+    if (i < n) t[i] += (t[i - 1] + t[i - 1]) >> 1;
+}
+
+static inline void step97(float *t, uint32_t n, uint32_t p, float cf)
+{
+    uint32_t i = p;
+    if (i == 0) { t[0] -= cf * (t[1] + t[1]); i = 2; }
+    for (; i + 1 < n; i += 2) t[i] -= cf * (t[i - 1] + t[i + 1]);
+    if (i < n) t[i] -= cf * (t[i - 1] + t[i - 1]);
+}
+
 /* Horizontal 1D_SR of one row: interleave into t, lift, copy back. */
 static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t cas)
 {
@@ -76,10 +101,8 @@ static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t ca
     if (n == 1) {
         if (cas) t[0] /= 2;
     } else {
-        for (uint32_t i = cas; i < n; i += 2)
-            t[i] -= (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1] + 2) >> 2;
-        for (uint32_t i = 1 - cas; i < n; i += 2)
-            t[i] += (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1]) >> 1;
+        step53_lo(t, n, cas);
+        step53_hi(t, n, 1 - cas);
     }
     memcpy(row, t, n * sizeof *row);
 }
@@ -87,9 +110,13 @@ static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t ca
 static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
 {
     uint32_t dn = n - sn;
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i];
-    lift97(t, 1, 1, n, cas);
+    if (n == 1) return;
+    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i] * KAPPA;
+    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i] * TWO_INV_K;
+    step97(t, n, cas, DELTA);
+    step97(t, n, 1 - cas, GAMMA);
+    step97(t, n, cas, BETA);
+    step97(t, n, 1 - cas, ALPHA);
     memcpy(row, t, n * sizeof *row);
 }
 
