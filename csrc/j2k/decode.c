@@ -139,7 +139,10 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.roishift = tc->tccp->roishift;
     job.orient = bd->orient;
     job.style = tc->tccp->cblk_style;
-    if ((rc = j2k_t1_decode(t1, &job)) != TD_OK) return rc;
+    /* The block decoder for this code-block style: EBCOT (tier1.c) for Part 1; the HT block
+     * decoder of T.814 (ht.c, next issue) plugs in here with the same job and output. */
+    j2k_block_decoder block_decode = j2k_t1_decode;
+    if ((rc = block_decode(t1, &job)) != TD_OK) return rc;
     /* E.1 dequantisation into the tile-component */
     uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
     if (cb->res > 0) {

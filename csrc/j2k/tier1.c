@@ -115,21 +115,31 @@ static void sigpass_mq(t1_state *s, int32_t bp_)
             flag_t *f = fcol + 4 * x;
             uint64_t v = col_load(f);
             if (!(v & REP4(0xFF)) || (v & REP4(F_SIG)) == REP4(F_SIG)) continue;
-            for (uint32_t k = 0; k < n; k++) {
-                flag_t *g = f + k;
-                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
-                if ((fl & F_SIG) || !(fl & 0xFF)) continue;
-                uint32_t bit;
-                DEC(bit, zc[fl & 0xFF]);
-                if (bit) {
-                    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
-                    DEC(neg, lut & 0x1F);
-                    neg ^= lut >> 7;
-                    set_sig(g, k, cs, neg);
-                    ocol[k * os + x] = neg ? -oph : oph;
-                }
-                *g = (flag_t)(*g | F_PI);
+#define SIG_ROW(k)                                                                         \
+    do {                                                                                       \
+        flag_t *g = f + (k);                                                                   \
+        uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                                 \
+        if ((fl & F_SIG) || !(fl & 0xFF)) break;                                               \
+        uint32_t bit;                                                                          \
+        DEC(bit, zc[fl & 0xFF]);                                                               \
+        if (bit) {                                                                             \
+            uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;                       \
+            DEC(neg, lut & 0x1F);                                                              \
+            neg ^= lut >> 7;                                                                   \
+            set_sig(g, (k), cs, neg);                                                          \
+            ocol[(k) * os + x] = neg ? -oph : oph;                                             \
+        }                                                                                      \
+        *g = (flag_t)(*g | F_PI);                                                              \
+    } while (0)
+            if (n == 4) {
+                SIG_ROW(0);
+                SIG_ROW(1);
+                SIG_ROW(2);
+                SIG_ROW(3);
+            } else {
+                for (uint32_t k = 0; k < n; k++) SIG_ROW(k);
             }
+#undef SIG_ROW
         }
     }
     MQ_SAVE(s);
@@ -173,21 +183,31 @@ static void refpass(t1_state *s, int32_t bp_, int raw)
         for (uint32_t x = 0; x < s->w; x++) {
             flag_t *f = fcol + 4 * x;
             if (!(col_load(f) & REP4(F_SIG))) continue;
-            for (uint32_t k = 0; k < n; k++) {
-                flag_t *g = f + k;
-                if ((*g & (F_SIG | F_PI)) != F_SIG) continue;
-                uint32_t bit;
-                if (raw) {
-                    bit = j2k_raw_decode(&s->raw);
-                } else {
-                    uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
-                    DEC(bit, (fl & F_MU) ? 16u : (fl & 0xFF) ? 15u : 14u);
-                }
-                int32_t *v = &ocol[k * os + x];
-                int32_t t = bit ? half : -half;
-                *v += *v < 0 ? -t : t;
-                *g = (flag_t)(*g | F_MU);
+#define REF_ROW(k)                                                                         \
+    do {                                                                                       \
+        flag_t *g = f + (k);                                                                   \
+        if ((*g & (F_SIG | F_PI)) != F_SIG) break;                                             \
+        uint32_t bit;                                                                          \
+        if (raw) {                                                                             \
+            bit = j2k_raw_decode(&s->raw);                                                     \
+        } else {                                                                               \
+            uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                             \
+            DEC(bit, (fl & F_MU) ? 16u : (fl & 0xFF) ? 15u : 14u);                             \
+        }                                                                                      \
+        int32_t *v = &ocol[(k) * os + x];                                                      \
+        int32_t t = bit ? half : -half;                                                        \
+        *v += *v < 0 ? -t : t;                                                                 \
+        *g = (flag_t)(*g | F_MU);                                                              \
+    } while (0)
+            if (n == 4) {
+                REF_ROW(0);
+                REF_ROW(1);
+                REF_ROW(2);
+                REF_ROW(3);
+            } else {
+                for (uint32_t k = 0; k < n; k++) REF_ROW(k);
             }
+#undef REF_ROW
         }
     }
     MQ_SAVE(s);
@@ -234,21 +254,31 @@ static void clnpass(t1_state *s, int32_t bp_)
                 ocol[k * os + x] = neg ? -oph : oph;
                 k++;
             }
-            for (; k < n; k++) {
-                flag_t *g = f + k;
-                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
-                *g = (flag_t)(*g & ~F_PI);
-                if (fl & (F_SIG | F_PI)) continue;
-                uint32_t bit;
-                DEC(bit, zc[fl & 0xFF]);
-                if (bit) {
-                    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
-                    DEC(neg, lut & 0x1F);
-                    neg ^= lut >> 7;
-                    set_sig(g, k, cs, neg);
-                    ocol[k * os + x] = neg ? -oph : oph;
-                }
+#define CLN_ROW(k)                                                                         \
+    do {                                                                                       \
+        flag_t *g = f + (k);                                                                   \
+        uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                                 \
+        *g = (flag_t)(*g & ~F_PI);                                                             \
+        if (fl & (F_SIG | F_PI)) break;                                                        \
+        uint32_t bit;                                                                          \
+        DEC(bit, zc[fl & 0xFF]);                                                               \
+        if (bit) {                                                                             \
+            uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;                       \
+            DEC(neg, lut & 0x1F);                                                              \
+            neg ^= lut >> 7;                                                                   \
+            set_sig(g, (k), cs, neg);                                                          \
+            ocol[(k) * os + x] = neg ? -oph : oph;                                             \
+        }                                                                                      \
+    } while (0)
+            if (k == 0 && n == 4) {
+                CLN_ROW(0);
+                CLN_ROW(1);
+                CLN_ROW(2);
+                CLN_ROW(3);
+            } else {
+                for (; k < n; k++) CLN_ROW(k);
             }
+#undef CLN_ROW
         }
     }
     MQ_SAVE(s);
