@@ -40,12 +40,12 @@ static void lift53(int32_t *X, size_t stride, uint32_t w, uint32_t n, uint32_t c
     for (uint32_t i = cas; i < n; i += 2) {
         int32_t *x = X + i * stride;
         const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] -= (l[k] + r[k] + 2) >> 2;
+        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wsub(x[k], j2k_wadd(j2k_wadd(l[k], r[k]), 2) >> 2);
     }
     for (uint32_t i = 1 - cas; i < n; i += 2) {
         int32_t *x = X + i * stride;
         const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] += (l[k] + r[k]) >> 1;
+        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wadd(x[k], j2k_wadd(l[k], r[k]) >> 1);
     }
 }
 
@@ -98,8 +98,8 @@ static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas
         }                                                                                      \
     } while (0)
 
-#define OP53_LO(x, a, b) ((x) -= ((a) + (b) + 2) >> 2)
-#define OP53_HI(x, a, b) ((x) += ((a) + (b)) >> 1)
+#define OP53_LO(x, a, b) ((x) = j2k_wsub((x), j2k_wadd(j2k_wadd((a), (b)), 2) >> 2))
+#define OP53_HI(x, a, b) ((x) = j2k_wadd((x), j2k_wadd((a), (b)) >> 1))
 #define OP97(x, a, b) ((x) -= cf * ((a) + (b)))
 
 /* Horizontal 1D_SR of one row (n >= 2 samples: L = row[0..sn), H = row[sn..n)). */

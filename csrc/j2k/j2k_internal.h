@@ -100,6 +100,11 @@ struct td_j2kdec {
 int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *err);
 void j2k_tcp_free(j2k_tcp *tcp);
 
+/* Integer lifting and RCT wrap around instead of overflowing (undefined behaviour) on the
+ * absurd coefficients a hostile stream can produce; valid streams never come near. */
+static inline int32_t j2k_wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t j2k_wsub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+
 static inline uint32_t j2k_ceildiv(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
 static inline int32_t j2k_ceildivpow2(int64_t a, uint32_t b)
 {

@@ -8,10 +8,10 @@ void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         int32_t y = c0[i], u = c1[i], v = c2[i];
-        int32_t g = y - ((u + v) >> 2);
-        c0[i] = v + g;
+        int32_t g = j2k_wsub(y, j2k_wadd(u, v) >> 2);
+        c0[i] = j2k_wadd(v, g);
         c1[i] = g;
-        c2[i] = u + g;
+        c2[i] = j2k_wadd(u, g);
     }
 }
 
