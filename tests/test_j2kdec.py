@@ -308,3 +308,17 @@ def test_crashers_replay():
         _decode_or_error(f.read_bytes())
     seeds = _hostile_seeds()
     assert seeds, "no hostile seeds"
+
+
+def test_huge_tile_behind_a_small_reduced_output_is_refused():
+    """A header claiming a 60000 x 60000 tile, asked for at reduce 5 (a 1875² output), must
+    not build the whole tile's partition: TD_E_LIMIT, not an unbounded allocation."""
+    import struct
+
+    from turbodicom import j2k
+
+    s = bytearray(opj(image((40, 40), 8, False, seed=9), 8, False, "-n", "6"))
+    assert s[2:4] == b"\xff\x51"
+    struct.pack_into(">IIIIIIII", s, 8, 60000, 60000, 0, 0, 60000, 60000, 0, 0)
+    with pytest.raises(turbodicom.LimitError):
+        j2k.decode(bytes(s), reduce=5)

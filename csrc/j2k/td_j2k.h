@@ -86,6 +86,11 @@ typedef struct td_j2kdec_options {
     uint32_t flags;            /* TD_J2KDEC_* */
 } td_j2kdec_options;
 
+/* Largest tile (samples over all its components at full resolution) decoded: the partition
+ * and coefficients of a tile are built whole, and with `reduce` a small output could
+ * otherwise stand for an unbounded tile.  Beyond it td_j2kdec_decode says TD_E_LIMIT. */
+#define TD_J2KDEC_MAX_TILE_SAMPLES ((uint64_t)1 << 30)
+
 typedef struct td_j2kdec td_j2kdec;
 
 /* Read src[0..len) (JP2 boxes if any, then every codestream marker up to EOC or the end) into

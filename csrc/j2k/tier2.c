@@ -81,6 +81,7 @@ int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t ti, uint32
     if (!t->comps) return td_fail(err, TD_E_NOMEM, -1, "tile components");
     t->ncomps_alloc = dec->ncomps;
     size_t ncblks = 0, nprcs = 0, nnodes = 0;
+    uint64_t tile_samples = 0;
     for (int fill = 0; fill < 2; fill++) {
         size_t icb = 0, ipr = 0, ind = 0;
         for (uint32_t c = 0; c < dec->ncomps; c++) {
@@ -91,6 +92,11 @@ int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t ti, uint32
             tc->y0 = (int32_t)j2k_ceildiv(ty0, dec->dy[c]);
             tc->x1 = (int32_t)j2k_ceildiv(tx1, dec->dx[c]);
             tc->y1 = (int32_t)j2k_ceildiv(ty1, dec->dy[c]);
+            if (!fill) {
+                tile_samples += (uint64_t)(tc->x1 - tc->x0) * (uint64_t)(tc->y1 - tc->y0);
+                if (tile_samples > TD_J2KDEC_MAX_TILE_SAMPLES)
+                    return td_fail(err, TD_E_LIMIT, -1, "tile %u has more than 2^30 samples", ti);
+            }
             tc->nres = tp->levels + 1u;
             if (reduce >= tc->nres)
                 return td_fail(err, TD_E_UNSUPPORTED, -1, "reduce %u but component %u of tile %u has %u decomposition levels", reduce, c, ti, tp->levels);

@@ -78,6 +78,9 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
     turbodicom.UnsupportedError
         A feature outside Part 1 (HT code-blocks), precision above 32 bits, or ``reduce``
         beyond the decomposition levels.
+    turbodicom.LimitError
+        The image would exceed ``turbodicom.frames.MAX_OUTPUT_BYTES``, or a tile 2^30
+        samples.
     """
     from turbodicom import _j2kdec
 
@@ -93,6 +96,10 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
                (first["rows"], first["columns"], first["precision"], first["is_signed"])
                for c in comps)
     nbytes, bps = _j2kdec.decoded_size(codestream, reduce=reduce, planar=not same)
+    from turbodicom.frames import check_frame_limit
+
+    check_frame_limit(nbytes, f"the JPEG 2000 codestream's {first['rows']} x "
+                      f"{first['columns']} x {len(comps)} image")
     out = bytearray(nbytes)
     _j2kdec.decode_into(codestream, out, reduce=reduce, layers=layers or 0,
                         threads=nthreads, planar=not same)
