@@ -269,9 +269,9 @@ int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *er
 {
     if (tcp_copy(&dec->tcp, dec->ncomps, tcp) != TD_OK) return td_fail(err, TD_E_NOMEM, -1, "tile parameters");
     int has_poc = 0;
-    for (size_t i = 0; i < dec->nparts; i++) {
-        const j2k_tilepart *tp = &dec->parts[i];
-        if (tp->tile != tile || tp->header_len == 0) continue;
+    for (uint32_t k = dec->tile_first[tile]; k < dec->tile_first[tile + 1]; k++) {
+        const j2k_tilepart *tp = &dec->parts[dec->tile_parts[k]];
+        if (tp->header_len == 0) continue;
         int rc = header_markers(dec, tcp, tp->header, tp->header_len, 1, &has_poc, err);
         if (rc != TD_OK) {
             j2k_tcp_free(tcp);
@@ -492,6 +492,19 @@ int td_j2kdec_open(const uint8_t *src, size_t len, td_j2kdec **out, td_error *er
         for (size_t i = 0; i < d->nparts; i++)
             if (!d->parts[i].ppm) { d->parts[i].ppm = d->ppm_buf; d->parts[i].ppm_len = 0; }
     }
+    /* tile-part index by tile (counting sort), so a tile's parts are found without a scan */
+    d->tile_first = calloc((size_t)d->ntiles + 1, sizeof *d->tile_first);
+    d->tile_parts = malloc((d->nparts ? d->nparts : 1) * sizeof *d->tile_parts);
+    if (!d->tile_first || !d->tile_parts) { rc = td_fail(err, TD_E_NOMEM, -1, "tile-part index"); goto fail; }
+    for (size_t i = 0; i < d->nparts; i++) d->tile_first[d->parts[i].tile + 1]++;
+    for (uint32_t t = 0; t < d->ntiles; t++) d->tile_first[t + 1] += d->tile_first[t];
+    {
+        uint32_t *fill = malloc(((size_t)d->ntiles + 1) * sizeof *fill);
+        if (!fill) { rc = td_fail(err, TD_E_NOMEM, -1, "tile-part index"); goto fail; }
+        memcpy(fill, d->tile_first, ((size_t)d->ntiles + 1) * sizeof *fill);
+        for (size_t i = 0; i < d->nparts; i++) d->tile_parts[fill[d->parts[i].tile]++] = (uint32_t)i;
+        free(fill);
+    }
     /* info */
     td_j2kdec_info *in = &d->info;
     in->rows = d->y1 - d->y0;
@@ -529,6 +542,8 @@ void td_j2kdec_close(td_j2kdec *d)
     j2k_tcp_free(&d->tcp);
     free(d->prec);
     free(d->parts);
+    free(d->tile_parts);
+    free(d->tile_first);
     free(d->ppm_buf);
     free(d);
 }

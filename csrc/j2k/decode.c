@@ -277,9 +277,7 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     }
     int truncated = d->info.truncated;
     for (uint32_t ti = 0; ti < d->ntiles && rc == TD_OK; ti++) {
-        int present = 0;
-        for (size_t i = 0; i < d->nparts && !present; i++) present = d->parts[i].tile == ti;
-        if (!present) { truncated = 1; continue; }
+        if (d->tile_first[ti] == d->tile_first[ti + 1]) { truncated = 1; continue; } /* absent */
         j2k_tcp tcp;
         if ((rc = j2k_tile_tcp(d, ti, &tcp, err)) != TD_OK) break;
         j2k_tile t;

@@ -91,6 +91,8 @@ struct td_j2kdec {
     j2k_tcp tcp;                    /* main header defaults */
     j2k_tilepart *parts;
     size_t nparts;
+    uint32_t *tile_parts;           /* part indices grouped by tile, codestream order within */
+    uint32_t *tile_first;           /* ntiles + 1 offsets into tile_parts */
     uint8_t *ppm_buf;               /* concatenated PPM data (owned) */
 };
 

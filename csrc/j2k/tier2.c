@@ -505,9 +505,9 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     size_t nbody = 0, total = 0, hdr_total = 0, nparts = 0;
     int ppt = 0;
     const j2k_tilepart *single = NULL;
-    for (size_t i = 0; i < dec->nparts; i++) {
-        const j2k_tilepart *tp = &dec->parts[i];
-        if (tp->tile != t->index) continue;
+    uint32_t p0 = dec->tile_first[t->index], p1 = dec->tile_first[t->index + 1];
+    for (uint32_t k = p0; k < p1; k++) {
+        const j2k_tilepart *tp = &dec->parts[dec->tile_parts[k]];
         nparts++;
         single = tp;
         nbody++;
@@ -528,11 +528,11 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
         t->body = malloc(total ? total : 1);
         if (!t->body) return td_fail(err, TD_E_NOMEM, -1, "tile data");
         size_t w = 0;
-        for (size_t i = 0; i < dec->nparts; i++)
-            if (dec->parts[i].tile == t->index) {
-                memcpy(t->body + w, dec->parts[i].body, dec->parts[i].body_len);
-                w += dec->parts[i].body_len;
-            }
+        for (uint32_t k = p0; k < p1; k++) {
+            const j2k_tilepart *tp = &dec->parts[dec->tile_parts[k]];
+            memcpy(t->body + w, tp->body, tp->body_len);
+            w += tp->body_len;
+        }
         ctx.body = t->body;
         ctx.body_len = total;
     }
@@ -540,9 +540,8 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
         t->hdrs = malloc(hdr_total ? hdr_total : 1);
         if (!t->hdrs) return td_fail(err, TD_E_NOMEM, -1, "packet headers");
         size_t w = 0;
-        for (size_t i = 0; i < dec->nparts; i++) {
-            const j2k_tilepart *tp = &dec->parts[i];
-            if (tp->tile != t->index) continue;
+        for (uint32_t k = p0; k < p1; k++) {
+            const j2k_tilepart *tp = &dec->parts[dec->tile_parts[k]];
             if (tp->ppm) { memcpy(t->hdrs + w, tp->ppm, tp->ppm_len); w += tp->ppm_len; }
             for (size_t h = 0; h + 4 <= tp->header_len;) {
                 uint32_t m = td_load_be16(tp->header + h), len = td_load_be16(tp->header + h + 2);
