@@ -204,8 +204,8 @@ def test_decode_shapes_and_inputs():
 
 def test_components_of_different_size_come_back_as_a_list():
     stream = opj(image((40, 48, 3), 8, False, seed=3), 8, False, "-mct", "0")
-    # subsample components 1 and 2 by rewriting SIZ is not possible without re-encoding, so
-    # use a conformance-like stream: opj_compress cannot subsample raw input; p0_06 has it.
+    # opj_compress cannot subsample raw input; the conformance codestream p0_06 has four
+    # components of three sizes
     conf = Path(os.environ.get("TURBODICOM_J2K_CONFORMANCE", "/work/shared/j2k/conformance"))
     if not (conf / "p0_06.j2k").is_file():
         pytest.skip("conformance codestream p0_06 (subsampled components) not present")
