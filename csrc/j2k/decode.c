@@ -261,7 +261,12 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     if (out_len < need) return td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1, "output %zu bytes, %zu needed", out_len, need);
     if (d->info.htj2k) return td_fail(err, TD_E_UNSUPPORTED, -1, "HT code-blocks (JPEG 2000 Part 15) are not decoded yet");
     int planar = (opt->flags & TD_J2KDEC_PLANAR) != 0;
-    memset(out, 0, need);
+    /* every sample is written by its tile; only absent tiles leave zeros to fill */
+    for (uint32_t ti = 0; ti < d->ntiles; ti++)
+        if (d->tile_first[ti] == d->tile_first[ti + 1]) {
+            memset(out, 0, need);
+            break;
+        }
     /* plane offsets and sizes */
     size_t *plane = malloc(d->ncomps * sizeof *plane);
     uint32_t *dims = malloc(2 * d->ncomps * sizeof *dims);
