@@ -24,8 +24,11 @@
  * missing tiles are zero.
  *
  * Hostile input: every marker length, index, count and allocation is checked; structures are
- * sized from the tile being decoded (so bounded by the output), never from a count the
- * stream merely claims.  No globals; reentrant; threads only inside td_j2kdec_decode.
+ * sized from the tile being decoded (bounded by the output, and by TD_J2KDEC_MAX_TILE_SAMPLES
+ * when `reduce` shrinks the output), never from a count the stream merely claims; integer
+ * lifting wraps rather than overflows on absurd coefficients.  Fuzzed with libFuzzer under
+ * ASan + UBSan (csrc/fuzz/fuzz_j2kdec.c).  No globals; reentrant; worker threads only inside
+ * td_j2kdec_decode (code-blocks of a tile, then the rows / column strips of each DWT level).
  */
 #ifndef TD_J2KDEC_H
 #define TD_J2KDEC_H
