@@ -571,8 +571,8 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
         }
         sort_prcs(list, list + t->nprcs, n, t->prcs, po->order);
         if (po->order == 0) {
-            for (uint32_t l = 0; l < lye && rc == TD_OK; l++)
-                for (size_t k = 0; k < n && rc == TD_OK; k++) {
+            for (uint32_t l = 0; l < lye && rc == TD_OK && !ctx.ended; l++)
+                for (size_t k = 0; k < n && rc == TD_OK && !ctx.ended; k++) {
                     j2k_precinct *pr = &t->prcs[list[k]];
                     if (pr->layers_done != l) continue;
                     rc = read_packet(&ctx, pr, l, err);
@@ -580,11 +580,11 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
                 }
         } else if (po->order == 1) {
             size_t k0 = 0;
-            while (k0 < n && rc == TD_OK) {
+            while (k0 < n && rc == TD_OK && !ctx.ended) {
                 size_t k1 = k0;
                 while (k1 < n && t->prcs[list[k1]].res == t->prcs[list[k0]].res) k1++;
-                for (uint32_t l = 0; l < lye && rc == TD_OK; l++)
-                    for (size_t k = k0; k < k1 && rc == TD_OK; k++) {
+                for (uint32_t l = 0; l < lye && rc == TD_OK && !ctx.ended; l++)
+                    for (size_t k = k0; k < k1 && rc == TD_OK && !ctx.ended; k++) {
                         j2k_precinct *pr = &t->prcs[list[k]];
                         if (pr->layers_done != l) continue;
                         rc = read_packet(&ctx, pr, l, err);
@@ -593,9 +593,9 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
                 k0 = k1;
             }
         } else {
-            for (size_t k = 0; k < n && rc == TD_OK; k++) {
+            for (size_t k = 0; k < n && rc == TD_OK && !ctx.ended; k++) {
                 j2k_precinct *pr = &t->prcs[list[k]];
-                while (pr->layers_done < lye && rc == TD_OK) {
+                while (pr->layers_done < lye && rc == TD_OK && !ctx.ended) {
                     rc = read_packet(&ctx, pr, pr->layers_done, err);
                     pr->layers_done++;
                 }
