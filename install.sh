@@ -30,7 +30,8 @@ if ! apt-cache show "$JPEG_DEV" >/dev/null 2>&1 && apt-cache show libjpeg-turbo8
   JPEG_DEV=libjpeg-turbo8-dev
 fi
 APT_PACKAGES=(build-essential pkg-config python3-dev python3-venv
-              libopenjp2-7-dev "$JPEG_DEV" libcharls-dev zlib1g-dev)
+              libopenjp2-7-dev "$JPEG_DEV" libcharls-dev zlib1g-dev
+              libopenjp2-tools)
 if [ "$DEV" = 1 ]; then APT_PACKAGES+=(clang libclang-rt-dev); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

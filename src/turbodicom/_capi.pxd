@@ -115,6 +115,35 @@ cdef extern from "td_j2k.h" nogil:
     const char *td_j2k_backend_version()
 
 
+cdef extern from "j2k/td_j2k.h" nogil:
+    enum:
+        TD_J2KDEC_PLANAR
+        TD_J2KDEC_STRICT
+    ctypedef struct td_j2kdec_info:
+        int format
+        uint32_t rows, columns, x_offset, y_offset, components, precision
+        int is_signed, uniform, reversible, mct, htj2k
+        uint32_t layers, progression_order, decomposition_levels, tiles, tile_parts
+        int truncated
+    ctypedef struct td_j2kdec_comp:
+        uint32_t rows, columns, precision
+        int is_signed
+        uint32_t dx, dy
+    ctypedef struct td_j2kdec_options:
+        uint32_t bytes_per_sample, reduce, layers, threads, flags
+    ctypedef struct td_j2kdec:
+        pass
+    int td_j2kdec_open(const uint8_t *src, size_t len, td_j2kdec **dec, td_error *err)
+    const td_j2kdec_info *td_j2kdec_get_info(const td_j2kdec *dec)
+    int td_j2kdec_component(const td_j2kdec *dec, uint32_t c, uint32_t reduce,
+                            td_j2kdec_comp *comp, td_error *err)
+    int td_j2kdec_decoded_size(const td_j2kdec *dec, const td_j2kdec_options *opt,
+                               size_t *size, uint32_t *bps, td_error *err)
+    int td_j2kdec_decode(td_j2kdec *dec, uint8_t *out, size_t out_len,
+                         const td_j2kdec_options *opt, td_error *err)
+    void td_j2kdec_close(td_j2kdec *dec)
+
+
 cdef extern from "td_jls.h" nogil:
     enum:
         TD_JLS_SIGN_EXTEND

@@ -1,0 +1,260 @@
+/*
+ * j2k_internal.h - the structures the stages of turbodicom's JPEG 2000 decoder share.
+ * Private to csrc/j2k/; the public contract is td_j2k.h.
+ *
+ * Stages (T.800 Figure 1): codestream.c reads the markers into a td_j2kdec (main-header coding
+ * parameters, the tile-part table, packed packet headers); decode.c takes one tile at a time:
+ * tier2.c builds the tile's resolution / band / precinct / code-block partition and reads the
+ * packets (Annex B), the block decoder (tier1.c, EBCOT, Annex D; later ht.c, T.814) turns each
+ * code-block's segments into coefficients, dwt.c inverts the wavelet (Annex F), mct.c the
+ * component transform (Annex G) and decode.c writes samples into the caller's buffer.
+ */
+#ifndef TD_J2K_INTERNAL_H
+#define TD_J2K_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "td.h"
+#include "td_j2k.h"
+
+#define J2K_MAX_LEVELS 32
+#define J2K_MAX_BANDS (3 * J2K_MAX_LEVELS + 1)
+#define J2K_MAX_TILES 65535u
+
+/* Code-block style flags (T.800 Table A.19). */
+#define J2K_CBLK_BYPASS 0x01
+#define J2K_CBLK_RESET 0x02
+#define J2K_CBLK_TERMALL 0x04
+#define J2K_CBLK_VCAUSAL 0x08
+#define J2K_CBLK_PTERM 0x10
+#define J2K_CBLK_SEGSYM 0x20
+#define J2K_CBLK_HT 0x40
+
+/* Coding and quantization parameters of one tile-component (COD/COC, QCD/QCC, RGN). */
+typedef struct j2k_tccp {
+    uint8_t levels;     /* NL: decomposition levels 0..32 */
+    uint8_t xcb, ycb;   /* code-block width / height exponents, 2..10, xcb + ycb <= 12 */
+    uint8_t cblk_style; /* J2K_CBLK_* */
+    uint8_t reversible; /* 1: 5-3 reversible filter, 0: 9-7 irreversible */
+    uint8_t qstyle;     /* 0 none, 1 scalar derived, 2 scalar expounded */
+    uint8_t guard;      /* guard bits G */
+    uint8_t roishift;   /* RGN SPrgn (max-shift) */
+    uint8_t ppx[J2K_MAX_LEVELS + 1], ppy[J2K_MAX_LEVELS + 1]; /* precinct exponents per r */
+    uint16_t step[J2K_MAX_BANDS]; /* exponent << 11 | mantissa, per band in QCD order */
+    uint16_t nsteps;              /* step entries present */
+    uint8_t tile_coc, tile_qcc;   /* set by a tile-part COC / QCC (precedence, A.6) */
+} j2k_tccp;
+
+/* One progression (POC entry, or the COD default covering everything). */
+typedef struct j2k_poc {
+    uint32_t rs, re; /* resolutions [rs, re) */
+    uint32_t cs, ce; /* components [cs, ce) */
+    uint32_t lye;    /* layers [0, lye) */
+    uint32_t order;  /* 0 LRCP 1 RLCP 2 RPCL 3 PCRL 4 CPRL */
+} j2k_poc;
+
+/* Coding parameters of a tile (the main header's, then the tile-part headers' overrides). */
+typedef struct j2k_tcp {
+    uint32_t order, layers, mct;
+    uint32_t sop, eph; /* Scod bits 1 and 2 */
+    uint32_t npoc;
+    j2k_poc *poc;      /* npoc entries (owned) */
+    j2k_tccp *tccp;    /* one per component (owned) */
+} j2k_tcp;
+
+typedef struct j2k_tilepart {
+    uint32_t tile;
+    uint32_t index;          /* TPsot */
+    size_t sot_offset;       /* in the codestream */
+    const uint8_t *header;   /* tile-part header markers (after SOT, before SOD) */
+    size_t header_len;
+    const uint8_t *body;     /* packet data after SOD */
+    size_t body_len;
+    int truncated;           /* Psot ran past the end of the codestream */
+    const uint8_t *ppm;      /* this tile-part's packed packet headers (PPM), or NULL */
+    size_t ppm_len;
+} j2k_tilepart;
+
+struct td_j2kdec {
+    const uint8_t *src;      /* the caller's bytes (JP2 or codestream) */
+    size_t src_len;
+    const uint8_t *cs;       /* the codestream */
+    size_t cs_len;
+    td_j2kdec_info info;
+    /* SIZ (A.5.1) */
+    uint32_t x0, y0, x1, y1;   /* XOsiz, YOsiz, Xsiz, Ysiz */
+    uint32_t tw, th, tx0, ty0; /* XTsiz, YTsiz, XTOsiz, YTOsiz */
+    uint32_t ntx, nty, ntiles;
+    uint32_t ncomps;
+    uint8_t *prec, *sgnd, *dx, *dy; /* per component */
+    j2k_tcp tcp;                    /* main header defaults */
+    j2k_tilepart *parts;
+    size_t nparts;
+    uint32_t *tile_parts;           /* part indices grouped by tile, codestream order within */
+    uint32_t *tile_first;           /* ntiles + 1 offsets into tile_parts */
+    uint8_t *ppm_buf;               /* concatenated PPM data (owned) */
+};
+
+/* ---- codestream.c ---- */
+/* Build the coding parameters of tile `tile` into *tcp (allocated; free with j2k_tcp_free):
+ * the main header's, then the markers of the tile's tile-part headers (A.6 precedence). */
+int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *err);
+void j2k_tcp_free(j2k_tcp *tcp);
+
+/* Integer lifting and RCT wrap around instead of overflowing (undefined behaviour) on the
+ * absurd coefficients a hostile stream can produce; valid streams never come near. */
+static inline int32_t j2k_wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t j2k_wsub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+
+static inline uint32_t j2k_ceildiv(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+static inline int32_t j2k_ceildivpow2(int64_t a, uint32_t b)
+{
+    return (int32_t)((a + ((int64_t)1 << b) - 1) >> b);
+}
+
+/* ---- tier2.c: tile partition and packets ---- */
+typedef struct j2k_chunk {    /* a code-block's contribution from one packet to one segment */
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t next;            /* next chunk of the same code-block, UINT32_MAX at the end */
+    uint16_t seg;
+    uint16_t passes;
+} j2k_chunk;
+
+typedef struct j2k_cblk {
+    int32_t x0, y0, x1, y1;   /* band coordinates */
+    uint32_t first, last;     /* chunk list */
+    uint32_t passes;          /* coding passes included so far */
+    uint32_t seg_passes;      /* passes in the current (last) segment */
+    uint32_t nsegs;
+    int32_t numbps;           /* Mb - zero bit-planes */
+    uint32_t lblock;
+    uint16_t comp;
+    uint8_t res, band;
+    uint8_t included;
+    uint8_t decode;           /* 1: in a decoded resolution */
+} j2k_cblk;
+
+typedef struct j2k_tagtree {
+    uint32_t w, h, nnodes;
+    int32_t *value, *low;
+    uint32_t *parent;
+} j2k_tagtree;
+
+typedef struct j2k_prcband {
+    uint32_t cblk0;           /* first code-block index in the tile's array */
+    uint32_t cw, ch;          /* code-blocks across / down */
+    uint32_t tree0;           /* node offset of the inclusion tree; imsb follows at + nnodes */
+    uint32_t nnodes;
+} j2k_prcband;
+
+typedef struct j2k_precinct {
+    j2k_prcband band[3];
+    uint32_t layers_done;
+    uint32_t comp, res, index;
+    uint64_t py, px;          /* reference-grid position for position-driven orders */
+} j2k_precinct;
+
+typedef struct j2k_band {
+    int32_t x0, y0, x1, y1;   /* band coordinates (B.5) */
+    uint32_t orient;          /* 0 LL, 1 HL, 2 LH, 3 HH */
+    uint32_t xcb, ycb;        /* code-block exponents in this band (clipped to the precinct) */
+    int32_t mb;               /* Mb = G + exponent - 1 (E.1) */
+    float stepsize;           /* irreversible: 0.5 * delta_b (coefficients carry one extra bit) */
+    uint32_t bandno;          /* QCD index */
+} j2k_band;
+
+typedef struct j2k_res {
+    int32_t x0, y0, x1, y1;
+    uint32_t ppx, ppy;        /* precinct exponents */
+    uint32_t pw, ph;          /* precincts across / down */
+    uint32_t prc0;            /* first precinct index */
+    uint32_t nbands;
+    j2k_band band[3];
+} j2k_res;
+
+typedef struct j2k_tilecomp {
+    int32_t x0, y0, x1, y1;   /* tile-component coordinates */
+    uint32_t nres;            /* NL + 1 */
+    uint32_t dres;            /* resolutions decoded: nres - reduce */
+    j2k_res res[J2K_MAX_LEVELS + 1];
+    void *data;               /* coefficients of the decoded resolutions: int32_t (5-3) or
+                               * float (9-7), w x h, row stride w */
+    uint32_t w, h;            /* decoded width / height (resolution dres - 1) */
+    const j2k_tccp *tccp;
+} j2k_tilecomp;
+
+typedef struct j2k_tile {
+    uint32_t index;
+    uint32_t ncomps_alloc;
+    int truncated;            /* the tile's data ended before its last packet */
+    int32_t x0, y0, x1, y1;
+    j2k_tilecomp *comps;
+    j2k_cblk *cblks;
+    size_t ncblks;
+    j2k_precinct *prcs;
+    size_t nprcs;
+    int32_t *nodes;           /* tag-tree values and lows */
+    uint32_t *parents;
+    size_t nnodes;
+    j2k_chunk *chunks;
+    size_t nchunks, cap_chunks;
+    uint8_t *body;            /* concatenated tile-part bodies when there are several (owned) */
+    uint8_t *hdrs;            /* concatenated PPM/PPT packet headers (owned) */
+} j2k_tile;
+
+/* Build the partition of tile t (B.3-B.7) for tcp, allocating the structures in *tile. */
+int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t t, uint32_t reduce,
+                   j2k_tile *tile, td_error *err);
+/* Read every packet of the tile (B.9-B.12) recording the code-block contributions of layers
+ * < max_layers.  A stream that ends early is not an error (what was read is decoded). */
+int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *tile,
+                     uint32_t max_layers, td_error *err);
+void j2k_tile_free(j2k_tile *tile);
+
+/* ---- the block decoders (tier1.c; ht.c plugs in beside it) ---- */
+typedef struct j2k_segment {
+    uint32_t offset, len;     /* in the job's data (each segment followed by 2 bytes 0xFF) */
+    uint32_t passes;
+} j2k_segment;
+
+/* One code-block to decode. */
+typedef struct j2k_block_job {
+    const uint8_t *data;
+    const j2k_segment *segs;
+    uint32_t nsegs;
+    uint32_t w, h;            /* 1..1024, w * h <= 4096 */
+    int32_t numbps;           /* bit-planes (Mb - zero bit-planes) */
+    uint32_t roishift;
+    uint32_t orient;
+    uint32_t style;           /* J2K_CBLK_* */
+} j2k_block_job;
+
+/* Per-thread scratch of a block decoder (flags, data buffer). */
+typedef struct j2k_t1 {
+    uint16_t *flags;          /* tier-1 state flags (layout in tier1.c) */
+    size_t flags_cap;
+    uint8_t *buf;
+    size_t buf_cap;
+    j2k_segment *segs;
+    size_t segs_cap;
+    int32_t coef[4096];       /* the decoded code-block, w x h, row stride w: two's complement,
+                               * magnitude times 2 plus the half bit of the reconstruction
+                               * point r = 1/2 (D.7, E.1.1.2) */
+} j2k_t1;
+
+typedef int (*j2k_block_decoder)(j2k_t1 *t1, const j2k_block_job *job);
+int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job); /* EBCOT, Annex D */
+void j2k_t1_free(j2k_t1 *t1);
+
+/* ---- dwt.c ---- */
+/* Inverse DWT of tile-component tc in place over its decoded resolutions (F.3), rows and
+ * column strips of each level shared among `threads` threads. */
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads);
+
+/* ---- mct.c ---- */
+void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
+void j2k_mct_ict_inverse(float *c0, float *c1, float *c2, size_t n);
+
+#endif /* TD_J2K_INTERNAL_H */

@@ -1,0 +1,47 @@
+/*
+ * mq.c - the MQ decoder's probability estimation table (T.800 Table C.2) and initialisation.
+ */
+#include <string.h>
+
+#include "mq.h"
+
+/* Table C.2 as (Qe, NMPS, NLPS, SWITCH); expanded below into per-context-value transitions. */
+#define S(q, nm, nl, sw)                                                                        \
+    {q, (uint8_t)((nm) << 1), (uint8_t)(((nl) << 1) | (sw))},                                  \
+    {q, (uint8_t)(((nm) << 1) | 1), (uint8_t)(((nl) << 1) | ((sw) ^ 1))}
+/* For context value 2*I + MPS: after an MPS the state is NMPS with the same MPS; after an LPS
+ * it is NLPS with the MPS flipped when SWITCH is 1. */
+const j2k_mq_state j2k_mq_table[94] = {
+    S(0x5601, 1, 1, 1),   S(0x3401, 2, 6, 0),   S(0x1801, 3, 9, 0),   S(0x0AC1, 4, 12, 0),
+    S(0x0521, 5, 29, 0),  S(0x0221, 38, 33, 0), S(0x5601, 7, 6, 1),   S(0x5401, 8, 14, 0),
+    S(0x4801, 9, 14, 0),  S(0x3801, 10, 14, 0), S(0x3001, 11, 17, 0), S(0x2401, 12, 18, 0),
+    S(0x1C01, 13, 20, 0), S(0x1601, 29, 21, 0), S(0x5601, 15, 14, 1), S(0x5401, 16, 14, 0),
+    S(0x5101, 17, 15, 0), S(0x4801, 18, 16, 0), S(0x3801, 19, 17, 0), S(0x3401, 20, 18, 0),
+    S(0x3001, 21, 19, 0), S(0x2801, 22, 19, 0), S(0x2401, 23, 20, 0), S(0x2201, 24, 21, 0),
+    S(0x1C01, 25, 22, 0), S(0x1801, 26, 23, 0), S(0x1601, 27, 24, 0), S(0x1401, 28, 25, 0),
+    S(0x1201, 29, 26, 0), S(0x1101, 30, 27, 0), S(0x0AC1, 31, 28, 0), S(0x09C1, 32, 29, 0),
+    S(0x08A1, 33, 30, 0), S(0x0521, 34, 31, 0), S(0x0441, 35, 32, 0), S(0x02A1, 36, 33, 0),
+    S(0x0221, 37, 34, 0), S(0x0141, 38, 35, 0), S(0x0111, 39, 36, 0), S(0x0085, 40, 37, 0),
+    S(0x0049, 41, 38, 0), S(0x0025, 42, 39, 0), S(0x0015, 43, 40, 0), S(0x0009, 44, 41, 0),
+    S(0x0005, 45, 42, 0), S(0x0001, 45, 43, 0), S(0x5601, 46, 46, 0),
+};
+#undef S
+
+void j2k_mq_reset(j2k_mq *mq)
+{
+    memset(mq->cx, 0, sizeof mq->cx);
+    mq->cx[0] = 4 << 1;
+    mq->cx[17] = 3 << 1;
+    mq->cx[18] = 46 << 1;
+}
+
+void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
+{
+    mq->bp = data;
+    mq->c = (uint32_t)data[0] << 16;
+    mq->ct = 0;
+    j2k_mq_bytein(mq);
+    mq->c <<= 7;
+    mq->ct -= 7;
+    mq->a = 0x8000;
+}
