@@ -86,7 +86,12 @@ def test_oracle_system_openjpeg(name, tmp_path):
     jc.assert_conforms(jc.glymur_decoder(tmp_path), name)
 
 
-@pytest.mark.parametrize("name", _params(PART1))
+#: small codestreams covering the harness's paths: exact 8-bit, signed 4-bit, lossy RGB
+#: tolerances, four subsampled components, 12-bit little-endian (LM) references
+HARNESS_SAMPLE = ["p0_01.j2k", "p0_03.j2k", "p0_04.j2k", "p0_06.j2k", "hifi_p1_02.j2k"]
+
+
+@pytest.mark.parametrize("name", _params([n for n in PART1 if n in HARNESS_SAMPLE]))
 def test_harness_refuses_a_wrong_decode(name, tmp_path):
     """The oracle's decode with one sample moved one past its tolerance fails the harness."""
     pytest.importorskip("glymur", reason="glymur (the system OpenJPEG) is the harness oracle")
