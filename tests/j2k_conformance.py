@@ -124,7 +124,8 @@ def read_codestream(name: str) -> bytes:
     return (CONFORMANCE / name).read_bytes()
 
 
-_PGX_HEADER = re.compile(rb"PG[ \t]+(ML|LM)[ \t]*([+-]?)[ \t]*(\d+)[ \t]+(\d+)[ \t]+(\d+)[ \t]*\r?\n")
+_PGX_HEADER = re.compile(
+    rb"PG[ \t]+(ML|LM)[ \t]*([+-]?)[ \t]*(\d+)[ \t]+(\d+)[ \t]+(\d+)[ \t]*\r?\n")
 
 
 def read_pgx(path: str | os.PathLike) -> np.ndarray:

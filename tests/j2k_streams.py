@@ -282,6 +282,9 @@ _opj("opj_sub_440", "-n 3 -mct 0", rows=34, cols=48, ncomp=3, seed=16,
      subsampling=[(1, 1), (1, 2), (1, 2)])
 _opj("opj_sub_3x3", "-n 2 -mct 0", rows=33, cols=48, ncomp=2, bits=12, seed=16,
      subsampling=[(1, 1), (3, 3)])
+# -s: every component subsampled alike (the reference grid is the larger one)
+_opj("opj_s_2x2", "-s 2,2 -n 3 -mct 0", ncomp=3, seed=16)
+_opj("opj_s_3x1_odd", "-s 3,1 -n 3", rows=33, cols=47, bits=12, seed=16)
 _opj("opj_sub_420_97", "-n 3 -mct 0 -I -r 4", rows=64, cols=64, ncomp=3, seed=16,
      subsampling=[(1, 1), (2, 2), (2, 2)], lossless=False)
 
