@@ -10,12 +10,16 @@ Four encoders over OpenJPEG, so the streams cover what each exposes:
 * imagecodecs' ``jpeg2k_encode`` (its bundled OpenJPEG): 1-16 bits, 1-4 components, tiles;
 * glymur (``Jp2k(..., data=...)``, the system OpenJPEG): precincts, mode switches, grid offsets,
   image subsampling, rate and PSNR layers;
-* pylibjpeg-openjpeg's ``encode``: 1-16 bits signed and unsigned, layered rates and PSNRs, MCT.
+* pylibjpeg-openjpeg's ``encode``: 1-24 bits signed and unsigned (the only one above 16),
+  layered rates and PSNRs, MCT.
 
 OpenJPEG writes no packed packet headers, so PPM and PPT streams are made here from an
 ``opj_compress -SOP -EPH`` stream: every packet is framed by SOP before and EPH after its header,
 so the headers can be cut out and moved into PPT (tile-part header) or PPM (main header) marker
-segments (T.800 A.7.4, A.7.5, A.8), SOP staying before each packet body.
+segments (T.800 A.7.4, A.7.5, A.8), SOP staying before each packet body.  Other syntax the
+encoder never writes is made the same way from its streams, packets untouched: tile-parts of
+different tiles interleaved, tiles in reverse order, no EOC, a last Psot of 0, COD/QCD repeated
+in tile-part headers, COC/QCC per component and CRG in the main header.
 
 Every case is ``(name, codestream bytes, source)``: :data:`CASES` maps a name to a :class:`Case`
 whose :meth:`Case.build` encodes it once (cached; images are seeded, small and deterministic).
@@ -445,6 +449,111 @@ _packed("ppt_97", to_ppt, "-I -r 8,3 -n 3", "PPT, 9/7", bits=12, ncomp=1, lossle
 
 
 # ------------------------------------------------------------------------------------------
+# Codestream syntax OpenJPEG's encoder never writes: the same packets, rearranged
+# ------------------------------------------------------------------------------------------
+def _marker_segments(header: bytes) -> list[tuple[int, bytes]]:
+    """(marker, whole segment) of a run of marker segments."""
+    out, pos = [], 0
+    while pos < len(header):
+        marker, length = struct.unpack_from(">HH", header, pos)
+        out.append((marker, header[pos:pos + 2 + length]))
+        pos += 2 + length
+    return out
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return struct.pack(">HH", marker, 2 + len(body)) + body
+
+
+def _join(main: bytes, parts: list[TilePart], *, eoc: bool = True,
+          last_psot_zero: bool = False) -> bytes:
+    out = bytearray(main)
+    for k, part in enumerate(parts):
+        tp = _sot(part, part.header, part.body)
+        if last_psot_zero and k == len(parts) - 1:
+            tp = tp[:6] + b"\0\0\0\0" + tp[10:]  # Psot 0: this tile-part runs to EOC
+        out += tp
+    return bytes(out + (struct.pack(">H", EOC) if eoc else b""))
+
+
+def interleave_tileparts(cs: bytes) -> bytes:
+    """Tile-parts of different tiles interleaved: every tile's first part, then every second
+    part, ... (T.800 A.4.2 only orders the tile-parts of one tile)."""
+    main, parts = split_codestream(cs)
+    return _join(main, sorted(parts, key=lambda p: (p.tpsot, p.isot)))
+
+
+def reverse_tiles(cs: bytes) -> bytes:
+    """The tiles in reverse order (tile-parts of each tile kept in order)."""
+    main, parts = split_codestream(cs)
+    return _join(main, sorted(parts, key=lambda p: (-p.isot, p.tpsot)))
+
+
+def drop_eoc(cs: bytes) -> bytes:
+    """No EOC marker at the end (streams cut after their last tile-part exist in archives)."""
+    main, parts = split_codestream(cs)
+    return _join(main, parts, eoc=False)
+
+
+def last_psot_zero(cs: bytes) -> bytes:
+    """The last tile-part's Psot 0: its length is implied by the EOC that follows."""
+    main, parts = split_codestream(cs)
+    return _join(main, parts, last_psot_zero=True)
+
+
+def tile_headers_repeat_cod_qcd(cs: bytes) -> bytes:
+    """The main COD and QCD repeated in the first tile-part header of every tile (tile-level
+    defaults that override the main ones with the same values; T.800 A.6)."""
+    main, parts = split_codestream(cs)
+    segs = dict(_marker_segments(main[2:]))
+    extra = segs[0xFF52] + segs[0xFF5C]
+    for part in parts:
+        if part.tpsot == 0:
+            part.header = extra + part.header
+    return _join(main, parts)
+
+
+def main_header_coc_qcc_crg(cs: bytes) -> bytes:
+    """COC and QCC for every component (the COD/QCD values as component overrides, T.800
+    A.6.2, A.6.5) and a CRG (A.9.1, informative component registration) in the main header."""
+    main, parts = split_codestream(cs)
+    segs = _marker_segments(main[2:])
+    found = dict(segs)
+    siz, cod, qcd = found[0xFF51], found[0xFF52], found[0xFF5C]
+    csiz = struct.unpack_from(">H", siz, 38)[0]
+    assert csiz < 257, "one-byte component indices"
+    extra = bytearray()
+    for c in range(csiz):
+        extra += _segment(0xFF53, bytes([c, cod[4] & 1]) + cod[9:])  # Ccoc Scoc SPcoc
+        extra += _segment(0xFF5D, bytes([c]) + qcd[4:])  # Cqcc Sqcc SPqcc
+    extra += _segment(0xFF63, b"".join(struct.pack(">HH", 0, 0) for _ in range(csiz)))
+    return _join(main + bytes(extra), parts)
+
+
+def _syntax(name: str, rewrite: Callable[[bytes], bytes], args: str, desc: str, *,
+            ncomp: int = 3, bits: int = 8, seed: int = 22) -> None:
+    argv = args.split()
+
+    def make() -> Built:
+        comps = components(64, 64, ncomp, bits, False, seed)
+        return Built(rewrite(opj_compress(comps, bits, False, argv)), comps)
+
+    _case(name, "opj_compress+rewrite", f"64x64x{ncomp} {bits}-bit {args}: {desc}", make)
+
+
+_syntax("tileparts_interleaved", interleave_tileparts, "-t 32,32 -n 3 -r 4,1 -TP R",
+        "tile-parts of the 4 tiles interleaved")
+_syntax("tiles_reversed", reverse_tiles, "-t 32,32 -n 3 -r 4,1 -TP L",
+        "tiles in reverse order")
+_syntax("no_eoc", drop_eoc, "-t 32,32 -n 3", "EOC removed")
+_syntax("last_psot_zero", last_psot_zero, "-t 32,32 -n 3 -TP C", "last Psot 0")
+_syntax("tile_cod_qcd", tile_headers_repeat_cod_qcd, "-t 32,32 -n 3 -c [16,16] -b 8,8",
+        "COD/QCD repeated in tile-part headers")
+_syntax("coc_qcc_crg", main_header_coc_qcc_crg, "-n 3 -c [32,32],[16,16] -b 8,8",
+        "COC/QCC per component and CRG in the main header")
+
+
+# ------------------------------------------------------------------------------------------
 # imagecodecs, glymur, pylibjpeg-openjpeg
 # ------------------------------------------------------------------------------------------
 def _ic(name: str, *, rows: int = 33, cols: int = 47, ncomp: int = 1, bits: int = 8,
@@ -521,7 +630,7 @@ def _pl(name: str, *, rows: int = 33, cols: int = 47, ncomp: int = 1, bits: int 
     _case(name, "pylibjpeg-openjpeg", desc, make, lossless)
 
 
-for _bits in (1, 4, 9, 15):
+for _bits in (1, 4, 9, 15, 17, 20, 24):  # above 16 bits: only this encoder writes them
     _pl(f"pl_bits_{_bits}s", bits=_bits, signed=True, seed=90 + _bits)
     _pl(f"pl_bits_{_bits}u", bits=_bits, seed=95 + _bits)
 _pl("pl_rgb_mct", ncomp=3, photometric_interpretation=1, use_mct=True)
@@ -561,6 +670,8 @@ class MainHeader:
     """What the main header's SIZ and COD say (T.800 A.5.1, A.6.1)."""
 
     components: int
+    precision: tuple[int, ...]  # bits per component
+    signed: tuple[bool, ...]
     subsampling: tuple[tuple[int, int], ...]
     layers: int
     levels: int
@@ -583,6 +694,8 @@ def main_header(data: bytes) -> MainHeader:
     if siz is None or cod is None:
         raise ValueError("main header without SIZ or COD")
     csiz = struct.unpack_from(">H", siz, 34)[0]
+    ssiz = [siz[36 + 3 * k] for k in range(csiz)]
     sub = tuple((siz[36 + 3 * k + 1], siz[36 + 3 * k + 2]) for k in range(csiz))
     layers = struct.unpack_from(">H", cod, 2)[0]
-    return MainHeader(csiz, sub, layers, cod[5], cod[9] == 1)
+    return MainHeader(csiz, tuple((v & 0x7F) + 1 for v in ssiz), tuple(v >= 0x80 for v in ssiz),
+                      sub, layers, cod[5], cod[9] == 1)
