@@ -226,6 +226,11 @@ _opj("opj_poc_resolutions", "-n 4 -r 4,1 -POC T1=0,0,2,2,3,CPRL/T1=2,0,2,4,3,RLC
      ncomp=3, seed=7)
 _opj("opj_poc_components", "-n 3 -r 4,1 -POC T1=0,0,2,3,1,LRCP/T1=0,1,2,3,3,RPCL",
      ncomp=3, seed=7)
+# a POC that splits the layers: OpenJPEG 2.5.0's encoder loses data (the system and
+# imagecodecs' OpenJPEG, and the j2k branch's own decoder, all decode it 90 off the source),
+# so not lossless, but a stream whose decode must still match OpenJPEG's
+_opj("opj_poc_layers", "-n 4 -r 4,1 -POC T1=0,0,1,4,3,CPRL/T1=0,0,2,4,3,LRCP", ncomp=3,
+     seed=7, lossless=False)
 
 # tile-parts: one per resolution, layer or component
 for _tp in ("R", "L", "C"):
