@@ -285,10 +285,6 @@ int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *er
             j2k_tcp_free(tcp);
             return td_fail(err, TD_E_CORRUPT, -1, "component %u: %u step sizes for %u bands", c, t->nsteps, need);
         }
-        if (t->cblk_style & J2K_CBLK_HT) {
-            j2k_tcp_free(tcp);
-            return td_fail(err, TD_E_UNSUPPORTED, -1, "HT code-blocks (JPEG 2000 Part 15) are not decoded yet");
-        }
     }
     return TD_OK;
 }

@@ -127,6 +127,7 @@ typedef struct j2k_cblk {
     uint8_t res, band;
     uint8_t included;
     uint8_t decode;           /* 1: in a decoded resolution */
+    uint8_t ht_started;       /* HT: a non-empty cleanup segment was read (T.814 B.2) */
 } j2k_cblk;
 
 typedef struct j2k_tagtree {
@@ -239,6 +240,7 @@ typedef struct j2k_t1 {
 
 typedef int (*j2k_block_decoder)(j2k_t1 *t1, const j2k_block_job *job);
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job); /* EBCOT, Annex D */
+int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job); /* HT, T.814 (ht.c) */
 void j2k_t1_free(j2k_t1 *t1);
 
 /* ---- dwt.c ---- */

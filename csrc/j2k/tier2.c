@@ -345,6 +345,79 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
     return TD_OK;
 }
 
+/* ---- HT code-blocks (T.814 clause B.2: the packet header of HT code-blocks) ----
+ * An HT code-block's passes come in HT sets: a cleanup pass (index 0 mod 3) in a codeword
+ * segment of its own, then the SigProp and MagRef passes in one refinement segment.  Until
+ * the first non-empty cleanup segment, a contribution's passes up to its last cleanup pass
+ * are placeholders sharing one segment (length bits from their count, as Part 1 counts
+ * them); a contribution of placeholders only has one length, which must be 0. */
+
+static int push_pending(packet_ctx *ctx, size_t *npend, uint32_t cbi, uint32_t seg,
+                        uint32_t passes, uint32_t len, td_error *err)
+{
+    if (*npend == ctx->pend_cap) {
+        size_t cap = ctx->pend_cap ? 2 * ctx->pend_cap : 256;
+        pending *np = realloc(ctx->pend, cap * sizeof *np);
+        if (!np) return td_fail(err, TD_E_NOMEM, -1, "packet");
+        ctx->pend = np;
+        ctx->pend_cap = cap;
+    }
+    ctx->pend[(*npend)++] = (pending){cbi, seg, passes, len};
+    return TD_OK;
+}
+
+/* A new segment of `passes` passes for code-block cb, its length in lblock + log2 bits. */
+static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t passes,
+                      uint32_t len, int is_new, size_t *npend, td_error *err)
+{
+    if (is_new) {
+        if (cb->nsegs >= 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many segments");
+        cb->nsegs++;
+        cb->seg_passes = 0;
+    }
+    cb->seg_passes += passes;
+    cb->passes += passes;
+    return push_pending(ctx, npend, cbi, cb->nsegs - 1, passes, len, err);
+}
+
+static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
+                      size_t *npend, td_error *err)
+{
+    if (cb->passes + n > 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many coding passes");
+    if (!cb->ht_started) {
+        uint32_t href = (cb->passes + n - 1) % 3; /* passes after the last cleanup */
+        uint32_t bits_all = cb->lblock + floorlog2(n);
+        if (bits_all > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits_all);
+        if (n <= href) {       /* no cleanup pass: placeholders only */
+            if (br_bits(br, bits_all) != 0)
+                return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+            return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
+        }
+        uint32_t cupp = n - href, bits = cb->lblock + floorlog2(cupp);
+        uint32_t len = br_bits(br, bits);
+        if (len == 0) {
+            if (bits_all > bits && br_bits(br, bits_all - bits) != 0)
+                return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+            return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
+        }
+        if (len < 2) return td_fail(err, TD_E_CORRUPT, -1, "HT cleanup segment of %u byte", len);
+        cb->ht_started = 1;
+        int rc = ht_segment(ctx, cb, cbi, cupp, len, 1, npend, err);
+        if (rc != TD_OK || !href) return rc;
+        bits = cb->lblock + floorlog2(href);
+        return ht_segment(ctx, cb, cbi, href, br_bits(br, bits), 1, npend, err);
+    }
+    while (n > 0) {
+        uint32_t phase = cb->passes % 3, take = phase == 1 && n >= 2 ? 2 : 1;
+        uint32_t bits = cb->lblock + floorlog2(take);
+        if (bits > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits);
+        int rc = ht_segment(ctx, cb, cbi, take, br_bits(br, bits), phase != 2, npend, err);
+        if (rc != TD_OK) return rc;
+        n -= take;
+    }
+    return TD_OK;
+}
+
 /* One packet: precinct pr, layer l. */
 static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *err)
 {
@@ -389,6 +462,12 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                 while (br_bit(&br)) {
                     if (br.overrun) goto overrun;
                     if (++cb->lblock > 32) return td_fail(err, TD_E_CORRUPT, -1, "Lblock beyond 32");
+                }
+                if (style & J2K_CBLK_HT) {
+                    int rc = ht_lengths(ctx, &br, cb, cbi, n, &npend, err);
+                    if (rc != TD_OK) return rc;
+                    if (br.overrun) goto overrun;
+                    continue;
                 }
                 if (cb->nsegs == 0 || cb->seg_passes >= seg_maxpasses(style, cb->nsegs - 1)) {
                     cb->nsegs++;
