@@ -9,7 +9,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(build-essential pkg-config python3-dev python3-venv
               libopenjp2-7-dev libjpeg62-turbo-dev libcharls-dev zlib1g-dev clang
-              libclang-rt-dev)
+              libclang-rt-dev libopenjp2-tools)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
