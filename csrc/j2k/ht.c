@@ -262,7 +262,6 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
-        uint32_t *vp = vprev + 1; /* column -1 at vp[-1] */
         for (uint32_t qx = 0; qx < qw; qx += 2) {
             ht_quad q[2];
             uint32_t nq = qx + 1 < qw ? 2 : 1;
@@ -312,7 +311,8 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
             for (uint32_t j = 0; j < nq; j++) {
                 uint32_t x = qx + j, kappa = 1;
                 if (qy > 0 && (q[j].rho & (q[j].rho - 1))) { /* gamma: two or more significant */
-                    uint32_t o = vp[2 * x - 1] | vp[2 * x] | vp[2 * x + 1] | vp[2 * x + 2];
+                    const uint32_t *v = vprev + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+                    uint32_t o = v[0] | v[1] | v[2] | v[3];
                     o |= 2;
                     kappa = 31 - (uint32_t)__builtin_clz(o);
                 }
