@@ -138,7 +138,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.numbps = cb->numbps;
     job.roishift = tc->tccp->roishift;
     job.orient = bd->orient;
-    job.style = tc->tccp->cblk_style;
+    job.style = cb->part1 ? tc->tccp->cblk_style & ~(uint32_t)J2K_CBLK_HT : tc->tccp->cblk_style;
     rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
     if (rc != TD_OK) return rc;
     /* E.1 dequantisation into the tile-component */

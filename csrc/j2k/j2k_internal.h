@@ -92,6 +92,7 @@ struct td_j2kdec {
     j2k_tilepart *parts;
     size_t nparts;
     uint8_t *ppm_buf;               /* concatenated PPM data (owned) */
+    uint32_t ccap15;                /* CAP Ccap15 (T.814 A.3), 0 without one */
 };
 
 /* ---- codestream.c ---- */
@@ -128,6 +129,7 @@ typedef struct j2k_cblk {
     uint8_t included;
     uint8_t decode;           /* 1: in a decoded resolution */
     uint8_t ht_started;       /* HT: a non-empty cleanup segment was read (T.814 B.2) */
+    uint8_t part1;            /* HT mixed mode: this code-block is EBCOT (T.814 B.2) */
 } j2k_cblk;
 
 typedef struct j2k_tagtree {

@@ -319,6 +319,7 @@ typedef struct packet_ctx {
     pending *pend;
     size_t pend_cap;
     int ended;                /* the data ran out: no further packets */
+    int ht_mixed;             /* CAP Ccap15: HT and EBCOT code-blocks side by side */
 } packet_ctx;
 
 static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t len, uint32_t seg,
@@ -380,6 +381,16 @@ static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t pass
     return push_pending(ctx, npend, cbi, cb->nsegs - 1, passes, len, err);
 }
 
+/* The first contribution of a code-block that is not HT after all (mixed mode only). */
+static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t n, uint32_t len,
+                    size_t *npend, td_error *err)
+{
+    if (!ctx->ht_mixed || cb->passes)
+        return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+    cb->part1 = 1;
+    return ht_segment(ctx, cb, cbi, n, len, 1, npend, err);
+}
+
 static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
                       size_t *npend, td_error *err)
 {
@@ -389,16 +400,22 @@ static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi
         uint32_t bits_all = cb->lblock + floorlog2(n);
         if (bits_all > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits_all);
         if (n <= href) {       /* no cleanup pass: placeholders only */
-            if (br_bits(br, bits_all) != 0)
-                return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+            uint32_t len = br_bits(br, bits_all);
+            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
         }
         uint32_t cupp = n - href, bits = cb->lblock + floorlog2(cupp);
         uint32_t len = br_bits(br, bits);
         if (len == 0) {
-            if (bits_all > bits && br_bits(br, bits_all - bits) != 0)
-                return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+            if (bits_all > bits) len = br_bits(br, bits_all - bits);
+            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
+        }
+        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0; otherwise the
+         * contribution is EBCOT's, its length in Lblock + log2(n) bits */
+        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0)) {
+            if (bits_all > bits) len = (len << (bits_all - bits)) | br_bits(br, bits_all - bits);
+            return ht_part1(ctx, cb, cbi, n, len, npend, err);
         }
         if (len < 2) return td_fail(err, TD_E_CORRUPT, -1, "HT cleanup segment of %u byte", len);
         cb->ht_started = 1;
@@ -463,7 +480,7 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                     if (br.overrun) goto overrun;
                     if (++cb->lblock > 32) return td_fail(err, TD_E_CORRUPT, -1, "Lblock beyond 32");
                 }
-                if (style & J2K_CBLK_HT) {
+                if ((style & J2K_CBLK_HT) && !cb->part1) {
                     int rc = ht_lengths(ctx, &br, cb, cbi, n, &npend, err);
                     if (rc != TD_OK) return rc;
                     if (br.overrun) goto overrun;
@@ -574,6 +591,7 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     ctx.t = t;
     ctx.tcp = tcp;
     ctx.max_layers = max_layers ? max_layers : UINT32_MAX;
+    ctx.ht_mixed = (dec->ccap15 & 0xC000u) != 0;
     /* tile data: tile-part bodies in order; packed headers from PPM or PPT */
     size_t nbody = 0, total = 0, hdr_total = 0, nparts = 0;
     int ppt = 0;
