@@ -23,7 +23,7 @@ int td_j2kdec_component(const td_j2kdec *d, uint32_t c, uint32_t reduce, td_j2kd
 {
     if (!d || !o || c >= d->ncomps) return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "component %u", c);
     if (reduce > d->info.decomposition_levels)
-        return td_fail(err, TD_E_UNSUPPORTED, -1, "reduce %u beyond the %u decomposition levels", reduce, d->info.decomposition_levels);
+        return td_fail(err, TD_E_UNSUPPORTED, -1, "reduce %u: the codestream has only %u decomposition level%s", reduce, d->info.decomposition_levels, d->info.decomposition_levels == 1 ? "" : "s");
     int64_t x0 = j2k_ceildiv(d->x0, d->dx[c]), x1 = j2k_ceildiv(d->x1, d->dx[c]);
     int64_t y0 = j2k_ceildiv(d->y0, d->dy[c]), y1 = j2k_ceildiv(d->y1, d->dy[c]);
     o->columns = (uint32_t)(j2k_ceildivpow2(x1, reduce) - j2k_ceildivpow2(x0, reduce));

@@ -25,7 +25,9 @@ cdef dict _info(td_j2kdec *dec, uint32_t reduce):
             "progression_order": info.progression_order,
             "decomposition_levels": info.decomposition_levels, "tiles": info.tiles,
             "tile_parts": info.tile_parts, "truncated": bool(info.truncated),
-            "jp2": info.format == 1, "component_info": comps}
+            "jp2": info.format == 1, "component_info": comps,
+            "bytes_per_sample": (0 if info.precision > 32 else 1 if info.precision <= 8
+                                 else 2 if info.precision <= 16 else 4)}
 
 
 def read_header(const uint8_t[::1] src not None, uint32_t reduce=0):
@@ -100,5 +102,80 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
         info = _info(dec, reduce)
         info["bytes_per_sample"] = bps
         return info
+    finally:
+        td_j2kdec_close(dec)
+
+
+def reduced_dims(const uint8_t[::1] src not None, uint32_t reduce):
+    """(rows, columns) of component 0 decoded with `reduce` resolution levels discarded."""
+    info = read_header(src, reduce)
+    c0 = info["component_info"][0]
+    return c0["rows"], c0["columns"]
+
+
+def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
+                       uint32_t bytes_per_sample, bint pixel_representation, bint monochrome,
+                       uint32_t reduce=0, uint32_t threads=1, uint32_t rows=0,
+                       uint32_t columns=0, uint32_t samples_per_pixel=0):
+    """Decode one frame into the dataset's container exactly as pydicom's pixel_array ends up
+    (the contract of _j2k.decode_for_dataset, with our decoder).
+
+    pydicom reads the plugin's natural-container samples with the dataset's signedness, widens
+    them to the Bits Allocated container, then (monochrome only) shifts out the bits above the
+    codestream precision when the codestream's sign disagrees with Pixel Representation; both
+    are done here in C.  When rows, columns and samples_per_pixel are given (the dataset's), a
+    codestream of another size is a DecodeError before anything is decoded.  Returns a dict
+    with the decoded rows and columns, components, precision, is_signed, bytes_per_sample (the
+    natural container) and mct.
+    """
+    cdef td_j2kdec *dec = NULL
+    cdef const td_j2kdec_info *info
+    cdef td_j2kdec_comp comp
+    cdef td_error err
+    cdef td_j2kdec_options opt
+    cdef size_t size = 0, nsamples
+    cdef uint32_t bps = 0, natural = 0
+    cdef int rc
+    cdef bint mismatch = False
+    memset(&opt, 0, sizeof(opt))
+    memset(&comp, 0, sizeof(comp))
+    opt.bytes_per_sample = bytes_per_sample
+    opt.reduce = reduce
+    opt.threads = threads
+    td_error_clear(&err)
+    with nogil:
+        rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
+        if rc == 0:
+            info = td_j2kdec_get_info(dec)
+            natural = 1 if info.precision <= 8 else 2 if info.precision <= 16 else 4
+            if rows:
+                mismatch = (info.rows != rows or info.columns != columns
+                            or info.components != samples_per_pixel)
+        if rc == 0 and not mismatch:
+            rc = td_j2kdec_component(dec, 0, reduce, &comp, &err)
+        if rc == 0 and not mismatch:
+            rc = td_j2kdec_decoded_size(dec, &opt, &size, &bps, &err)
+        if rc == 0 and not mismatch:
+            rc = td_j2kdec_decode(dec, wptr(out), <size_t>out.shape[0], &opt, &err)
+        if rc == 0 and not mismatch and bytes_per_sample:
+            nsamples = size // bytes_per_sample
+            if natural < bytes_per_sample:
+                td_pixels_fix_unused_bits(wptr(out), nsamples, bytes_per_sample,
+                                          8 * natural, pixel_representation)
+            if monochrome and (info.is_signed != 0) != pixel_representation:
+                td_pixels_fix_unused_bits(wptr(out), nsamples, bytes_per_sample,
+                                          info.precision, pixel_representation)
+    try:
+        check(rc, &err)
+        if mismatch:
+            from turbodicom.errors import DecodeError
+            raise DecodeError(
+                f"the JPEG 2000 codestream is {info.rows} x {info.columns} with "
+                f"{info.components} component(s), but (0028,0010) 'Rows' is {rows}, "
+                f"(0028,0011) 'Columns' {columns} and (0028,0002) 'Samples per Pixel' "
+                f"{samples_per_pixel}")
+        return {"rows": comp.rows, "columns": comp.columns, "components": info.components,
+                "precision": info.precision, "is_signed": bool(info.is_signed),
+                "bytes_per_sample": natural, "mct": bool(info.mct)}
     finally:
         td_j2kdec_close(dec)

@@ -142,8 +142,9 @@ def _rle_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
                      segment_order_le=spec.options == "<")
 
 
-J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
-                "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203")
+J2K_SYNTAXES = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")
+HTJ2K_SYNTAXES = ("1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                  "1.2.840.10008.1.2.4.203")
 
 
 def _dataset_nbytes(spec: FrameSpec) -> int:
@@ -152,49 +153,56 @@ def _dataset_nbytes(spec: FrameSpec) -> int:
             * max(1, spec.bits_allocated // 8))
 
 
-def _j2k_decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
-    from turbodicom import _j2k
+# JPEG 2000 Part 1 frames (.90/.91) are decoded by turbodicom's own decoder (csrc/j2k,
+# _j2kdec): identical to OpenJPEG on every corpus frame and generated stream, all 22 Part 1
+# conformance codestreams.  HTJ2K frames (.201-.203) stay on the system OpenJPEG (_j2k) until
+# the HT block decoder exists; _j2k also stays in the build as the tests' oracle.  Both
+# extensions offer the same functions, so one set of frame functions serves either.
+def _j2k_functions(module: str) -> dict[str, Any]:
+    """decode_into / reduced_dims / plugin_frame over extension `module` (ImportError if this
+    build lacks it)."""
+    import importlib
 
-    info = _j2k.decode_for_dataset(
-        src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
-        pixel_representation=bool(spec.pixel_representation),
-        monochrome=spec.photometric_interpretation.startswith("MONOCHROME"),
-        reduce=spec.reduce, threads=spec.threads, rows=spec.rows, columns=spec.columns,
-        samples_per_pixel=spec.samples_per_pixel)
-    if (info["rows"], info["columns"]) != (spec.out_rows, spec.out_columns):
-        # the full size matched, so only an image offset (XOsiz/YOsiz) can get here
-        raise DecodeError(
-            f"the JPEG 2000 frame decodes at reduce {spec.reduce} to {info['rows']} x "
-            f"{info['columns']}, not ceil((0028,0010) 'Rows' / {1 << spec.reduce}) x "
-            f"ceil((0028,0011) 'Columns' / {1 << spec.reduce}) = {spec.out_rows} x "
-            f"{spec.out_columns}")
+    mod = importlib.import_module(f"turbodicom.{module}")
 
+    def decode_into(src: Any, out: Any, spec: FrameSpec) -> None:
+        info = mod.decode_for_dataset(
+            src, out, bytes_per_sample=max(1, spec.bits_allocated // 8),
+            pixel_representation=bool(spec.pixel_representation),
+            monochrome=spec.photometric_interpretation.startswith("MONOCHROME"),
+            reduce=spec.reduce, threads=spec.threads, rows=spec.rows, columns=spec.columns,
+            samples_per_pixel=spec.samples_per_pixel)
+        if (info["rows"], info["columns"]) != (spec.out_rows, spec.out_columns):
+            # the full size matched, so only an image offset (XOsiz/YOsiz) can get here
+            raise DecodeError(
+                f"the JPEG 2000 frame decodes at reduce {spec.reduce} to {info['rows']} x "
+                f"{info['columns']}, not ceil((0028,0010) 'Rows' / {1 << spec.reduce}) x "
+                f"ceil((0028,0011) 'Columns' / {1 << spec.reduce}) = {spec.out_rows} x "
+                f"{spec.out_columns}")
 
-def _j2k_reduced_dims(src: Any, spec: FrameSpec) -> tuple[int, int]:
-    from turbodicom import _j2k
+    def reduced_dims(src: Any, spec: FrameSpec) -> tuple[int, int]:
+        return tuple(mod.reduced_dims(src, spec.reduce))  # type: ignore[return-value]
 
-    return _j2k.reduced_dims(src, spec.reduce)
+    def plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+        """pylibjpeg-openjpeg's layout: container by codestream precision; MCT gives RGB."""
+        hdr = mod.read_header(src)
+        natural = hdr["bytes_per_sample"]
+        if not natural:
+            raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
+        from turbodicom.frames import check_frame_limit
 
+        nbytes = hdr["rows"] * hdr["columns"] * hdr["components"] * natural
+        check_frame_limit(nbytes, f"the JPEG 2000 codestream's {hdr['rows']} x "
+                          f"{hdr['columns']} x {hdr['components']} image")
+        out = bytearray(nbytes)
+        mod.decode_into(src, out, threads=spec.threads)
+        changes: dict[str, Any] = {"bits_allocated": 8 * natural}
+        if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
+            changes["photometric_interpretation"] = "RGB"
+        return out, changes
 
-def _j2k_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
-    """pylibjpeg-openjpeg's layout: container by codestream precision; MCT output is RGB."""
-    from turbodicom import _j2k
-
-    hdr = _j2k.read_header(src)
-    natural = hdr["bytes_per_sample"]
-    if not natural:
-        raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
-    from turbodicom.frames import check_frame_limit
-
-    nbytes = hdr["rows"] * hdr["columns"] * hdr["components"] * natural
-    check_frame_limit(nbytes, f"the JPEG 2000 codestream's {hdr['rows']} x {hdr['columns']} x "
-                      f"{hdr['components']} image")
-    out = bytearray(nbytes)
-    _j2k.decode_into(src, out, threads=spec.threads)
-    changes: dict[str, Any] = {"bits_allocated": 8 * natural}
-    if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
-        changes["photometric_interpretation"] = "RGB"
-    return out, changes
+    return {"decode_into": decode_into, "reduced_dims": reduced_dims,
+            "plugin_frame": plugin_frame}
 
 
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
@@ -351,10 +359,21 @@ def _jpeg_engine() -> str:
     return f"libjpeg-turbo {_jpeg.backend_version()}" if _jpeg.has_libjpeg() else "turbodicom"
 
 
-def _j2k_engine() -> str:
+def _htj2k_engine() -> str:
     from turbodicom import _j2k
 
     return f"OpenJPEG {_j2k.backend_version()}"
+
+
+def _j2k_engine() -> str:
+    from turbodicom import _j2kdec  # noqa: F401  (ImportError: not in this build)
+
+    try:
+        from turbodicom import _j2k
+
+        return f"turbodicom (tested against OpenJPEG {_j2k.backend_version()})"
+    except ImportError:
+        return "turbodicom"
 
 
 def _jls_engine() -> str:
@@ -370,11 +389,17 @@ def _available_codecs() -> list[Codec]:
               Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
                     engine=_jpeg_engine(), conform=_jpeg_conform, converts_ybr=True,
                     plugin_frame=_jpeg_plugin_frame)]
+    j2k = _j2k_functions("_j2kdec")
+    codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, j2k["decode_into"],
+                        engine=_j2k_engine(), masks_unused_bits=False,
+                        inner_threads_min_bytes=256 << 10,
+                        plugin_frame=j2k["plugin_frame"], reduced_dims=j2k["reduced_dims"]))
     try:
-        codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, _j2k_decode_into,
-                            engine=_j2k_engine(), masks_unused_bits=False,
+        ht = _j2k_functions("_j2k")
+        codecs.append(Codec("htj2k", HTJ2K_SYNTAXES, _dataset_nbytes, ht["decode_into"],
+                            engine=_htj2k_engine(), masks_unused_bits=False,
                             inner_threads_min_bytes=256 << 10,
-                            plugin_frame=_j2k_plugin_frame, reduced_dims=_j2k_reduced_dims))
+                            plugin_frame=ht["plugin_frame"], reduced_dims=ht["reduced_dims"]))
     except ImportError:  # built without OpenJPEG
         pass
     try:

@@ -1,0 +1,113 @@
+"""Codestream-level JPEG 2000 decoding: turbodicom's own Part 1 decoder on a bare codestream.
+
+For non-DICOM use and the conformance tests.  DICOM frames go through :func:`turbodicom.decode`
+and friends, which pick the engine per transfer syntax (see :func:`turbodicom.features`).
+
+>>> import turbodicom.j2k
+>>> arr = turbodicom.j2k.decode(open("image.j2k", "rb").read())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from turbodicom.decode import default_threads
+
+__all__ = ["decode", "read_header"]
+
+
+def _dtype(precision: int, is_signed: bool) -> np.dtype[Any]:
+    nbytes = 1 if precision <= 8 else 2 if precision <= 16 else 4
+    return np.dtype(f"<{'i' if is_signed else 'u'}{nbytes}")
+
+
+def read_header(codestream: Any, *, reduce: int = 0) -> dict[str, Any]:
+    """The main-header facts of a JPEG 2000 codestream or JP2/JPH file.
+
+    Parameters
+    ----------
+    codestream : bytes-like
+        A raw codestream (starting with SOC, SIZ) or a JP2 / JPH file.
+    reduce : int, optional
+        The per-component geometry in ``component_info`` is for this many discarded
+        resolution levels.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``columns``, ``components``, ``precision``, ``is_signed``, ``reversible``,
+        ``mct``, ``layers``, ``progression_order``, ``decomposition_levels``, ``tiles``,
+        ``component_info`` (a list of dicts: ``rows``, ``columns``, ``precision``,
+        ``is_signed``, ``dx``, ``dy``) and more.
+    """
+    from turbodicom import _j2kdec
+
+    return _j2kdec.read_header(codestream, reduce)
+
+
+def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
+           threads: int | None = None) -> np.ndarray | list[np.ndarray]:
+    """Decode a JPEG 2000 Part 1 codestream (or JP2 / JPH file) into numpy.
+
+    Parameters
+    ----------
+    codestream : bytes-like
+        The codestream or JP2 / JPH file.
+    reduce : int, optional
+        Discard this many resolution levels (each halves the size); 0 decodes full size.
+    layers : int or None, optional
+        Decode only the first ``layers`` quality layers (a quick preview); None decodes all.
+    threads : int or None, optional
+        Threads decoding the code-blocks of a tile in parallel; None uses every core this
+        process may run on.  The GIL is released throughout.
+
+    Returns
+    -------
+    numpy.ndarray or list of numpy.ndarray
+        ``(rows, columns)`` for one component, ``(rows, columns, components)`` when every
+        component has the same size, precision and signedness; otherwise a list with one
+        ``(rows, columns)`` array per component.  The dtype is the smallest of uint8/int8,
+        uint16/int16, uint32/int32 holding the precision.
+
+    Raises
+    ------
+    turbodicom.DecodeError
+        The codestream is corrupt or truncated before its first tile.
+    turbodicom.UnsupportedError
+        A feature outside Part 1 (HT code-blocks), precision above 32 bits, or ``reduce``
+        beyond the decomposition levels.
+    """
+    from turbodicom import _j2kdec
+
+    if reduce < 0:
+        raise ValueError(f"reduce must be >= 0, got {reduce}")
+    if layers is not None and layers < 1:
+        raise ValueError(f"layers must be >= 1 or None, got {layers}")
+    nthreads = default_threads() if threads is None else max(1, int(threads))
+    hdr = _j2kdec.read_header(codestream, reduce)
+    comps = hdr["component_info"]
+    first = comps[0]
+    same = all((c["rows"], c["columns"], c["precision"], c["is_signed"]) ==
+               (first["rows"], first["columns"], first["precision"], first["is_signed"])
+               for c in comps)
+    nbytes, bps = _j2kdec.decoded_size(codestream, reduce=reduce, planar=not same)
+    out = bytearray(nbytes)
+    _j2kdec.decode_into(codestream, out, reduce=reduce, layers=layers or 0,
+                        threads=nthreads, planar=not same)
+    if same:
+        arr = np.frombuffer(out, _dtype(first["precision"], first["is_signed"]))
+        if len(comps) == 1:
+            return arr.reshape(first["rows"], first["columns"])
+        return arr.reshape(first["rows"], first["columns"], len(comps))
+    arrays = []
+    offset = 0
+    for c in comps:
+        n = c["rows"] * c["columns"]
+        container = np.dtype(f"<{'i' if c['is_signed'] else 'u'}{bps}")
+        plane = np.frombuffer(out, container, count=n, offset=offset)
+        arrays.append(plane.reshape(c["rows"], c["columns"]).astype(
+            _dtype(c["precision"], c["is_signed"])))
+        offset += n * bps
+    return arrays
