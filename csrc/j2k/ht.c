@@ -208,23 +208,29 @@ static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_
 }
 
 /* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
- * top-right, bottom-right).  vrow receives v = 2 (mu - 1) + 1 of the bottom samples. */
-static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t qx, uint32_t qy,
-                              uint32_t w, uint32_t h, uint32_t bp, int32_t *coef, uint32_t *vrow)
+ * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
+ * points at the quad's top-left coefficient; vrow[0..1] receive v = 2 (mu - 1) + 1 of the
+ * bottom samples (kappa of the next quad row).  With check, a magnitude that would not fit 31
+ * bits is corrupt (only possible when U_q reaches 31 - bp). */
+static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
+                              uint32_t bp, int check, int32_t *c0, size_t w, uint32_t *vrow)
 {
-    if (!q->rho) return TD_OK;
-    for (uint32_t i = 0; i < 4; i++) {
-        if (!((q->rho >> i) & 1)) continue;
-        uint32_t x = 2 * qx + (i >> 1), y = 2 * qy + (i & 1);
-        if (x >= w || y >= h) return TD_E_CORRUPT; /* a sample outside the code-block */
+    uint32_t rho = q->rho;
+    if (rho & ~valid) return TD_E_CORRUPT; /* a sample outside the code-block */
+    while (rho) {
+        uint32_t i = (uint32_t)__builtin_ctz(rho);
+        rho &= rho - 1;
         uint32_t mn = Uq - ((q->ek >> i) & 1);
-        uint64_t bits = fwd_peek(ms);
-        if (mn) fwd_skip(ms, mn);
+        if (ms->n < 32) fwd_refill(ms);
+        uint64_t bits = ms->acc;
+        ms->acc >>= mn;
+        ms->n -= mn;
         uint64_t v = (bits & (((uint64_t)1 << mn) - 1)) | ((uint64_t)((q->e1 >> i) & 1) << mn) | 1;
         uint64_t mag = (v + 2) << (bp - 1);
-        if (mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
-        coef[(size_t)y * w + x] = (bits & 1) ? -(int32_t)mag : (int32_t)mag;
-        if (i & 1) vrow[x] = (uint32_t)v;
+        if (check && mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
+        int32_t m = (int32_t)mag;
+        c0[(i & 1) * w + (i >> 1)] = (bits & 1) ? -m : m;
+        if (i & 1) vrow[i >> 1] = (uint32_t)v;
     }
     return TD_OK;
 }
@@ -262,6 +268,7 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
+        int32_t *row = coef + (size_t)2 * qy * w;
         for (uint32_t qx = 0; qx < qw; qx += 2) {
             ht_quad q[2];
             uint32_t nq = qx + 1 < qw ? 2 : 1;
@@ -317,12 +324,12 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
                     kappa = 31 - (uint32_t)__builtin_clz(o);
                 }
                 uint32_t Uq = u[j] + kappa;
-                if (Uq > umax) {
-                    if (q[j].rho) return TD_E_CORRUPT;
-                    continue;
-                }
-                vcur[1 + 2 * x] = vcur[2 + 2 * x] = 0;
-                if (magsgn_quad(&ms, &q[j], Uq, x, qy, w, h, bp, coef, vcur + 1) != TD_OK)
+                if (!q[j].rho) continue;
+                if (Uq > umax) return TD_E_CORRUPT;
+                uint32_t valid = 2 * x + 1 < w ? 0xF : 0x3;
+                if (2 * qy + 1 >= h) valid &= 0x5;
+                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, w,
+                                vcur + 1 + 2 * x) != TD_OK)
                     return TD_E_CORRUPT;
             }
         }
