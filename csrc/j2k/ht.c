@@ -26,6 +26,7 @@
 
 #include "j2k_internal.h"
 #include "ht_tables.h"
+#include "td_bytes.h"
 
 /* ---- bit readers (clause 7.3.2-7.3.5) ---- */
 
@@ -41,6 +42,15 @@ typedef struct ht_fwd {
 
 static inline void fwd_refill(ht_fwd *r)
 {
+    if (r->n <= 32 && !r->unstuff && r->pos + 4 <= r->len) {
+        uint32_t v = td_load_le32(r->p + r->pos), inv = ~v;
+        if (!((inv - 0x01010101u) & v & 0x80808080u)) { /* no 0xFF byte: 32 bits at once */
+            r->acc |= (uint64_t)v << r->n;
+            r->n += 32;
+            r->pos += 4;
+            return;
+        }
+    }
     while (r->n <= 56) {
         uint32_t b = r->pos < r->len ? r->p[r->pos++] : r->fill;
         if (r->unstuff) {
@@ -90,6 +100,16 @@ typedef struct ht_rev {
 
 static inline void rev_refill(ht_rev *r)
 {
+    if (r->n <= 32 && r->left >= 4) {
+        uint32_t v = td_load_le32(r->p + r->left - 4), inv = ~(v | 0x80808080u);
+        if (!((inv - 0x01010101u) & ~inv & 0x80808080u)) { /* nothing to unstuff */
+            r->acc |= (uint64_t)__builtin_bswap32(v) << r->n;
+            r->n += 32;
+            r->left -= 4;
+            r->unstuff = (v & 0xFF) > 0x8F;
+            return;
+        }
+    }
     while (r->n <= 56) {
         uint32_t b = r->left ? r->p[--r->left] : 0;
         if (r->unstuff && (b & 0x7F) == 0x7F) {
