@@ -26,6 +26,7 @@ TARGETS = {
     "j2k": ("fuzz_j2k", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
                          "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                          "1.2.840.10008.1.2.4.203")),
+    "j2kdec": ("fuzz_j2kdec", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")),
     "jpeg": ("fuzz_jpeg", ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")),
     "jls": ("fuzz_jls", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
     "jlsdec": ("fuzz_jlsdec", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
@@ -36,7 +37,7 @@ TARGETS = {
 # Inputs are cut to this many bytes unless --max-len says otherwise: a whole 512 x 512 frame
 # costs milliseconds under ASan; its first 4 KiB (and the generated seeds, all smaller)
 # exercise the same code many times faster.
-DEFAULT_MAX_LEN = {"jpegdct": 4096}
+DEFAULT_MAX_LEN = {"jpegdct": 4096, "j2kdec": 8192}
 
 #: assert() failures inside a system library (not our code) that end a run: the run is
 #: restarted until --runs executions are done, and the inputs are kept in fuzz-artifacts/
@@ -92,6 +93,10 @@ def seeds(name: str, syntaxes: tuple[str, ...], corpus: Path, out: Path) -> int:
             n += 1
     if name == "jpegdct":
         n += generated_jpegdct_seeds(out, n)
+    if name == "j2kdec":
+        for frame in _small_j2k_frames():
+            (out / f"{n:04d}").write_bytes(frame)
+            n += 1
     if name in ("jls", "jlsdec"):
         for frame in _small_jls_frames():
             (out / f"{n:04d}").write_bytes(frame)
@@ -128,6 +133,43 @@ def generated_jpegdct_seeds(out: Path, first: int) -> int:
     for i, stream in enumerate(streams):
         (out / f"{first + i:04d}").write_bytes(stream)
     return len(streams)
+
+
+def _small_j2k_frames() -> list[bytes]:
+    """Small JPEG 2000 streams (imagecodecs: 5/3 and 9/7, 1-16 bits, 1 and 3 components,
+    several layers; opj_compress: SOP/EPH, POC, tile-parts, precincts, every code-block
+    style), so most executions decode a whole image quickly; none without the encoders."""
+    frames: list[bytes] = []
+    try:
+        import imagecodecs
+        import numpy as np
+    except ImportError:
+        return frames
+    rng = np.random.default_rng(0)
+    for bits, shape in ((8, (21, 34)), (12, (17, 19)), (16, (33, 16)), (8, (19, 23, 3)),
+                        (3, (8, 40))):
+        img = rng.integers(0, 1 << bits, size=shape).astype(np.uint8 if bits <= 8 else np.uint16)
+        for level in (0, 60):
+            frames.append(bytes(imagecodecs.jpeg2k_encode(img, level=level, codecformat="j2k",
+                                                          bitspersample=bits)))
+    opj = shutil.which("opj_compress")
+    if opj:
+        import tempfile
+
+        img = (rng.random((29, 37)) * 4095).astype("<u2")
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "in.rawl")
+            img.tofile(src)
+            for args in (["-SOP", "-EPH", "-r", "10,1"], ["-M", "63", "-n", "3"],
+                         ["-t", "16,16", "-TP", "R", "-PLT", "-n", "2"],
+                         ["-p", "RPCL", "-c", "[16,16]", "-n", "3", "-I"],
+                         ["-POC", "T0=0,0,1,3,1,CPRL", "-n", "3", "-r", "5,1"]):
+                dst = os.path.join(d, "out.j2k")
+                r = subprocess.run([opj, "-i", src, "-o", dst, "-F", "37,29,1,12,u", *args],
+                                   capture_output=True)
+                if r.returncode == 0:
+                    frames.append(Path(dst).read_bytes())
+    return frames
 
 
 def _small_jls_frames() -> list[bytes]:
@@ -176,6 +218,7 @@ def main() -> int:
             continue
         work = BUILD / "fuzz-corpus" / name
         nseeds = seeds(name, syntaxes, corpus, work) if corpus.is_dir() else 0
+        work.mkdir(parents=True, exist_ok=True)
         cmd = [str(binary), str(work), f"-artifact_prefix={artifacts}/{name}-",
                "-print_final_stats=1", "-rss_limit_mb=2048", "-timeout=20"]
         max_len = args.max_len or DEFAULT_MAX_LEN.get(name, 0)

@@ -282,9 +282,9 @@ int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *er
         const j2k_tccp *t = &tcp->tccp[c];
         uint32_t need = t->qstyle == 1 ? 1u : 3u * t->levels + 1u;
         if (t->nsteps < need) {
-            int rc = td_fail(err, TD_E_CORRUPT, -1, "component %u: %u step sizes for %u bands", c, t->nsteps, need);
-            j2k_tcp_free(tcp); /* after the message: t points into tcp */
-            return rc;
+            uint32_t have = t->nsteps;
+            j2k_tcp_free(tcp);
+            return td_fail(err, TD_E_CORRUPT, -1, "component %u: %u step sizes for %u bands", c, have, need);
         }
     }
     return TD_OK;

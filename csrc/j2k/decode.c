@@ -291,7 +291,7 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
         for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
-            if ((rc = j2k_dwt_decode(&t.comps[c])) != TD_OK) td_fail(err, rc, -1, "DWT");
+            if ((rc = j2k_dwt_decode(&t.comps[c], opt->threads)) != TD_OK) td_fail(err, rc, -1, "DWT");
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
             if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||

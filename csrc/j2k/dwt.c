@@ -8,6 +8,7 @@
  * OpenJPEG does, so results agree with it).  Symmetric extension (F.3.7)
  * is index clamping, which equals it for the one-sample reach of each lifting step.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,97 +25,153 @@
  * quantisation step; the conformance tolerances hold either way). */
 #define TWO_INV_K 1.625732422f
 
-static inline uint32_t cl(int64_t i, uint32_t n) { return i < 0 ? 0 : i >= (int64_t)n ? n - 1 : (uint32_t)i; }
+/* Columns per vertical strip: rows of STRIP samples are lifted as vectors. */
+#define STRIP 32
 
-/* One line: in = L[0..sn) then H[0..dn); out interleaved (cas: the first sample is odd). */
-static void idwt53_1d(const int32_t *in, int32_t *out, uint32_t sn, uint32_t dn, uint32_t cas)
+/* 1D_SR on interleaved data in place (F.3.6-F.3.8): n rows of `w` samples `stride` apart;
+ * rows of parity cas are low-pass.  Symmetric extension: X(-1) = X(1), X(n) = X(n-2). */
+static void lift53(int32_t *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
 {
-    const int32_t *L = in, *H = in + sn;
-    if (!cas) {
-        if (dn == 0) { if (sn) out[0] = L[0]; return; }
-        for (uint32_t i = 0; i < sn; i++)
-            out[2 * i] = L[i] - ((H[cl((int64_t)i - 1, dn)] + H[cl(i, dn)] + 2) >> 2);
-        for (uint32_t i = 0; i < dn; i++)
-            out[2 * i + 1] = H[i] + ((out[2 * cl(i, sn)] + out[2 * cl((int64_t)i + 1, sn)]) >> 1);
-    } else {
-        if (sn == 0) { if (dn) out[0] = H[0] / 2; return; }
-        for (uint32_t i = 0; i < sn; i++)
-            out[2 * i + 1] = L[i] - ((H[cl(i, dn)] + H[cl((int64_t)i + 1, dn)] + 2) >> 2);
-        for (uint32_t i = 0; i < dn; i++)
-            out[2 * i] = H[i] + ((out[2 * cl((int64_t)i - 1, sn) + 1] + out[2 * cl(i, sn) + 1]) >> 1);
+    if (n == 1) {
+        if (cas)
+            for (uint32_t k = 0; k < w; k++) X[k] /= 2;
+        return;
+    }
+    for (uint32_t i = cas; i < n; i += 2) {
+        int32_t *x = X + i * stride;
+        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
+        for (uint32_t k = 0; k < w; k++) x[k] -= (l[k] + r[k] + 2) >> 2;
+    }
+    for (uint32_t i = 1 - cas; i < n; i += 2) {
+        int32_t *x = X + i * stride;
+        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
+        for (uint32_t k = 0; k < w; k++) x[k] += (l[k] + r[k]) >> 1;
     }
 }
 
-static void idwt97_1d(const float *in, float *out, uint32_t sn, uint32_t dn, uint32_t cas)
+static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
 {
-    uint32_t n = sn + dn;
-    if (n == 0) return;
-    if (!cas) {
-        if (dn == 0) { out[0] = in[0]; return; }
-        for (uint32_t i = 0; i < sn; i++) out[2 * i] = in[i] * KAPPA;
-        for (uint32_t i = 0; i < dn; i++) out[2 * i + 1] = in[sn + i] * TWO_INV_K;
-    } else {
-        if (sn == 0) { out[0] = in[0]; return; }
-        for (uint32_t i = 0; i < sn; i++) out[2 * i + 1] = in[i] * KAPPA;
-        for (uint32_t i = 0; i < dn; i++) out[2 * i] = in[sn + i] * TWO_INV_K;
+    if (n == 1) return; /* a lone sample passes through (OpenJPEG: no scaling either) */
+    for (uint32_t i = 0; i < n; i++) {
+        float *x = X + i * stride, m = ((i & 1) == cas) ? KAPPA : TWO_INV_K;
+        for (uint32_t k = 0; k < w; k++) x[k] *= m;
     }
-    /* lifting on the interleaved line: even-local positions are low when !cas */
-    uint32_t lo = cas, hi = 1 - cas; /* parity of low / high samples in out */
-    const float c[4] = {DELTA, GAMMA, BETA, ALPHA};
-    for (int s = 0; s < 4; s++) {
-        uint32_t par = (s & 1) ? hi : lo; /* steps 3,5 update low, 4,6 update high */
-        for (uint32_t i = par; i < n; i += 2) {
-            float a = out[i == 0 ? 1 : i - 1];
-            float b = out[i + 1 < n ? i + 1 : i - 1];
-            out[i] -= c[s] * (a + b);
+    static const float coef[4] = {DELTA, GAMMA, BETA, ALPHA};
+    for (uint32_t s = 0; s < 4; s++) {
+        float cf = coef[s];
+        for (uint32_t i = (s & 1) ? 1 - cas : cas; i < n; i += 2) {
+            float *x = X + i * stride;
+            const float *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
+            for (uint32_t k = 0; k < w; k++) x[k] -= cf * (l[k] + r[k]);
         }
     }
 }
 
-int j2k_dwt_decode(j2k_tilecomp *tc)
+/* Horizontal 1D_SR of one row: interleave into t, lift, copy back. */
+static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t cas)
 {
-    if (tc->dres <= 1) return TD_OK;
+    uint32_t dn = n - sn;
+    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i];
+    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i];
+    if (n == 1) {
+        if (cas) t[0] /= 2;
+    } else {
+        for (uint32_t i = cas; i < n; i += 2)
+            t[i] -= (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1] + 2) >> 2;
+        for (uint32_t i = 1 - cas; i < n; i += 2)
+            t[i] += (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1]) >> 1;
+    }
+    memcpy(row, t, n * sizeof *row);
+}
+
+static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
+{
+    uint32_t dn = n - sn;
+    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i];
+    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i];
+    lift97(t, 1, 1, n, cas);
+    memcpy(row, t, n * sizeof *row);
+}
+
+typedef struct dwt_job {
+    j2k_tilecomp *tc;
+    uint32_t r;           /* resolution level being synthesised */
+    int vertical;         /* 0: rows, 1: column strips */
+    uint32_t part, parts; /* this worker's share */
+    float *tmp;           /* maxn * STRIP samples */
+} dwt_job;
+
+static void *dwt_level(void *arg)
+{
+    dwt_job *j = arg;
+    j2k_tilecomp *tc = j->tc;
     int rev = tc->tccp->reversible;
     size_t stride = tc->w;
-    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
-    size_t esz = 4;
-    uint8_t *tmp = malloc(2 * (size_t)maxn * esz + 16);
-    if (!tmp) return TD_E_NOMEM;
-    void *a = tmp, *b = tmp + (size_t)maxn * esz;
-    for (uint32_t r = 1; r < tc->dres; r++) {
-        const j2k_res *rs = &tc->res[r], *lr = &tc->res[r - 1];
-        uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
-        uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
-        uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
-        if (rw == 0 || rh == 0) continue;
+    const j2k_res *rs = &tc->res[j->r], *lr = &tc->res[j->r - 1];
+    uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
+    uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
+    uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
+    float *tmp = j->tmp;
+    int32_t *itmp = (int32_t *)(void *)tmp;
+    if (!j->vertical) {
+        uint32_t y0 = (uint32_t)((uint64_t)rh * j->part / j->parts);
+        uint32_t y1 = (uint32_t)((uint64_t)rh * (j->part + 1) / j->parts);
+        for (uint32_t y = y0; y < y1; y++) {
+            if (rev) hor53((int32_t *)tc->data + y * stride, itmp, rw, snx, casx);
+            else hor97((float *)tc->data + y * stride, tmp, rw, snx, casx);
+        }
+        return NULL;
+    }
+    uint32_t nstrips = (rw + STRIP - 1) / STRIP;
+    uint32_t s0 = (uint32_t)((uint64_t)nstrips * j->part / j->parts);
+    uint32_t s1 = (uint32_t)((uint64_t)nstrips * (j->part + 1) / j->parts);
+    for (uint32_t st = s0; st < s1; st++) {
+        uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
+        size_t bytes = bw * sizeof(float);
         if (rev) {
-            int32_t *d = tc->data;
-            for (uint32_t y = 0; y < rh; y++) {
-                int32_t *row = d + y * stride;
-                memcpy(a, row, rw * sizeof *row);
-                idwt53_1d(a, b, snx, rw - snx, casx);
-                memcpy(row, b, rw * sizeof *row);
-            }
-            for (uint32_t x = 0; x < rw; x++) {
-                int32_t *ia = a, *ib = b;
-                for (uint32_t y = 0; y < rh; y++) ia[y] = d[y * stride + x];
-                idwt53_1d(ia, ib, sny, rh - sny, casy);
-                for (uint32_t y = 0; y < rh; y++) d[y * stride + x] = ib[y];
-            }
+            int32_t *d = (int32_t *)tc->data + x0;
+            for (uint32_t i = 0; i < sny; i++) memcpy(itmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
+            for (uint32_t i = 0; i < rh - sny; i++) memcpy(itmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
+            lift53(itmp, STRIP, bw, rh, casy);
+            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, itmp + y * STRIP, bytes);
         } else {
-            float *d = tc->data;
-            for (uint32_t y = 0; y < rh; y++) {
-                float *row = d + y * stride;
-                memcpy(a, row, rw * sizeof *row);
-                idwt97_1d(a, b, snx, rw - snx, casx);
-                memcpy(row, b, rw * sizeof *row);
+            float *d = (float *)tc->data + x0;
+            for (uint32_t i = 0; i < sny; i++) memcpy(tmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
+            for (uint32_t i = 0; i < rh - sny; i++) memcpy(tmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
+            lift97(tmp, STRIP, bw, rh, casy);
+            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, tmp + y * STRIP, bytes);
+        }
+    }
+    return NULL;
+}
+
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+{
+    if (tc->dres <= 1) return TD_OK;
+    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
+    size_t per = (size_t)maxn * STRIP + 16;
+    if (threads < 1) threads = 1;
+    if (threads > 16) threads = 16;
+    /* below ~64K samples a thread costs more than it saves */
+    if ((size_t)tc->w * tc->h < ((size_t)threads << 16)) threads = (uint32_t)((size_t)tc->w * tc->h >> 16) + 1;
+    float *tmp = malloc(per * threads * sizeof *tmp);
+    if (!tmp) return TD_E_NOMEM;
+    dwt_job jobs[16];
+    pthread_t th[16];
+    for (uint32_t r = 1; r < tc->dres; r++) {
+        const j2k_res *rs = &tc->res[r];
+        if (rs->x1 == rs->x0 || rs->y1 == rs->y0) continue;
+        for (int vertical = 0; vertical < 2; vertical++) {
+            uint32_t started = 0;
+            for (uint32_t i = 0; i < threads; i++)
+                jobs[i] = (dwt_job){tc, r, vertical, i, threads, tmp + i * per};
+            for (uint32_t i = 1; i < threads; i++) {
+                if (pthread_create(&th[i], NULL, dwt_level, &jobs[i]) != 0) break;
+                started = i;
             }
-            for (uint32_t x = 0; x < rw; x++) {
-                float *ia = a, *ib = b;
-                for (uint32_t y = 0; y < rh; y++) ia[y] = d[y * stride + x];
-                idwt97_1d(ia, ib, sny, rh - sny, casy);
-                for (uint32_t y = 0; y < rh; y++) d[y * stride + x] = ib[y];
-            }
+            for (uint32_t i = started + 1; i < threads; i++) dwt_level(&jobs[i]);
+            dwt_level(&jobs[0]);
+            for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
         }
     }
     free(tmp);

@@ -246,8 +246,9 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job); /* HT, T.814 (ht.c) */
 void j2k_t1_free(j2k_t1 *t1);
 
 /* ---- dwt.c ---- */
-/* Inverse DWT of tile-component tc in place over its decoded resolutions (F.3). */
-int j2k_dwt_decode(j2k_tilecomp *tc);
+/* Inverse DWT of tile-component tc in place over its decoded resolutions (F.3), rows and
+ * column strips of each level shared among `threads` threads. */
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads);
 
 /* ---- mct.c ---- */
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);

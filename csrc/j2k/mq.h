@@ -120,4 +120,67 @@ static inline uint32_t j2k_raw_decode(j2k_raw *r)
     return (r->c >> r->ct) & 1;
 }
 
+
+
+/* The same DECODE and RAW steps on local copies of the registers (a, c, ct, bp), for inner
+ * loops: the compiler keeps them in registers, where the struct's fields would be reloaded
+ * after every store to the coefficient or flag arrays.  `cx` points at the context byte. */
+#define J2K_MQ_BYTEIN(c, ct, bp)                                                               \
+    do {                                                                                       \
+        if ((bp)[0] == 0xFF) {                                                                 \
+            if ((bp)[1] > 0x8F) {                                                              \
+                (c) += 0xFF00;                                                                 \
+                (ct) = 8;                                                                      \
+            } else {                                                                           \
+                (bp)++;                                                                        \
+                (c) += (uint32_t)(bp)[0] << 9;                                                 \
+                (ct) = 7;                                                                      \
+            }                                                                                  \
+        } else {                                                                               \
+            (bp)++;                                                                            \
+            (c) += (uint32_t)(bp)[0] << 8;                                                     \
+            (ct) = 8;                                                                          \
+        }                                                                                      \
+    } while (0)
+
+#define J2K_MQ_RENORM(a, c, ct, bp)                                                            \
+    do {                                                                                       \
+        if ((ct) == 0) J2K_MQ_BYTEIN(c, ct, bp);                                               \
+        (a) <<= 1;                                                                             \
+        (c) <<= 1;                                                                             \
+        (ct)--;                                                                                \
+    } while ((a) < 0x8000)
+
+#define J2K_MQ_DECODE(d, cx, a, c, ct, bp)                                                     \
+    do {                                                                                       \
+        uint32_t s_ = *(cx);                                                                   \
+        const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
+        uint32_t qe_ = st_->qe;                                                                \
+        (a) -= qe_;                                                                            \
+        if (((c) >> 16) < qe_) {                                                               \
+            if ((a) < qe_) {                                                                   \
+                (d) = s_ & 1;                                                                  \
+                *(cx) = st_->nmps;                                                             \
+            } else {                                                                           \
+                (d) = (s_ & 1) ^ 1;                                                            \
+                *(cx) = st_->nlps;                                                             \
+            }                                                                                  \
+            (a) = qe_;                                                                         \
+            J2K_MQ_RENORM(a, c, ct, bp);                                                       \
+        } else {                                                                               \
+            (c) -= qe_ << 16;                                                                  \
+            if ((a) & 0x8000) {                                                                \
+                (d) = s_ & 1;                                                                  \
+            } else {                                                                           \
+                if ((a) < qe_) {                                                               \
+                    (d) = (s_ & 1) ^ 1;                                                        \
+                    *(cx) = st_->nlps;                                                         \
+                } else {                                                                       \
+                    (d) = s_ & 1;                                                              \
+                    *(cx) = st_->nmps;                                                         \
+                }                                                                              \
+                J2K_MQ_RENORM(a, c, ct, bp);                                                   \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
 #endif /* TD_J2K_MQ_H */

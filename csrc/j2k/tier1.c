@@ -59,14 +59,11 @@ typedef struct t1_state {
     j2k_raw raw;
 } t1_state;
 
-static inline uint32_t nbmask(const t1_state *s, uint32_t y)
-{
-    return (s->vcausal && (y & 3) == 3) ? ~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S) : ~0u;
-}
+/* VCAUSAL (D.7): the last row of a stripe ignores the stripe below. */
+#define VC_MASK (~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S))
 
-static inline void set_sig(t1_state *s, uint32_t *f, uint32_t neg)
+static inline void set_sig(uint32_t *f, size_t fs, uint32_t neg)
 {
-    size_t fs = s->fs;
     f[0] |= F_SIG;
     f[-(ptrdiff_t)fs] |= F_SIG_S | (neg ? F_SGN_S : 0);
     f[fs] |= F_SIG_N | (neg ? F_SGN_N : 0);
@@ -78,100 +75,171 @@ static inline void set_sig(t1_state *s, uint32_t *f, uint32_t neg)
     f[fs + 1] |= F_SIG_NW;
 }
 
-static inline uint32_t decode_sign(t1_state *s, uint32_t fl)
+#define MQ_LOAD(s) uint32_t a = (s)->mq.a, c = (s)->mq.c, ct = (s)->mq.ct; \
+    const uint8_t *bp = (s)->mq.bp; uint8_t *cxs = (s)->mq.cx
+#define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; } while (0)
+#define DEC(d, cxno) J2K_MQ_DECODE(d, &cxs[cxno], a, c, ct, bp)
+
+/* D.3.1 significance propagation, MQ-coded. */
+static void sigpass_mq(t1_state *s, int32_t bp_)
 {
-    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)];
-    return j2k_mq_decode(&s->mq, lut & 0x1F) ^ (lut >> 7);
+    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
+    const size_t fs = s->fs, os = s->os;
+    const uint8_t *zc = s->zc;
+    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    MQ_LOAD(s);
+    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
+        uint32_t *fcol = s->f + y0 * fs;
+        int32_t *ocol = s->out + y0 * os;
+        for (uint32_t x = 0; x < s->w; x++) {
+            uint32_t *f = fcol + x;
+            if (n == 4) {
+                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
+                if (!((f0 | f1 | f2 | f3) & 0xFFu) || (f0 & f1 & f2 & f3 & F_SIG)) continue;
+            }
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t *g = f + k * fs;
+                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                if ((fl & F_SIG) || !(fl & 0xFF)) continue;
+                uint32_t bit;
+                DEC(bit, zc[fl & 0xFF]);
+                if (bit) {
+                    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
+                    DEC(neg, lut & 0x1F);
+                    neg ^= lut >> 7;
+                    set_sig(g, fs, neg);
+                    ocol[k * os + x] = neg ? -oph : oph;
+                }
+                *g |= F_PI;
+            }
+        }
+    }
+    MQ_SAVE(s);
 }
 
-/* D.3.1 significance propagation; raw: bypass segment. */
-static void sigpass(t1_state *s, int32_t bp, int raw)
+/* D.3.1 in a raw (bypass) segment, D.6. */
+static void sigpass_raw(t1_state *s, int32_t bp_)
 {
-    int32_t oph = (int32_t)((1u << bp) | ((1u << bp) >> 1));
+    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
+    const size_t fs = s->fs, os = s->os;
+    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
         for (uint32_t x = 0; x < s->w; x++) {
-            for (uint32_t y = y0; y < y1; y++) {
-                uint32_t *f = &s->f[y * s->fs + x];
-                uint32_t fl = *f & nbmask(s, y);
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t *g = s->f + (y0 + k) * fs + x;
+                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
                 if ((fl & F_SIG) || !(fl & 0xFF)) continue;
-                uint32_t bit = raw ? j2k_raw_decode(&s->raw) : j2k_mq_decode(&s->mq, s->zc[fl & 0xFF]);
-                if (bit) {
-                    uint32_t neg = raw ? j2k_raw_decode(&s->raw) : decode_sign(s, fl);
-                    set_sig(s, f, neg);
-                    s->out[y * s->os + x] = neg ? -oph : oph;
+                if (j2k_raw_decode(&s->raw)) {
+                    uint32_t neg = j2k_raw_decode(&s->raw);
+                    set_sig(g, fs, neg);
+                    s->out[(y0 + k) * os + x] = neg ? -oph : oph;
                 }
-                *f |= F_PI;
+                *g |= F_PI;
             }
         }
     }
 }
 
-/* D.3.3 magnitude refinement. */
-static void refpass(t1_state *s, int32_t bp, int raw)
+/* D.3.3 magnitude refinement; raw: bypass segment. */
+static void refpass(t1_state *s, int32_t bp_, int raw)
 {
-    int32_t half = (int32_t)((1u << bp) >> 1);
+    int32_t half = (int32_t)((1u << bp_) >> 1);
+    const size_t fs = s->fs, os = s->os;
+    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    MQ_LOAD(s);
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
+        uint32_t *fcol = s->f + y0 * fs;
+        int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
-            for (uint32_t y = y0; y < y1; y++) {
-                uint32_t *f = &s->f[y * s->fs + x];
-                if ((*f & (F_SIG | F_PI)) != F_SIG) continue;
+            uint32_t *f = fcol + x;
+            if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | f[3 * fs]) & F_SIG)) continue;
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t *g = f + k * fs;
+                if ((*g & (F_SIG | F_PI)) != F_SIG) continue;
                 uint32_t bit;
                 if (raw) {
                     bit = j2k_raw_decode(&s->raw);
                 } else {
-                    uint32_t fl = *f & nbmask(s, y);
-                    uint32_t cx = (fl & F_MU) ? 16 : (fl & 0xFF) ? 15 : 14;
-                    bit = j2k_mq_decode(&s->mq, cx);
+                    uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                    DEC(bit, (fl & F_MU) ? 16u : (fl & 0xFF) ? 15u : 14u);
                 }
-                int32_t *v = &s->out[y * s->os + x];
+                int32_t *v = &ocol[k * os + x];
                 int32_t t = bit ? half : -half;
                 *v += *v < 0 ? -t : t;
-                *f |= F_MU;
+                *g |= F_MU;
             }
         }
     }
+    MQ_SAVE(s);
 }
 
 /* D.3.4 cleanup with run-length coding. */
-static void clnpass(t1_state *s, int32_t bp)
+static void clnpass(t1_state *s, int32_t bp_)
 {
-    int32_t oph = (int32_t)((1u << bp) | ((1u << bp) >> 1));
+    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
+    const size_t fs = s->fs, os = s->os;
+    const uint8_t *zc = s->zc;
+    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    MQ_LOAD(s);
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t y1 = y0 + 4 < s->h ? y0 + 4 : s->h;
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
+        uint32_t *fcol = s->f + y0 * fs;
+        int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
-            uint32_t y = y0;
-            if (y1 - y0 == 4) {
-                uint32_t *f = &s->f[y0 * s->fs + x];
-                size_t fs = s->fs;
-                uint32_t any = (f[0] | f[fs] | f[2 * fs] | (f[3 * fs] & nbmask(s, 3))) &
-                               (F_SIG | F_PI | 0xFFu);
-                if (!any) {
-                    if (!j2k_mq_decode(&s->mq, CX_RL)) continue;
-                    uint32_t run = j2k_mq_decode(&s->mq, CX_UNI) << 1;
-                    run |= j2k_mq_decode(&s->mq, CX_UNI);
-                    y = y0 + run;
-                    uint32_t *g = &s->f[y * s->fs + x];
-                    uint32_t neg = decode_sign(s, *g & nbmask(s, y));
-                    set_sig(s, g, neg);
-                    s->out[y * s->os + x] = neg ? -oph : oph;
-                    y++;
+            uint32_t *f = fcol + x;
+            uint32_t k = 0;
+            if (n == 4) {
+                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
+#define CODED(v) (((v) | ((v) >> 1)) & F_SIG) /* F_SIG or F_PI (the next bit) */
+                if (CODED(f0) & CODED(f1) & CODED(f2) & CODED(f3)) {
+                    f[0] = f0 & ~F_PI;
+                    f[fs] = f1 & ~F_PI;
+                    f[2 * fs] = f2 & ~F_PI;
+                    f[3 * fs] = f3 & ~F_PI;
+                    continue;
                 }
+#undef CODED
             }
-            for (; y < y1; y++) {
-                uint32_t *f = &s->f[y * s->fs + x];
-                uint32_t fl = *f & nbmask(s, y);
+            if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | (f[3 * fs] & mask3)) &
+                            (F_SIG | F_PI | 0xFFu))) {
+                uint32_t bit;
+                DEC(bit, CX_RL);
+                if (!bit) continue;
+                uint32_t r0, r1;
+                DEC(r0, CX_UNI);
+                DEC(r1, CX_UNI);
+                k = (r0 << 1) | r1;
+                uint32_t *g = f + k * fs;
+                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
+                DEC(neg, lut & 0x1F);
+                neg ^= lut >> 7;
+                set_sig(g, fs, neg);
+                ocol[k * os + x] = neg ? -oph : oph;
+                k++;
+            }
+            for (uint32_t j = 0; j < k; j++) f[j * fs] &= ~F_PI;
+            for (; k < n; k++) {
+                uint32_t *g = f + k * fs;
+                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                *g &= ~F_PI;
                 if (fl & (F_SIG | F_PI)) continue;
-                if (j2k_mq_decode(&s->mq, s->zc[fl & 0xFF])) {
-                    uint32_t neg = decode_sign(s, fl);
-                    set_sig(s, f, neg);
-                    s->out[y * s->os + x] = neg ? -oph : oph;
+                uint32_t bit;
+                DEC(bit, zc[fl & 0xFF]);
+                if (bit) {
+                    uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
+                    DEC(neg, lut & 0x1F);
+                    neg ^= lut >> 7;
+                    set_sig(g, fs, neg);
+                    ocol[k * os + x] = neg ? -oph : oph;
                 }
             }
-            for (y = y0; y < y1; y++) s->f[y * s->fs + x] &= ~F_PI;
         }
     }
+    MQ_SAVE(s);
 }
 
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
@@ -209,8 +277,12 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
         if (raw) j2k_raw_init(&s.raw, data);
         else j2k_mq_init(&s.mq, data);
         for (uint32_t k = 0; k < seg->passes && bp >= 1; k++) {
-            if (passtype == 0) sigpass(&s, bp, raw);
-            else if (passtype == 1) refpass(&s, bp, raw);
+            if (passtype == 0) {
+                if (raw) sigpass_raw(&s, bp);
+                else sigpass_mq(&s, bp);
+            } else if (passtype == 1) {
+                refpass(&s, bp, raw);
+            }
             else {
                 clnpass(&s, bp);
                 if (job->style & J2K_CBLK_SEGSYM)

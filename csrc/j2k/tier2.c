@@ -87,10 +87,10 @@ int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t ti, uint32
             j2k_tilecomp *tc = &t->comps[c];
             const j2k_tccp *tp = &tcp->tccp[c];
             tc->tccp = tp;
-            tc->x0 = (int64_t)j2k_ceildiv(tx0, dec->dx[c]);
-            tc->y0 = (int64_t)j2k_ceildiv(ty0, dec->dy[c]);
-            tc->x1 = (int64_t)j2k_ceildiv(tx1, dec->dx[c]);
-            tc->y1 = (int64_t)j2k_ceildiv(ty1, dec->dy[c]);
+            tc->x0 = (int32_t)j2k_ceildiv(tx0, dec->dx[c]);
+            tc->y0 = (int32_t)j2k_ceildiv(ty0, dec->dy[c]);
+            tc->x1 = (int32_t)j2k_ceildiv(tx1, dec->dx[c]);
+            tc->y1 = (int32_t)j2k_ceildiv(ty1, dec->dy[c]);
             tc->nres = tp->levels + 1u;
             if (reduce >= tc->nres)
                 return td_fail(err, TD_E_UNSUPPORTED, -1, "reduce %u but component %u of tile %u has %u decomposition levels", reduce, c, ti, tp->levels);
