@@ -294,23 +294,20 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
             uint32_t nq = qx + 1 < qw ? 2 : 1;
             for (uint32_t j = 0; j < nq; j++) {
                 uint32_t x = qx + j, c;
-                uint32_t left = x ? rho_cur[x - 1] : 0;
+                uint32_t left = rho_cur[x];  /* rho arrays: quad x at x + 1, zero borders */
                 if (qy == 0) {
-                    c = ((left & 1) | ((left >> 1) & 1)) | ((left >> 2) & 1) << 1 | ((left >> 3) & 1) << 2;
+                    c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
                 } else {
-                    uint32_t nw = x ? (rho_prev[x - 1] >> 3) & 1 : 0;
-                    uint32_t n = (rho_prev[x] >> 1) & 1;
-                    uint32_t ne = (rho_prev[x] >> 3) & 1;
-                    uint32_t nf = x + 1 < qw ? (rho_prev[x + 1] >> 1) & 1 : 0;
-                    uint32_t ww = ((left >> 2) | (left >> 3)) & 1;
-                    c = (nw | n) | ww << 1 | (ne | nf) << 2;
+                    const uint32_t *a = rho_prev + x; /* quads x - 1, x, x + 1 above */
+                    c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
+                        (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
                 }
                 if (c == 0 && !mel_event(&mel)) {
                     q[j].rho = q[j].uoff = q[j].ek = q[j].e1 = 0;
                 } else if (vlc_decode(&vlc, table, c, &q[j]) != TD_OK) {
                     return TD_E_CORRUPT;
                 }
-                rho_cur[x] = q[j].rho;
+                rho_cur[x + 1] = q[j].rho;
             }
             uint32_t u[2] = {0, 0};
             if (nq == 1) q[1].uoff = 0;
@@ -354,7 +351,6 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
             }
         }
         uint32_t *t = rho_prev; rho_prev = rho_cur; rho_cur = t;
-        memset(rho_cur, 0, (qw + 2) * sizeof *rho_cur);
         t = vprev; vprev = vcur; vcur = t;
         memset(vcur, 0, (w + 4) * sizeof *vcur);
     }
