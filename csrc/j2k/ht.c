@@ -229,11 +229,12 @@ static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_
 
 /* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
  * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
- * points at the quad's top-left coefficient; vrow[0..1] receive v = 2 (mu - 1) + 1 of the
+ * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1] receive v = 2 (mu - 1) + 1 of the
  * bottom samples (kappa of the next quad row).  With check, a magnitude that would not fit 31
  * bits is corrupt (only possible when U_q reaches 31 - bp). */
 static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
-                              uint32_t bp, int check, int32_t *c0, size_t w, uint32_t *vrow)
+                              uint32_t bp, int check, int32_t *c0, const size_t *off,
+                              uint32_t *vrow)
 {
     uint32_t rho = q->rho;
     if (rho & ~valid) return TD_E_CORRUPT; /* a sample outside the code-block */
@@ -248,8 +249,8 @@ static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_
         uint64_t v = (bits & (((uint64_t)1 << mn) - 1)) | ((uint64_t)((q->e1 >> i) & 1) << mn) | 1;
         uint64_t mag = (v + 2) << (bp - 1);
         if (check && mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
-        int32_t m = (int32_t)mag;
-        c0[(i & 1) * w + (i >> 1)] = (bits & 1) ? -m : m;
+        uint32_t neg = 0u - ((uint32_t)bits & 1);
+        c0[off[i]] = (int32_t)(((uint32_t)mag ^ neg) - neg);
         if (i & 1) vrow[i >> 1] = (uint32_t)v;
     }
     return TD_OK;
@@ -285,6 +286,7 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     uint32_t *rho_prev = scratch, *rho_cur = scratch + (qw + 2);
     uint32_t *vprev = scratch + 2 * (qw + 2), *vcur = vprev + (w + 4);
     memset(scratch, 0, (2 * (qw + 2) + 2 * (w + 4)) * sizeof *scratch);
+    const size_t off[4] = {0, w, 1, (size_t)w + 1}; /* samples of a quad from its top-left */
     uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
@@ -345,7 +347,7 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
                 if (Uq > umax) return TD_E_CORRUPT;
                 uint32_t valid = 2 * x + 1 < w ? 0xF : 0x3;
                 if (2 * qy + 1 >= h) valid &= 0x5;
-                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, w,
+                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, off,
                                 vcur + 1 + 2 * x) != TD_OK)
                     return TD_E_CORRUPT;
             }
