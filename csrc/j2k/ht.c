@@ -291,6 +291,7 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
         int32_t *row = coef + (size_t)2 * qy * w;
+        uint32_t valid_row = 2 * qy + 1 < h ? 0xF : 0x5; /* the samples inside the block */
         for (uint32_t qx = 0; qx < qw; qx += 2) {
             ht_quad q[2];
             uint32_t nq = qx + 1 < qw ? 2 : 1;
@@ -336,6 +337,7 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
             }
             for (uint32_t j = 0; j < nq; j++) {
                 uint32_t x = qx + j, kappa = 1;
+                if (!q[j].rho) continue;
                 if (qy > 0 && (q[j].rho & (q[j].rho - 1))) { /* gamma: two or more significant */
                     const uint32_t *v = vprev + 2 * x; /* columns 2x - 1 .. 2x + 2 */
                     uint32_t o = v[0] | v[1] | v[2] | v[3];
@@ -343,10 +345,8 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
                     kappa = 31 - (uint32_t)__builtin_clz(o);
                 }
                 uint32_t Uq = u[j] + kappa;
-                if (!q[j].rho) continue;
                 if (Uq > umax) return TD_E_CORRUPT;
-                uint32_t valid = 2 * x + 1 < w ? 0xF : 0x3;
-                if (2 * qy + 1 >= h) valid &= 0x5;
+                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
                 if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, off,
                                 vcur + 1 + 2 * x) != TD_OK)
                     return TD_E_CORRUPT;
