@@ -191,11 +191,13 @@ static inline uint32_t mel_event(ht_mel *m)
 
 /* ---- U-VLC (clause 7.3.6) ---- */
 
+/* The prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1, 2, 3, 5. */
 static inline uint32_t uvlc_prefix(ht_rev *r)
 {
-    if (rev_bit(r)) return 1;
-    if (rev_bit(r)) return 2;
-    return rev_bit(r) ? 3 : 5;
+    static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
+    uint32_t b = (uint32_t)r->acc & 7;
+    rev_skip(r, len[b]);
+    return pfx[b];
 }
 
 /* u = prefix + suffix; a suffix of 28 or more announces u_ext, which only exponents beyond 32
