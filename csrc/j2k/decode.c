@@ -216,21 +216,26 @@ static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t re
     else { lo = 0; hi = ((int64_t)1 << prec) - 1; shift = (int64_t)1 << (prec - 1); }
     size_t ncomp = planar ? 1 : d->ncomps, cpos = planar ? 0 : c;
     int rev = tc->tccp->reversible;
+    /* irreversible: round to nearest (lrintf, as OpenJPEG), shift, clip; values outside
+     * (flo, fhi) clip without being converted (no undefined float -> int conversion) */
+    float flo = (float)(lo - shift) - 1.0f, fhi = (float)(hi - shift) + 1.0f;
+    size_t step = ncomp * bps;
+    if (ox >= cols || oy >= rows) return;
     for (uint32_t y = 0; y < h && oy + y < rows; y++) {
         const int32_t *ir = (const int32_t *)tc->data + (size_t)y * tc->w;
         const float *fr = (const float *)tc->data + (size_t)y * tc->w;
         uint8_t *o = out + plane_off + (((size_t)(oy + y) * cols + ox) * ncomp + cpos) * bps;
-        size_t step = ncomp * bps;
-        for (uint32_t x = 0; x < w && ox + x < cols; x++, o += step) {
+        uint32_t xn = w < cols - ox ? w : cols - ox;
+        for (uint32_t x = 0; x < xn; x++, o += step) {
             int64_t v;
-            if (rev) v = ir[x];
-            else {
+            if (rev) {
+                v = (int64_t)ir[x] + shift;
+            } else {
                 float f = fr[x];
-                if (f >= 2147483647.0f) v = INT32_MAX;
-                else if (f <= -2147483648.0f) v = INT32_MIN;
-                else v = lrintf(f);
+                if (!(f > flo)) v = lo;
+                else if (!(f < fhi)) v = hi;
+                else v = (int64_t)lrintf(f) + shift;
             }
-            v += shift;
             if (v < lo) v = lo;
             if (v > hi) v = hi;
             uint32_t u = (uint32_t)v;

@@ -67,29 +67,74 @@ static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas
     }
 }
 
-/* Horizontal 1D_SR of one row: interleave into t, lift, copy back. */
+/* Horizontal lifting on the de-interleaved line: L[0..sn) (low, at parity cas) and H[0..dn)
+ * stay apart until the end, so each step is a contiguous loop the compiler vectorises.  The
+ * neighbours of L[i] are H[i - 1 + cas] and H[i + cas], those of H[i] are L[i - cas] and
+ * L[i + 1 - cas], clamped to the arrays: the symmetric extension of F.3.7.  OP(x, a, b)
+ * updates x from its neighbours a and b. */
+#define LIFT_LO(L, sn, H, dn, cas, OP)                                                         \
+    do {                                                                                       \
+        uint32_t i_ = 0;                                                                       \
+        if (!(cas)) {                                                                          \
+            OP(L[0], H[0], H[0]);                                                              \
+            for (i_ = 1; i_ < (sn) && i_ < (dn); i_++) OP(L[i_], H[i_ - 1], H[i_]);            \
+            for (; i_ < (sn); i_++) OP(L[i_], H[i_ - 1], H[(dn) - 1]);                         \
+        } else {                                                                               \
+            for (; i_ + 1 < (dn) && i_ < (sn); i_++) OP(L[i_], H[i_], H[i_ + 1]);              \
+            for (; i_ < (sn); i_++) OP(L[i_], H[i_ < (dn) ? i_ : (dn) - 1], H[(dn) - 1]);      \
+        }                                                                                      \
+    } while (0)
+
+#define LIFT_HI(H, dn, L, sn, cas, OP)                                                         \
+    do {                                                                                       \
+        uint32_t i_ = 0;                                                                       \
+        if (!(cas)) {                                                                          \
+            for (; i_ + 1 < (sn) && i_ < (dn); i_++) OP(H[i_], L[i_], L[i_ + 1]);              \
+            for (; i_ < (dn); i_++) OP(H[i_], L[i_ < (sn) ? i_ : (sn) - 1], L[(sn) - 1]);      \
+        } else {                                                                               \
+            OP(H[0], L[0], L[0]);                                                              \
+            for (i_ = 1; i_ < (dn) && i_ < (sn); i_++) OP(H[i_], L[i_ - 1], L[i_]);            \
+            for (; i_ < (dn); i_++) OP(H[i_], L[i_ - 1], L[(sn) - 1]);                         \
+        }                                                                                      \
+    } while (0)
+
+#define OP53_LO(x, a, b) ((x) -= ((a) + (b) + 2) >> 2)
+#define OP53_HI(x, a, b) ((x) += ((a) + (b)) >> 1)
+#define OP97(x, a, b) ((x) -= cf * ((a) + (b)))
+
+/* Horizontal 1D_SR of one row (n >= 2 samples: L = row[0..sn), H = row[sn..n)). */
 static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t cas)
 {
     uint32_t dn = n - sn;
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i];
     if (n == 1) {
-        if (cas) t[0] /= 2;
-    } else {
-        for (uint32_t i = cas; i < n; i += 2)
-            t[i] -= (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1] + 2) >> 2;
-        for (uint32_t i = 1 - cas; i < n; i += 2)
-            t[i] += (t[i ? i - 1 : 1] + t[i + 1 < n ? i + 1 : i - 1]) >> 1;
+        if (cas) row[0] /= 2;
+        return;
     }
+    int32_t *L = row, *H = row + sn;
+    LIFT_LO(L, sn, H, dn, cas, OP53_LO);
+    LIFT_HI(H, dn, L, sn, cas, OP53_HI);
+    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
+    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
     memcpy(row, t, n * sizeof *row);
 }
 
 static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
 {
     uint32_t dn = n - sn;
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = row[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = row[sn + i];
-    lift97(t, 1, 1, n, cas);
+    if (n == 1) return;
+    float *L = row, *H = row + sn, cf;
+    for (uint32_t i = 0; i < sn; i++) L[i] *= KAPPA;
+    for (uint32_t i = 0; i < dn; i++) H[i] *= TWO_INV_K;
+    cf = DELTA;
+    LIFT_LO(L, sn, H, dn, cas, OP97);
+    cf = GAMMA;
+    LIFT_HI(H, dn, L, sn, cas, OP97);
+    cf = BETA;
+    LIFT_LO(L, sn, H, dn, cas, OP97);
+    cf = ALPHA;
+    LIFT_HI(H, dn, L, sn, cas, OP97);
+    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
+    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
     memcpy(row, t, n * sizeof *row);
 }
 

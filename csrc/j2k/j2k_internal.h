@@ -229,7 +229,7 @@ typedef struct j2k_block_job {
 
 /* Per-thread scratch of a block decoder (flags, data buffer). */
 typedef struct j2k_t1 {
-    uint32_t *flags;
+    uint16_t *flags;          /* tier-1 state flags (layout in tier1.c) */
     size_t flags_cap;
     uint8_t *buf;
     size_t buf_cap;

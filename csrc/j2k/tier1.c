@@ -47,9 +47,15 @@ void j2k_t1_free(j2k_t1 *t1)
     memset(t1, 0, sizeof *t1);
 }
 
+/* Flag layout: stripe-major.  The four rows of a stripe column are four consecutive 16-bit
+ * words (one 64-bit load tests a whole column); columns follow each other, with one border
+ * column each side and one border stripe above and below.  Sample (x, y) is at
+ * f[((y >> 2) * cw + x) * 4 + (y & 3)] from the origin s->f, cw = w + 2. */
+typedef uint16_t flag_t;
+
 typedef struct t1_state {
-    uint32_t *f;        /* flags, origin at (0, 0) inside the border */
-    size_t fs;          /* flag stride: w + 2 */
+    flag_t *f;          /* origin: stripe 0, column 0, row 0 (inside the borders) */
+    size_t cs;          /* flag words per stripe: (w + 2) * 4 */
     int32_t *out;
     size_t os;
     uint32_t w, h;
@@ -60,19 +66,32 @@ typedef struct t1_state {
 } t1_state;
 
 /* VCAUSAL (D.7): the last row of a stripe ignores the stripe below. */
-#define VC_MASK (~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S))
+#define VC_MASK ((uint32_t)~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S))
 
-static inline void set_sig(uint32_t *f, size_t fs, uint32_t neg)
+#define REP4(v) ((uint64_t)(v) * 0x0001000100010001ull)
+
+static inline uint64_t col_load(const flag_t *f)
 {
-    f[0] |= F_SIG;
-    f[-(ptrdiff_t)fs] |= F_SIG_S | (neg ? F_SGN_S : 0);
-    f[fs] |= F_SIG_N | (neg ? F_SGN_N : 0);
-    f[-1] |= F_SIG_E | (neg ? F_SGN_E : 0);
-    f[1] |= F_SIG_W | (neg ? F_SGN_W : 0);
-    f[-(ptrdiff_t)fs - 1] |= F_SIG_SE;
-    f[-(ptrdiff_t)fs + 1] |= F_SIG_SW;
-    f[fs - 1] |= F_SIG_NE;
-    f[fs + 1] |= F_SIG_NW;
+    uint64_t v;
+    memcpy(&v, f, sizeof v);
+    return v;
+}
+
+static inline void col_store(flag_t *f, uint64_t v) { memcpy(f, &v, sizeof v); }
+
+/* Sample g (row k of its stripe column) became significant: tell its eight neighbours. */
+static inline void set_sig(flag_t *g, uint32_t k, size_t cs, uint32_t neg)
+{
+    flag_t *up = k ? g - 1 : g - cs + 3, *dn = k < 3 ? g + 1 : g + cs - 3;
+    g[0] = (flag_t)(g[0] | F_SIG);
+    up[0] = (flag_t)(up[0] | F_SIG_S | (neg ? F_SGN_S : 0));
+    dn[0] = (flag_t)(dn[0] | F_SIG_N | (neg ? F_SGN_N : 0));
+    g[-4] = (flag_t)(g[-4] | F_SIG_E | (neg ? F_SGN_E : 0));
+    g[4] = (flag_t)(g[4] | F_SIG_W | (neg ? F_SGN_W : 0));
+    up[-4] = (flag_t)(up[-4] | F_SIG_SE);
+    up[4] = (flag_t)(up[4] | F_SIG_SW);
+    dn[-4] = (flag_t)(dn[-4] | F_SIG_NE);
+    dn[4] = (flag_t)(dn[4] | F_SIG_NW);
 }
 
 #define MQ_LOAD(s) uint32_t a = (s)->mq.a, c = (s)->mq.c, ct = (s)->mq.ct; \
@@ -84,23 +103,21 @@ static inline void set_sig(uint32_t *f, size_t fs, uint32_t neg)
 static void sigpass_mq(t1_state *s, int32_t bp_)
 {
     int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t fs = s->fs, os = s->os;
+    const size_t cs = s->cs, os = s->os;
     const uint8_t *zc = s->zc;
     uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
     MQ_LOAD(s);
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *fcol = s->f + y0 * fs;
+        flag_t *fcol = s->f + (y0 >> 2) * cs;
         int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
-            uint32_t *f = fcol + x;
-            if (n == 4) {
-                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
-                if (!((f0 | f1 | f2 | f3) & 0xFFu) || (f0 & f1 & f2 & f3 & F_SIG)) continue;
-            }
+            flag_t *f = fcol + 4 * x;
+            uint64_t v = col_load(f);
+            if (!(v & REP4(0xFF)) || (v & REP4(F_SIG)) == REP4(F_SIG)) continue;
             for (uint32_t k = 0; k < n; k++) {
-                uint32_t *g = f + k * fs;
-                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                flag_t *g = f + k;
+                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
                 if ((fl & F_SIG) || !(fl & 0xFF)) continue;
                 uint32_t bit;
                 DEC(bit, zc[fl & 0xFF]);
@@ -108,10 +125,10 @@ static void sigpass_mq(t1_state *s, int32_t bp_)
                     uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
                     DEC(neg, lut & 0x1F);
                     neg ^= lut >> 7;
-                    set_sig(g, fs, neg);
+                    set_sig(g, k, cs, neg);
                     ocol[k * os + x] = neg ? -oph : oph;
                 }
-                *g |= F_PI;
+                *g = (flag_t)(*g | F_PI);
             }
         }
     }
@@ -122,21 +139,21 @@ static void sigpass_mq(t1_state *s, int32_t bp_)
 static void sigpass_raw(t1_state *s, int32_t bp_)
 {
     int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t fs = s->fs, os = s->os;
+    const size_t cs = s->cs, os = s->os;
     uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
         for (uint32_t x = 0; x < s->w; x++) {
             for (uint32_t k = 0; k < n; k++) {
-                uint32_t *g = s->f + (y0 + k) * fs + x;
-                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                flag_t *g = s->f + (y0 >> 2) * cs + 4 * x + k;
+                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
                 if ((fl & F_SIG) || !(fl & 0xFF)) continue;
                 if (j2k_raw_decode(&s->raw)) {
                     uint32_t neg = j2k_raw_decode(&s->raw);
-                    set_sig(g, fs, neg);
+                    set_sig(g, k, cs, neg);
                     s->out[(y0 + k) * os + x] = neg ? -oph : oph;
                 }
-                *g |= F_PI;
+                *g = (flag_t)(*g | F_PI);
             }
         }
     }
@@ -146,30 +163,30 @@ static void sigpass_raw(t1_state *s, int32_t bp_)
 static void refpass(t1_state *s, int32_t bp_, int raw)
 {
     int32_t half = (int32_t)((1u << bp_) >> 1);
-    const size_t fs = s->fs, os = s->os;
+    const size_t cs = s->cs, os = s->os;
     uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
     MQ_LOAD(s);
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *fcol = s->f + y0 * fs;
+        flag_t *fcol = s->f + (y0 >> 2) * cs;
         int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
-            uint32_t *f = fcol + x;
-            if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | f[3 * fs]) & F_SIG)) continue;
+            flag_t *f = fcol + 4 * x;
+            if (!(col_load(f) & REP4(F_SIG))) continue;
             for (uint32_t k = 0; k < n; k++) {
-                uint32_t *g = f + k * fs;
+                flag_t *g = f + k;
                 if ((*g & (F_SIG | F_PI)) != F_SIG) continue;
                 uint32_t bit;
                 if (raw) {
                     bit = j2k_raw_decode(&s->raw);
                 } else {
-                    uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                    uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
                     DEC(bit, (fl & F_MU) ? 16u : (fl & 0xFF) ? 15u : 14u);
                 }
                 int32_t *v = &ocol[k * os + x];
                 int32_t t = bit ? half : -half;
                 *v += *v < 0 ? -t : t;
-                *g |= F_MU;
+                *g = (flag_t)(*g | F_MU);
             }
         }
     }
@@ -180,31 +197,27 @@ static void refpass(t1_state *s, int32_t bp_, int raw)
 static void clnpass(t1_state *s, int32_t bp_)
 {
     int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t fs = s->fs, os = s->os;
+    const size_t cs = s->cs, os = s->os;
     const uint8_t *zc = s->zc;
     uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    /* run mode needs rows 0-3 insignificant, not coded, with insignificant neighbours */
+    const flag_t rm = (flag_t)(F_SIG | F_PI | 0xFF);
+    const flag_t rows[4] = {rm, rm, rm, (flag_t)(s->vcausal ? rm & ~(F_SIG_S | F_SIG_SW | F_SIG_SE) : rm)};
+    uint64_t runmask = col_load(rows);
     MQ_LOAD(s);
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *fcol = s->f + y0 * fs;
+        flag_t *fcol = s->f + (y0 >> 2) * cs;
         int32_t *ocol = s->out + y0 * os;
         for (uint32_t x = 0; x < s->w; x++) {
-            uint32_t *f = fcol + x;
+            flag_t *f = fcol + 4 * x;
+            uint64_t v = col_load(f);
             uint32_t k = 0;
-            if (n == 4) {
-                uint32_t f0 = f[0], f1 = f[fs], f2 = f[2 * fs], f3 = f[3 * fs];
-#define CODED(v) (((v) | ((v) >> 1)) & F_SIG) /* F_SIG or F_PI (the next bit) */
-                if (CODED(f0) & CODED(f1) & CODED(f2) & CODED(f3)) {
-                    f[0] = f0 & ~F_PI;
-                    f[fs] = f1 & ~F_PI;
-                    f[2 * fs] = f2 & ~F_PI;
-                    f[3 * fs] = f3 & ~F_PI;
-                    continue;
-                }
-#undef CODED
+            if (((v | (v >> 1)) & REP4(F_SIG)) == REP4(F_SIG)) { /* every row SIG or PI */
+                col_store(f, v & ~REP4(F_PI));
+                continue;
             }
-            if (n == 4 && !((f[0] | f[fs] | f[2 * fs] | (f[3 * fs] & mask3)) &
-                            (F_SIG | F_PI | 0xFFu))) {
+            if (n == 4 && !(v & runmask)) {
                 uint32_t bit;
                 DEC(bit, CX_RL);
                 if (!bit) continue;
@@ -212,20 +225,19 @@ static void clnpass(t1_state *s, int32_t bp_)
                 DEC(r0, CX_UNI);
                 DEC(r1, CX_UNI);
                 k = (r0 << 1) | r1;
-                uint32_t *g = f + k * fs;
-                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
+                flag_t *g = f + k;
+                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
                 uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
                 DEC(neg, lut & 0x1F);
                 neg ^= lut >> 7;
-                set_sig(g, fs, neg);
+                set_sig(g, k, cs, neg);
                 ocol[k * os + x] = neg ? -oph : oph;
                 k++;
             }
-            for (uint32_t j = 0; j < k; j++) f[j * fs] &= ~F_PI;
             for (; k < n; k++) {
-                uint32_t *g = f + k * fs;
-                uint32_t fl = *g & (k == 3 ? mask3 : ~0u);
-                *g &= ~F_PI;
+                flag_t *g = f + k;
+                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
+                *g = (flag_t)(*g & ~F_PI);
                 if (fl & (F_SIG | F_PI)) continue;
                 uint32_t bit;
                 DEC(bit, zc[fl & 0xFF]);
@@ -233,7 +245,7 @@ static void clnpass(t1_state *s, int32_t bp_)
                     uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
                     DEC(neg, lut & 0x1F);
                     neg ^= lut >> 7;
-                    set_sig(g, fs, neg);
+                    set_sig(g, k, cs, neg);
                     ocol[k * os + x] = neg ? -oph : oph;
                 }
             }
@@ -254,16 +266,16 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     int32_t bp = job->numbps + (int32_t)job->roishift;
     if (job->nsegs == 0 || bp <= 0) return TD_OK; /* P may exceed Mb under ROI */
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    s.fs = s.w + 2;
-    size_t nf = s.fs * (s.h + 2);
+    s.cs = ((size_t)s.w + 2) * 4;
+    size_t nf = s.cs * ((s.h + 3) / 4 + 2); /* flag words, border stripes included */
     if (nf > t1->flags_cap) {
         free(t1->flags);
-        t1->flags = malloc(nf * sizeof *t1->flags);
+        t1->flags = malloc(nf * sizeof(flag_t));
         if (!t1->flags) { t1->flags_cap = 0; return TD_E_NOMEM; }
         t1->flags_cap = nf;
     }
-    memset(t1->flags, 0, nf * sizeof *t1->flags);
-    s.f = t1->flags + s.fs + 1;
+    memset(t1->flags, 0, nf * sizeof(flag_t));
+    s.f = (flag_t *)t1->flags + s.cs + 4;
     s.zc = lut_zc[job->orient & 3];
     s.vcausal = job->style & J2K_CBLK_VCAUSAL;
     j2k_mq_reset(&s.mq);
