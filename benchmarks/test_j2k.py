@@ -141,7 +141,9 @@ def _time(benchmark, f: Frame, decode, group: str) -> None:
     benchmark.extra_info["decoded_bytes"] = f.decoded_nbytes
     rounds = 3 if f.decoded_nbytes > 8_000_000 else 10
     benchmark.pedantic(decode, args=(f.codestream,), rounds=rounds, warmup_rounds=1)
-    benchmark.extra_info["MB/s"] = round(f.decoded_nbytes / benchmark.stats.stats.median / 1e6, 1)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        median = benchmark.stats.stats.median
+        benchmark.extra_info["MB/s"] = round(f.decoded_nbytes / median / 1e6, 1)
 
 
 @pytest.mark.parametrize("peer", PEERS)
