@@ -459,21 +459,24 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     size_t need = 2 * ((size_t)w / 2 + 3) + 2 * ((size_t)w + 4);
     size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
     if (need_sig > need) need = need_sig;
-    if (need > t1->flags_cap) {
+    /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
+    size_t need_elems = (need * sizeof(uint32_t) + sizeof *t1->flags - 1) / sizeof *t1->flags;
+    if (need_elems > t1->flags_cap) {
         free(t1->flags);
-        t1->flags = malloc(need * sizeof *t1->flags);
+        t1->flags = malloc(need_elems * sizeof *t1->flags);
         if (!t1->flags) { t1->flags_cap = 0; return TD_E_NOMEM; }
-        t1->flags_cap = need;
+        t1->flags_cap = need_elems;
     }
+    uint32_t *scratch = (uint32_t *)(void *)t1->flags;
     const j2k_segment *cs = &job->segs[cup];
-    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, t1->flags);
+    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
     if (rc != TD_OK) return rc;
     if (ref != UINT32_MAX && bp >= 2) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;
         if (rs->passes >= 2) magref(rd, rs->len, w, h, (uint32_t)bp, t1->coef);
         sigprop(rd, rs->len, w, h, (uint32_t)bp, (job->style & J2K_CBLK_VCAUSAL) != 0, t1->coef,
-                (uint8_t *)t1->flags);
+                (uint8_t *)scratch);
     }
     if (job->roishift) {
         int32_t thresh = (int32_t)1 << job->roishift;
