@@ -231,9 +231,10 @@ static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_
 
 /* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
  * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
- * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1] receive v = 2 (mu - 1) + 1 of the
- * bottom samples (kappa of the next quad row).  With check, a magnitude that would not fit 31
- * bits is corrupt (only possible when U_q reaches 31 - bp). */
+ * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1]
+ * receive v = 2 (mu - 1) + 1 of the bottom samples (kappa of the next quad row).  With
+ * check, a magnitude that would not fit 31 bits is corrupt (only possible when U_q reaches
+ * 31 - bp). */
 static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
                               uint32_t bp, int check, int32_t *c0, const size_t *off,
                               uint32_t *vrow)
