@@ -1,9 +1,8 @@
 """JPEG 2000 conformance (ITU-T T.803 | ISO/IEC 15444-4): turbodicom.j2k.decode vs the references.
 
 Every Part 1 codestream (p0_*, p1_*, hifi_p1_02: 22) must decode within its per-component
-tolerances (TOLERANCES.tsv) through ``turbodicom.j2k.decode``.  The HTJ2K codestreams (ds0_ht_*,
-ds1_ht_*, ds0_hm_*, hifi_ht1_02: 34) are the target of issue 14 (the HT block decoder) and are
-expected to fail until it exists.
+tolerances (TOLERANCES.tsv) through ``turbodicom.j2k.decode``, and so must every HTJ2K codestream
+(ds0_ht_*, ds1_ht_*, the mixed ds0_hm_*, hifi_ht1_02: 34; the HT block decoder of issue 14).
 
 The harness itself (tests/j2k_conformance.py) is proven by an oracle: the system OpenJPEG through
 glymur passes the Part 1 set, and a decode perturbed by one more than its tolerance is refused.
@@ -67,12 +66,16 @@ def test_part1_two_threads_equal_one(name):
 
 
 # ------------------------------------------------------------------------------------------
-# HTJ2K (issue 14): the same harness, expected to fail until the HT block decoder exists
+# HTJ2K (issue 14): the same harness over the HT block decoder (csrc/j2k/ht.c)
 # ------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="HT block decoder not yet written (issue 14)")
 @pytest.mark.parametrize("name", _params(HT))
 def test_htj2k(name):
     jc.assert_conforms(turbodicom_decode, name)
+
+
+@pytest.mark.parametrize("name", _params(HT))
+def test_htj2k_two_threads_equal_one(name):
+    test_part1_two_threads_equal_one(name)
 
 
 # ------------------------------------------------------------------------------------------

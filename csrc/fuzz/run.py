@@ -29,7 +29,9 @@ TARGETS = {
     "j2k": ("fuzz_j2k", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
                          "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
                          "1.2.840.10008.1.2.4.203")),
-    "j2kdec": ("fuzz_j2kdec", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91")),
+    "j2kdec": ("fuzz_j2kdec", ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                               "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                               "1.2.840.10008.1.2.4.203")),
     "jpeg": ("fuzz_jpeg", ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")),
     "jls": ("fuzz_jls", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
     "jlsdec": ("fuzz_jlsdec", ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")),
@@ -120,7 +122,7 @@ def seeds(name: str, syntaxes: tuple[str, ...], files: list[Path], out: Path) ->
     if name == "jpegdct":
         n += generated_jpegdct_seeds(out, n)
     if name == "j2kdec":
-        extra += _small_j2k_frames()
+        extra += _small_j2k_frames() + _small_htj2k_frames()
     if name in ("jls", "jlsdec"):
         extra += _small_jls_frames()
     if name in ("rle", "ljpeg", "jpeg", "j2k"):
@@ -252,6 +254,32 @@ def _small_j2k_frames() -> list[bytes]:
                                    capture_output=True)
                 if r.returncode == 0:
                     frames.append(Path(dst).read_bytes())
+    return frames
+
+
+def _small_htj2k_frames() -> list[bytes]:
+    """Small HTJ2K streams (OpenJPH through imagecodecs: reversible and irreversible, 1 and 3
+    components, tiles and tile-parts) so executions reach the HT block decoder (ht.c); none
+    without imagecodecs."""
+    try:
+        import imagecodecs
+        import numpy as np
+    except ImportError:
+        return []
+    rng = np.random.default_rng(14)
+    frames = []
+    for bits, shape in ((8, (21, 34)), (12, (17, 19)), (16, (33, 16)), (8, (19, 23, 3)),
+                        (1, (8, 40))):
+        y, x = np.mgrid[0:shape[0], 0:shape[1]]
+        smooth = (np.sin(x / 3.0) + np.cos(y / 4.0) + 2) / 4 * ((1 << bits) - 1)
+        if len(shape) == 3:
+            smooth = np.stack([smooth] * 3, axis=-1)
+        noise = rng.integers(0, max(2, (1 << bits) // 16), size=shape)
+        img = np.clip(smooth + noise, 0, (1 << bits) - 1)
+        img = img.astype(np.uint8 if bits <= 8 else np.uint16)
+        for kw in ({"reversible": True}, {"reversible": False},
+                   {"reversible": True, "tile": (16, 16), "tilepart": 1}):
+            frames.append(bytes(imagecodecs.htj2k_encode(img, **kw)))
     return frames
 
 

@@ -286,10 +286,6 @@ int j2k_tile_tcp(const td_j2kdec *dec, uint32_t tile, j2k_tcp *tcp, td_error *er
             j2k_tcp_free(tcp);
             return td_fail(err, TD_E_CORRUPT, -1, "component %u: %u step sizes for %u bands", c, have, need);
         }
-        if (t->cblk_style & J2K_CBLK_HT) {
-            j2k_tcp_free(tcp);
-            return td_fail(err, TD_E_UNSUPPORTED, -1, "HT code-blocks (JPEG 2000 Part 15) are not decoded yet");
-        }
     }
     return TD_OK;
 }
@@ -394,7 +390,12 @@ int td_j2kdec_open(const uint8_t *src, size_t len, td_j2kdec **out, td_error *er
             ppm = 1;
             ppm_total += n > 0 ? n - 1 : 0;
         } else if (m == M_CAP) {
-            if (n >= 4 && (td_load_be32(p) & 0x00020000u)) d->info.htj2k = 1;
+            if (n >= 4 && (td_load_be32(p) & 0x00020000u)) {
+                /* Ccap15 follows one Ccap per Pcap bit set before it (T.814 A.3) */
+                uint32_t pcap = td_load_be32(p), idx = (uint32_t)__builtin_popcount(pcap & 0xFFFC0000u);
+                d->info.htj2k = 1;
+                if (n >= 4 + 2 * (size_t)(idx + 1)) d->ccap15 = td_load_be16(p + 4 + 2 * idx);
+            }
         } else {
             if (m == M_COD) have_cod = 1;
             if (m == M_QCD) have_qcd = 1;

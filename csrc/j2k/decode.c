@@ -138,11 +138,9 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.numbps = cb->numbps;
     job.roishift = tc->tccp->roishift;
     job.orient = bd->orient;
-    job.style = tc->tccp->cblk_style;
-    /* The block decoder for this code-block style: EBCOT (tier1.c) for Part 1; the HT block
-     * decoder of T.814 (ht.c, next issue) plugs in here with the same job and output. */
-    j2k_block_decoder block_decode = j2k_t1_decode;
-    if ((rc = block_decode(t1, &job)) != TD_OK) return rc;
+    job.style = cb->part1 ? tc->tccp->cblk_style & ~(uint32_t)J2K_CBLK_HT : tc->tccp->cblk_style;
+    rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
+    if (rc != TD_OK) return rc;
     /* E.1 dequantisation into the tile-component */
     uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
     if (cb->res > 0) {
@@ -259,7 +257,6 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     int rc = td_j2kdec_decoded_size(d, opt, &need, &bps, err);
     if (rc != TD_OK) return rc;
     if (out_len < need) return td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1, "output %zu bytes, %zu needed", out_len, need);
-    if (d->info.htj2k) return td_fail(err, TD_E_UNSUPPORTED, -1, "HT code-blocks (JPEG 2000 Part 15) are not decoded yet");
     int planar = (opt->flags & TD_J2KDEC_PLANAR) != 0;
     /* every sample is written by its tile; only absent tiles leave zeros to fill */
     for (uint32_t ti = 0; ti < d->ntiles; ti++)

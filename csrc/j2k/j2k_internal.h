@@ -94,6 +94,7 @@ struct td_j2kdec {
     uint32_t *tile_parts;           /* part indices grouped by tile, codestream order within */
     uint32_t *tile_first;           /* ntiles + 1 offsets into tile_parts */
     uint8_t *ppm_buf;               /* concatenated PPM data (owned) */
+    uint32_t ccap15;                /* CAP Ccap15 (T.814 A.3), 0 without one */
 };
 
 /* ---- codestream.c ---- */
@@ -134,6 +135,8 @@ typedef struct j2k_cblk {
     uint8_t res, band;
     uint8_t included;
     uint8_t decode;           /* 1: in a decoded resolution */
+    uint8_t ht_started;       /* HT: a non-empty cleanup segment was read (T.814 B.2) */
+    uint8_t part1;            /* HT mixed mode: this code-block is EBCOT (T.814 B.2) */
 } j2k_cblk;
 
 typedef struct j2k_tagtree {
@@ -246,6 +249,7 @@ typedef struct j2k_t1 {
 
 typedef int (*j2k_block_decoder)(j2k_t1 *t1, const j2k_block_job *job);
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job); /* EBCOT, Annex D */
+int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job); /* HT, T.814 (ht.c) */
 void j2k_t1_free(j2k_t1 *t1);
 
 /* ---- dwt.c ---- */

@@ -5,11 +5,13 @@
  *
  * Decodes everything Part 1 allows: SIZ with any subsampling and precision 1..32 bits (33..38
  * is TD_E_UNSUPPORTED: it cannot fit a 4-byte container), COD/COC (five progression orders,
- * layers, MCT, 0..32 decomposition levels, code-block sizes, every code-block style flag but
- * HT, precincts), QCD/QCC (none, scalar derived, scalar expounded, guard bits), RGN
+ * layers, MCT, 0..32 decomposition levels, code-block sizes, every code-block style flag,
+ * precincts), QCD/QCC (none, scalar derived, scalar expounded, guard bits), RGN
  * (max-shift), POC, TLM/PLM/PLT (skipped: packets are walked), PPM/PPT, SOP/EPH, CRG, COM,
  * CAP (recognised), tiles and tile-parts in any order, a missing EOC, JP2/JPH boxes around the
- * codestream.  HT code-blocks (T.814, Part 15) are TD_E_UNSUPPORTED until ht.c exists.
+ * codestream.  HTJ2K (T.814 | ISO/IEC 15444-15): HT code-blocks (ht.c) with several HT sets
+ * and placeholder passes, VCAUSAL and ROI, and CAP's mixed mode (HT and Part 1 code-blocks
+ * side by side).
  *
  * Flow: td_j2kdec_open (reads the boxes and every marker, no packet data; the decoder keeps
  * pointers into src, which must outlive it) -> td_j2kdec_get_info / td_j2kdec_component

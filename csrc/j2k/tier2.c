@@ -325,6 +325,7 @@ typedef struct packet_ctx {
     pending *pend;
     size_t pend_cap;
     int ended;                /* the data ran out: no further packets */
+    int ht_mixed;             /* CAP Ccap15: HT and EBCOT code-blocks side by side */
 } packet_ctx;
 
 static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t len, uint32_t seg,
@@ -348,6 +349,95 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
     if (cb->last == NONE) cb->first = k;
     else t->chunks[cb->last].next = k;
     cb->last = k;
+    return TD_OK;
+}
+
+/* ---- HT code-blocks (T.814 clause B.2: the packet header of HT code-blocks) ----
+ * An HT code-block's passes come in HT sets: a cleanup pass (index 0 mod 3) in a codeword
+ * segment of its own, then the SigProp and MagRef passes in one refinement segment.  Until
+ * the first non-empty cleanup segment, a contribution's passes up to its last cleanup pass
+ * are placeholders sharing one segment (length bits from their count, as Part 1 counts
+ * them); a contribution of placeholders only has one length, which must be 0. */
+
+static int push_pending(packet_ctx *ctx, size_t *npend, uint32_t cbi, uint32_t seg,
+                        uint32_t passes, uint32_t len, td_error *err)
+{
+    if (*npend == ctx->pend_cap) {
+        size_t cap = ctx->pend_cap ? 2 * ctx->pend_cap : 256;
+        pending *np = realloc(ctx->pend, cap * sizeof *np);
+        if (!np) return td_fail(err, TD_E_NOMEM, -1, "packet");
+        ctx->pend = np;
+        ctx->pend_cap = cap;
+    }
+    ctx->pend[(*npend)++] = (pending){cbi, seg, passes, len};
+    return TD_OK;
+}
+
+/* A new segment of `passes` passes for code-block cb, its length in lblock + log2 bits. */
+static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t passes,
+                      uint32_t len, int is_new, size_t *npend, td_error *err)
+{
+    if (is_new) {
+        if (cb->nsegs >= 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many segments");
+        cb->nsegs++;
+        cb->seg_passes = 0;
+    }
+    cb->seg_passes += passes;
+    cb->passes += passes;
+    return push_pending(ctx, npend, cbi, cb->nsegs - 1, passes, len, err);
+}
+
+/* The first contribution of a code-block that is not HT after all (mixed mode only). */
+static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t n, uint32_t len,
+                    size_t *npend, td_error *err)
+{
+    if (!ctx->ht_mixed || cb->passes)
+        return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+    cb->part1 = 1;
+    return ht_segment(ctx, cb, cbi, n, len, 1, npend, err);
+}
+
+static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
+                      size_t *npend, td_error *err)
+{
+    if (cb->passes + n > 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many coding passes");
+    if (!cb->ht_started) {
+        uint32_t href = (cb->passes + n - 1) % 3; /* passes after the last cleanup */
+        uint32_t bits_all = cb->lblock + floorlog2(n);
+        if (bits_all > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits_all);
+        if (n <= href) {       /* no cleanup pass: placeholders only */
+            uint32_t len = br_bits(br, bits_all);
+            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
+        }
+        uint32_t cupp = n - href, bits = cb->lblock + floorlog2(cupp);
+        uint32_t len = br_bits(br, bits);
+        if (len == 0) {
+            if (bits_all > bits) len = br_bits(br, bits_all - bits);
+            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
+        }
+        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0; otherwise the
+         * contribution is EBCOT's, its length in Lblock + log2(n) bits */
+        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0)) {
+            if (bits_all > bits) len = (len << (bits_all - bits)) | br_bits(br, bits_all - bits);
+            return ht_part1(ctx, cb, cbi, n, len, npend, err);
+        }
+        if (len < 2) return td_fail(err, TD_E_CORRUPT, -1, "HT cleanup segment of %u byte", len);
+        cb->ht_started = 1;
+        int rc = ht_segment(ctx, cb, cbi, cupp, len, 1, npend, err);
+        if (rc != TD_OK || !href) return rc;
+        bits = cb->lblock + floorlog2(href);
+        return ht_segment(ctx, cb, cbi, href, br_bits(br, bits), 1, npend, err);
+    }
+    while (n > 0) {
+        uint32_t phase = cb->passes % 3, take = phase == 1 && n >= 2 ? 2 : 1;
+        uint32_t bits = cb->lblock + floorlog2(take);
+        if (bits > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits);
+        int rc = ht_segment(ctx, cb, cbi, take, br_bits(br, bits), phase != 2, npend, err);
+        if (rc != TD_OK) return rc;
+        n -= take;
+    }
     return TD_OK;
 }
 
@@ -395,6 +485,12 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                 while (br_bit(&br)) {
                     if (br.overrun) goto overrun;
                     if (++cb->lblock > 32) return td_fail(err, TD_E_CORRUPT, -1, "Lblock beyond 32");
+                }
+                if ((style & J2K_CBLK_HT) && !cb->part1) {
+                    int rc = ht_lengths(ctx, &br, cb, cbi, n, &npend, err);
+                    if (rc != TD_OK) return rc;
+                    if (br.overrun) goto overrun;
+                    continue;
                 }
                 if (cb->nsegs == 0 || cb->seg_passes >= seg_maxpasses(style, cb->nsegs - 1)) {
                     cb->nsegs++;
@@ -501,6 +597,7 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     ctx.t = t;
     ctx.tcp = tcp;
     ctx.max_layers = max_layers ? max_layers : UINT32_MAX;
+    ctx.ht_mixed = (dec->ccap15 & 0xC000u) != 0;
     /* tile data: tile-part bodies in order; packed headers from PPM or PPT */
     size_t nbody = 0, total = 0, hdr_total = 0, nparts = 0;
     int ppt = 0;

@@ -269,10 +269,10 @@ def _dataset_nbytes(spec: FrameSpec) -> int:
             * max(1, spec.bits_allocated // 8))
 
 
-# JPEG 2000 Part 1 frames (.90/.91) are decoded by turbodicom's own decoder (csrc/j2k,
-# _j2kdec): identical to OpenJPEG on every corpus frame and generated stream, all 22 Part 1
-# conformance codestreams.  HTJ2K frames (.201-.203) stay on the system OpenJPEG (_j2k) until
-# the HT block decoder exists; _j2k also stays in the build as the tests' oracle.  Both
+# JPEG 2000 Part 1 frames (.90/.91) and HTJ2K frames (.201-.203) are decoded by turbodicom's
+# own decoder (csrc/j2k, _j2kdec; HT code-blocks by csrc/j2k/ht.c): identical to OpenJPEG on
+# every corpus frame and generated stream, all 22 Part 1 and 34 HTJ2K conformance
+# codestreams.  The system OpenJPEG (_j2k) stays in the build as the tests' oracle only; both
 # extensions offer the same functions, so one set of frame functions serves either.
 def _j2k_functions(module: str) -> dict[str, Any]:
     """decode_into / reduced_dims / plugin_frame over extension `module` (ImportError if this
@@ -475,12 +475,6 @@ def _jpeg_engine() -> str:
     return f"libjpeg-turbo {_jpeg.backend_version()}" if _jpeg.has_libjpeg() else "turbodicom"
 
 
-def _htj2k_engine() -> str:
-    from turbodicom import _j2k
-
-    return f"OpenJPEG {_j2k.backend_version()}"
-
-
 def _j2k_engine() -> str:
     from turbodicom import _j2kdec  # noqa: F401  (ImportError: not in this build)
 
@@ -511,14 +505,11 @@ def _available_codecs() -> list[Codec]:
                         engine=_j2k_engine(), masks_unused_bits=False,
                         inner_threads_min_bytes=256 << 10,
                         plugin_frame=j2k["plugin_frame"], reduced_dims=j2k["reduced_dims"]))
-    try:
-        ht = _j2k_functions("_j2k")
-        codecs.append(Codec("htj2k", HTJ2K_SYNTAXES, _dataset_nbytes, ht["decode_into"],
-                            engine=_htj2k_engine(), masks_unused_bits=False,
-                            inner_threads_min_bytes=256 << 10,
-                            plugin_frame=ht["plugin_frame"], reduced_dims=ht["reduced_dims"]))
-    except ImportError:  # built without OpenJPEG
-        pass
+    ht = _j2k_functions("_j2kdec")  # the same decoder, HT block decoder (csrc/j2k/ht.c)
+    codecs.append(Codec("htj2k", HTJ2K_SYNTAXES, _dataset_nbytes, ht["decode_into"],
+                        engine=_j2k_engine(), masks_unused_bits=False,
+                        inner_threads_min_bytes=256 << 10,
+                        plugin_frame=ht["plugin_frame"], reduced_dims=ht["reduced_dims"]))
     try:
         codecs.append(Codec("jls", JLS_SYNTAXES, _dataset_nbytes, _jls_decode_into,
                             engine=_jls_engine(), masks_unused_bits=False,

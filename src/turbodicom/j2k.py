@@ -49,7 +49,7 @@ def read_header(codestream: Any, *, reduce: int = 0) -> dict[str, Any]:
 
 def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
            threads: int | None = None) -> np.ndarray | list[np.ndarray]:
-    """Decode a JPEG 2000 Part 1 codestream (or JP2 / JPH file) into numpy.
+    """Decode a JPEG 2000 Part 1 or HTJ2K (Part 15) codestream (or JP2 / JPH file) into numpy.
 
     Parameters
     ----------
@@ -76,7 +76,7 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
     turbodicom.DecodeError
         The codestream is corrupt or truncated before its first tile.
     turbodicom.UnsupportedError
-        A feature outside Part 1 (HT code-blocks), precision above 32 bits, or ``reduce``
+        Precision above 32 bits, or ``reduce``
         beyond the decomposition levels.
     turbodicom.LimitError
         The image would exceed ``turbodicom.frames.MAX_OUTPUT_BYTES``, or a tile 2^30

@@ -1,0 +1,493 @@
+/*
+ * ht.c - the HT block decoder of ITU-T T.814 | ISO/IEC 15444-15 (High-Throughput JPEG 2000).
+ *
+ * An HT code-block carries HT sets: a cleanup pass in its own codeword segment, then an
+ * optional refinement segment holding the SigProp and MagRef passes one bit-plane below.
+ * A later set with a non-empty cleanup segment recodes the whole block one bit-plane deeper,
+ * so only the last non-empty cleanup (and its refinement segment) is decoded; the sets before
+ * it, and placeholder passes, move its bit-plane down by one per set (T.814 clause 7.1).
+ *
+ * Cleanup segment (clause 7.3): Lcup bytes; the last 12 bits give Scup, the length of the
+ * MEL + VLC suffix.  MagSgn bits are read forward from byte 0 up to Pcup = Lcup - Scup; MEL
+ * forward from Pcup; VLC backward from the end.  Quads of 2x2 samples, two per step: the VLC
+ * codeword (context from the neighbouring quads' significance, a MEL event in context 0)
+ * gives the significance rho, the u_off flag and the exponent bits e_k / e_1 of each quad;
+ * U-VLC gives u_q, and U_q = u_q + kappa the number of MagSgn bits per significant sample.
+ * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
+ * (clause 7.5) backward from its end.
+ *
+ * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
+ * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
+ * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
+ * before use; a stream that breaks a rule of T.814 is TD_E_CORRUPT.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "j2k_internal.h"
+#include "ht_tables.h"
+#include "td_bytes.h"
+
+/* ---- bit readers (clause 7.3.2-7.3.5) ---- */
+
+/* Forward reader with bit unstuffing: a byte after 0xFF contributes its 7 low bits; LSB first. */
+typedef struct ht_fwd {
+    const uint8_t *p;
+    uint32_t pos, len;
+    uint64_t acc;
+    uint32_t n;
+    uint32_t unstuff;
+    uint32_t fill;  /* byte fed once the segment is exhausted */
+} ht_fwd;
+
+static inline void fwd_refill(ht_fwd *r)
+{
+    if (r->n <= 32 && !r->unstuff && r->pos + 4 <= r->len) {
+        uint32_t v = td_load_le32(r->p + r->pos), inv = ~v;
+        if (!((inv - 0x01010101u) & v & 0x80808080u)) { /* no 0xFF byte: 32 bits at once */
+            r->acc |= (uint64_t)v << r->n;
+            r->n += 32;
+            r->pos += 4;
+            return;
+        }
+    }
+    while (r->n <= 56) {
+        uint32_t b = r->pos < r->len ? r->p[r->pos++] : r->fill;
+        if (r->unstuff) {
+            r->acc |= (uint64_t)(b & 0x7F) << r->n;
+            r->n += 7;
+        } else {
+            r->acc |= (uint64_t)b << r->n;
+            r->n += 8;
+        }
+        r->unstuff = b == 0xFF;
+    }
+}
+
+static void fwd_init(ht_fwd *r, const uint8_t *p, uint32_t len, uint32_t fill)
+{
+    r->p = p;
+    r->pos = 0;
+    r->len = len;
+    r->acc = 0;
+    r->n = 0;
+    r->unstuff = 0;
+    r->fill = fill;
+    fwd_refill(r);
+}
+
+static inline uint32_t fwd_peek(ht_fwd *r) /* at least 32 bits are available */
+{
+    return (uint32_t)r->acc;
+}
+
+static inline void fwd_skip(ht_fwd *r, uint32_t k)
+{
+    r->acc >>= k;
+    r->n -= k;
+    if (r->n < 32) fwd_refill(r);
+}
+
+/* Backward reader (VLC, MagRef): bytes from high to low addresses, LSB first; a byte whose 7
+ * low bits are all 1 after a byte above 0x8F contributes only those 7 bits; 0s past the end. */
+typedef struct ht_rev {
+    const uint8_t *p;
+    uint32_t left;   /* bytes p[left - 1] .. p[0] still to read */
+    uint64_t acc;
+    uint32_t n;
+    uint32_t unstuff;
+} ht_rev;
+
+static inline void rev_refill(ht_rev *r)
+{
+    if (r->n <= 32 && r->left >= 4) {
+        uint32_t v = td_load_le32(r->p + r->left - 4), inv = ~(v | 0x80808080u);
+        if (!((inv - 0x01010101u) & ~inv & 0x80808080u)) { /* nothing to unstuff */
+            r->acc |= (uint64_t)__builtin_bswap32(v) << r->n;
+            r->n += 32;
+            r->left -= 4;
+            r->unstuff = (v & 0xFF) > 0x8F;
+            return;
+        }
+    }
+    while (r->n <= 56) {
+        uint32_t b = r->left ? r->p[--r->left] : 0;
+        if (r->unstuff && (b & 0x7F) == 0x7F) {
+            r->acc |= (uint64_t)(b & 0x7F) << r->n;
+            r->n += 7;
+        } else {
+            r->acc |= (uint64_t)b << r->n;
+            r->n += 8;
+        }
+        r->unstuff = b > 0x8F;
+    }
+}
+
+static inline void rev_skip(ht_rev *r, uint32_t k)
+{
+    r->acc >>= k;
+    r->n -= k;
+    if (r->n < 32) rev_refill(r);
+}
+
+static inline uint32_t rev_bit(ht_rev *r)
+{
+    uint32_t b = (uint32_t)r->acc & 1;
+    rev_skip(r, 1);
+    return b;
+}
+
+static inline uint32_t rev_bits(ht_rev *r, uint32_t k)
+{
+    uint32_t v = (uint32_t)r->acc & ((1u << k) - 1);
+    rev_skip(r, k);
+    return v;
+}
+
+/* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end. */
+typedef struct ht_mel {
+    const uint8_t *p;
+    uint32_t pos, len;
+    uint32_t byte, bits;  /* current byte and its bits left */
+    uint32_t unstuff;
+    uint32_t k;
+    uint32_t run;         /* zero events still to give */
+    uint32_t one;         /* a 1 event follows the run */
+} ht_mel;
+
+static inline uint32_t mel_bit(ht_mel *m)
+{
+    if (m->bits == 0) {
+        uint32_t b = m->pos < m->len ? m->p[m->pos] : 0xFF;
+        if (m->pos + 1 == m->len) b |= 0x0F; /* the byte shared with Scup */
+        if (m->pos < m->len) m->pos++;
+        m->bits = m->unstuff ? 7 : 8;
+        m->unstuff = b == 0xFF;
+        m->byte = b;
+    }
+    m->bits--;
+    return (m->byte >> m->bits) & 1;
+}
+
+static inline uint32_t mel_event(ht_mel *m)
+{
+    static const uint8_t mel_e[13] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5};
+    for (;;) {
+        if (m->run) { m->run--; return 0; }
+        if (m->one) { m->one = 0; return 1; }
+        uint32_t e = mel_e[m->k];
+        if (mel_bit(m)) {
+            m->run = 1u << e;
+            if (m->k < 12) m->k++;
+        } else {
+            uint32_t r = 0;
+            for (uint32_t i = 0; i < e; i++) r = (r << 1) | mel_bit(m);
+            m->run = r;
+            m->one = 1;
+            if (m->k > 0) m->k--;
+        }
+    }
+}
+
+/* ---- U-VLC (clause 7.3.6) ---- */
+
+/* The prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1, 2, 3, 5. */
+static inline uint32_t uvlc_prefix(ht_rev *r)
+{
+    static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
+    uint32_t b = (uint32_t)r->acc & 7;
+    rev_skip(r, len[b]);
+    return pfx[b];
+}
+
+/* u = prefix + suffix; a suffix of 28 or more announces u_ext, which only exponents beyond 32
+ * bits need: refused as corrupt by the caller's U_q bound, signalled here as 64. */
+static inline uint32_t uvlc_suffix(ht_rev *r, uint32_t pfx)
+{
+    if (pfx < 3) return pfx;
+    if (pfx == 3) return 3 + rev_bit(r);
+    uint32_t s = rev_bits(r, 5);
+    return s >= 28 ? 64 : 5 + s;
+}
+
+/* ---- cleanup pass ---- */
+
+typedef struct ht_quad {
+    uint32_t rho, uoff, ek, e1;
+} ht_quad;
+
+static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_quad *q)
+{
+    uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
+    uint32_t len = e & 7;
+    if (!len) return TD_E_CORRUPT;
+    rev_skip(vlc, len);
+    q->uoff = (e >> 3) & 1;
+    q->rho = (e >> 4) & 0xF;
+    q->e1 = (e >> 8) & 0xF;
+    q->ek = (e >> 12) & 0xF;
+    return TD_OK;
+}
+
+/* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
+ * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
+ * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1]
+ * receive v = 2 (mu - 1) + 1 of the bottom samples (kappa of the next quad row).  With
+ * check, a magnitude that would not fit 31 bits is corrupt (only possible when U_q reaches
+ * 31 - bp). */
+static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
+                              uint32_t bp, int check, int32_t *c0, const size_t *off,
+                              uint32_t *vrow)
+{
+    uint32_t rho = q->rho;
+    if (rho & ~valid) return TD_E_CORRUPT; /* a sample outside the code-block */
+    while (rho) {
+        uint32_t i = (uint32_t)__builtin_ctz(rho);
+        rho &= rho - 1;
+        uint32_t mn = Uq - ((q->ek >> i) & 1);
+        if (ms->n < 32) fwd_refill(ms);
+        uint64_t bits = ms->acc;
+        ms->acc >>= mn;
+        ms->n -= mn;
+        uint64_t v = (bits & (((uint64_t)1 << mn) - 1)) | ((uint64_t)((q->e1 >> i) & 1) << mn) | 1;
+        uint64_t mag = (v + 2) << (bp - 1);
+        if (check && mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
+        uint32_t neg = 0u - ((uint32_t)bits & 1);
+        c0[off[i]] = (int32_t)(((uint32_t)mag ^ neg) - neg);
+        if (i & 1) vrow[i >> 1] = (uint32_t)v;
+    }
+    return TD_OK;
+}
+
+static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
+                   int32_t *coef, uint32_t *scratch)
+{
+    if (lcup < 2) return TD_E_CORRUPT;
+    uint32_t scup = ((uint32_t)d[lcup - 1] << 4) | (d[lcup - 2] & 0xF);
+    if (scup < 2 || scup > lcup || scup > 4079) return TD_E_CORRUPT;
+    uint32_t pcup = lcup - scup;
+    ht_fwd ms;
+    fwd_init(&ms, d, pcup, 0xFF);
+    ht_mel mel;
+    memset(&mel, 0, sizeof mel);
+    mel.p = d + pcup;
+    mel.len = scup - 1;
+    ht_rev vlc;
+    memset(&vlc, 0, sizeof vlc);
+    {   /* the VLC stream starts in the upper nibble of byte Lcup - 2 */
+        uint32_t b = d[lcup - 2] >> 4;
+        vlc.acc = b;
+        vlc.n = 4;
+        if ((b & 7) == 7) { vlc.acc = b & 7; vlc.n = 3; }
+        vlc.unstuff = (d[lcup - 2] | 0x0F) > 0x8F;
+        vlc.p = d + pcup;
+        vlc.left = scup - 2;
+        rev_refill(&vlc);
+    }
+    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2;
+    /* per quad of the previous quad row: rho; per column: v of the previous bottom sample */
+    uint32_t *rho_prev = scratch, *rho_cur = scratch + (qw + 2);
+    uint32_t *vprev = scratch + 2 * (qw + 2), *vcur = vprev + (w + 4);
+    memset(scratch, 0, (2 * (qw + 2) + 2 * (w + 4)) * sizeof *scratch);
+    const size_t off[4] = {0, w, 1, (size_t)w + 1}; /* samples of a quad from its top-left */
+    uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
+    for (uint32_t qy = 0; qy < qh; qy++) {
+        const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
+        int32_t *row = coef + (size_t)2 * qy * w;
+        uint32_t valid_row = 2 * qy + 1 < h ? 0xF : 0x5; /* the samples inside the block */
+        for (uint32_t qx = 0; qx < qw; qx += 2) {
+            ht_quad q[2];
+            uint32_t nq = qx + 1 < qw ? 2 : 1;
+            for (uint32_t j = 0; j < nq; j++) {
+                uint32_t x = qx + j, c;
+                uint32_t left = rho_cur[x];  /* rho arrays: quad x at x + 1, zero borders */
+                if (qy == 0) {
+                    c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
+                } else {
+                    const uint32_t *a = rho_prev + x; /* quads x - 1, x, x + 1 above */
+                    c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
+                        (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
+                }
+                if (c == 0 && !mel_event(&mel)) {
+                    q[j].rho = q[j].uoff = q[j].ek = q[j].e1 = 0;
+                } else if (vlc_decode(&vlc, table, c, &q[j]) != TD_OK) {
+                    return TD_E_CORRUPT;
+                }
+                rho_cur[x + 1] = q[j].rho;
+            }
+            uint32_t u[2] = {0, 0};
+            if (nq == 1) q[1].uoff = 0;
+            if (q[0].uoff && q[1].uoff) {
+                if (qy == 0 && mel_event(&mel)) {
+                    uint32_t p0 = uvlc_prefix(&vlc), p1 = uvlc_prefix(&vlc);
+                    u[0] = 2 + uvlc_suffix(&vlc, p0);
+                    u[1] = 2 + uvlc_suffix(&vlc, p1);
+                } else {
+                    uint32_t p0 = uvlc_prefix(&vlc);
+                    if (qy == 0 && p0 > 2) {
+                        u[1] = 1 + rev_bit(&vlc);
+                        u[0] = uvlc_suffix(&vlc, p0);
+                    } else {
+                        uint32_t p1 = uvlc_prefix(&vlc);
+                        u[0] = uvlc_suffix(&vlc, p0);
+                        u[1] = uvlc_suffix(&vlc, p1);
+                    }
+                }
+            } else if (q[0].uoff) {
+                u[0] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
+            } else if (q[1].uoff) {
+                u[1] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
+            }
+            for (uint32_t j = 0; j < nq; j++) {
+                uint32_t x = qx + j, kappa = 1;
+                if (!q[j].rho) continue;
+                if (qy > 0 && (q[j].rho & (q[j].rho - 1))) { /* gamma: two or more significant */
+                    const uint32_t *v = vprev + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+                    uint32_t o = v[0] | v[1] | v[2] | v[3];
+                    o |= 2;
+                    kappa = 31 - (uint32_t)__builtin_clz(o);
+                }
+                uint32_t Uq = u[j] + kappa;
+                if (Uq > umax) return TD_E_CORRUPT;
+                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
+                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, off,
+                                vcur + 1 + 2 * x) != TD_OK)
+                    return TD_E_CORRUPT;
+            }
+        }
+        uint32_t *t = rho_prev; rho_prev = rho_cur; rho_cur = t;
+        t = vprev; vprev = vcur; vcur = t;
+        memset(vcur, 0, (w + 4) * sizeof *vcur);
+    }
+    return TD_OK;
+}
+
+/* ---- SigProp and MagRef (clauses 7.4, 7.5), bit-plane bp - 1 ---- */
+
+static void magref(const uint8_t *d, uint32_t len, uint32_t w, uint32_t h, uint32_t bp,
+                   int32_t *coef)
+{
+    ht_rev r;
+    memset(&r, 0, sizeof r);
+    r.p = d;
+    r.left = len;
+    r.unstuff = 1;
+    rev_refill(&r);
+    int32_t flip = (int32_t)(1u << (bp - 1)), half = (int32_t)(1u << (bp - 2));
+    for (uint32_t y0 = 0; y0 < h; y0 += 4) {
+        uint32_t y1 = y0 + 4 < h ? y0 + 4 : h;
+        for (uint32_t x = 0; x < w; x++)
+            for (uint32_t y = y0; y < y1; y++) {
+                int32_t *v = &coef[(size_t)y * w + x];
+                if (!*v) continue;
+                int32_t mag = *v < 0 ? -*v : *v;
+                mag ^= (rev_bit(&r) ? 0 : flip) | half;
+                *v = *v < 0 ? -mag : mag;
+            }
+    }
+}
+
+/* sig: (w + 2) x (h + 2) with a border, 1 where significant (cleanup or earlier in this pass) */
+static void sigprop(const uint8_t *d, uint32_t len, uint32_t w, uint32_t h, uint32_t bp,
+                    int vcausal, int32_t *coef, uint8_t *sig)
+{
+    size_t ss = w + 2;
+    memset(sig, 0, ss * (h + 2));
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) sig[(y + 1) * ss + x + 1] = coef[(size_t)y * w + x] != 0;
+    ht_fwd r;
+    fwd_init(&r, d, len, 0);
+    int32_t val = (int32_t)(3u << (bp - 2));
+    for (uint32_t y0 = 0; y0 < h; y0 += 4) {
+        uint32_t y1 = y0 + 4 < h ? y0 + 4 : h;
+        for (uint32_t x0 = 0; x0 < w; x0 += 4) {
+            uint32_t x1 = x0 + 4 < w ? x0 + 4 : w;
+            uint32_t newsig = 0; /* bit (x - x0) * 4 + (y - y0) */
+            for (uint32_t x = x0; x < x1; x++)
+                for (uint32_t y = y0; y < y1; y++) {
+                    uint8_t *s = &sig[(y + 1) * ss + x + 1];
+                    if (*s) continue;
+                    uint32_t nb = s[-1] | s[1] | s[-(ptrdiff_t)ss - 1] | s[-(ptrdiff_t)ss] |
+                                  s[-(ptrdiff_t)ss + 1];
+                    if (!(vcausal && y == y0 + 3)) nb |= s[ss - 1] | s[ss] | s[ss + 1];
+                    if (!nb) continue;
+                    uint32_t b = fwd_peek(&r) & 1;
+                    fwd_skip(&r, 1);
+                    if (b) {
+                        *s = 2;
+                        newsig |= 1u << ((x - x0) * 4 + (y - y0));
+                    }
+                }
+            for (uint32_t x = x0; x < x1 && newsig; x++)
+                for (uint32_t y = y0; y < y1; y++) {
+                    if (!((newsig >> ((x - x0) * 4 + (y - y0))) & 1)) continue;
+                    uint32_t b = fwd_peek(&r) & 1;
+                    fwd_skip(&r, 1);
+                    coef[(size_t)y * w + x] = b ? -val : val;
+                }
+        }
+    }
+}
+
+/* ---- the block ---- */
+
+int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
+{
+    uint32_t w = job->w, h = job->h;
+    if ((size_t)w * h > 4096 || w > 1024 || h > 1024) return TD_E_CORRUPT;
+    memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+    /* the last non-empty cleanup segment and the refinement segment after it */
+    uint32_t passes = 0, cup = UINT32_MAX, ref = UINT32_MAX, sets = 0;
+    for (uint32_t s = 0; s < job->nsegs; s++) {
+        const j2k_segment *sg = &job->segs[s];
+        if (!sg->passes) continue;
+        uint32_t last = passes + sg->passes - 1;
+        if (last % 3 == 0) {
+            if (sg->len) {
+                cup = s;
+                sets = last / 3;
+                ref = UINT32_MAX;
+            }
+        } else if (cup != UINT32_MAX && s == cup + 1 && sg->len) {
+            ref = s;
+        }
+        passes += sg->passes;
+    }
+    if (cup == UINT32_MAX) return TD_OK;
+    int64_t bp = (int64_t)job->numbps + job->roishift - sets;
+    if (bp < 1) return TD_E_CORRUPT;
+    if (bp >= 31) return TD_E_UNSUPPORTED;
+    size_t need = 2 * ((size_t)w / 2 + 3) + 2 * ((size_t)w + 4);
+    size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
+    if (need_sig > need) need = need_sig;
+    /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
+    size_t need_elems = (need * sizeof(uint32_t) + sizeof *t1->flags - 1) / sizeof *t1->flags;
+    if (need_elems > t1->flags_cap) {
+        free(t1->flags);
+        t1->flags = malloc(need_elems * sizeof *t1->flags);
+        if (!t1->flags) { t1->flags_cap = 0; return TD_E_NOMEM; }
+        t1->flags_cap = need_elems;
+    }
+    uint32_t *scratch = (uint32_t *)(void *)t1->flags;
+    const j2k_segment *cs = &job->segs[cup];
+    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
+    if (rc != TD_OK) return rc;
+    if (ref != UINT32_MAX && bp >= 2) {
+        const j2k_segment *rs = &job->segs[ref];
+        const uint8_t *rd = job->data + rs->offset;
+        if (rs->passes >= 2) magref(rd, rs->len, w, h, (uint32_t)bp, t1->coef);
+        sigprop(rd, rs->len, w, h, (uint32_t)bp, (job->style & J2K_CBLK_VCAUSAL) != 0, t1->coef,
+                (uint8_t *)scratch);
+    }
+    if (job->roishift) {
+        int32_t thresh = (int32_t)1 << job->roishift;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            int32_t v = t1->coef[i], mag = v < 0 ? -v : v;
+            if (mag >= thresh) {
+                mag >>= job->roishift;
+                t1->coef[i] = v < 0 ? -mag : mag;
+            }
+        }
+    }
+    return TD_OK;
+}
