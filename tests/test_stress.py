@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -67,7 +68,31 @@ def _candidates() -> list[tuple[str, str]]:
     for row in corpus_rows(lambda r: r["transfer_syntax_uid"] != ""):
         if os.path.getsize(row["abspath"]) <= MAX_BYTES:
             found.append((row["transfer_syntax_uid"], row["abspath"]))
-    return found
+    return found + _generated({uid for uid, _ in found})
+
+
+def _generated(have: set[str]) -> list[tuple[str, str]]:
+    """Files made on the spot for syntaxes neither pydicom nor the corpus supplied (pydicom
+    3.0 bundles no HTJ2K file): frames encoded by OpenJPH through imagecodecs."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    from dicom_factory import encapsulated_file
+
+    made: list[tuple[str, str]] = []
+    htj2k = "1.2.840.10008.1.2.4.201"
+    if htj2k not in have and htj2k in supported_syntaxes():
+        rng = np.random.default_rng(14)
+        frames = [rng.integers(0, 4096, (64, 80), dtype=np.uint16) for _ in range(3)]
+        data = encapsulated_file([imagecodecs.htj2k_encode(f, reversible=True) for f in frames],
+                                 transfer_syntax=htj2k, rows=64, columns=80,
+                                 bits_allocated=16, bits_stored=12)
+        path = os.path.join(_GENERATED_DIR, "htj2k_3f.dcm")
+        with open(path, "wb") as f:
+            f.write(data)
+        made.append((htj2k, path))
+    return made
+
+
+_GENERATED_DIR = tempfile.mkdtemp(prefix="td-stress-")
 
 
 def _files() -> list[tuple[str, str, int]]:
