@@ -7,6 +7,19 @@ from turbodicom._capi cimport *
 include "_status.pxi"
 
 
+cdef td_j2kdec_options _options(uint32_t bytes_per_sample, uint32_t reduce, uint32_t layers,
+                                 uint32_t threads, bint planar, bint strict) noexcept:
+    """The decode options for td_j2kdec_decoded_size / td_j2kdec_decode (td_j2k.h)."""
+    cdef td_j2kdec_options opt
+    memset(&opt, 0, sizeof(opt))
+    opt.bytes_per_sample = bytes_per_sample
+    opt.reduce = reduce
+    opt.layers = layers
+    opt.threads = threads
+    opt.flags = (TD_J2KDEC_PLANAR if planar else 0) | (TD_J2KDEC_STRICT if strict else 0)
+    return opt
+
+
 cdef dict _info(td_j2kdec *dec, uint32_t reduce):
     cdef const td_j2kdec_info *info = td_j2kdec_get_info(dec)
     cdef td_j2kdec_comp comp
@@ -55,10 +68,7 @@ def decoded_size(const uint8_t[::1] src not None, *, uint32_t bytes_per_sample=0
     cdef size_t size = 0
     cdef uint32_t bps = 0
     cdef int rc
-    memset(&opt, 0, sizeof(opt))
-    opt.bytes_per_sample = bytes_per_sample
-    opt.reduce = reduce
-    opt.flags = TD_J2KDEC_PLANAR if planar else 0
+    opt = _options(bytes_per_sample, reduce, 0, 1, planar, False)
     td_error_clear(&err)
     with nogil:
         rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
@@ -84,12 +94,7 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
     cdef size_t size = 0
     cdef uint32_t bps = 0
     cdef int rc
-    memset(&opt, 0, sizeof(opt))
-    opt.bytes_per_sample = bytes_per_sample
-    opt.reduce = reduce
-    opt.layers = layers
-    opt.threads = threads
-    opt.flags = (TD_J2KDEC_PLANAR if planar else 0) | (TD_J2KDEC_STRICT if strict else 0)
+    opt = _options(bytes_per_sample, reduce, layers, threads, planar, strict)
     td_error_clear(&err)
     with nogil:
         rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
@@ -137,11 +142,8 @@ def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not Non
     cdef uint32_t bps = 0, natural = 0
     cdef int rc
     cdef bint mismatch = False
-    memset(&opt, 0, sizeof(opt))
+    opt = _options(bytes_per_sample, reduce, 0, threads, False, False)
     memset(&comp, 0, sizeof(comp))
-    opt.bytes_per_sample = bytes_per_sample
-    opt.reduce = reduce
-    opt.threads = threads
     td_error_clear(&err)
     with nogil:
         rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
