@@ -69,6 +69,26 @@ def corpus_params(rows: list[dict[str, str]]) -> list:
 # ------------------------------------------------------------------------------------------
 # pydicom's bundled test files (never downloaded: only those shipped inside pydicom itself)
 # ------------------------------------------------------------------------------------------
+
+def truncations(data: bytes, steps: int) -> list[bytes]:
+    """`data` cut at about `steps` evenly spaced lengths (0 included), for hostile-input tests."""
+    return [data[:cut] for cut in range(0, len(data), max(1, len(data) // steps))]
+
+
+def bit_flips(data: bytes, count: int, seed: int) -> list[bytes]:
+    """`count` copies of `data` with 1-4 random bits flipped each (deterministic for `seed`)."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(b))
+            b[i] ^= 1 << rng.randrange(8)
+        out.append(bytes(b))
+    return out
+
 def pydicom_file(name: str) -> str:
     """Absolute path of a test file bundled inside pydicom (no network access)."""
     from pydicom.data import get_testdata_file
