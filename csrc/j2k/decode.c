@@ -148,14 +148,43 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
         if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
         if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
     }
+    /* EBCOT (tier1.c) leaves sign-magnitude values (bit 31 the sign) in stripe-column order
+     * (a stripe of n <= 4 rows from row y0: (x, y) at y0 * w + n * x + y - y0), HT two's
+     * complement in row order; both are magnitude times 2 plus the half bit.  Reversible: the
+     * value / 2, rounded toward zero; irreversible: the value times the step. */
     const int32_t *src = t1->coef;
-    if (tc->tccp->reversible) {
+    int rev = tc->tccp->reversible;
+    float step = bd->stepsize;
+    if (!(job.style & J2K_CBLK_HT)) {
+        for (uint32_t y0 = 0; y0 < job.h; y0 += 4) {
+            uint32_t n = job.h - y0 < 4 ? job.h - y0 : 4;
+            const uint32_t *s0 = (const uint32_t *)t1->coef + (size_t)y0 * job.w;
+            for (uint32_t k = 0; k < n; k++) {
+                const uint32_t *sk = s0 + k;
+                size_t row = (size_t)(y + y0 + k) * tc->w + x;
+                if (rev) {
+                    int32_t *dst = (int32_t *)tc->data + row;
+                    for (uint32_t i = 0; i < job.w; i++) {
+                        uint32_t v = sk[(size_t)i * n];
+                        int32_t neg = -(int32_t)(v >> 31), mag = (int32_t)((v & 0x7FFFFFFFu) >> 1);
+                        dst[i] = (mag ^ neg) - neg;
+                    }
+                } else {
+                    float *dst = (float *)tc->data + row;
+                    for (uint32_t i = 0; i < job.w; i++) {
+                        uint32_t v = sk[(size_t)i * n];
+                        int32_t neg = -(int32_t)(v >> 31), mag = (int32_t)(v & 0x7FFFFFFFu);
+                        dst[i] = (float)((mag ^ neg) - neg) * step;
+                    }
+                }
+            }
+        }
+    } else if (rev) {
         int32_t *dst = (int32_t *)tc->data + (size_t)y * tc->w + x;
         for (uint32_t j = 0; j < job.h; j++, dst += tc->w, src += job.w)
             for (uint32_t i = 0; i < job.w; i++) dst[i] = src[i] / 2;
     } else {
         float *dst = (float *)tc->data + (size_t)y * tc->w + x;
-        float step = bd->stepsize;
         for (uint32_t j = 0; j < job.h; j++, dst += tc->w, src += job.w)
             for (uint32_t i = 0; i < job.w; i++) dst[i] = (float)src[i] * step;
     }

@@ -236,15 +236,16 @@ typedef struct j2k_block_job {
 
 /* Per-thread scratch of a block decoder (flags, data buffer). */
 typedef struct j2k_t1 {
-    uint16_t *flags;          /* tier-1 state flags (layout in tier1.c) */
+    uint32_t *flags;          /* tier-1 state flags (layout in tier1.c) */
     size_t flags_cap;
     uint8_t *buf;
     size_t buf_cap;
     j2k_segment *segs;
     size_t segs_cap;
-    int32_t coef[4096];       /* the decoded code-block, w x h, row stride w: two's complement,
-                               * magnitude times 2 plus the half bit of the reconstruction
-                               * point r = 1/2 (D.7, E.1.1.2) */
+    int32_t coef[4096];       /* the decoded code-block, w x h values: magnitude times 2 plus
+                               * the half bit of the reconstruction point r = 1/2 (D.7,
+                               * E.1.1.2).  HT: two's complement, row stride w; EBCOT:
+                               * sign-magnitude in stripe-column order (tier1.c) */
 } j2k_t1;
 
 typedef int (*j2k_block_decoder)(j2k_t1 *t1, const j2k_block_job *job);

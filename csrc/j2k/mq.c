@@ -7,8 +7,8 @@
 
 /* Table C.2 as (Qe, NMPS, NLPS, SWITCH); expanded below into per-context-value transitions. */
 #define S(q, nm, nl, sw)                                                                        \
-    {q, (uint8_t)((nm) << 1), (uint8_t)(((nl) << 1) | (sw))},                                  \
-    {q, (uint8_t)(((nm) << 1) | 1), (uint8_t)(((nl) << 1) | ((sw) ^ 1))}
+    {(uint32_t)(q) << 16, (uint8_t)((nm) << 1), (uint8_t)(((nl) << 1) | (sw))},                     \
+    {(uint32_t)(q) << 16, (uint8_t)(((nm) << 1) | 1), (uint8_t)(((nl) << 1) | ((sw) ^ 1))}
 /* For context value 2*I + MPS: after an MPS the state is NMPS with the same MPS; after an LPS
  * it is NLPS with the MPS flipped when SWITCH is 1. */
 const j2k_mq_state j2k_mq_table[94] = {
@@ -37,11 +37,23 @@ void j2k_mq_reset(j2k_mq *mq)
 
 void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
 {
-    mq->bp = data;
-    mq->c = (uint32_t)data[0] << 16;
-    mq->ct = 0;
-    j2k_mq_bytein(mq);
-    mq->c <<= 7;
-    mq->ct -= 7;
-    mq->a = 0x8000;
+    const uint8_t *bp = data;
+    uint32_t c = (uint32_t)data[0] << 16, ct = 0;
+    J2K_MQ_BYTEIN(c, ct, bp);
+    mq->bp = bp;
+    mq->c = c << 7;
+    mq->ct = ct - 7;
+    mq->a = 0x8000u << 16;
+}
+
+uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx)
+{
+    uint32_t a = mq->a, c = mq->c, ct = mq->ct, d;
+    const uint8_t *bp = mq->bp;
+    J2K_MQ_DECODE(d, &mq->cx[cx], a, c, ct, bp);
+    mq->a = a;
+    mq->c = c;
+    mq->ct = ct;
+    mq->bp = bp;
+    return d;
 }

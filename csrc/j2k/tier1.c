@@ -8,10 +8,16 @@
  * (D.7 stripe-causal contexts), PTERM (nothing to do when decoding), SEGSYM (D.5 four
  * UNIFORM decisions after each cleanup pass, read and ignored).
  *
- * State: one 32-bit flag word per sample with a one-sample border, carrying the significance
- * and sign of the eight neighbours so a context is one table lookup.  Coefficients are written
- * as OpenJPEG writes them: two's complement, magnitude times 2 plus the half bit of the
- * reconstruction point r = 1/2 (D.7 and E.1.1.2), so reversible values are exact after a /2.
+ * State: one 32-bit word per column of a stripe (below), so a context is a shift, a mask and
+ * a table lookup, and a column with nothing to do in a pass is passed over with one test.
+ *
+ * Coefficients: in stripe-column order, so a column's values are adjacent: sample (x, y) at
+ * y0 * w + n * x + (y - y0) for its stripe's first row y0 and n = 4 rows (fewer in a last
+ * partial stripe); w * h values in all.  Sign-magnitude, sign-magnitude, bit 31 the sign, bits 0-30 the magnitude times 2 plus the
+ * half bit of the reconstruction point r = 1/2 (D.7 and E.1.1.2): a refinement is an XOR and
+ * an OR of two bits whatever the sign.  decode_cblk (decode.c) converts while dequantising;
+ * the values equal OpenJPEG's (two's complement of the same magnitude), so reversible values
+ * are exact after a /2.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +26,31 @@
 #include "mq.h"
 #include "tier1_tables.h"
 
-#define F_SIG_N 0x0001u
-#define F_SIG_S 0x0002u
-#define F_SIG_W 0x0004u
-#define F_SIG_E 0x0008u
-#define F_SIG_NW 0x0010u
-#define F_SIG_NE 0x0020u
-#define F_SIG_SW 0x0040u
-#define F_SIG_SE 0x0080u
-#define F_SGN_N 0x0100u
-#define F_SGN_S 0x0200u
-#define F_SGN_W 0x0400u
-#define F_SGN_E 0x0800u
-#define F_SIG 0x1000u
-#define F_PI 0x2000u
-#define F_MU 0x4000u
+/* The flag word of stripe column x.  Bits 0-17: significance of the 3 x 6 samples around the
+ * column's four rows, bit 3 * (r + 1) + (c + 1) for row r = -1..4 of the stripe (-1: the last
+ * row of the stripe above, 4: the first of the stripe below) and column c = -1..1 (x - 1 ..
+ * x + 1).  Per row k = 0..3 of the column: its sign (1 = negative) at bit 19 + 3k, MU (refined
+ * at least once) at 20 + 3k, PI (coded in this bit-plane's significance pass) at 21 + 3k.
+ * The signs of rows -1 and 4 are at bits 18 and 31.  So, shifted right by 3k, the word holds
+ * row k's 3 x 3 significance window in bits 0-8 (the sample itself at bit 4), its sign, MU
+ * and PI at bits 19, 20, 21, the sign of the sample below at 22 and (k > 0) of the sample
+ * above at 16.  The signs of the samples left and right are in the neighbour columns' words.
+ * VCAUSAL (D.7): the first row of a stripe never marks the stripe above, so the last row of
+ * that stripe sees the stripe below as insignificant. */
+#define T1_SIG 0x10u            /* row 0 significant */
+#define T1_NBH 0x1EFu           /* its eight neighbours */
+#define T1_WIN 0x1FFu
+#define T1_SIG4 0x2490u         /* rows 0-3 significant */
+#define T1_CHI (1u << 19)
+#define T1_MU (1u << 20)
+#define T1_PI (1u << 21)
+#define T1_PI4 (T1_PI * 0x249u) /* PI of rows 0-3; >> 17 lines them up with T1_SIG4 */
+
+#if defined(__GNUC__)
+#define T1_PASS __attribute__((noinline)) static void /* one register allocation per pass */
+#else
+#define T1_PASS static void
+#endif
 
 #define CX_RL 17
 #define CX_UNI 18
@@ -47,267 +63,315 @@ void j2k_t1_free(j2k_t1 *t1)
     memset(t1, 0, sizeof *t1);
 }
 
-/* Flag layout: stripe-major.  The four rows of a stripe column are four consecutive 16-bit
- * words (one 64-bit load tests a whole column); columns follow each other, with one border
- * column each side and one border stripe above and below.  Sample (x, y) is at
- * f[((y >> 2) * cw + x) * 4 + (y & 3)] from the origin s->f, cw = w + 2. */
-typedef uint16_t flag_t;
-
+/* Layout: stripe-major, w + 2 words per stripe (a border column each side), a border stripe
+ * above and below; the border words take neighbour bits and are never coded. */
 typedef struct t1_state {
-    flag_t *f;          /* origin: stripe 0, column 0, row 0 (inside the borders) */
-    size_t cs;          /* flag words per stripe: (w + 2) * 4 */
-    int32_t *out;
-    size_t os;
+    uint32_t *f;        /* stripe 0, column 0 */
+    size_t fs;          /* words per stripe: w + 2 */
+    int32_t *coef;      /* w x h, row stride w */
     uint32_t w, h;
     const uint8_t *zc;  /* lut_zc[orient] */
-    uint32_t vcausal;
+    int vcausal;
     j2k_mq mq;
     j2k_raw raw;
 } t1_state;
 
-/* VCAUSAL (D.7): the last row of a stripe ignores the stripe below. */
-#define VC_MASK ((uint32_t)~(F_SIG_S | F_SIG_SW | F_SIG_SE | F_SGN_S))
-
-#define REP4(v) ((uint64_t)(v) * 0x0001000100010001ull)
-
-static inline uint64_t col_load(const flag_t *f)
+/* Row k of column p became significant with sign neg: mark it in its own word (returned: the
+ * caller keeps it in a register) and in the six or nine neighbouring words. */
+static inline uint32_t t1_set_sig(uint32_t *p, uint32_t f, uint32_t k, uint32_t neg, size_t fs,
+                                  int vcausal)
 {
-    uint64_t v;
-    memcpy(&v, f, sizeof v);
-    return v;
+    p[-1] |= 0x20u << (3 * k);
+    p[1] |= 0x08u << (3 * k);
+    if (k == 0 && !vcausal) {
+        uint32_t *u = p - fs;
+        u[-1] |= 1u << 17;
+        u[0] |= (1u << 16) | (neg << 31);
+        u[1] |= 1u << 15;
+    }
+    if (k == 3) {
+        uint32_t *d = p + fs;
+        d[-1] |= 1u << 2;
+        d[0] |= (1u << 1) | (neg << 18);
+        d[1] |= 1u;
+    }
+    return f | ((T1_SIG | (neg << 19)) << (3 * k));
 }
 
-static inline void col_store(flag_t *f, uint64_t v) { memcpy(f, &v, sizeof v); }
-
-/* Sample g (row k of its stripe column) became significant: tell its eight neighbours. */
-static inline void set_sig(flag_t *g, uint32_t k, size_t cs, uint32_t neg)
+/* The lut_sc entry (D.3.2) of row k of column p with word f. */
+static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 {
-    flag_t *up = k ? g - 1 : g - cs + 3, *dn = k < 3 ? g + 1 : g + cs - 3;
-    g[0] = (flag_t)(g[0] | F_SIG);
-    up[0] = (flag_t)(up[0] | F_SIG_S | (neg ? F_SGN_S : 0));
-    dn[0] = (flag_t)(dn[0] | F_SIG_N | (neg ? F_SGN_N : 0));
-    g[-4] = (flag_t)(g[-4] | F_SIG_E | (neg ? F_SGN_E : 0));
-    g[4] = (flag_t)(g[4] | F_SIG_W | (neg ? F_SGN_W : 0));
-    up[-4] = (flag_t)(up[-4] | F_SIG_SE);
-    up[4] = (flag_t)(up[4] | F_SIG_SW);
-    dn[-4] = (flag_t)(dn[-4] | F_SIG_NE);
-    dn[4] = (flag_t)(dn[4] | F_SIG_NW);
+    uint32_t t = f >> (3 * k);
+    uint32_t i = (t >> 1) & 0x55u;                 /* significance of N, W, E, S */
+    i |= (k == 0 ? f >> 17 : t >> 15) & 0x02u;    /* sign N: bit 18, or 16 of t */
+    i |= (t >> 15) & 0x80u;                        /* sign S: bit 22 of t */
+    i |= (p[-1] >> (3 * k + 16)) & 0x08u;          /* sign W */
+    i |= (p[1] >> (3 * k + 14)) & 0x20u;           /* sign E */
+    return lut_sc[i];
 }
 
+/* The MQ registers and the contexts in locals for a whole pass (the contexts in the pass's
+ * own frame: addressed from the stack pointer, no register held for them). */
 #define MQ_LOAD(s) uint32_t a = (s)->mq.a, c = (s)->mq.c, ct = (s)->mq.ct; \
-    const uint8_t *bp = (s)->mq.bp; uint8_t *cxs = (s)->mq.cx
-#define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; } while (0)
+    const uint8_t *bp = (s)->mq.bp; uint8_t cxs[sizeof (s)->mq.cx]; \
+    memcpy(cxs, (s)->mq.cx, sizeof cxs)
+#define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; \
+    memcpy((s)->mq.cx, cxs, sizeof cxs); } while (0)
 #define DEC(d, cxno) J2K_MQ_DECODE(d, &cxs[cxno], a, c, ct, bp)
 
-/* D.3.1 significance propagation, MQ-coded. */
-static void sigpass_mq(t1_state *s, int32_t bp_)
-{
-    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t cs = s->cs, os = s->os;
-    const uint8_t *zc = s->zc;
-    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
-    MQ_LOAD(s);
-    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        flag_t *fcol = s->f + (y0 >> 2) * cs;
-        int32_t *ocol = s->out + y0 * os;
-        for (uint32_t x = 0; x < s->w; x++) {
-            flag_t *f = fcol + 4 * x;
-            uint64_t v = col_load(f);
-            if (!(v & REP4(0xFF)) || (v & REP4(F_SIG)) == REP4(F_SIG)) continue;
-#define SIG_ROW(k)                                                                         \
+/* Row k of column p (word f, coefficient cp[k]) turns significant if the decision says
+ * so: the sign decision, the flags, the value 1.5 * 2^bp (times 2). */
+#define NEW_SIG(k)                                                                             \
     do {                                                                                       \
-        flag_t *g = f + (k);                                                                   \
-        uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                                 \
-        if ((fl & F_SIG) || !(fl & 0xFF)) break;                                               \
-        uint32_t bit;                                                                          \
-        DEC(bit, zc[fl & 0xFF]);                                                               \
-        if (bit) {                                                                             \
-            uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;                       \
-            DEC(neg, lut & 0x1F);                                                              \
-            neg ^= lut >> 7;                                                                   \
-            set_sig(g, (k), cs, neg);                                                          \
-            ocol[(k) * os + x] = neg ? -oph : oph;                                             \
-        }                                                                                      \
-        *g = (flag_t)(*g | F_PI);                                                              \
+        uint32_t l_ = t1_sc(p, f, (k)), neg_;                                                  \
+        DEC(neg_, l_ & 0x1F);                                                                  \
+        neg_ ^= l_ >> 7;                                                                       \
+        f = t1_set_sig(p, f, (k), neg_, fs, vc);                                               \
+        cp[k] = (int32_t)(oph | (neg_ << 31));                                           \
     } while (0)
-            if (n == 4) {
-                SIG_ROW(0);
-                SIG_ROW(1);
-                SIG_ROW(2);
-                SIG_ROW(3);
-            } else {
-                for (uint32_t k = 0; k < n; k++) SIG_ROW(k);
-            }
-#undef SIG_ROW
+
+#if defined(__GNUC__)
+#define T1_INLINE static inline __attribute__((always_inline))
+#else
+#define T1_INLINE static inline
+#endif
+
+/* D.3.1 significance propagation, MQ-coded; vc (VCAUSAL) a constant in each instance.  Full
+ * stripes first (four rows, a constant), then a last partial one. */
+T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
+{
+    const uint32_t oph = (1u << pl) | (1u << (pl - 1));
+    const size_t fs = s->fs, w = s->w;
+    const uint8_t *zc = s->zc;
+    MQ_LOAD(s);
+#define SIG_ROW(k)                                                                             \
+    do {                                                                                       \
+        if ((f & (T1_SIG << 3 * (k))) || !(f & (T1_NBH << 3 * (k)))) break;                    \
+        uint32_t bit_;                                                                         \
+        DEC(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
+        if (bit_) NEW_SIG(k);                                                                  \
+        f |= T1_PI << 3 * (k);                                                                 \
+    } while (0)
+    uint32_t y0 = 0;
+    for (; y0 + 4 <= s->h; y0 += 4) {
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += 4) {
+            uint32_t f = *p;
+            if (!f || (f & T1_SIG4) == T1_SIG4) continue;
+            SIG_ROW(0);
+            SIG_ROW(1);
+            SIG_ROW(2);
+            SIG_ROW(3);
+            *p = f;
         }
     }
+    if (y0 < s->h) {
+        uint32_t n = s->h - y0;
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += n) {
+            uint32_t f = *p;
+            if (!f) continue;
+            for (uint32_t k = 0; k < n; k++) SIG_ROW(k);
+            *p = f;
+        }
+    }
+#undef SIG_ROW
     MQ_SAVE(s);
 }
+
+T1_PASS sigpass_mq(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 0); }
+T1_PASS sigpass_mq_vc(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 1); }
 
 /* D.3.1 in a raw (bypass) segment, D.6. */
-static void sigpass_raw(t1_state *s, int32_t bp_)
+T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
 {
-    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t cs = s->cs, os = s->os;
-    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    const uint32_t oph = (1u << pl) | (1u << (pl - 1));
+    const size_t fs = s->fs, w = s->w;
+    const int vc = s->vcausal;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        for (uint32_t x = 0; x < s->w; x++) {
+        uint32_t *p = s->f + (y0 >> 2) * fs;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+            uint32_t f = *p;
+            if (!f) continue;
             for (uint32_t k = 0; k < n; k++) {
-                flag_t *g = s->f + (y0 >> 2) * cs + 4 * x + k;
-                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
-                if ((fl & F_SIG) || !(fl & 0xFF)) continue;
+                if ((f & (T1_SIG << 3 * k)) || !(f & (T1_NBH << 3 * k))) continue;
                 if (j2k_raw_decode(&s->raw)) {
                     uint32_t neg = j2k_raw_decode(&s->raw);
-                    set_sig(g, k, cs, neg);
-                    s->out[(y0 + k) * os + x] = neg ? -oph : oph;
+                    f = t1_set_sig(p, f, k, neg, fs, vc);
+                    cp[k] = (int32_t)(oph | (neg << 31));
                 }
-                *g = (flag_t)(*g | F_PI);
+                f |= T1_PI << 3 * k;
             }
+            *p = f;
         }
     }
 }
 
-/* D.3.3 magnitude refinement; raw: bypass segment. */
-static void refpass(t1_state *s, int32_t bp_, int raw)
+/* D.3.3 magnitude refinement.  The value's bit pl (the half bit so far) becomes the decoded
+ * bit, and the new half bit is set. */
+T1_PASS refpass_mq(t1_state *s, uint32_t pl)
 {
-    int32_t half = (int32_t)((1u << bp_) >> 1);
-    const size_t cs = s->cs, os = s->os;
-    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
+    const uint32_t one = 1u << pl, half = one >> 1;
+    const size_t fs = s->fs, w = s->w;
     MQ_LOAD(s);
-    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        flag_t *fcol = s->f + (y0 >> 2) * cs;
-        int32_t *ocol = s->out + y0 * os;
-        for (uint32_t x = 0; x < s->w; x++) {
-            flag_t *f = fcol + 4 * x;
-            if (!(col_load(f) & REP4(F_SIG))) continue;
-#define REF_ROW(k)                                                                         \
+#define REF_ROW(k, cx)                                                                         \
     do {                                                                                       \
-        flag_t *g = f + (k);                                                                   \
-        if ((*g & (F_SIG | F_PI)) != F_SIG) break;                                             \
-        uint32_t bit;                                                                          \
-        if (raw) {                                                                             \
-            bit = j2k_raw_decode(&s->raw);                                                     \
-        } else {                                                                               \
-            uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                             \
-            DEC(bit, (fl & F_MU) ? 16u : (fl & 0xFF) ? 15u : 14u);                             \
-        }                                                                                      \
-        int32_t *v = &ocol[(k) * os + x];                                                      \
-        int32_t t = bit ? half : -half;                                                        \
-        *v += *v < 0 ? -t : t;                                                                 \
-        *g = (flag_t)(*g | F_MU);                                                              \
+        if (!(todo & (T1_SIG << 3 * (k)))) break;                                              \
+        uint32_t bit_;                                                                         \
+        DEC(bit_, cx);                                                                         \
+        cp[k] = (cp[k] ^ (one & (bit_ - 1))) | half;                                           \
     } while (0)
-            if (n == 4) {
-                REF_ROW(0);
-                REF_ROW(1);
-                REF_ROW(2);
-                REF_ROW(3);
-            } else {
-                for (uint32_t k = 0; k < n; k++) REF_ROW(k);
-            }
-#undef REF_ROW
-        }
+    /* context 16 after a first refinement (MU), else 15 or 14 (significant neighbours or not) */
+#define REF_CX(k) ((f & (T1_MU << 3 * (k))) ? 16u : 14u + ((f & (T1_NBH << 3 * (k))) != 0))
+#define REF_COL(n)                                                                             \
+    do {                                                                                       \
+        uint32_t f = *p;                                                                       \
+        uint32_t todo = f & ~(f >> 17) & T1_SIG4; /* significant, not coded in pass 1 */       \
+        if (!todo) break;                                                                      \
+        if (!((todo << 16) & ~f)) { /* every one refined before: context 16 */                 \
+            REF_ROW(0, 16);                                                                    \
+            REF_ROW(1, 16);                                                                    \
+            if ((n) > 2) REF_ROW(2, 16);                                                       \
+            if ((n) > 3) REF_ROW(3, 16);                                                       \
+        } else {                                                                               \
+            REF_ROW(0, REF_CX(0));                                                             \
+            REF_ROW(1, REF_CX(1));                                                             \
+            if ((n) > 2) REF_ROW(2, REF_CX(2));                                                \
+            if ((n) > 3) REF_ROW(3, REF_CX(3));                                                \
+            *p = f | (todo << 16);                                                             \
+        }                                                                                      \
+    } while (0)
+    uint32_t y0 = 0;
+    for (; y0 + 4 <= s->h; y0 += 4) {
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += 4) REF_COL(4);
     }
+    if (y0 < s->h) { /* rows past h are never significant */
+        uint32_t n = s->h - y0;
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += n) REF_COL(3);
+    }
+#undef REF_COL
+#undef REF_CX
+#undef REF_ROW
     MQ_SAVE(s);
 }
 
-/* D.3.4 cleanup with run-length coding. */
-static void clnpass(t1_state *s, int32_t bp_)
+/* D.3.3 in a raw (bypass) segment, D.6. */
+T1_PASS refpass_raw(t1_state *s, uint32_t pl)
 {
-    int32_t oph = (int32_t)((1u << bp_) | ((1u << bp_) >> 1));
-    const size_t cs = s->cs, os = s->os;
-    const uint8_t *zc = s->zc;
-    uint32_t mask3 = s->vcausal ? VC_MASK : ~0u;
-    /* run mode needs rows 0-3 insignificant, not coded, with insignificant neighbours */
-    const flag_t rm = (flag_t)(F_SIG | F_PI | 0xFF);
-    const flag_t rows[4] = {rm, rm, rm, (flag_t)(s->vcausal ? rm & ~(F_SIG_S | F_SIG_SW | F_SIG_SE) : rm)};
-    uint64_t runmask = col_load(rows);
-    MQ_LOAD(s);
+    const uint32_t half = 1u << (pl - 1);
+    const size_t fs = s->fs, w = s->w;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
         uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        flag_t *fcol = s->f + (y0 >> 2) * cs;
-        int32_t *ocol = s->out + y0 * os;
-        for (uint32_t x = 0; x < s->w; x++) {
-            flag_t *f = fcol + 4 * x;
-            uint64_t v = col_load(f);
-            uint32_t k = 0;
-            if (((v | (v >> 1)) & REP4(F_SIG)) == REP4(F_SIG)) { /* every row SIG or PI */
-                col_store(f, v & ~REP4(F_PI));
+        uint32_t *p = s->f + (y0 >> 2) * fs;
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
+        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+            uint32_t f = *p;
+            uint32_t todo = f & ~(f >> 17) & T1_SIG4;
+            for (uint32_t k = 0; k < 4; k++) {
+                if (!(todo & (T1_SIG << 3 * k))) continue;
+                uint32_t bit = j2k_raw_decode(&s->raw);
+                cp[k] = (cp[k] ^ ((bit ^ 1) << pl)) | half;
+                f |= T1_MU << 3 * k;
+            }
+            *p = f;
+        }
+    }
+}
+
+/* D.3.4 cleanup with run-length coding; clears PI for the next bit-plane. */
+T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
+{
+    const uint32_t oph = (1u << pl) | (1u << (pl - 1));
+    const size_t fs = s->fs, w = s->w;
+    const uint8_t *zc = s->zc;
+    MQ_LOAD(s);
+#define CLN_ROW(k)                                                                             \
+    do {                                                                                       \
+        if (f & ((T1_SIG | T1_PI) << 3 * (k))) break;                                          \
+        uint32_t bit_;                                                                         \
+        DEC(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
+        if (bit_) NEW_SIG(k);                                                                  \
+    } while (0)
+    uint32_t y0 = 0;
+    for (; y0 + 4 <= s->h; y0 += 4) {
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += 4) {
+            uint32_t f = *p;
+            if (((f | (f >> 17)) & T1_SIG4) == T1_SIG4) { /* every row significant or coded */
+                *p = f & ~T1_PI4;
                 continue;
             }
-            if (n == 4 && !(v & runmask)) {
+            uint32_t k0 = 0;
+            if (!f) { /* run mode: no row or neighbour significant, none coded */
                 uint32_t bit;
                 DEC(bit, CX_RL);
                 if (!bit) continue;
                 uint32_t r0, r1;
                 DEC(r0, CX_UNI);
                 DEC(r1, CX_UNI);
-                k = (r0 << 1) | r1;
-                flag_t *g = f + k;
-                uint32_t fl = (uint32_t)*g & (k == 3 ? mask3 : ~0u);
-                uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;
-                DEC(neg, lut & 0x1F);
-                neg ^= lut >> 7;
-                set_sig(g, k, cs, neg);
-                ocol[k * os + x] = neg ? -oph : oph;
-                k++;
+                k0 = (r0 << 1) | r1;
+                NEW_SIG(k0);
+                k0++;
             }
-#define CLN_ROW(k)                                                                         \
-    do {                                                                                       \
-        flag_t *g = f + (k);                                                                   \
-        uint32_t fl = (uint32_t)*g & ((k) == 3 ? mask3 : ~0u);                                 \
-        *g = (flag_t)(*g & ~F_PI);                                                             \
-        if (fl & (F_SIG | F_PI)) break;                                                        \
-        uint32_t bit;                                                                          \
-        DEC(bit, zc[fl & 0xFF]);                                                               \
-        if (bit) {                                                                             \
-            uint32_t lut = lut_sc[(fl & 0xF) | ((fl >> 4) & 0xF0)], neg;                       \
-            DEC(neg, lut & 0x1F);                                                              \
-            neg ^= lut >> 7;                                                                   \
-            set_sig(g, (k), cs, neg);                                                          \
-            ocol[(k) * os + x] = neg ? -oph : oph;                                             \
-        }                                                                                      \
-    } while (0)
-            if (k == 0 && n == 4) {
-                CLN_ROW(0);
-                CLN_ROW(1);
-                CLN_ROW(2);
-                CLN_ROW(3);
-            } else {
-                for (; k < n; k++) CLN_ROW(k);
+            switch (k0) {
+            case 0: CLN_ROW(0); /* fall through */
+            case 1: CLN_ROW(1); /* fall through */
+            case 2: CLN_ROW(2); /* fall through */
+            case 3: CLN_ROW(3); /* fall through */
+            default: break;
             }
-#undef CLN_ROW
+            *p = f & ~T1_PI4;
         }
     }
+    if (y0 < s->h) { /* no run mode in a partial stripe */
+        uint32_t n = s->h - y0;
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += n) {
+            uint32_t f = *p;
+            for (uint32_t k = 0; k < n; k++) CLN_ROW(k);
+            *p = f & ~T1_PI4;
+        }
+    }
+#undef CLN_ROW
     MQ_SAVE(s);
 }
+
+T1_PASS clnpass(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 0); }
+T1_PASS clnpass_vc(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 1); }
 
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     t1_state s;
     s.w = job->w;
     s.h = job->h;
-    s.os = job->w;
-    s.out = t1->coef;
+    s.coef = t1->coef;
     if ((size_t)s.w * s.h > 4096) return TD_E_CORRUPT;
-    memset(s.out, 0, (size_t)s.w * s.h * sizeof *s.out);
+    memset(s.coef, 0, (size_t)s.w * s.h * sizeof *s.coef);
     int32_t bp = job->numbps + (int32_t)job->roishift;
     if (job->nsegs == 0 || bp <= 0) return TD_OK; /* P may exceed Mb under ROI */
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    s.cs = ((size_t)s.w + 2) * 4;
-    size_t nf = s.cs * ((s.h + 3) / 4 + 2); /* flag words, border stripes included */
+    s.fs = (size_t)s.w + 2;
+    size_t nf = s.fs * ((s.h + 3) / 4 + 2); /* flag words, border stripes included */
     if (nf > t1->flags_cap) {
         free(t1->flags);
-        t1->flags = malloc(nf * sizeof(flag_t));
+        t1->flags = malloc(nf * sizeof *t1->flags);
         if (!t1->flags) { t1->flags_cap = 0; return TD_E_NOMEM; }
         t1->flags_cap = nf;
     }
-    memset(t1->flags, 0, nf * sizeof(flag_t));
-    s.f = (flag_t *)t1->flags + s.cs + 4;
+    memset(t1->flags, 0, nf * sizeof *t1->flags);
+    s.f = t1->flags + s.fs + 1;
     s.zc = lut_zc[job->orient & 3];
-    s.vcausal = job->style & J2K_CBLK_VCAUSAL;
+    s.vcausal = (job->style & J2K_CBLK_VCAUSAL) != 0;
     j2k_mq_reset(&s.mq);
     uint32_t passtype = 2;
     for (uint32_t sg = 0; sg < job->nsegs && bp >= 1; sg++) {
@@ -320,13 +384,16 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
         else j2k_mq_init(&s.mq, data);
         for (uint32_t k = 0; k < seg->passes && bp >= 1; k++) {
             if (passtype == 0) {
-                if (raw) sigpass_raw(&s, bp);
-                else sigpass_mq(&s, bp);
+                if (raw) sigpass_raw(&s, (uint32_t)bp);
+                else if (s.vcausal) sigpass_mq_vc(&s, (uint32_t)bp);
+                else sigpass_mq(&s, (uint32_t)bp);
             } else if (passtype == 1) {
-                refpass(&s, bp, raw);
+                if (raw) refpass_raw(&s, (uint32_t)bp);
+                else refpass_mq(&s, (uint32_t)bp);
             }
             else {
-                clnpass(&s, bp);
+                if (s.vcausal) clnpass_vc(&s, (uint32_t)bp);
+                else clnpass(&s, (uint32_t)bp);
                 if (job->style & J2K_CBLK_SEGSYM)
                     for (int i = 0; i < 4; i++) (void)j2k_mq_decode(&s.mq, CX_UNI);
             }
@@ -338,16 +405,11 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
         }
     }
     if (job->roishift) {
-        int32_t thresh = (int32_t)1 << job->roishift;
-        for (uint32_t y = 0; y < s.h; y++)
-            for (uint32_t x = 0; x < s.w; x++) {
-                int32_t *v = &s.out[y * s.os + x];
-                int32_t mag = *v < 0 ? -*v : *v;
-                if (mag >= thresh) {
-                    mag >>= job->roishift;
-                    *v = *v < 0 ? -mag : mag;
-                }
-            }
+        uint32_t thresh = 1u << job->roishift;
+        for (size_t i = 0; i < (size_t)s.w * s.h; i++) {
+            uint32_t v = (uint32_t)s.coef[i], mag = v & 0x7FFFFFFFu;
+            if (mag >= thresh) s.coef[i] = (int32_t)((v & 0x80000000u) | (mag >> job->roishift));
+        }
     }
     return TD_OK;
 }
