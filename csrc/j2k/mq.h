@@ -24,6 +24,17 @@
 #define J2K_UNLIKELY(x) (x)
 #endif
 
+static inline int j2k_clz32(uint32_t v) /* v != 0 */
+{
+#if defined(__GNUC__)
+    return __builtin_clz(v);
+#else
+    int n = 0;
+    while (!(v & 0x80000000u)) { v <<= 1; n++; }
+    return n;
+#endif
+}
+
 typedef struct j2k_mq_state {
     uint32_t qe;        /* Qe << 16 */
     uint8_t nmps, nlps; /* next context value after an MPS and after an LPS (the MPS switch
@@ -106,6 +117,39 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
             (a) = qe_;                                                                         \
             J2K_MQ_RENORM(a, c, ct, bp);                                                       \
         }                                                                                      \
+    } while (0)
+
+/* The same DECODE without a branch on the outcome, for decisions near probability 1/2 (the
+ * refinement pass), where a predictor guesses the branches above wrongly about half the time:
+ * both exchanges by conditional moves (the decision is MPS ^ (A < Qe) ^ (C < Qe), A < Qe
+ * being false whenever no renormalisation follows), the context updated when A falls below
+ * 0x8000, and RENORMD as one shift by the leading zeros of A, with BYTEIN only when CT runs
+ * out. */
+#define J2K_MQ_DECODE_BL(d, cx, a, c, ct, bp)                                                  \
+    do {                                                                                       \
+        uint32_t s_ = *(cx);                                                                   \
+        const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
+        uint32_t qe_ = st_->qe;                                                                \
+        (a) -= qe_;                                                                            \
+        uint32_t lps_ = (c) < qe_, lo_ = (a) < qe_;                                            \
+        uint32_t lm_ = 0u - lps_;                      /* all ones in the LPS interval */      \
+        (d) = (s_ & 1) ^ lo_ ^ lps_;                                                           \
+        (c) -= qe_ & ~lm_;                                                                     \
+        (a) ^= ((a) ^ qe_) & lm_;                                                              \
+        uint32_t sw_ = 0u - (lo_ ^ lps_);              /* all ones: LPS decoded */             \
+        uint32_t nx_ = ((uint32_t)st_->nlps & sw_) | ((uint32_t)st_->nmps & ~sw_);             \
+        uint32_t keep_ = 0u - ((a) >> 31);             /* all ones: no renormalisation */      \
+        *(cx) = (uint8_t)((s_ & keep_) | (nx_ & ~keep_));                                      \
+        uint32_t n_ = (uint32_t)j2k_clz32(a); /* A >= Qe > 0 */                                \
+        while (J2K_UNLIKELY(n_ > (ct))) {                                                      \
+            (a) <<= (ct);                                                                      \
+            (c) <<= (ct);                                                                      \
+            n_ -= (ct);                                                                        \
+            J2K_MQ_BYTEIN(c, ct, bp);                                                          \
+        }                                                                                      \
+        (a) <<= n_;                                                                            \
+        (c) <<= n_;                                                                            \
+        (ct) -= n_;                                                                            \
     } while (0)
 
 /* Raw (bypass) segments, D.6: bits MSB first, a 0 bit stuffed after each 0xFF. */

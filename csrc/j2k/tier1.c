@@ -118,6 +118,7 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 #define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; \
     memcpy((s)->mq.cx, cxs, sizeof cxs); } while (0)
 #define DEC(d, cxno) J2K_MQ_DECODE(d, &cxs[cxno], a, c, ct, bp)
+#define DEC_BL(d, cxno) J2K_MQ_DECODE_BL(d, &cxs[cxno], a, c, ct, bp)
 
 /* Row k of column p (word f, coefficient cp[k]) turns significant if the decision says
  * so: the sign decision, the flags, the value 1.5 * 2^bp (times 2). */
@@ -148,7 +149,7 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
     do {                                                                                       \
         if ((f & (T1_SIG << 3 * (k))) || !(f & (T1_NBH << 3 * (k)))) break;                    \
         uint32_t bit_;                                                                         \
-        DEC(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
+        DEC_BL(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
         if (bit_) NEW_SIG(k);                                                                  \
         f |= T1_PI << 3 * (k);                                                                 \
     } while (0)
@@ -222,7 +223,7 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     do {                                                                                       \
         if (!(todo & (T1_SIG << 3 * (k)))) break;                                              \
         uint32_t bit_;                                                                         \
-        DEC(bit_, cx);                                                                         \
+        DEC_BL(bit_, cx);                                                                      \
         cp[k] = (cp[k] ^ (one & (bit_ - 1))) | half;                                           \
     } while (0)
     /* context 16 after a first refinement (MU), else 15 or 14 (significant neighbours or not) */
