@@ -125,7 +125,7 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 #define NEW_SIG(k)                                                                             \
     do {                                                                                       \
         uint32_t l_ = t1_sc(p, f, (k)), neg_;                                                  \
-        DEC(neg_, l_ & 0x1F);                                                                  \
+        DEC_BL(neg_, l_ & 0x1F);                                                               \
         neg_ ^= l_ >> 7;                                                                       \
         f = t1_set_sig(p, f, (k), neg_, fs, vc);                                               \
         cp[k] = (int32_t)(oph | (neg_ << 31));                                           \
@@ -226,25 +226,20 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
         DEC_BL(bit_, cx);                                                                      \
         cp[k] = (cp[k] ^ (one & (bit_ - 1))) | half;                                           \
     } while (0)
-    /* context 16 after a first refinement (MU), else 15 or 14 (significant neighbours or not) */
-#define REF_CX(k) ((f & (T1_MU << 3 * (k))) ? 16u : 14u + ((f & (T1_NBH << 3 * (k))) != 0))
+    /* context 16 after a first refinement (MU), else 15 or 14 (significant neighbours or not);
+     * computed without a branch */
+#define REF_CX(k) (14u + 2u * ((f >> (20 + 3 * (k))) & 1) +                                     \
+                   (((f & (T1_NBH << 3 * (k))) != 0) & ~(f >> (20 + 3 * (k)))))
 #define REF_COL(n)                                                                             \
     do {                                                                                       \
         uint32_t f = *p;                                                                       \
         uint32_t todo = f & ~(f >> 17) & T1_SIG4; /* significant, not coded in pass 1 */       \
         if (!todo) break;                                                                      \
-        if (!((todo << 16) & ~f)) { /* every one refined before: context 16 */                 \
-            REF_ROW(0, 16);                                                                    \
-            REF_ROW(1, 16);                                                                    \
-            if ((n) > 2) REF_ROW(2, 16);                                                       \
-            if ((n) > 3) REF_ROW(3, 16);                                                       \
-        } else {                                                                               \
-            REF_ROW(0, REF_CX(0));                                                             \
-            REF_ROW(1, REF_CX(1));                                                             \
-            if ((n) > 2) REF_ROW(2, REF_CX(2));                                                \
-            if ((n) > 3) REF_ROW(3, REF_CX(3));                                                \
-            *p = f | (todo << 16);                                                             \
-        }                                                                                      \
+        REF_ROW(0, REF_CX(0));                                                                 \
+        REF_ROW(1, REF_CX(1));                                                                 \
+        if ((n) > 2) REF_ROW(2, REF_CX(2));                                                    \
+        if ((n) > 3) REF_ROW(3, REF_CX(3));                                                    \
+        *p = f | (todo << 16);                                                                 \
     } while (0)
     uint32_t y0 = 0;
     for (; y0 + 4 <= s->h; y0 += 4) {
