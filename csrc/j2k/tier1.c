@@ -78,6 +78,9 @@ typedef struct t1_state {
     uint32_t w, h;
     const uint8_t *zc;  /* lut_zc[orient] */
     int vcausal;
+    uint16_t (*rng)[2]; /* per full stripe, the columns [lo, hi) holding its significant
+                         * samples as the last cleanup pass left them: the refinement pass
+                         * codes no other (those significant since are PI) */
     j2k_mq mq;
     j2k_raw raw;
 } t1_state;
@@ -249,8 +252,9 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     } while (0)
     uint32_t y0 = 0;
     for (; y0 + 4 <= s->h; y0 += 4) {
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
-        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
+        uint32_t lo = s->rng[y0 >> 2][0], hi = s->rng[y0 >> 2][1];
+        uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + 4 * (size_t)lo;
         for (; p < pe; p++, cp += 4) REF_COL(4);
     }
     if (y0 < s->h) { /* rows past h are never significant */
@@ -304,12 +308,17 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
     } while (0)
     uint32_t y0 = 0;
     for (; y0 + 4 <= s->h; y0 += 4) {
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        uint32_t *p0 = s->f + (y0 >> 2) * fs, *p = p0, *pe = p + w;
+        uint32_t *first = pe, *last = p0; /* columns with a significant sample: [first, last) */
         int32_t *cp = s->coef + (size_t)y0 * w;
         for (; p < pe; p++, cp += 4) {
             uint32_t f = *p;
             if (((f | (f >> 17)) & T1_SIG4) == T1_SIG4) { /* every row significant or coded */
                 *p = f & ~T1_PI4;
+                if (f & T1_SIG4) {
+                    if (first == pe) first = p;
+                    last = p + 1;
+                }
                 continue;
             }
             uint32_t k0 = 0;
@@ -332,7 +341,14 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
             default: break;
             }
             *p = f & ~T1_PI4;
+            if (f & T1_SIG4) {
+                if (first == pe) first = p;
+                last = p + 1;
+            }
         }
+        if (first == pe) first = last = p0;
+        s->rng[y0 >> 2][0] = (uint16_t)(first - p0);
+        s->rng[y0 >> 2][1] = (uint16_t)(last - p0);
     }
     if (y0 < s->h) { /* no run mode in a partial stripe */
         uint32_t n = s->h - y0;
@@ -372,6 +388,10 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     }
     memset(t1->flags, 0, nf * sizeof *t1->flags);
     s.f = t1->flags + s.fs + 1;
+    uint16_t rng[256][2]; /* h <= 1024: at most 256 stripes */
+    if ((s.h + 3) / 4 > 256) return TD_E_CORRUPT;
+    memset(rng, 0, sizeof rng);
+    s.rng = rng;
     s.zc = lut_zc[job->orient & 3];
     s.vcausal = (job->style & J2K_CBLK_VCAUSAL) != 0;
     j2k_mq_reset(&s.mq);
