@@ -189,76 +189,184 @@ static inline uint32_t mel_event(ht_mel *m)
     }
 }
 
-/* ---- U-VLC (clause 7.3.6) ---- */
+/* ---- cleanup pass ---- */
 
-/* The prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1, 2, 3, 5. */
+/* VLC bits taken without a refill: the caller refilled to 32 bits or more for the quad pair
+ * (two codewords of at most 7 bits, two U-VLC prefixes of at most 3 and suffixes of at most 5:
+ * 30 bits). */
+static inline void vlc_take(ht_rev *r, uint32_t k)
+{
+    r->acc >>= k;
+    r->n -= k;
+}
+
+/* U-VLC (clause 7.3.6): the prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1,
+ * 2, 3, 5; then a suffix of 0, 0, 1 or 5 bits.  A 5-bit suffix of 28 or more announces u_ext,
+ * which only exponents beyond 32 bits need: refused by the caller's U_q bound (returned as 64). */
 static inline uint32_t uvlc_prefix(ht_rev *r)
 {
     static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
     uint32_t b = (uint32_t)r->acc & 7;
-    rev_skip(r, len[b]);
+    vlc_take(r, len[b]);
     return pfx[b];
 }
 
-/* u = prefix + suffix; a suffix of 28 or more announces u_ext, which only exponents beyond 32
- * bits need: refused as corrupt by the caller's U_q bound, signalled here as 64. */
 static inline uint32_t uvlc_suffix(ht_rev *r, uint32_t pfx)
 {
     if (pfx < 3) return pfx;
-    if (pfx == 3) return 3 + rev_bit(r);
-    uint32_t s = rev_bits(r, 5);
+    if (pfx == 3) {
+        uint32_t b = (uint32_t)r->acc & 1;
+        vlc_take(r, 1);
+        return 3 + b;
+    }
+    uint32_t s = (uint32_t)r->acc & 31;
+    vlc_take(r, 5);
     return s >= 28 ? 64 : 5 + s;
 }
 
-/* ---- cleanup pass ---- */
-
-typedef struct ht_quad {
-    uint32_t rho, uoff, ek, e1;
-} ht_quad;
-
-static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_quad *q)
+/* One quad's VLC codeword in context c; the table entry (layout in ht_vlc_gen.py), 0 for a
+ * codeword that does not exist (corrupt). */
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c)
 {
     uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
-    uint32_t len = e & 7;
-    if (!len) return TD_E_CORRUPT;
-    rev_skip(vlc, len);
-    q->uoff = (e >> 3) & 1;
-    q->rho = (e >> 4) & 0xF;
-    q->e1 = (e >> 8) & 0xF;
-    q->ek = (e >> 12) & 0xF;
-    return TD_OK;
+    vlc_take(vlc, e & 7);
+    return (e & 7) ? e : 0x10000u;
 }
 
-/* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
- * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
- * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1]
- * receive v = 2 (mu - 1) + 1 of the bottom samples (kappa of the next quad row).  With
- * check, a magnitude that would not fit 31 bits is corrupt (only possible when U_q reaches
- * 31 - bp). */
-static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
-                              uint32_t bp, int check, int32_t *c0, const size_t *off,
-                              uint32_t *vrow)
+static inline uint32_t mel_next(ht_mel *m)
 {
-    uint32_t rho = q->rho;
-    if (rho & ~valid) return TD_E_CORRUPT; /* a sample outside the code-block */
-    while (rho) {
-        uint32_t i = (uint32_t)__builtin_ctz(rho);
-        rho &= rho - 1;
-        uint32_t mn = Uq - ((q->ek >> i) & 1);
+    if (m->run) { m->run--; return 0; }
+    return mel_event(m);
+}
+
+/* The MagSgn bits of one quad (clause 7.3.7) with VLC entry e and U_q: s[i] receives sample i
+ * (top-left, bottom-left, top-right, bottom-right) in the output form, 0 where insignificant;
+ * v[0..1] receive v = 2 (mu - 1) + 1 of the bottom samples (0 where insignificant), kappa of
+ * the next quad row.  Returns nonzero when a magnitude would not fit 31 bits (only possible
+ * when U_q reaches 31 - bp: corrupt). */
+static inline uint32_t magsgn_quad(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t s[4],
+                                   uint32_t v[2])
+{
+    uint32_t rho = (e >> 4) & 0xF, e1 = (e >> 8) & 0xF, ek = (e >> 12) & 0xF;
+    uint64_t over = 0;
+    for (uint32_t i = 0; i < 4; i++) {
+        uint32_t sig = 0u - ((rho >> i) & 1);
+        uint32_t m = (Uq - ((ek >> i) & 1)) & sig;
         if (ms->n < 32) fwd_refill(ms);
-        uint64_t bits = ms->acc;
-        ms->acc >>= mn;
-        ms->n -= mn;
-        uint64_t v = (bits & (((uint64_t)1 << mn) - 1)) | ((uint64_t)((q->e1 >> i) & 1) << mn) | 1;
-        uint64_t mag = (v + 2) << (bp - 1);
-        if (check && mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
-        uint32_t neg = 0u - ((uint32_t)bits & 1);
-        c0[off[i]] = (int32_t)(((uint32_t)mag ^ neg) - neg);
-        if (i & 1) vrow[i >> 1] = (uint32_t)v;
+        uint32_t bits = (uint32_t)ms->acc;
+        ms->acc >>= m;
+        ms->n -= m;
+        uint32_t vi = ((bits & ((1u << m) - 1)) | (((e1 >> i) & 1) << m) | 1) & sig;
+        uint64_t mag = (uint64_t)(vi + 2) << (bp - 1);
+        over |= mag; /* an insignificant sample gives 2^bp < 2^31 */
+        uint32_t neg = 0u - (bits & 1);
+        s[i] = (int32_t)((((uint32_t)mag ^ neg) - neg) & sig);
+        if (i & 1) v[i >> 1] = vi;
+    }
+    return (uint32_t)(over >> 31);
+}
+
+typedef struct ht_cup {
+    ht_fwd ms;
+    ht_mel mel;
+    ht_rev vlc;
+    uint32_t w, h, bp, umax;
+    int32_t *coef;
+    uint8_t *rho_prev, *rho_cur;  /* rho of the quads of the previous / current quad row, quad x
+                                   * at x + 1, zero borders */
+    uint32_t *vprev, *vcur;       /* v of the bottom samples, column x at x + 1, zero borders */
+} ht_cup;
+
+/* Quad row qy (first: qy == 0, whose contexts, U-VLC and kappa differ; clause 7.3.5-7.3.6). */
+static inline int cup_row(ht_cup *st, uint32_t qy, int first)
+{
+    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+    uint32_t w = st->w, qw = (w + 1) / 2, bp = st->bp, umax = st->umax;
+    int32_t *r0 = st->coef + (size_t)2 * qy * w, *r1 = r0 + w;
+    int bottom = 2 * qy + 1 < st->h;
+    uint32_t valid_row = bottom ? 0xF : 0x5;
+    const uint8_t *above = st->rho_prev;  /* quads x - 1, x, x + 1 at above[x .. x + 2] */
+    uint8_t *cur = st->rho_cur;
+    const uint32_t *vp = st->vprev;
+    uint32_t *vc = st->vcur;
+    ht_rev *vlc = &st->vlc;
+    uint32_t left = 0;
+    for (uint32_t qx = 0; qx < qw; qx += 2) {
+        if (vlc->n < 32) rev_refill(vlc);
+        uint32_t e[2] = {0, 0}, c;
+        for (uint32_t j = 0; j < 2; j++) {
+            uint32_t x = qx + j;
+            if (j && x >= qw) break;
+            if (first) {
+                c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
+            } else {
+                const uint8_t *a = above + x;
+                c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
+                    (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
+            }
+            if (c || mel_next(&st->mel)) e[j] = vlc_quad(vlc, table, c);
+            left = (e[j] >> 4) & 0xF;
+            cur[x + 1] = (uint8_t)left;
+        }
+        if ((e[0] | e[1]) & 0x10000u) return TD_E_CORRUPT;
+        uint32_t u[2] = {0, 0};
+        uint32_t uoff = ((e[0] >> 3) & 1) | ((e[1] >> 2) & 2);
+        if (uoff == 3) {
+            if (first && mel_next(&st->mel)) {
+                uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
+                u[0] = 2 + uvlc_suffix(vlc, p0);
+                u[1] = 2 + uvlc_suffix(vlc, p1);
+            } else {
+                uint32_t p0 = uvlc_prefix(vlc);
+                if (first && p0 > 2) {
+                    u[1] = 1 + ((uint32_t)vlc->acc & 1);
+                    vlc_take(vlc, 1);
+                    u[0] = uvlc_suffix(vlc, p0);
+                } else {
+                    uint32_t p1 = uvlc_prefix(vlc);
+                    u[0] = uvlc_suffix(vlc, p0);
+                    u[1] = uvlc_suffix(vlc, p1);
+                }
+            }
+        } else if (uoff) {
+            u[uoff >> 1] = uvlc_suffix(vlc, uvlc_prefix(vlc));
+        }
+        for (uint32_t j = 0; j < 2; j++) {
+            uint32_t x = qx + j;
+            if (j && x >= qw) break;
+            uint32_t rho = (e[j] >> 4) & 0xF;
+            int32_t s[4] = {0, 0, 0, 0};
+            uint32_t v[2] = {0, 0};
+            if (rho) {
+                uint32_t kappa = 1;
+                if (!first && (rho & (rho - 1))) { /* gamma: two or more significant */
+                    const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+                    kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+                }
+                uint32_t Uq = u[j] + kappa;
+                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
+                if (Uq > umax || (rho & ~valid)) return TD_E_CORRUPT;
+                if (magsgn_quad(&st->ms, e[j], Uq, bp, s, v)) return TD_E_CORRUPT;
+            }
+            vc[1 + 2 * x] = v[0];
+            vc[2 + 2 * x] = v[1];
+            if (2 * x + 1 < w) {
+                r0[2 * x] = s[0];
+                r0[2 * x + 1] = s[2];
+                if (bottom) {
+                    r1[2 * x] = s[1];
+                    r1[2 * x + 1] = s[3];
+                }
+            } else {
+                r0[2 * x] = s[0];
+                if (bottom) r1[2 * x] = s[1];
+            }
+        }
     }
     return TD_OK;
 }
 
+/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written). */
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
                    int32_t *coef, uint32_t *scratch)
 {
@@ -266,100 +374,41 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     uint32_t scup = ((uint32_t)d[lcup - 1] << 4) | (d[lcup - 2] & 0xF);
     if (scup < 2 || scup > lcup || scup > 4079) return TD_E_CORRUPT;
     uint32_t pcup = lcup - scup;
-    ht_fwd ms;
-    fwd_init(&ms, d, pcup, 0xFF);
-    ht_mel mel;
-    memset(&mel, 0, sizeof mel);
-    mel.p = d + pcup;
-    mel.len = scup - 1;
-    ht_rev vlc;
-    memset(&vlc, 0, sizeof vlc);
+    ht_cup st;
+    fwd_init(&st.ms, d, pcup, 0xFF);
+    memset(&st.mel, 0, sizeof st.mel);
+    st.mel.p = d + pcup;
+    st.mel.len = scup - 1;
+    memset(&st.vlc, 0, sizeof st.vlc);
     {   /* the VLC stream starts in the upper nibble of byte Lcup - 2 */
         uint32_t b = d[lcup - 2] >> 4;
-        vlc.acc = b;
-        vlc.n = 4;
-        if ((b & 7) == 7) { vlc.acc = b & 7; vlc.n = 3; }
-        vlc.unstuff = (d[lcup - 2] | 0x0F) > 0x8F;
-        vlc.p = d + pcup;
-        vlc.left = scup - 2;
-        rev_refill(&vlc);
+        st.vlc.acc = b;
+        st.vlc.n = 4;
+        if ((b & 7) == 7) { st.vlc.acc = b & 7; st.vlc.n = 3; }
+        st.vlc.unstuff = (d[lcup - 2] | 0x0F) > 0x8F;
+        st.vlc.p = d + pcup;
+        st.vlc.left = scup - 2;
+        rev_refill(&st.vlc);
     }
+    st.w = w;
+    st.h = h;
+    st.bp = bp;
+    st.umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
+    st.coef = coef;
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2;
-    /* per quad of the previous quad row: rho; per column: v of the previous bottom sample */
-    uint32_t *rho_prev = scratch, *rho_cur = scratch + (qw + 2);
-    uint32_t *vprev = scratch + 2 * (qw + 2), *vcur = vprev + (w + 4);
-    memset(scratch, 0, (2 * (qw + 2) + 2 * (w + 4)) * sizeof *scratch);
-    const size_t off[4] = {0, w, 1, (size_t)w + 1}; /* samples of a quad from its top-left */
-    uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
-    for (uint32_t qy = 0; qy < qh; qy++) {
-        const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
-        int32_t *row = coef + (size_t)2 * qy * w;
-        uint32_t valid_row = 2 * qy + 1 < h ? 0xF : 0x5; /* the samples inside the block */
-        for (uint32_t qx = 0; qx < qw; qx += 2) {
-            ht_quad q[2];
-            uint32_t nq = qx + 1 < qw ? 2 : 1;
-            for (uint32_t j = 0; j < nq; j++) {
-                uint32_t x = qx + j, c;
-                uint32_t left = rho_cur[x];  /* rho arrays: quad x at x + 1, zero borders */
-                if (qy == 0) {
-                    c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
-                } else {
-                    const uint32_t *a = rho_prev + x; /* quads x - 1, x, x + 1 above */
-                    c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
-                        (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
-                }
-                if (c == 0 && !mel_event(&mel)) {
-                    q[j].rho = q[j].uoff = q[j].ek = q[j].e1 = 0;
-                } else if (vlc_decode(&vlc, table, c, &q[j]) != TD_OK) {
-                    return TD_E_CORRUPT;
-                }
-                rho_cur[x + 1] = q[j].rho;
-            }
-            uint32_t u[2] = {0, 0};
-            if (nq == 1) q[1].uoff = 0;
-            if (q[0].uoff && q[1].uoff) {
-                if (qy == 0 && mel_event(&mel)) {
-                    uint32_t p0 = uvlc_prefix(&vlc), p1 = uvlc_prefix(&vlc);
-                    u[0] = 2 + uvlc_suffix(&vlc, p0);
-                    u[1] = 2 + uvlc_suffix(&vlc, p1);
-                } else {
-                    uint32_t p0 = uvlc_prefix(&vlc);
-                    if (qy == 0 && p0 > 2) {
-                        u[1] = 1 + rev_bit(&vlc);
-                        u[0] = uvlc_suffix(&vlc, p0);
-                    } else {
-                        uint32_t p1 = uvlc_prefix(&vlc);
-                        u[0] = uvlc_suffix(&vlc, p0);
-                        u[1] = uvlc_suffix(&vlc, p1);
-                    }
-                }
-            } else if (q[0].uoff) {
-                u[0] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
-            } else if (q[1].uoff) {
-                u[1] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
-            }
-            for (uint32_t j = 0; j < nq; j++) {
-                uint32_t x = qx + j, kappa = 1;
-                if (!q[j].rho) continue;
-                if (qy > 0 && (q[j].rho & (q[j].rho - 1))) { /* gamma: two or more significant */
-                    const uint32_t *v = vprev + 2 * x; /* columns 2x - 1 .. 2x + 2 */
-                    uint32_t o = v[0] | v[1] | v[2] | v[3];
-                    o |= 2;
-                    kappa = 31 - (uint32_t)__builtin_clz(o);
-                }
-                uint32_t Uq = u[j] + kappa;
-                if (Uq > umax) return TD_E_CORRUPT;
-                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
-                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, off,
-                                vcur + 1 + 2 * x) != TD_OK)
-                    return TD_E_CORRUPT;
-            }
-        }
-        uint32_t *t = rho_prev; rho_prev = rho_cur; rho_cur = t;
-        t = vprev; vprev = vcur; vcur = t;
-        memset(vcur, 0, (w + 4) * sizeof *vcur);
+    size_t nv = (size_t)2 * qw + 4, nr = (qw + 3 + 3) & ~(size_t)3;
+    st.vprev = scratch;
+    st.vcur = scratch + nv;
+    st.rho_prev = (uint8_t *)(scratch + 2 * nv);
+    st.rho_cur = st.rho_prev + nr;
+    memset(scratch, 0, 2 * nv * sizeof *scratch + 2 * nr);
+    int rc = cup_row(&st, 0, 1);
+    for (uint32_t qy = 1; qy < qh && rc == TD_OK; qy++) {
+        uint8_t *t = st.rho_prev; st.rho_prev = st.rho_cur; st.rho_cur = t;
+        uint32_t *tv = st.vprev; st.vprev = st.vcur; st.vcur = tv;
+        rc = cup_row(&st, qy, 0);
     }
-    return TD_OK;
+    return rc;
 }
 
 /* ---- SigProp and MagRef (clauses 7.4, 7.5), bit-plane bp - 1 ---- */
@@ -435,7 +484,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     uint32_t w = job->w, h = job->h;
     if ((size_t)w * h > 4096 || w > 1024 || h > 1024) return TD_E_CORRUPT;
-    memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
     /* the last non-empty cleanup segment and the refinement segment after it */
     uint32_t passes = 0, cup = UINT32_MAX, ref = UINT32_MAX, sets = 0;
     for (uint32_t s = 0; s < job->nsegs; s++) {
@@ -453,7 +501,10 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         }
         passes += sg->passes;
     }
-    if (cup == UINT32_MAX) return TD_OK;
+    if (cup == UINT32_MAX) {
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return TD_OK;
+    }
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
     if (bp < 1) return TD_E_CORRUPT;
     if (bp >= 31) return TD_E_UNSUPPORTED;
@@ -471,7 +522,10 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     uint32_t *scratch = (uint32_t *)(void *)t1->flags;
     const j2k_segment *cs = &job->segs[cup];
     int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
-    if (rc != TD_OK) return rc;
+    if (rc != TD_OK) {
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return rc;
+    }
     if (ref != UINT32_MAX && bp >= 2) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;
