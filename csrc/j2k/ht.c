@@ -40,14 +40,19 @@ typedef struct ht_fwd {
     uint32_t fill;  /* byte fed once the segment is exhausted */
 } ht_fwd;
 
-static inline void fwd_refill(ht_fwd *r)
+static inline void fwd_refill(ht_fwd *r) /* afterwards at least 57 bits */
 {
-    if (r->n <= 32 && !r->unstuff && r->pos + 4 <= r->len) {
-        uint32_t v = td_load_le32(r->p + r->pos), inv = ~v;
-        if (!((inv - 0x01010101u) & v & 0x80808080u)) { /* no 0xFF byte: 32 bits at once */
-            r->acc |= (uint64_t)v << r->n;
-            r->n += 32;
-            r->pos += 4;
+    if (!r->unstuff && r->pos + 8 <= r->len) {
+        /* the whole bytes that fit, when none of them is 0xFF (0x80 marks the lowest 0xFF
+         * byte exactly; marks above a 0xFF byte may be false, and do not matter) */
+        uint64_t v = td_load_le64(r->p + r->pos), inv = ~v;
+        uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
+        uint32_t k = (64 - r->n) >> 3; /* r->n <= 56: 1..8 */
+        uint64_t lim = k >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1;
+        if (!(ff & lim)) {
+            r->acc |= v << r->n;
+            r->n += 8 * k;
+            r->pos += k;
             return;
         }
     }
@@ -239,32 +244,95 @@ static inline uint32_t mel_next(ht_mel *m)
     return mel_event(m);
 }
 
-/* The MagSgn bits of one quad (clause 7.3.7) with VLC entry e and U_q: s[i] receives sample i
- * (top-left, bottom-left, top-right, bottom-right) in the output form, 0 where insignificant;
- * v[0..1] receive v = 2 (mu - 1) + 1 of the bottom samples (0 where insignificant), kappa of
- * the next quad row.  Returns nonzero when a magnitude would not fit 31 bits (only possible
- * when U_q reaches 31 - bp: corrupt). */
-static inline uint32_t magsgn_quad(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t s[4],
-                                   uint32_t v[2])
+/* One significant sample from MagSgn (clause 7.3.7): m bits, the implicit bit ibit above them;
+ * *s receives the sample in the output form, *v receives v = 2 (mu - 1) + 1 (for kappa);
+ * *over collects the magnitudes (one reaching 2^31 is corrupt, only possible when U_q reaches
+ * 31 - bp). */
+static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint32_t m,
+                                                                uint32_t ibit, uint32_t sh,
+                                                                int32_t *s, uint32_t *v,
+                                                                uint64_t *over)
 {
-    uint32_t rho = (e >> 4) & 0xF, e1 = (e >> 8) & 0xF, ek = (e >> 12) & 0xF;
+    if (ms->n < 32) fwd_refill(ms);
+    uint32_t bits = (uint32_t)ms->acc;
+    ms->acc >>= m;
+    ms->n -= m;
+    uint32_t vi = (bits & ((1u << m) - 1)) | (ibit << m) | 1; /* m <= 30 */
+    uint64_t mag = (uint64_t)(vi + 2) << sh;
+    *over |= mag;
+    uint32_t neg = 0u - (bits & 1);
+    *s = (int32_t)(((uint32_t)mag ^ neg) - neg);
+    *v = vi;
+}
+
+/* The MagSgn bits of one quad with VLC entry e and U_q: s[i] receives sample i (top-left,
+ * bottom-left, top-right, bottom-right) in the output form, 0 where insignificant; v[0..1]
+ * receive v of the bottom samples (0 where insignificant), kappa of the next quad row.
+ * Returns nonzero for a magnitude that does not fit 31 bits (corrupt). */
+static inline __attribute__((always_inline)) uint32_t magsgn_quad(ht_fwd *ms, uint32_t e,
+                                                                  uint32_t Uq, uint32_t bp,
+                                                                  int32_t s[4], uint32_t v[2])
+{
+    uint32_t e1 = e >> 8, ek = e >> 12, sh = bp - 1, dummy;
     uint64_t over = 0;
-    for (uint32_t i = 0; i < 4; i++) {
-        uint32_t sig = 0u - ((rho >> i) & 1);
-        uint32_t m = (Uq - ((ek >> i) & 1)) & sig;
-        if (ms->n < 32) fwd_refill(ms);
-        uint32_t bits = (uint32_t)ms->acc;
-        ms->acc >>= m;
-        ms->n -= m;
-        uint32_t vi = ((bits & ((1u << m) - 1)) | (((e1 >> i) & 1) << m) | 1) & sig;
-        uint64_t mag = (uint64_t)(vi + 2) << (bp - 1);
-        over |= mag; /* an insignificant sample gives 2^bp < 2^31 */
-        uint32_t neg = 0u - (bits & 1);
-        s[i] = (int32_t)((((uint32_t)mag ^ neg) - neg) & sig);
-        if (i & 1) v[i >> 1] = vi;
-    }
+    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, &s[0], &dummy, &over);
+    if (e & 0x20)
+        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, &s[1], &v[0], &over);
+    if (e & 0x40)
+        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, &s[2], &dummy, &over);
+    if (e & 0x80)
+        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, &s[3], &v[1], &over);
     return (uint32_t)(over >> 31);
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define TD_HT_AVX2 1
+
+/* spread[k]: bit i of the nibble k in byte i */
+static const uint32_t ht_spread[16] = {
+    0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100,
+    0x00010101, 0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001,
+    0x01010100, 0x01010101};
+
+/* magsgn_quad for a quad inside the block with U_q <= 14 (all its MagSgn bits, at most 56, in
+ * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
+ * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1],
+ * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
+__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static inline uint32_t
+magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, int32_t *r1,
+                 uint32_t *v)
+{
+    uint32_t sig = ht_spread[(e >> 4) & 0xF];
+    uint32_t m = Uq * sig - ht_spread[e >> 12];  /* byte i: m_i (0 where insignificant) */
+    uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
+    uint32_t total = (m * 0x01010101u) >> 24;
+    if (ms->n < total) fwd_refill(ms);
+    const __m256i one = _mm256_set1_epi64x(1);
+    __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
+    __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
+    __m256i sv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sig));
+    __m256i iv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)ht_spread[(e >> 8) & 0xF]));
+    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)ms->acc), pv);
+    __m256i low = _mm256_sub_epi64(_mm256_sllv_epi64(one, mv), one);
+    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
+                                                 _mm256_sllv_epi64(iv, mv)), sv);
+    __m256i mag = _mm256_sll_epi64(_mm256_add_epi64(vv, _mm256_add_epi64(sv, sv)),
+                                   _mm_cvtsi32_si128((int)(bp - 1)));
+    __m256i neg = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
+    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(mag, neg), neg);
+    /* lanes 0..3 are samples TL, BL, TR, BR: TL TR to r0, BL BR to r1 */
+    __m128i o = _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(out, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
+    _mm_storel_epi64((__m128i *)(void *)r0, o);
+    _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
+    _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
+    ms->acc >>= total;
+    ms->n -= total;
+    return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
+}
+#endif
 
 typedef struct ht_cup {
     ht_fwd ms;
@@ -278,7 +346,8 @@ typedef struct ht_cup {
 } ht_cup;
 
 /* Quad row qy (first: qy == 0, whose contexts, U-VLC and kappa differ; clause 7.3.5-7.3.6). */
-static inline int cup_row(ht_cup *st, uint32_t qy, int first)
+static inline __attribute__((always_inline)) int cup_row(ht_cup *st, uint32_t qy, int first,
+                                                         int simd)
 {
     const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
     uint32_t w = st->w, qw = (w + 1) / 2, bp = st->bp, umax = st->umax;
@@ -337,6 +406,7 @@ static inline int cup_row(ht_cup *st, uint32_t qy, int first)
             uint32_t rho = (e[j] >> 4) & 0xF;
             int32_t s[4] = {0, 0, 0, 0};
             uint32_t v[2] = {0, 0};
+            int full = 2 * x + 1 < w && bottom;
             if (rho) {
                 uint32_t kappa = 1;
                 if (!first && (rho & (rho - 1))) { /* gamma: two or more significant */
@@ -346,25 +416,60 @@ static inline int cup_row(ht_cup *st, uint32_t qy, int first)
                 uint32_t Uq = u[j] + kappa;
                 uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
                 if (Uq > umax || (rho & ~valid)) return TD_E_CORRUPT;
+#ifdef TD_HT_AVX2
+                if (simd && full && Uq <= 14) {
+                    if (magsgn_quad_avx2(&st->ms, e[j], Uq, bp, r0 + 2 * x, r1 + 2 * x,
+                                         vc + 1 + 2 * x))
+                        return TD_E_CORRUPT;
+                    continue;
+                }
+#endif
                 if (magsgn_quad(&st->ms, e[j], Uq, bp, s, v)) return TD_E_CORRUPT;
             }
             vc[1 + 2 * x] = v[0];
             vc[2 + 2 * x] = v[1];
-            if (2 * x + 1 < w) {
+            if (full) {
                 r0[2 * x] = s[0];
                 r0[2 * x + 1] = s[2];
-                if (bottom) {
-                    r1[2 * x] = s[1];
-                    r1[2 * x + 1] = s[3];
-                }
+                r1[2 * x] = s[1];
+                r1[2 * x + 1] = s[3];
             } else {
                 r0[2 * x] = s[0];
+                if (2 * x + 1 < w) r0[2 * x + 1] = s[2];
                 if (bottom) r1[2 * x] = s[1];
             }
         }
     }
     return TD_OK;
 }
+
+/* The quad rows of a block; compiled twice, for x86-64 and for x86-64 with BMI2 (shrx, bzhi:
+ * the variable shifts of MagSgn without the shift-count register), chosen at run time. */
+static inline __attribute__((always_inline)) int cup_rows(ht_cup *st, uint32_t qh, int simd)
+{
+    int rc = cup_row(st, 0, 1, simd);
+    for (uint32_t qy = 1; qy < qh && rc == TD_OK; qy++) {
+        uint8_t *t = st->rho_prev; st->rho_prev = st->rho_cur; st->rho_cur = t;
+        uint32_t *tv = st->vprev; st->vprev = st->vcur; st->vcur = tv;
+        rc = cup_row(st, qy, 0, simd);
+    }
+    return rc;
+}
+
+static int cup_rows_generic(ht_cup *st, uint32_t qh) { return cup_rows(st, qh, 0); }
+
+#ifdef TD_HT_AVX2
+__attribute__((target("bmi,bmi2,lzcnt"))) static int cup_rows_bmi2(ht_cup *st, uint32_t qh)
+{
+    return cup_rows(st, qh, 0);
+}
+
+__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static int cup_rows_avx2(ht_cup *st,
+                                                                                uint32_t qh)
+{
+    return cup_rows(st, qh, 1);
+}
+#endif
 
 /* Decode the cleanup segment d[0 .. lcup) into coef (every sample written). */
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
@@ -402,13 +507,14 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     st.rho_prev = (uint8_t *)(scratch + 2 * nv);
     st.rho_cur = st.rho_prev + nr;
     memset(scratch, 0, 2 * nv * sizeof *scratch + 2 * nr);
-    int rc = cup_row(&st, 0, 1);
-    for (uint32_t qy = 1; qy < qh && rc == TD_OK; qy++) {
-        uint8_t *t = st.rho_prev; st.rho_prev = st.rho_cur; st.rho_cur = t;
-        uint32_t *tv = st.vprev; st.vprev = st.vcur; st.vcur = tv;
-        rc = cup_row(&st, qy, 0);
-    }
-    return rc;
+#ifdef TD_HT_AVX2
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
+        __builtin_cpu_supports("lzcnt") && __builtin_cpu_supports("popcnt"))
+        return cup_rows_avx2(&st, qh);
+    if (__builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt"))
+        return cup_rows_bmi2(&st, qh);
+#endif
+    return cup_rows_generic(&st, qh);
 }
 
 /* ---- SigProp and MagRef (clauses 7.4, 7.5), bit-plane bp - 1 ---- */
