@@ -304,7 +304,7 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
                  uint32_t *v)
 {
     uint32_t sig = ht_spread[(e >> 4) & 0xF];
-    uint32_t m = Uq * sig - ht_spread[e >> 12];  /* byte i: m_i (0 where insignificant) */
+    uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
     uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
     uint32_t total = (m * 0x01010101u) >> 24;
     if (ms->n < total) fwd_refill(ms);
@@ -334,144 +334,190 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
 }
 #endif
 
+/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left, by its rho: in the
+ * first quad row all of it (its TL|BL, TR, BR), in the others bit 1 (its TR|BR). */
+static const uint8_t ht_ctx_left[2][16] = {
+    {0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 5, 5, 6, 7, 7, 7},
+    {0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+
+/* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
+ * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
+ * VLC table entry (bits 0-15, layout in ht_vlc_gen.py) and u_q (bits 16-22). */
+static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
+                                                          uint32_t qw, uint32_t qh, uint32_t *q)
+{
+    ht_rev vl = *vlc_in, *vlc = &vl;
+    ht_mel *mel = mel_in;
+    uint32_t qs = qw + 2;
+    uint8_t ac[520];  /* the part of each quad's context from the row above */
+    for (uint32_t qy = 0; qy < qh; qy++) {
+        int first = qy == 0;
+        const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+        const uint8_t *ctx_left = ht_ctx_left[first ? 0 : 1];
+        uint32_t *cur = q + (size_t)qy * qs + 1;
+        if (first) {
+            memset(ac, 0, qw);
+        } else { /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
+            const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
+            for (uint32_t x = 0; x < qw; x++)
+                ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
+                                  ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
+        }
+        uint32_t lc = 0;  /* ctx_left of the quad on the left */
+        for (uint32_t qx = 0; qx < qw; qx += 2) {
+            if (vlc->n < 32) rev_refill(vlc);
+            uint32_t e0 = 0, e1 = 0, c = ac[qx] | lc;
+            if (c || mel_next(mel)) e0 = vlc_quad(vlc, table, c);
+            lc = ctx_left[(e0 >> 4) & 0xF];
+            if (qx + 1 < qw) {
+                c = ac[qx + 1] | lc;
+                if (c || mel_next(mel)) e1 = vlc_quad(vlc, table, c);
+                lc = ctx_left[(e1 >> 4) & 0xF];
+            }
+            if ((e0 | e1) & 0x10000u) return TD_E_CORRUPT;
+            uint32_t u0 = 0, u1 = 0;
+            uint32_t uoff = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
+            if (uoff == 3) {
+                if (first && mel_next(mel)) {
+                    uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
+                    u0 = 2 + uvlc_suffix(vlc, p0);
+                    u1 = 2 + uvlc_suffix(vlc, p1);
+                } else {
+                    uint32_t p0 = uvlc_prefix(vlc);
+                    if (first && p0 > 2) {
+                        u1 = 1 + ((uint32_t)vlc->acc & 1);
+                        vlc_take(vlc, 1);
+                        u0 = uvlc_suffix(vlc, p0);
+                    } else {
+                        uint32_t p1 = uvlc_prefix(vlc);
+                        u0 = uvlc_suffix(vlc, p0);
+                        u1 = uvlc_suffix(vlc, p1);
+                    }
+                }
+            } else if (uoff == 1) {
+                u0 = uvlc_suffix(vlc, uvlc_prefix(vlc));
+            } else if (uoff == 2) {
+                u1 = uvlc_suffix(vlc, uvlc_prefix(vlc));
+            }
+            cur[qx] = e0 | u0 << 16;
+            if (qx + 1 < qw) cur[qx + 1] = e1 | u1 << 16;
+        }
+    }
+    *vlc_in = vl;
+    return TD_OK;
+}
+
+/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
+                                                             uint32_t w, uint32_t h, uint32_t bp,
+                                                             int32_t *coef, uint32_t *vbuf,
+                                                             int simd)
+{
+    ht_fwd msl = *ms_in, *ms = &msl;
+    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2, umax = 31 - bp;
+    size_t nv = (size_t)2 * qw + 4;
+    uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
+    (void)simd;
+    for (uint32_t qy = 0; qy < qh; qy++) {
+        const uint32_t *qr = q + (size_t)qy * qs + 1;
+        int32_t *r0 = coef + (size_t)2 * qy * w, *r1 = r0 + w;
+        int bottom = 2 * qy + 1 < h;
+        uint32_t valid_row = bottom ? 0xF : 0x5;
+        uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
+        for (uint32_t x = 0; x < qw; x++) {
+            uint32_t e = qr[x], rho = (e >> 4) & 0xF;
+            int full = x < qfull;
+            if (!rho) {
+                vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
+                r0[2 * x] = 0;
+                if (full) {
+                    r0[2 * x + 1] = r1[2 * x] = r1[2 * x + 1] = 0;
+                } else {
+                    if (2 * x + 1 < w) r0[2 * x + 1] = 0;
+                    if (bottom) r1[2 * x] = 0;
+                }
+                continue;
+            }
+            uint32_t kappa = 1;
+            if (rho & (rho - 1)) { /* gamma: two or more significant (vp is 0 in row 0) */
+                const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+                kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+            }
+            uint32_t Uq = (e >> 16) + kappa;
+            if (Uq > umax) return TD_E_CORRUPT;
+#ifdef TD_HT_AVX2
+            if (simd && full && Uq <= 14) {
+                if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+                    return TD_E_CORRUPT;
+                continue;
+            }
+#endif
+            if (!full && (rho & ~(2 * x + 1 < w ? valid_row : valid_row & 0x3)))
+                return TD_E_CORRUPT; /* a sample outside the code-block */
+            int32_t sm[4] = {0, 0, 0, 0};
+            uint32_t v[2] = {0, 0};
+            if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
+            vc[1 + 2 * x] = v[0];
+            vc[2 + 2 * x] = v[1];
+            r0[2 * x] = sm[0];
+            if (full) {
+                r0[2 * x + 1] = sm[2];
+                r1[2 * x] = sm[1];
+                r1[2 * x + 1] = sm[3];
+            } else {
+                if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
+                if (bottom) r1[2 * x] = sm[1];
+            }
+        }
+        uint32_t *t = vp; vp = vc; vc = t;
+    }
+    *ms_in = msl;
+    return TD_OK;
+}
+
 typedef struct ht_cup {
     ht_fwd ms;
     ht_mel mel;
     ht_rev vlc;
-    uint32_t w, h, bp, umax;
+    uint32_t w, h, bp;
     int32_t *coef;
-    uint8_t *rho_prev, *rho_cur;  /* rho of the quads of the previous / current quad row, quad x
-                                   * at x + 1, zero borders */
-    uint32_t *vprev, *vcur;       /* v of the bottom samples, column x at x + 1, zero borders */
+    uint32_t *q;     /* pass 1's quads */
+    uint32_t *vbuf;  /* two rows of 2 qw + 4 words, zeroed */
 } ht_cup;
 
-/* Quad row qy (first: qy == 0, whose contexts, U-VLC and kappa differ; clause 7.3.5-7.3.6). */
-static inline __attribute__((always_inline)) int cup_row(ht_cup *st, uint32_t qy, int first,
-                                                         int simd)
+/* Both passes; compiled three times, for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable
+ * shifts without the shift-count register) and with AVX2 too, chosen at run time. */
+static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd)
 {
-    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
-    uint32_t w = st->w, qw = (w + 1) / 2, bp = st->bp, umax = st->umax;
-    int32_t *r0 = st->coef + (size_t)2 * qy * w, *r1 = r0 + w;
-    int bottom = 2 * qy + 1 < st->h;
-    uint32_t valid_row = bottom ? 0xF : 0x5;
-    const uint8_t *above = st->rho_prev;  /* quads x - 1, x, x + 1 at above[x .. x + 2] */
-    uint8_t *cur = st->rho_cur;
-    const uint32_t *vp = st->vprev;
-    uint32_t *vc = st->vcur;
-    ht_rev *vlc = &st->vlc;
-    uint32_t left = 0;
-    for (uint32_t qx = 0; qx < qw; qx += 2) {
-        if (vlc->n < 32) rev_refill(vlc);
-        uint32_t e[2] = {0, 0}, c;
-        for (uint32_t j = 0; j < 2; j++) {
-            uint32_t x = qx + j;
-            if (j && x >= qw) break;
-            if (first) {
-                c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
-            } else {
-                const uint8_t *a = above + x;
-                c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
-                    (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
-            }
-            if (c || mel_next(&st->mel)) e[j] = vlc_quad(vlc, table, c);
-            left = (e[j] >> 4) & 0xF;
-            cur[x + 1] = (uint8_t)left;
-        }
-        if ((e[0] | e[1]) & 0x10000u) return TD_E_CORRUPT;
-        uint32_t u[2] = {0, 0};
-        uint32_t uoff = ((e[0] >> 3) & 1) | ((e[1] >> 2) & 2);
-        if (uoff == 3) {
-            if (first && mel_next(&st->mel)) {
-                uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
-                u[0] = 2 + uvlc_suffix(vlc, p0);
-                u[1] = 2 + uvlc_suffix(vlc, p1);
-            } else {
-                uint32_t p0 = uvlc_prefix(vlc);
-                if (first && p0 > 2) {
-                    u[1] = 1 + ((uint32_t)vlc->acc & 1);
-                    vlc_take(vlc, 1);
-                    u[0] = uvlc_suffix(vlc, p0);
-                } else {
-                    uint32_t p1 = uvlc_prefix(vlc);
-                    u[0] = uvlc_suffix(vlc, p0);
-                    u[1] = uvlc_suffix(vlc, p1);
-                }
-            }
-        } else if (uoff) {
-            u[uoff >> 1] = uvlc_suffix(vlc, uvlc_prefix(vlc));
-        }
-        for (uint32_t j = 0; j < 2; j++) {
-            uint32_t x = qx + j;
-            if (j && x >= qw) break;
-            uint32_t rho = (e[j] >> 4) & 0xF;
-            int32_t s[4] = {0, 0, 0, 0};
-            uint32_t v[2] = {0, 0};
-            int full = 2 * x + 1 < w && bottom;
-            if (rho) {
-                uint32_t kappa = 1;
-                if (!first && (rho & (rho - 1))) { /* gamma: two or more significant */
-                    const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
-                    kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
-                }
-                uint32_t Uq = u[j] + kappa;
-                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
-                if (Uq > umax || (rho & ~valid)) return TD_E_CORRUPT;
-#ifdef TD_HT_AVX2
-                if (simd && full && Uq <= 14) {
-                    if (magsgn_quad_avx2(&st->ms, e[j], Uq, bp, r0 + 2 * x, r1 + 2 * x,
-                                         vc + 1 + 2 * x))
-                        return TD_E_CORRUPT;
-                    continue;
-                }
-#endif
-                if (magsgn_quad(&st->ms, e[j], Uq, bp, s, v)) return TD_E_CORRUPT;
-            }
-            vc[1 + 2 * x] = v[0];
-            vc[2 + 2 * x] = v[1];
-            if (full) {
-                r0[2 * x] = s[0];
-                r0[2 * x + 1] = s[2];
-                r1[2 * x] = s[1];
-                r1[2 * x + 1] = s[3];
-            } else {
-                r0[2 * x] = s[0];
-                if (2 * x + 1 < w) r0[2 * x + 1] = s[2];
-                if (bottom) r1[2 * x] = s[1];
-            }
-        }
-    }
-    return TD_OK;
+    uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
+    int rc = vlc_pass(&st->vlc, &st->mel, qw, qh, st->q);
+    if (rc != TD_OK) return rc;
+    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->coef, st->vbuf, simd);
 }
 
-/* The quad rows of a block; compiled twice, for x86-64 and for x86-64 with BMI2 (shrx, bzhi:
- * the variable shifts of MagSgn without the shift-count register), chosen at run time. */
-static inline __attribute__((always_inline)) int cup_rows(ht_cup *st, uint32_t qh, int simd)
-{
-    int rc = cup_row(st, 0, 1, simd);
-    for (uint32_t qy = 1; qy < qh && rc == TD_OK; qy++) {
-        uint8_t *t = st->rho_prev; st->rho_prev = st->rho_cur; st->rho_cur = t;
-        uint32_t *tv = st->vprev; st->vprev = st->vcur; st->vcur = tv;
-        rc = cup_row(st, qy, 0, simd);
-    }
-    return rc;
-}
-
-static int cup_rows_generic(ht_cup *st, uint32_t qh) { return cup_rows(st, qh, 0); }
+static int cup_generic(ht_cup *st) { return cup_passes(st, 0); }
 
 #ifdef TD_HT_AVX2
-__attribute__((target("bmi,bmi2,lzcnt"))) static int cup_rows_bmi2(ht_cup *st, uint32_t qh)
+__attribute__((target("bmi,bmi2,lzcnt"))) static int cup_bmi2(ht_cup *st)
 {
-    return cup_rows(st, qh, 0);
+    return cup_passes(st, 0);
 }
 
-__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static int cup_rows_avx2(ht_cup *st,
-                                                                                uint32_t qh)
+__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static int cup_avx2(ht_cup *st)
 {
-    return cup_rows(st, qh, 1);
+    return cup_passes(st, 1);
 }
 #endif
 
-/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written). */
+/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written); scratch holds
+ * cleanup_scratch(w, h) words. */
+static size_t cleanup_scratch(uint32_t w, uint32_t h)
+{
+    size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
+    return (qw + 2) * qh + 2 * (2 * qw + 4);
+}
+
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
                    int32_t *coef, uint32_t *scratch)
 {
@@ -498,23 +544,19 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     st.w = w;
     st.h = h;
     st.bp = bp;
-    st.umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
     st.coef = coef;
-    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2;
-    size_t nv = (size_t)2 * qw + 4, nr = (qw + 3 + 3) & ~(size_t)3;
-    st.vprev = scratch;
-    st.vcur = scratch + nv;
-    st.rho_prev = (uint8_t *)(scratch + 2 * nv);
-    st.rho_cur = st.rho_prev + nr;
-    memset(scratch, 0, 2 * nv * sizeof *scratch + 2 * nr);
+    size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
+    st.q = scratch;
+    st.vbuf = scratch + nq;
+    for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
+    memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
         __builtin_cpu_supports("lzcnt") && __builtin_cpu_supports("popcnt"))
-        return cup_rows_avx2(&st, qh);
-    if (__builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt"))
-        return cup_rows_bmi2(&st, qh);
+        return cup_avx2(&st);
+    if (__builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt")) return cup_bmi2(&st);
 #endif
-    return cup_rows_generic(&st, qh);
+    return cup_generic(&st);
 }
 
 /* ---- SigProp and MagRef (clauses 7.4, 7.5), bit-plane bp - 1 ---- */
@@ -614,7 +656,7 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
     if (bp < 1) return TD_E_CORRUPT;
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    size_t need = 2 * ((size_t)w / 2 + 3) + 2 * ((size_t)w + 4);
+    size_t need = cleanup_scratch(w, h);
     size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
     if (need_sig > need) need = need_sig;
     /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
