@@ -19,7 +19,7 @@
  * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
  * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
  * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
- * before use; a stream that breaks a rule of T.814 is TD_E_CORRUPT.
+ * before use; a cleanup segment that breaks a rule of T.814 leaves its block all zeros.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -671,8 +671,11 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     const j2k_segment *cs = &job->segs[cup];
     int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
     if (rc != TD_OK) {
+        /* a damaged or cut cleanup segment (Scup against Lcup, a codeword that does not exist,
+         * an exponent out of range): the block decodes as zeros and the others go on, as
+         * OpenJPEG and OpenJPH do (a cut stream leaves one such block at the cut) */
         memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
-        return rc;
+        return rc == TD_E_CORRUPT ? TD_OK : rc;
     }
     if (ref != UINT32_MAX && bp >= 2) {
         const j2k_segment *rs = &job->segs[ref];
