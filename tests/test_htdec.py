@@ -253,3 +253,42 @@ def test_damaged_and_cut_streams_decode_the_other_blocks():
     cut[-1] = 0xFF
     ours = j2k.decode(bytes(cut), threads=1)
     assert _tiles_equal(ours, src, 64) == [True, True, True, False]
+
+
+# ------------------------------------------------------------------------------------------
+# MIXED mode (CAP Ccap15, T.814 B.2): EBCOT code-blocks inside an HT component
+# ------------------------------------------------------------------------------------------
+def _as_mixed_ht(cs: bytes) -> bytes:
+    """A Part 1 codestream relabelled as HT MIXED: Rsiz says CAP, a CAP marker (Part 15,
+    Ccap15 MIXED) after SIZ, the COD code-block style with HT | MIXED.  Every code-block stays
+    EBCOT: a decoder must recognise each as such from its first contribution."""
+    import struct
+
+    out = bytearray(cs)
+    assert out[2:4] == b"\xff\x51"
+    lsiz = struct.unpack(">H", out[4:6])[0]
+    out[6:8] = struct.pack(">H", struct.unpack(">H", out[6:8])[0] | 0x4000)
+    out[4 + lsiz:4 + lsiz] = b"\xff\x50" + struct.pack(">HIH", 8, 0x00020000, 0xD800)
+    cod = out.index(b"\xff\x52")
+    out[cod + 12] |= 0xC0  # FF52 Lcod Scod SGcod(4) levels xcb ycb style
+    return bytes(out)
+
+
+@pytest.mark.parametrize("modesw", [
+    0,
+    pytest.param(1, marks=pytest.mark.xfail(strict=True, reason="tier2.c: BYPASS in MIXED mode")),
+    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason="tier2.c: TERMALL in MIXED mode")),
+])
+def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
+    """OpenJPEG (glymur) encodes Part 1 with the BYPASS (1) / TERMALL (4) mode switches; the
+    same code-blocks inside a MIXED HT component must decode the same."""
+    glymur = pytest.importorskip("glymur")
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:96, 0:128]
+    src = ((np.sin(x / 7) + np.cos(y / 5) + 2) * 50 + rng.integers(0, 40, x.shape)).astype(np.uint8)
+    path = tmp_path / "a.j2k"
+    kw = {"modesw": modesw} if modesw else {}
+    glymur.Jp2k(str(path), data=src, cbsize=(32, 32), numres=3, **kw)
+    cs = path.read_bytes()
+    assert np.array_equal(j2k.decode(cs, threads=1), src)
+    assert np.array_equal(j2k.decode(_as_mixed_ht(cs), threads=1), src)
