@@ -330,6 +330,7 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
         _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
     ms->acc >>= total;
     ms->n -= total;
+    if (Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): no magnitude reaches 2^31 */
     return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
 }
 #endif
@@ -409,67 +410,86 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
 
 /* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
  * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+/* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
+ * constant where inlined). */
+static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t e, uint32_t x,
+                                                            int full, uint32_t w, int bottom,
+                                                            uint32_t bp, int32_t *r0,
+                                                            int32_t *r1, const uint32_t *vp,
+                                                            uint32_t *vc, int simd)
+{
+    uint32_t rho = (e >> 4) & 0xF;
+    if (!rho) {
+        vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
+        r0[2 * x] = 0;
+        if (full) {
+            r0[2 * x + 1] = r1[2 * x] = r1[2 * x + 1] = 0;
+        } else {
+            if (2 * x + 1 < w) r0[2 * x + 1] = 0;
+            if (bottom) r1[2 * x] = 0;
+        }
+        return TD_OK;
+    }
+    uint32_t kappa = 1;
+    if (rho & (rho - 1)) { /* gamma: two or more significant (vp is 0 in row 0) */
+        const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+        kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+    }
+    uint32_t Uq = (e >> 16) + kappa;
+    if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
+#ifdef TD_HT_AVX2
+    if (simd && full && Uq <= 14) {
+        if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+            return TD_E_CORRUPT;
+        return TD_OK;
+    }
+#else
+    (void)simd;
+#endif
+    if (!full) { /* the samples inside the block */
+        uint32_t valid = (2 * x + 1 < w ? 0x5 : 0x1) * (bottom ? 3 : 1);
+        if (rho & ~valid) return TD_E_CORRUPT;
+    }
+    int32_t sm[4] = {0, 0, 0, 0};
+    uint32_t v[2] = {0, 0};
+    if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
+    vc[1 + 2 * x] = v[0];
+    vc[2 + 2 * x] = v[1];
+    r0[2 * x] = sm[0];
+    if (full) {
+        r0[2 * x + 1] = sm[2];
+        r1[2 * x] = sm[1];
+        r1[2 * x + 1] = sm[3];
+    } else {
+        if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
+        if (bottom) r1[2 * x] = sm[1];
+    }
+    return TD_OK;
+}
+
+/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
 static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
                                                              uint32_t w, uint32_t h, uint32_t bp,
                                                              int32_t *coef, uint32_t *vbuf,
                                                              int simd)
 {
     ht_fwd msl = *ms_in, *ms = &msl;
-    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2, umax = 31 - bp;
+    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
     size_t nv = (size_t)2 * qw + 4;
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
-    (void)simd;
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
         int32_t *r0 = coef + (size_t)2 * qy * w, *r1 = r0 + w;
         int bottom = 2 * qy + 1 < h;
-        uint32_t valid_row = bottom ? 0xF : 0x5;
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
-        for (uint32_t x = 0; x < qw; x++) {
-            uint32_t e = qr[x], rho = (e >> 4) & 0xF;
-            int full = x < qfull;
-            if (!rho) {
-                vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
-                r0[2 * x] = 0;
-                if (full) {
-                    r0[2 * x + 1] = r1[2 * x] = r1[2 * x + 1] = 0;
-                } else {
-                    if (2 * x + 1 < w) r0[2 * x + 1] = 0;
-                    if (bottom) r1[2 * x] = 0;
-                }
-                continue;
-            }
-            uint32_t kappa = 1;
-            if (rho & (rho - 1)) { /* gamma: two or more significant (vp is 0 in row 0) */
-                const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
-                kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
-            }
-            uint32_t Uq = (e >> 16) + kappa;
-            if (Uq > umax) return TD_E_CORRUPT;
-#ifdef TD_HT_AVX2
-            if (simd && full && Uq <= 14) {
-                if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
-                    return TD_E_CORRUPT;
-                continue;
-            }
-#endif
-            if (!full && (rho & ~(2 * x + 1 < w ? valid_row : valid_row & 0x3)))
-                return TD_E_CORRUPT; /* a sample outside the code-block */
-            int32_t sm[4] = {0, 0, 0, 0};
-            uint32_t v[2] = {0, 0};
-            if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
-            vc[1 + 2 * x] = v[0];
-            vc[2 + 2 * x] = v[1];
-            r0[2 * x] = sm[0];
-            if (full) {
-                r0[2 * x + 1] = sm[2];
-                r1[2 * x] = sm[1];
-                r1[2 * x + 1] = sm[3];
-            } else {
-                if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
-                if (bottom) r1[2 * x] = sm[1];
-            }
-        }
+        uint32_t x = 0;
+        for (; x < qfull; x++)
+            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd) != TD_OK)
+                return TD_E_CORRUPT;
+        for (; x < qw; x++)
+            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd) != TD_OK)
+                return TD_E_CORRUPT;
         uint32_t *t = vp; vp = vc; vc = t;
     }
     *ms_in = msl;
