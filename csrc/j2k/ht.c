@@ -142,13 +142,6 @@ static inline uint32_t rev_bit(ht_rev *r)
     return b;
 }
 
-static inline uint32_t rev_bits(ht_rev *r, uint32_t k)
-{
-    uint32_t v = (uint32_t)r->acc & ((1u << k) - 1);
-    rev_skip(r, k);
-    return v;
-}
-
 /* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end. */
 typedef struct ht_mel {
     const uint8_t *p;
@@ -299,7 +292,7 @@ static const uint32_t ht_spread[16] = {
  * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
  * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1],
  * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
-__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static inline uint32_t
+__attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
 magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, int32_t *r1,
                  uint32_t *v)
 {
@@ -519,12 +512,12 @@ static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd
 static int cup_generic(ht_cup *st) { return cup_passes(st, 0); }
 
 #ifdef TD_HT_AVX2
-__attribute__((target("bmi,bmi2,lzcnt"))) static int cup_bmi2(ht_cup *st)
+__attribute__((target("bmi,bmi2"))) static int cup_bmi2(ht_cup *st)
 {
     return cup_passes(st, 0);
 }
 
-__attribute__((target("avx2,bmi,bmi2,lzcnt,popcnt"))) static int cup_avx2(ht_cup *st)
+__attribute__((target("avx2,bmi,bmi2"))) static int cup_avx2(ht_cup *st)
 {
     return cup_passes(st, 1);
 }
@@ -571,10 +564,8 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
     memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
-        __builtin_cpu_supports("lzcnt") && __builtin_cpu_supports("popcnt"))
-        return cup_avx2(&st);
-    if (__builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt")) return cup_bmi2(&st);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+    if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
 #endif
     return cup_generic(&st);
 }
