@@ -13,6 +13,12 @@
  * codeword (context from the neighbouring quads' significance, a MEL event in context 0)
  * gives the significance rho, the u_off flag and the exponent bits e_k / e_1 of each quad;
  * U-VLC gives u_q, and U_q = u_q + kappa the number of MagSgn bits per significant sample.
+ * Since MEL, VLC and U-VLC need nothing from MagSgn, the cleanup runs in two passes: the
+ * first decodes them for the whole block into one word per quad, the second reads MagSgn
+ * (kappa from the row above) and writes every sample in its final form.  The MagSgn of a quad
+ * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
+ * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
+ * and stay plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
