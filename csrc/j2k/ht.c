@@ -25,7 +25,8 @@
  * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
  * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
  * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
- * before use; a cleanup segment that breaks a rule of T.814 leaves its block all zeros.
+ * before use; a cleanup segment that breaks a rule of T.814 is TD_E_CORRUPT, one cut by the end
+ * of the codestream leaves its block all zeros.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -686,14 +687,21 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     }
     uint32_t *scratch = (uint32_t *)(void *)t1->flags;
     const j2k_segment *cs = &job->segs[cup];
+    if (cs->cut) {
+        /* the codestream ends inside the cleanup segment: its VLC and MEL data (read from the
+         * end) are gone, so the block is zeros and the rest of the image decodes (the caller
+         * reports the truncation in strict mode) */
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return TD_OK;
+    }
     int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
     if (rc != TD_OK) {
-        /* a damaged or cut cleanup segment (Scup against Lcup, a codeword that does not exist,
-         * an exponent out of range): the block decodes as zeros and the others go on, as
-         * OpenJPEG and OpenJPH do (a cut stream leaves one such block at the cut) */
+        /* a complete but damaged cleanup segment (Scup against Lcup, a codeword that does not
+         * exist, an exponent out of range) is an error: no made-up samples in a lossless image */
         memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
-        return rc == TD_E_CORRUPT ? TD_OK : rc;
+        return rc;
     }
+    if (ref != UINT32_MAX && job->segs[ref].cut) ref = UINT32_MAX; /* cut refinement: skip it */
     if (ref != UINT32_MAX && bp >= 2) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;
