@@ -5,7 +5,8 @@ one, OpenJPEG (``_j2k``); images encoded here on the spot by OpenJPH (imagecodec
 ``htj2k_encode``) and decoded by OpenJPH itself (``htj2k_decode``), reversible ones also equal
 to the source.  The 34 HT conformance codestreams (T.803) run in test_j2k_conformance.py.
 Damaged HT streams (truncations, bit flips, the frame that aborts OpenJPEG 2.5.0) must give a
-turbodicom error or an array, never a crash.
+turbodicom error or an array, never a crash; a damaged cleanup segment is a ``DecodeError``,
+one cut by the end of the codestream leaves its code-block all zeros and the others decode.
 """
 
 from __future__ import annotations
@@ -187,9 +188,13 @@ def _decode_or_error(data: bytes) -> None:
 
 
 def test_the_frame_that_aborts_openjpeg_250():
+    """Many of its code-blocks are damaged (Scup > Lcup, exponents past 31 bits): a
+    ``DecodeError`` on any number of threads (OpenJPEG 2.5.0 aborts the process, OpenJPH 0.26.3
+    returns an image with made-up samples)."""
     data = ABORTS_OPENJPEG.read_bytes()
-    with pytest.raises(turbodicom.DecodeError):
-        j2k.decode(data, threads=1)
+    for threads in (1, 2):
+        with pytest.raises(turbodicom.DecodeError, match="code-block"):
+            j2k.decode(data, threads=threads)
 
 
 def _hostile_seeds() -> list[bytes]:
@@ -220,6 +225,74 @@ def test_damaged_cleanup_segment_is_a_decode_error():
     stream = bytearray(imagecodecs.htj2k_encode(src, reversible=True, resolutions=1))
     assert np.array_equal(j2k.decode(bytes(stream)), src)
     eoc = bytes(stream).rindex(b"\xff\xd9")
-    stream[eoc - 1] = 0xFF  # Scup's high byte: larger than the segment
-    with pytest.raises(turbodicom.DecodeError):
+    stream[eoc - 1] = 0xFF  # Scup's high byte (of the last block, HH): larger than the segment
+    with pytest.raises(turbodicom.DecodeError, match="code-block"):
         j2k.decode(bytes(stream))
+
+
+def _tiles_equal(a: np.ndarray, b: np.ndarray, size: int) -> list[bool]:
+    return [np.array_equal(a[y:y + size, x:x + size], b[y:y + size, x:x + size])
+            for y in range(0, a.shape[0], size) for x in range(0, a.shape[1], size)]
+
+
+def test_cut_stream_decodes_the_other_blocks():
+    """The stream cut inside the fourth of four tiles, its last byte (what would be the Scup
+    byte of the block at the cut) damaged as well: the first three tiles are exact, no error
+    (non-strict); strict mode reports the truncation.  The same damage in a complete tile is
+    a ``DecodeError``."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    src = np.random.default_rng(5).integers(0, 1 << 12, (128, 128)).astype(np.uint16)
+    stream = imagecodecs.htj2k_encode(src, reversible=True, resolutions=1, tile=(64, 64))
+    assert np.array_equal(j2k.decode(stream, threads=1), src)
+    sots = [i for i in range(len(stream) - 1) if stream[i:i + 2] == b"\xff\x90"]
+    assert len(sots) == 4
+    damaged = bytearray(stream)
+    damaged[sots[3] - 1] = 0xFF  # the last byte of tile 2: the Scup byte of its last block
+    with pytest.raises(turbodicom.DecodeError, match="tile 2"):
+        j2k.decode(bytes(damaged), threads=1)
+    cut = bytearray(stream[: sots[3] + (len(stream) - sots[3]) // 2])
+    cut[-1] = 0xFF
+    for threads in (1, 2):
+        ours = j2k.decode(bytes(cut), threads=threads)
+        assert _tiles_equal(ours, src, 64) == [True, True, True, False]
+    with pytest.raises(turbodicom.DecodeError):
+        j2k.decode(bytes(cut), threads=1, strict=True)
+
+
+# ------------------------------------------------------------------------------------------
+# MIXED mode (CAP Ccap15, T.814 B.2): EBCOT code-blocks inside an HT component
+# ------------------------------------------------------------------------------------------
+def _as_mixed_ht(cs: bytes) -> bytes:
+    """A Part 1 codestream relabelled as HT MIXED: Rsiz says CAP, a CAP marker (Part 15,
+    Ccap15 MIXED) after SIZ, the COD code-block style with HT | MIXED.  Every code-block stays
+    EBCOT: a decoder must recognise each as such from its first contribution."""
+    import struct
+
+    out = bytearray(cs)
+    assert out[2:4] == b"\xff\x51"
+    lsiz = struct.unpack(">H", out[4:6])[0]
+    out[6:8] = struct.pack(">H", struct.unpack(">H", out[6:8])[0] | 0x4000)
+    out[4 + lsiz:4 + lsiz] = b"\xff\x50" + struct.pack(">HIH", 8, 0x00020000, 0xD800)
+    cod = out.index(b"\xff\x52")
+    out[cod + 12] |= 0xC0  # FF52 Lcod Scod SGcod(4) levels xcb ycb style
+    return bytes(out)
+
+
+@pytest.mark.parametrize("modesw", [
+    0,
+    pytest.param(1, marks=pytest.mark.xfail(strict=True, reason="tier2.c: BYPASS in MIXED mode")),
+    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason="tier2.c: TERMALL in MIXED mode")),
+])
+def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
+    """OpenJPEG (glymur) encodes Part 1 with the BYPASS (1) / TERMALL (4) mode switches; the
+    same code-blocks inside a MIXED HT component must decode the same."""
+    glymur = pytest.importorskip("glymur")
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:96, 0:128]
+    src = ((np.sin(x / 7) + np.cos(y / 5) + 2) * 50 + rng.integers(0, 40, x.shape)).astype(np.uint8)
+    path = tmp_path / "a.j2k"
+    kw = {"modesw": modesw} if modesw else {}
+    glymur.Jp2k(str(path), data=src, cbsize=(32, 32), numres=3, **kw)
+    cs = path.read_bytes()
+    assert np.array_equal(j2k.decode(cs, threads=1), src)
+    assert np.array_equal(j2k.decode(_as_mixed_ht(cs), threads=1), src)

@@ -106,6 +106,7 @@ static int gather(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, uint32_t *n
             t1->segs[n].offset = (uint32_t)w;
             t1->segs[n].len = 0;
             t1->segs[n].passes = 0;
+            t1->segs[n].cut = 0;
             n++;
             cur = ch->seg;
         }
@@ -113,6 +114,7 @@ static int gather(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, uint32_t *n
         w += ch->len;
         t1->segs[n - 1].len += ch->len;
         t1->segs[n - 1].passes += ch->passes;
+        t1->segs[n - 1].cut |= ch->cut;
     }
     t1->buf[w++] = 0xFF;
     t1->buf[w++] = 0xFF;

@@ -13,13 +13,20 @@
  * codeword (context from the neighbouring quads' significance, a MEL event in context 0)
  * gives the significance rho, the u_off flag and the exponent bits e_k / e_1 of each quad;
  * U-VLC gives u_q, and U_q = u_q + kappa the number of MagSgn bits per significant sample.
+ * Since MEL, VLC and U-VLC need nothing from MagSgn, the cleanup runs in two passes: the
+ * first decodes them for the whole block into one word per quad, the second reads MagSgn
+ * (kappa from the row above) and writes every sample in its final form.  The MagSgn of a quad
+ * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
+ * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
+ * and stay plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
  * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
  * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
  * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
- * before use; a stream that breaks a rule of T.814 is TD_E_CORRUPT.
+ * before use; a cleanup segment that breaks a rule of T.814 is TD_E_CORRUPT, one cut by the end
+ * of the codestream leaves its block all zeros.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,14 +47,19 @@ typedef struct ht_fwd {
     uint32_t fill;  /* byte fed once the segment is exhausted */
 } ht_fwd;
 
-static inline void fwd_refill(ht_fwd *r)
+static inline void fwd_refill(ht_fwd *r) /* afterwards at least 57 bits */
 {
-    if (r->n <= 32 && !r->unstuff && r->pos + 4 <= r->len) {
-        uint32_t v = td_load_le32(r->p + r->pos), inv = ~v;
-        if (!((inv - 0x01010101u) & v & 0x80808080u)) { /* no 0xFF byte: 32 bits at once */
-            r->acc |= (uint64_t)v << r->n;
-            r->n += 32;
-            r->pos += 4;
+    if (!r->unstuff && r->pos + 8 <= r->len) {
+        /* the whole bytes that fit, when none of them is 0xFF (0x80 marks the lowest 0xFF
+         * byte exactly; marks above a 0xFF byte may be false, and do not matter) */
+        uint64_t v = td_load_le64(r->p + r->pos), inv = ~v;
+        uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
+        uint32_t k = (64 - r->n) >> 3; /* r->n <= 56: 1..8 */
+        uint64_t lim = k >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1;
+        if (!(ff & lim)) {
+            r->acc |= v << r->n;
+            r->n += 8 * k;
+            r->pos += k;
             return;
         }
     }
@@ -137,13 +149,6 @@ static inline uint32_t rev_bit(ht_rev *r)
     return b;
 }
 
-static inline uint32_t rev_bits(ht_rev *r, uint32_t k)
-{
-    uint32_t v = (uint32_t)r->acc & ((1u << k) - 1);
-    rev_skip(r, k);
-    return v;
-}
-
 /* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end. */
 typedef struct ht_mel {
     const uint8_t *p;
@@ -189,74 +194,348 @@ static inline uint32_t mel_event(ht_mel *m)
     }
 }
 
-/* ---- U-VLC (clause 7.3.6) ---- */
+/* ---- cleanup pass ---- */
 
-/* The prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1, 2, 3, 5. */
+/* VLC bits taken without a refill: the caller refilled to 32 bits or more for the quad pair
+ * (two codewords of at most 7 bits, two U-VLC prefixes of at most 3 and suffixes of at most 5:
+ * 30 bits). */
+static inline void vlc_take(ht_rev *r, uint32_t k)
+{
+    r->acc >>= k;
+    r->n -= k;
+}
+
+/* U-VLC (clause 7.3.6): the prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1,
+ * 2, 3, 5; then a suffix of 0, 0, 1 or 5 bits.  A 5-bit suffix of 28 or more announces u_ext,
+ * which only exponents beyond 32 bits need: refused by the caller's U_q bound (returned as 64). */
 static inline uint32_t uvlc_prefix(ht_rev *r)
 {
     static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
     uint32_t b = (uint32_t)r->acc & 7;
-    rev_skip(r, len[b]);
+    vlc_take(r, len[b]);
     return pfx[b];
 }
 
-/* u = prefix + suffix; a suffix of 28 or more announces u_ext, which only exponents beyond 32
- * bits need: refused as corrupt by the caller's U_q bound, signalled here as 64. */
 static inline uint32_t uvlc_suffix(ht_rev *r, uint32_t pfx)
 {
     if (pfx < 3) return pfx;
-    if (pfx == 3) return 3 + rev_bit(r);
-    uint32_t s = rev_bits(r, 5);
+    if (pfx == 3) {
+        uint32_t b = (uint32_t)r->acc & 1;
+        vlc_take(r, 1);
+        return 3 + b;
+    }
+    uint32_t s = (uint32_t)r->acc & 31;
+    vlc_take(r, 5);
     return s >= 28 ? 64 : 5 + s;
 }
 
-/* ---- cleanup pass ---- */
-
-typedef struct ht_quad {
-    uint32_t rho, uoff, ek, e1;
-} ht_quad;
-
-static inline int vlc_decode(ht_rev *vlc, const uint16_t *table, uint32_t c, ht_quad *q)
+/* One quad's VLC codeword in context c; the table entry (layout in ht_vlc_gen.py), 0 for a
+ * codeword that does not exist (corrupt). */
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c)
 {
     uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
-    uint32_t len = e & 7;
-    if (!len) return TD_E_CORRUPT;
-    rev_skip(vlc, len);
-    q->uoff = (e >> 3) & 1;
-    q->rho = (e >> 4) & 0xF;
-    q->e1 = (e >> 8) & 0xF;
-    q->ek = (e >> 12) & 0xF;
+    vlc_take(vlc, e & 7);
+    return (e & 7) ? e : 0x10000u;
+}
+
+static inline uint32_t mel_next(ht_mel *m)
+{
+    if (m->run) { m->run--; return 0; }
+    return mel_event(m);
+}
+
+/* One significant sample from MagSgn (clause 7.3.7): m bits, the implicit bit ibit above them;
+ * *s receives the sample in the output form, *v receives v = 2 (mu - 1) + 1 (for kappa);
+ * *over collects the magnitudes (one reaching 2^31 is corrupt, only possible when U_q reaches
+ * 31 - bp). */
+static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint32_t m,
+                                                                uint32_t ibit, uint32_t sh,
+                                                                int32_t *s, uint32_t *v,
+                                                                uint64_t *over)
+{
+    if (ms->n < 32) fwd_refill(ms);
+    uint32_t bits = (uint32_t)ms->acc;
+    ms->acc >>= m;
+    ms->n -= m;
+    uint32_t vi = (bits & ((1u << m) - 1)) | (ibit << m) | 1; /* m <= 30 */
+    uint64_t mag = (uint64_t)(vi + 2) << sh;
+    *over |= mag;
+    uint32_t neg = 0u - (bits & 1);
+    *s = (int32_t)(((uint32_t)mag ^ neg) - neg);
+    *v = vi;
+}
+
+/* The MagSgn bits of one quad with VLC entry e and U_q: s[i] receives sample i (top-left,
+ * bottom-left, top-right, bottom-right) in the output form, 0 where insignificant; v[0..1]
+ * receive v of the bottom samples (0 where insignificant), kappa of the next quad row.
+ * Returns nonzero for a magnitude that does not fit 31 bits (corrupt). */
+static inline __attribute__((always_inline)) uint32_t magsgn_quad(ht_fwd *ms, uint32_t e,
+                                                                  uint32_t Uq, uint32_t bp,
+                                                                  int32_t s[4], uint32_t v[2])
+{
+    uint32_t e1 = e >> 8, ek = e >> 12, sh = bp - 1, dummy;
+    uint64_t over = 0;
+    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, &s[0], &dummy, &over);
+    if (e & 0x20)
+        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, &s[1], &v[0], &over);
+    if (e & 0x40)
+        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, &s[2], &dummy, &over);
+    if (e & 0x80)
+        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, &s[3], &v[1], &over);
+    return (uint32_t)(over >> 31);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define TD_HT_AVX2 1
+
+/* spread[k]: bit i of the nibble k in byte i */
+static const uint32_t ht_spread[16] = {
+    0x00000000, 0x00000001, 0x00000100, 0x00000101, 0x00010000, 0x00010001, 0x00010100,
+    0x00010101, 0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001,
+    0x01010100, 0x01010101};
+
+/* magsgn_quad for a quad inside the block with U_q <= 14 (all its MagSgn bits, at most 56, in
+ * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
+ * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1],
+ * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
+magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, int32_t *r1,
+                 uint32_t *v)
+{
+    uint32_t sig = ht_spread[(e >> 4) & 0xF];
+    uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
+    uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
+    uint32_t total = (m * 0x01010101u) >> 24;
+    if (ms->n < total) fwd_refill(ms);
+    const __m256i one = _mm256_set1_epi64x(1);
+    __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
+    __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
+    __m256i sv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sig));
+    __m256i iv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)ht_spread[(e >> 8) & 0xF]));
+    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)ms->acc), pv);
+    __m256i low = _mm256_sub_epi64(_mm256_sllv_epi64(one, mv), one);
+    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
+                                                 _mm256_sllv_epi64(iv, mv)), sv);
+    __m256i mag = _mm256_sll_epi64(_mm256_add_epi64(vv, _mm256_add_epi64(sv, sv)),
+                                   _mm_cvtsi32_si128((int)(bp - 1)));
+    __m256i neg = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
+    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(mag, neg), neg);
+    /* lanes 0..3 are samples TL, BL, TR, BR: TL TR to r0, BL BR to r1 */
+    __m128i o = _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(out, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
+    _mm_storel_epi64((__m128i *)(void *)r0, o);
+    _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
+    _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
+        _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
+    ms->acc >>= total;
+    ms->n -= total;
+    if (Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): no magnitude reaches 2^31 */
+    return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
+}
+#endif
+
+/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left, by its rho: in the
+ * first quad row all of it (its TL|BL, TR, BR), in the others bit 1 (its TR|BR). */
+static const uint8_t ht_ctx_left[2][16] = {
+    {0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 5, 5, 6, 7, 7, 7},
+    {0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+
+/* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
+ * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
+ * VLC table entry (bits 0-15, layout in ht_vlc_gen.py) and u_q (bits 16-22). */
+static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
+                                                          uint32_t qw, uint32_t qh, uint32_t *q)
+{
+    ht_rev vl = *vlc_in, *vlc = &vl;
+    ht_mel *mel = mel_in;
+    uint32_t qs = qw + 2;
+    uint8_t ac[520];  /* the part of each quad's context from the row above */
+    for (uint32_t qy = 0; qy < qh; qy++) {
+        int first = qy == 0;
+        const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+        const uint8_t *ctx_left = ht_ctx_left[first ? 0 : 1];
+        uint32_t *cur = q + (size_t)qy * qs + 1;
+        if (first) {
+            memset(ac, 0, qw);
+        } else { /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
+            const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
+            for (uint32_t x = 0; x < qw; x++)
+                ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
+                                  ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
+        }
+        uint32_t lc = 0;  /* ctx_left of the quad on the left */
+        for (uint32_t qx = 0; qx < qw; qx += 2) {
+            if (vlc->n < 32) rev_refill(vlc);
+            uint32_t e0 = 0, e1 = 0, c = ac[qx] | lc;
+            if (c || mel_next(mel)) e0 = vlc_quad(vlc, table, c);
+            lc = ctx_left[(e0 >> 4) & 0xF];
+            if (qx + 1 < qw) {
+                c = ac[qx + 1] | lc;
+                if (c || mel_next(mel)) e1 = vlc_quad(vlc, table, c);
+                lc = ctx_left[(e1 >> 4) & 0xF];
+            }
+            if ((e0 | e1) & 0x10000u) return TD_E_CORRUPT;
+            uint32_t u0 = 0, u1 = 0;
+            uint32_t uoff = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
+            if (uoff == 3) {
+                if (first && mel_next(mel)) {
+                    uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
+                    u0 = 2 + uvlc_suffix(vlc, p0);
+                    u1 = 2 + uvlc_suffix(vlc, p1);
+                } else {
+                    uint32_t p0 = uvlc_prefix(vlc);
+                    if (first && p0 > 2) {
+                        u1 = 1 + ((uint32_t)vlc->acc & 1);
+                        vlc_take(vlc, 1);
+                        u0 = uvlc_suffix(vlc, p0);
+                    } else {
+                        uint32_t p1 = uvlc_prefix(vlc);
+                        u0 = uvlc_suffix(vlc, p0);
+                        u1 = uvlc_suffix(vlc, p1);
+                    }
+                }
+            } else if (uoff == 1) {
+                u0 = uvlc_suffix(vlc, uvlc_prefix(vlc));
+            } else if (uoff == 2) {
+                u1 = uvlc_suffix(vlc, uvlc_prefix(vlc));
+            }
+            cur[qx] = e0 | u0 << 16;
+            if (qx + 1 < qw) cur[qx + 1] = e1 | u1 << 16;
+        }
+    }
+    *vlc_in = vl;
     return TD_OK;
 }
 
-/* The samples of quad (qx, qy) from MagSgn: rho bit i is sample i (top-left, bottom-left,
- * top-right, bottom-right); `valid` has the bits of the samples inside the code-block.  c0
- * points at the quad's top-left coefficient, off[i] is sample i from there; vrow[0..1]
- * receive v = 2 (mu - 1) + 1 of the bottom samples (kappa of the next quad row).  With
- * check, a magnitude that would not fit 31 bits is corrupt (only possible when U_q reaches
- * 31 - bp). */
-static inline int magsgn_quad(ht_fwd *ms, const ht_quad *q, uint32_t Uq, uint32_t valid,
-                              uint32_t bp, int check, int32_t *c0, const size_t *off,
-                              uint32_t *vrow)
+/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+/* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
+ * constant where inlined). */
+static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t e, uint32_t x,
+                                                            int full, uint32_t w, int bottom,
+                                                            uint32_t bp, int32_t *r0,
+                                                            int32_t *r1, const uint32_t *vp,
+                                                            uint32_t *vc, int simd)
 {
-    uint32_t rho = q->rho;
-    if (rho & ~valid) return TD_E_CORRUPT; /* a sample outside the code-block */
-    while (rho) {
-        uint32_t i = (uint32_t)__builtin_ctz(rho);
-        rho &= rho - 1;
-        uint32_t mn = Uq - ((q->ek >> i) & 1);
-        if (ms->n < 32) fwd_refill(ms);
-        uint64_t bits = ms->acc;
-        ms->acc >>= mn;
-        ms->n -= mn;
-        uint64_t v = (bits & (((uint64_t)1 << mn) - 1)) | ((uint64_t)((q->e1 >> i) & 1) << mn) | 1;
-        uint64_t mag = (v + 2) << (bp - 1);
-        if (check && mag > 0x7FFFFFFFu) return TD_E_CORRUPT;
-        uint32_t neg = 0u - ((uint32_t)bits & 1);
-        c0[off[i]] = (int32_t)(((uint32_t)mag ^ neg) - neg);
-        if (i & 1) vrow[i >> 1] = (uint32_t)v;
+    uint32_t rho = (e >> 4) & 0xF;
+    if (!rho) {
+        vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
+        r0[2 * x] = 0;
+        if (full) {
+            r0[2 * x + 1] = r1[2 * x] = r1[2 * x + 1] = 0;
+        } else {
+            if (2 * x + 1 < w) r0[2 * x + 1] = 0;
+            if (bottom) r1[2 * x] = 0;
+        }
+        return TD_OK;
+    }
+    uint32_t kappa = 1;
+    if (rho & (rho - 1)) { /* gamma: two or more significant (vp is 0 in row 0) */
+        const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+        kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+    }
+    uint32_t Uq = (e >> 16) + kappa;
+    if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
+#ifdef TD_HT_AVX2
+    if (simd && full && Uq <= 14) {
+        if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+            return TD_E_CORRUPT;
+        return TD_OK;
+    }
+#else
+    (void)simd;
+#endif
+    if (!full) { /* the samples inside the block */
+        uint32_t valid = (2 * x + 1 < w ? 0x5 : 0x1) * (bottom ? 3 : 1);
+        if (rho & ~valid) return TD_E_CORRUPT;
+    }
+    int32_t sm[4] = {0, 0, 0, 0};
+    uint32_t v[2] = {0, 0};
+    if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
+    vc[1 + 2 * x] = v[0];
+    vc[2 + 2 * x] = v[1];
+    r0[2 * x] = sm[0];
+    if (full) {
+        r0[2 * x + 1] = sm[2];
+        r1[2 * x] = sm[1];
+        r1[2 * x + 1] = sm[3];
+    } else {
+        if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
+        if (bottom) r1[2 * x] = sm[1];
     }
     return TD_OK;
+}
+
+/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
+                                                             uint32_t w, uint32_t h, uint32_t bp,
+                                                             int32_t *coef, uint32_t *vbuf,
+                                                             int simd)
+{
+    ht_fwd msl = *ms_in, *ms = &msl;
+    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
+    size_t nv = (size_t)2 * qw + 4;
+    uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
+    for (uint32_t qy = 0; qy < qh; qy++) {
+        const uint32_t *qr = q + (size_t)qy * qs + 1;
+        int32_t *r0 = coef + (size_t)2 * qy * w, *r1 = r0 + w;
+        int bottom = 2 * qy + 1 < h;
+        uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
+        uint32_t x = 0;
+        for (; x < qfull; x++)
+            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd) != TD_OK)
+                return TD_E_CORRUPT;
+        for (; x < qw; x++)
+            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd) != TD_OK)
+                return TD_E_CORRUPT;
+        uint32_t *t = vp; vp = vc; vc = t;
+    }
+    *ms_in = msl;
+    return TD_OK;
+}
+
+typedef struct ht_cup {
+    ht_fwd ms;
+    ht_mel mel;
+    ht_rev vlc;
+    uint32_t w, h, bp;
+    int32_t *coef;
+    uint32_t *q;     /* pass 1's quads */
+    uint32_t *vbuf;  /* two rows of 2 qw + 4 words, zeroed */
+} ht_cup;
+
+/* Both passes; compiled three times, for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable
+ * shifts without the shift-count register) and with AVX2 too, chosen at run time. */
+static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd)
+{
+    uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
+    int rc = vlc_pass(&st->vlc, &st->mel, qw, qh, st->q);
+    if (rc != TD_OK) return rc;
+    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->coef, st->vbuf, simd);
+}
+
+static int cup_generic(ht_cup *st) { return cup_passes(st, 0); }
+
+#ifdef TD_HT_AVX2
+__attribute__((target("bmi,bmi2"))) static int cup_bmi2(ht_cup *st)
+{
+    return cup_passes(st, 0);
+}
+
+__attribute__((target("avx2,bmi,bmi2"))) static int cup_avx2(ht_cup *st)
+{
+    return cup_passes(st, 1);
+}
+#endif
+
+/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written); scratch holds
+ * cleanup_scratch(w, h) words. */
+static size_t cleanup_scratch(uint32_t w, uint32_t h)
+{
+    size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
+    return (qw + 2) * qh + 2 * (2 * qw + 4);
 }
 
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
@@ -266,100 +545,36 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     uint32_t scup = ((uint32_t)d[lcup - 1] << 4) | (d[lcup - 2] & 0xF);
     if (scup < 2 || scup > lcup || scup > 4079) return TD_E_CORRUPT;
     uint32_t pcup = lcup - scup;
-    ht_fwd ms;
-    fwd_init(&ms, d, pcup, 0xFF);
-    ht_mel mel;
-    memset(&mel, 0, sizeof mel);
-    mel.p = d + pcup;
-    mel.len = scup - 1;
-    ht_rev vlc;
-    memset(&vlc, 0, sizeof vlc);
+    ht_cup st;
+    fwd_init(&st.ms, d, pcup, 0xFF);
+    memset(&st.mel, 0, sizeof st.mel);
+    st.mel.p = d + pcup;
+    st.mel.len = scup - 1;
+    memset(&st.vlc, 0, sizeof st.vlc);
     {   /* the VLC stream starts in the upper nibble of byte Lcup - 2 */
         uint32_t b = d[lcup - 2] >> 4;
-        vlc.acc = b;
-        vlc.n = 4;
-        if ((b & 7) == 7) { vlc.acc = b & 7; vlc.n = 3; }
-        vlc.unstuff = (d[lcup - 2] | 0x0F) > 0x8F;
-        vlc.p = d + pcup;
-        vlc.left = scup - 2;
-        rev_refill(&vlc);
+        st.vlc.acc = b;
+        st.vlc.n = 4;
+        if ((b & 7) == 7) { st.vlc.acc = b & 7; st.vlc.n = 3; }
+        st.vlc.unstuff = (d[lcup - 2] | 0x0F) > 0x8F;
+        st.vlc.p = d + pcup;
+        st.vlc.left = scup - 2;
+        rev_refill(&st.vlc);
     }
-    uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2;
-    /* per quad of the previous quad row: rho; per column: v of the previous bottom sample */
-    uint32_t *rho_prev = scratch, *rho_cur = scratch + (qw + 2);
-    uint32_t *vprev = scratch + 2 * (qw + 2), *vcur = vprev + (w + 4);
-    memset(scratch, 0, (2 * (qw + 2) + 2 * (w + 4)) * sizeof *scratch);
-    const size_t off[4] = {0, w, 1, (size_t)w + 1}; /* samples of a quad from its top-left */
-    uint32_t umax = 31 - bp;  /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
-    for (uint32_t qy = 0; qy < qh; qy++) {
-        const uint16_t *table = qy ? ht_vlc_table1 : ht_vlc_table0;
-        int32_t *row = coef + (size_t)2 * qy * w;
-        uint32_t valid_row = 2 * qy + 1 < h ? 0xF : 0x5; /* the samples inside the block */
-        for (uint32_t qx = 0; qx < qw; qx += 2) {
-            ht_quad q[2];
-            uint32_t nq = qx + 1 < qw ? 2 : 1;
-            for (uint32_t j = 0; j < nq; j++) {
-                uint32_t x = qx + j, c;
-                uint32_t left = rho_cur[x];  /* rho arrays: quad x at x + 1, zero borders */
-                if (qy == 0) {
-                    c = ((left | (left >> 1)) & 1) | ((left >> 1) & 6);
-                } else {
-                    const uint32_t *a = rho_prev + x; /* quads x - 1, x, x + 1 above */
-                    c = (((a[0] >> 3) | (a[1] >> 1)) & 1) | (((left >> 2) | (left >> 3)) & 1) << 1 |
-                        (((a[1] >> 3) | (a[2] >> 1)) & 1) << 2;
-                }
-                if (c == 0 && !mel_event(&mel)) {
-                    q[j].rho = q[j].uoff = q[j].ek = q[j].e1 = 0;
-                } else if (vlc_decode(&vlc, table, c, &q[j]) != TD_OK) {
-                    return TD_E_CORRUPT;
-                }
-                rho_cur[x + 1] = q[j].rho;
-            }
-            uint32_t u[2] = {0, 0};
-            if (nq == 1) q[1].uoff = 0;
-            if (q[0].uoff && q[1].uoff) {
-                if (qy == 0 && mel_event(&mel)) {
-                    uint32_t p0 = uvlc_prefix(&vlc), p1 = uvlc_prefix(&vlc);
-                    u[0] = 2 + uvlc_suffix(&vlc, p0);
-                    u[1] = 2 + uvlc_suffix(&vlc, p1);
-                } else {
-                    uint32_t p0 = uvlc_prefix(&vlc);
-                    if (qy == 0 && p0 > 2) {
-                        u[1] = 1 + rev_bit(&vlc);
-                        u[0] = uvlc_suffix(&vlc, p0);
-                    } else {
-                        uint32_t p1 = uvlc_prefix(&vlc);
-                        u[0] = uvlc_suffix(&vlc, p0);
-                        u[1] = uvlc_suffix(&vlc, p1);
-                    }
-                }
-            } else if (q[0].uoff) {
-                u[0] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
-            } else if (q[1].uoff) {
-                u[1] = uvlc_suffix(&vlc, uvlc_prefix(&vlc));
-            }
-            for (uint32_t j = 0; j < nq; j++) {
-                uint32_t x = qx + j, kappa = 1;
-                if (!q[j].rho) continue;
-                if (qy > 0 && (q[j].rho & (q[j].rho - 1))) { /* gamma: two or more significant */
-                    const uint32_t *v = vprev + 2 * x; /* columns 2x - 1 .. 2x + 2 */
-                    uint32_t o = v[0] | v[1] | v[2] | v[3];
-                    o |= 2;
-                    kappa = 31 - (uint32_t)__builtin_clz(o);
-                }
-                uint32_t Uq = u[j] + kappa;
-                if (Uq > umax) return TD_E_CORRUPT;
-                uint32_t valid = 2 * x + 1 < w ? valid_row : valid_row & 0x3;
-                if (magsgn_quad(&ms, &q[j], Uq, valid, bp, Uq + bp > 30, row + 2 * x, off,
-                                vcur + 1 + 2 * x) != TD_OK)
-                    return TD_E_CORRUPT;
-            }
-        }
-        uint32_t *t = rho_prev; rho_prev = rho_cur; rho_cur = t;
-        t = vprev; vprev = vcur; vcur = t;
-        memset(vcur, 0, (w + 4) * sizeof *vcur);
-    }
-    return TD_OK;
+    st.w = w;
+    st.h = h;
+    st.bp = bp;
+    st.coef = coef;
+    size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
+    st.q = scratch;
+    st.vbuf = scratch + nq;
+    for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
+    memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
+#ifdef TD_HT_AVX2
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+    if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
+#endif
+    return cup_generic(&st);
 }
 
 /* ---- SigProp and MagRef (clauses 7.4, 7.5), bit-plane bp - 1 ---- */
@@ -435,7 +650,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     uint32_t w = job->w, h = job->h;
     if ((size_t)w * h > 4096 || w > 1024 || h > 1024) return TD_E_CORRUPT;
-    memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
     /* the last non-empty cleanup segment and the refinement segment after it */
     uint32_t passes = 0, cup = UINT32_MAX, ref = UINT32_MAX, sets = 0;
     for (uint32_t s = 0; s < job->nsegs; s++) {
@@ -453,11 +667,14 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         }
         passes += sg->passes;
     }
-    if (cup == UINT32_MAX) return TD_OK;
+    if (cup == UINT32_MAX) {
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return TD_OK;
+    }
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
     if (bp < 1) return TD_E_CORRUPT;
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    size_t need = 2 * ((size_t)w / 2 + 3) + 2 * ((size_t)w + 4);
+    size_t need = cleanup_scratch(w, h);
     size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
     if (need_sig > need) need = need_sig;
     /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
@@ -470,8 +687,21 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     }
     uint32_t *scratch = (uint32_t *)(void *)t1->flags;
     const j2k_segment *cs = &job->segs[cup];
+    if (cs->cut) {
+        /* the codestream ends inside the cleanup segment: its VLC and MEL data (read from the
+         * end) are gone, so the block is zeros and the rest of the image decodes (the caller
+         * reports the truncation in strict mode) */
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return TD_OK;
+    }
     int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
-    if (rc != TD_OK) return rc;
+    if (rc != TD_OK) {
+        /* a complete but damaged cleanup segment (Scup against Lcup, a codeword that does not
+         * exist, an exponent out of range) is an error: no made-up samples in a lossless image */
+        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        return rc;
+    }
+    if (ref != UINT32_MAX && job->segs[ref].cut) ref = UINT32_MAX; /* cut refinement: skip it */
     if (ref != UINT32_MAX && bp >= 2) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;

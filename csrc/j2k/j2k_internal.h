@@ -121,6 +121,7 @@ typedef struct j2k_chunk {    /* a code-block's contribution from one packet to 
     uint32_t next;            /* next chunk of the same code-block, UINT32_MAX at the end */
     uint16_t seg;
     uint16_t passes;
+    uint8_t cut;              /* the codestream ended inside this contribution */
 } j2k_chunk;
 
 typedef struct j2k_cblk {
@@ -220,6 +221,7 @@ void j2k_tile_free(j2k_tile *tile);
 typedef struct j2k_segment {
     uint32_t offset, len;     /* in the job's data (each segment followed by 2 bytes 0xFF) */
     uint32_t passes;
+    uint32_t cut;             /* the codestream ended inside it: shorter than signalled */
 } j2k_segment;
 
 /* One code-block to decode. */

@@ -329,7 +329,7 @@ typedef struct packet_ctx {
 } packet_ctx;
 
 static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t len, uint32_t seg,
-                     uint32_t passes)
+                     uint32_t passes, int cut)
 {
     if (t->nchunks == t->cap_chunks) {
         size_t cap = t->cap_chunks ? 2 * t->cap_chunks : 1024;
@@ -345,6 +345,7 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
     ch->next = NONE;
     ch->seg = (uint16_t)seg;
     ch->passes = (uint16_t)passes;
+    ch->cut = (uint8_t)(cut != 0);
     j2k_cblk *cb = &t->cblks[cbi];
     if (cb->last == NONE) cb->first = k;
     else t->chunks[cb->last].next = k;
@@ -537,7 +538,8 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
         uint32_t len = pd->len;
         if (len > avail) { len = (uint32_t)avail; ctx->ended = 1; }
         if (keep) {
-            if (add_chunk(t, pd->cblk, ctx->body + ctx->body_pos, len, pd->seg, pd->passes) != TD_OK)
+            if (add_chunk(t, pd->cblk, ctx->body + ctx->body_pos, len, pd->seg, pd->passes,
+                          len < pd->len) != TD_OK)
                 return td_fail(err, TD_E_NOMEM, -1, "chunks");
         }
         ctx->body_pos += len;

@@ -48,7 +48,7 @@ def read_header(codestream: Any, *, reduce: int = 0) -> dict[str, Any]:
 
 
 def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
-           threads: int | None = None) -> np.ndarray | list[np.ndarray]:
+           threads: int | None = None, strict: bool = False) -> np.ndarray | list[np.ndarray]:
     """Decode a JPEG 2000 Part 1 or HTJ2K (Part 15) codestream (or JP2 / JPH file) into numpy.
 
     Parameters
@@ -62,6 +62,10 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
     threads : int or None, optional
         Threads decoding the code-blocks of a tile in parallel; None uses every core this
         process may run on.  The GIL is released throughout.
+    strict : bool, optional
+        Raise ``DecodeError`` when the codestream ends before its last packet.  By default
+        such a stream decodes what is present (code-blocks cut at the end decode as zeros),
+        as OpenJPEG does.
 
     Returns
     -------
@@ -74,7 +78,8 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
     Raises
     ------
     turbodicom.DecodeError
-        The codestream is corrupt or truncated before its first tile.
+        The codestream is corrupt (a damaged code-block included), or truncated before its
+        first tile (anywhere, with ``strict=True``).
     turbodicom.UnsupportedError
         Precision above 32 bits, or ``reduce``
         beyond the decomposition levels.
@@ -102,7 +107,7 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
                       f"{first['columns']} x {len(comps)} image")
     out = bytearray(nbytes)
     _j2kdec.decode_into(codestream, out, reduce=reduce, layers=layers or 0,
-                        threads=nthreads, planar=not same)
+                        threads=nthreads, planar=not same, strict=strict)
     if same:
         arr = np.frombuffer(out, _dtype(first["precision"], first["is_signed"]))
         if len(comps) == 1:
