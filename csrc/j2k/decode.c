@@ -200,9 +200,143 @@ static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
 
 /* ---- output ---- */
 
-static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
-                  uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows, uint32_t bps,
-                  int planar)
+/* How the samples of one component go out: DC level shift and clipping (G.1.2), the
+ * container and the place in it. */
+typedef struct out_comp {
+    int32_t vlo, vhi;   /* clipping range before the shift: [lo - shift, hi - shift] */
+    uint32_t shift;     /* 2^(prec-1) for unsigned components, 0 for signed */
+    int64_t lo, hi;     /* the component's range */
+    float flo, fhi;     /* irreversible: below flo / above fhi clip without conversion */
+    int rev;            /* int32 (5-3) or float (9-7) coefficients */
+    int rint_fast;      /* irreversible, prec <= 16: round by the 1.5 * 2^23 addition */
+    uint32_t bps;       /* 1, 2 or 4 bytes per sample */
+    size_t step;        /* samples from one output sample of the component to the next */
+} out_comp;
+
+static void out_comp_init(out_comp *p, const td_j2kdec *d, const j2k_tilecomp *tc, uint32_t c,
+                          uint32_t bps, size_t step)
+{
+    uint32_t prec = d->prec[c];
+    int64_t shift;
+    if (d->sgnd[c]) { p->lo = -((int64_t)1 << (prec - 1)); p->hi = ((int64_t)1 << (prec - 1)) - 1; shift = 0; }
+    else { p->lo = 0; p->hi = ((int64_t)1 << prec) - 1; shift = (int64_t)1 << (prec - 1); }
+    /* prec <= 32 (td_j2kdec_decoded_size): both bounds fit int32 */
+    p->vlo = (int32_t)(p->lo - shift);
+    p->vhi = (int32_t)(p->hi - shift);
+    p->shift = (uint32_t)shift;
+    p->flo = (float)(p->lo - shift) - 1.0f;
+    p->fhi = (float)(p->hi - shift) + 1.0f;
+    p->rev = tc->tccp->reversible;
+    p->rint_fast = prec <= 16;
+    p->bps = bps;
+    p->step = step;
+}
+
+/* Round to nearest, ties to even, as lrintf in the default rounding mode: |f| < 2^22, so
+ * adding 1.5 * 2^23 leaves no fraction bits and the addition does the rounding. */
+#define RINT_MAGIC 12582912.0f
+
+static inline uint32_t rev_value(int32_t v, int32_t vlo, int32_t vhi, uint32_t shift)
+{
+    v = v < vlo ? vlo : v;
+    v = v > vhi ? vhi : v;
+    return (uint32_t)v + shift;
+}
+
+/* irreversible, prec <= 16: clip to [flo, fhi] first (a NaN becomes flo), round, then clip:
+ * the clipped ends round to lo - 1 / hi + 1 and clip to lo / hi, as the general path does */
+static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int32_t vhi,
+                                 uint32_t shift)
+{
+    f = f > flo ? f : flo;
+    f = f < fhi ? f : fhi;
+    return rev_value((int32_t)((f + RINT_MAGIC) - RINT_MAGIC), vlo, vhi, shift);
+}
+
+/* One row of n samples of a component out, one function per coefficient type and container
+ * so that the compiler vectorises the contiguous case (little-endian hosts; the general path
+ * below serves the others). */
+#define OUT_ROW_FN(NAME, SRC_T, T, VALUE)                                                     \
+    static void NAME(const out_comp *p, const SRC_T *restrict s, uint8_t *restrict o,           \
+                     uint32_t n)                                                               \
+    {                                                                                          \
+        int32_t vlo = p->vlo, vhi = p->vhi;                                                    \
+        uint32_t shift = p->shift;                                                             \
+        float flo = p->flo, fhi = p->fhi;                                                      \
+        size_t step = p->step * sizeof(T);                                                     \
+        (void)flo;                                                                             \
+        (void)fhi;                                                                             \
+        if (step == sizeof(T))                                                                 \
+            for (size_t x = 0; x < n; x++) {                                                   \
+                T u_ = (T)(VALUE);                                                             \
+                memcpy(o + x * sizeof(T), &u_, sizeof(T));                                     \
+            }                                                                                  \
+        else                                                                                   \
+            for (size_t x = 0; x < n; x++) {                                                   \
+                T u_ = (T)(VALUE);                                                             \
+                memcpy(o + x * step, &u_, sizeof(T));                                          \
+            }                                                                                  \
+    }
+OUT_ROW_FN(out_rev8, int32_t, uint8_t, rev_value(s[x], vlo, vhi, shift))
+OUT_ROW_FN(out_rev16, int32_t, uint16_t, rev_value(s[x], vlo, vhi, shift))
+OUT_ROW_FN(out_rev32, int32_t, uint32_t, rev_value(s[x], vlo, vhi, shift))
+OUT_ROW_FN(out_irr8, float, uint8_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
+OUT_ROW_FN(out_irr16, float, uint16_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
+OUT_ROW_FN(out_irr32, float, uint32_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
+#undef OUT_ROW_FN
+
+/* One row of n samples of a component out: src is int32_t (5-3) or float (9-7). */
+static void store_row(const out_comp *p, const void *src, uint8_t *o, uint32_t n)
+{
+    const int32_t *ir = src;
+    const float *fr = src;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (p->rev) {
+        if (p->bps == 1) out_rev8(p, ir, o, n);
+        else if (p->bps == 2) out_rev16(p, ir, o, n);
+        else out_rev32(p, ir, o, n);
+        return;
+    }
+    if (p->rint_fast) {
+        if (p->bps == 1) out_irr8(p, fr, o, n);
+        else if (p->bps == 2) out_irr16(p, fr, o, n);
+        else out_irr32(p, fr, o, n);
+        return;
+    }
+#endif
+    /* the general case: any byte order, irreversible above 16 bits */
+    size_t bstep = p->step * p->bps;
+    uint32_t shift = p->shift;
+    for (uint32_t x = 0; x < n; x++, o += bstep) {
+        int64_t v;
+        if (p->rev) {
+            v = (int64_t)ir[x] + shift;
+        } else {
+            float f = fr[x];
+            if (!(f > p->flo)) v = p->lo;
+            else if (!(f < p->fhi)) v = p->hi;
+            else v = (int64_t)lrintf(f) + shift;
+        }
+        if (v < p->lo) v = p->lo;
+        if (v > p->hi) v = p->hi;
+        uint32_t u = (uint32_t)v;
+        if (p->bps == 1) o[0] = (uint8_t)u;
+        else if (p->bps == 2) td_store_le16(o, (uint16_t)u);
+        else td_store_le32(o, u);
+    }
+}
+
+/* Where component c of tile t lands in the output: the rows and columns of the tile-component
+ * inside the output (clipped to it) and the first output byte. */
+typedef struct out_place {
+    uint32_t xn, yn;    /* columns and rows written (0: nothing) */
+    uint8_t *o;         /* first byte */
+    size_t row_bytes;   /* from one output row to the next */
+} out_place;
+
+static out_place place(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
+                       uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows,
+                       uint32_t bps, size_t ncomp, size_t cpos)
 {
     const j2k_tilecomp *tc = &t->comps[c];
     const j2k_res *rs = &tc->res[tc->dres - 1];
@@ -210,39 +344,51 @@ static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t re
     int64_t cy0 = j2k_ceildivpow2(j2k_ceildiv(d->y0, d->dy[c]), reduce);
     uint32_t ox = (uint32_t)(rs->x0 - cx0), oy = (uint32_t)(rs->y0 - cy0);
     uint32_t w = (uint32_t)(rs->x1 - rs->x0), h = (uint32_t)(rs->y1 - rs->y0);
-    uint32_t prec = d->prec[c];
-    int64_t lo, hi, shift;
-    if (d->sgnd[c]) { lo = -((int64_t)1 << (prec - 1)); hi = ((int64_t)1 << (prec - 1)) - 1; shift = 0; }
-    else { lo = 0; hi = ((int64_t)1 << prec) - 1; shift = (int64_t)1 << (prec - 1); }
+    out_place pl = {0, 0, NULL, 0};
+    if (ox >= cols || oy >= rows) return pl;
+    pl.xn = w < cols - ox ? w : cols - ox;
+    pl.yn = h < rows - oy ? h : rows - oy;
+    pl.o = out + plane_off + (((size_t)oy * cols + ox) * ncomp + cpos) * bps;
+    pl.row_bytes = (size_t)cols * ncomp * bps;
+    return pl;
+}
+
+static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
+                  uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows, uint32_t bps,
+                  int planar)
+{
+    const j2k_tilecomp *tc = &t->comps[c];
     size_t ncomp = planar ? 1 : d->ncomps, cpos = planar ? 0 : c;
-    int rev = tc->tccp->reversible;
-    /* irreversible: round to nearest (lrintf, as OpenJPEG), shift, clip; values outside
-     * (flo, fhi) clip without being converted (no undefined float -> int conversion) */
-    float flo = (float)(lo - shift) - 1.0f, fhi = (float)(hi - shift) + 1.0f;
-    size_t step = ncomp * bps;
-    if (ox >= cols || oy >= rows) return;
-    for (uint32_t y = 0; y < h && oy + y < rows; y++) {
-        const int32_t *ir = (const int32_t *)tc->data + (size_t)y * tc->w;
-        const float *fr = (const float *)tc->data + (size_t)y * tc->w;
-        uint8_t *o = out + plane_off + (((size_t)(oy + y) * cols + ox) * ncomp + cpos) * bps;
-        uint32_t xn = w < cols - ox ? w : cols - ox;
-        for (uint32_t x = 0; x < xn; x++, o += step) {
-            int64_t v;
-            if (rev) {
-                v = (int64_t)ir[x] + shift;
-            } else {
-                float f = fr[x];
-                if (!(f > flo)) v = lo;
-                else if (!(f < fhi)) v = hi;
-                else v = (int64_t)lrintf(f) + shift;
-            }
-            if (v < lo) v = lo;
-            if (v > hi) v = hi;
-            uint32_t u = (uint32_t)v;
-            if (bps == 1) o[0] = (uint8_t)u;
-            else if (bps == 2) td_store_le16(o, (uint16_t)u);
-            else td_store_le32(o, u);
-        }
+    out_place pl = place(d, t, c, reduce, out, plane_off, cols, rows, bps, ncomp, cpos);
+    out_comp p;
+    out_comp_init(&p, d, tc, c, bps, ncomp);
+    for (uint32_t y = 0; y < pl.yn; y++)
+        store_row(&p, (const int32_t *)tc->data + (size_t)y * tc->w, pl.o + y * pl.row_bytes, pl.xn);
+}
+
+/* Components 0-2 of a tile with a component transform: the inverse RCT / ICT (G.2, G.3) of
+ * each row, then the row out while it is in cache. */
+static void store_mct(const td_j2kdec *d, const j2k_tile *t, uint32_t reduce, uint8_t *out,
+                      const size_t *plane, const uint32_t *dims, uint32_t bps, int planar)
+{
+    const j2k_tilecomp *tc = t->comps;
+    size_t ncomp = planar ? 1 : d->ncomps;
+    out_place pl[3];
+    out_comp p[3];
+    for (uint32_t c = 0; c < 3; c++) {
+        pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
+        out_comp_init(&p[c], d, &tc[c], c, bps, ncomp);
+    }
+    size_t w = tc[0].w;
+    for (uint32_t y = 0; y < tc[0].h; y++) {
+        if (y >= pl[0].yn && y >= pl[1].yn && y >= pl[2].yn) break;
+        int32_t *r0 = (int32_t *)tc[0].data + y * w, *r1 = (int32_t *)tc[1].data + y * w;
+        int32_t *r2 = (int32_t *)tc[2].data + y * w;
+        if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r0, r1, r2, w);
+        else j2k_mct_ict_inverse((float *)r0, (float *)r1, (float *)r2, w);
+        const int32_t *rows3[3] = {r0, r1, r2};
+        for (uint32_t c = 0; c < 3; c++)
+            if (y < pl[c].yn) store_row(&p[c], rows3[c], pl[c].o + y * pl[c].row_bytes, pl[c].xn);
     }
 }
 
@@ -300,17 +446,17 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         }
         for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
             if ((rc = j2k_dwt_decode(&t.comps[c], opt->threads)) != TD_OK) td_fail(err, rc, -1, "DWT");
+        uint32_t c_first = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
             if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
                 c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
                 rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
-            else if (c0->tccp->reversible)
-                j2k_mct_rct_inverse(c0->data, c1->data, c2->data, (size_t)c0->w * c0->h);
             else
-                j2k_mct_ict_inverse(c0->data, c1->data, c2->data, (size_t)c0->w * c0->h);
+                store_mct(d, &t, opt->reduce, out, plane, dims, bps, planar);
+            c_first = 3;
         }
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
+        for (uint32_t c = c_first; c < d->ncomps && rc == TD_OK; c++)
             store(d, &t, c, opt->reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, planar);
         j2k_tile_free(&t);
         j2k_tcp_free(&tcp);

@@ -25,125 +25,197 @@
  * quantisation step; the conformance tolerances hold either way). */
 #define TWO_INV_K 1.625732422f
 
-/* Columns per vertical strip: rows of STRIP samples are lifted as vectors. */
-#define STRIP 32
+/* Columns per vertical strip (a multiple of every vector width). */
+#define STRIP 16
 
-/* 1D_SR on interleaved data in place (F.3.6-F.3.8): n rows of `w` samples `stride` apart;
- * rows of parity cas are low-pass.  Symmetric extension: X(-1) = X(1), X(n) = X(n-2). */
-static void lift53(int32_t *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
+/* ---- the lifting steps, as flat array operations (see dwt_lift.h) ---- */
+
+/* The portable versions, for compilers without vector extensions (or built with
+ * -DTD_J2K_NO_SIMD; -DTD_J2K_NO_AVX2 leaves out the AVX2 kernels: both to test the paths this
+ * machine would not take). */
+#if defined(TD_J2K_NO_SIMD) || !(defined(__GNUC__) || defined(__clang__))
+static void lo53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
 {
-    if (n == 1) {
-        if (cas)
-            for (uint32_t k = 0; k < w; k++) X[k] /= 2;
-        return;
+    for (size_t j = 0; j < total; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], A[j + off]), 2) >> 2);
+}
+static void hi53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
+{
+    for (size_t j = 0; j < total; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], A[j + off]) >> 1);
+}
+static void step97_c(float *X, const float *A, size_t off, size_t total, float cf)
+{
+    for (size_t j = 0; j < total; j++) X[j] -= cf * (A[j] + A[j + off]);
+}
+static void scale97_c(float *X, size_t total, float m)
+{
+    for (size_t j = 0; j < total; j++) X[j] *= m;
+}
+static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
+{
+    for (uint32_t i = 0; 2 * i + 1 < n; i++) {
+        out[2 * i] = first[i];
+        out[2 * i + 1] = second[i];
     }
-    for (uint32_t i = cas; i < n; i += 2) {
-        int32_t *x = X + i * stride;
-        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wsub(x[k], j2k_wadd(j2k_wadd(l[k], r[k]), 2) >> 2);
-    }
-    for (uint32_t i = 1 - cas; i < n; i += 2) {
-        int32_t *x = X + i * stride;
-        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wadd(x[k], j2k_wadd(l[k], r[k]) >> 1);
-    }
+    if (n & 1) out[n - 1] = first[n / 2];
+}
+#define DWT_HAVE_C 1
+#else
+#define DWT_V 4
+#define DWT_ATTR static
+#define DWT_FN(name) name##_v4
+#define DWT_ZIP_LO 0, 4, 1, 5
+#define DWT_ZIP_HI 2, 6, 3, 7
+#include "dwt_lift.h"
+#undef DWT_V
+#undef DWT_ATTR
+#undef DWT_FN
+#undef DWT_ZIP_LO
+#undef DWT_ZIP_HI
+#define DWT_HAVE_V4 1
+#endif
+
+#if defined(__x86_64__) && !defined(DWT_HAVE_C) && !defined(TD_J2K_NO_AVX2)
+#define DWT_V 8
+#define DWT_ATTR __attribute__((target("avx2"))) static
+#define DWT_FN(name) name##_avx2
+#define DWT_ZIP_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define DWT_ZIP_HI 4, 12, 5, 13, 6, 14, 7, 15
+#include "dwt_lift.h"
+#undef DWT_V
+#undef DWT_ATTR
+#undef DWT_FN
+#undef DWT_ZIP_LO
+#undef DWT_ZIP_HI
+#define DWT_HAVE_AVX2 1
+#endif
+
+/* The kernels of one instruction set. */
+typedef struct dwt_ops {
+    void (*lo53)(int32_t *X, const int32_t *A, size_t off, size_t total);
+    void (*hi53)(int32_t *X, const int32_t *A, size_t off, size_t total);
+    void (*step97)(float *X, const float *A, size_t off, size_t total, float cf);
+    void (*scale97)(float *X, size_t total, float m);
+    void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
+    uint32_t v;  /* lanes: the slack every array needs after its end */
+} dwt_ops;
+
+#ifdef DWT_HAVE_C
+static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, 1};
+#endif
+#ifdef DWT_HAVE_V4
+static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, 4};
+#endif
+#ifdef DWT_HAVE_AVX2
+static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, 8};
+#endif
+
+static const dwt_ops *dwt_pick_ops(void)
+{
+#ifdef DWT_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2")) return &ops_avx2;
+#endif
+#ifdef DWT_HAVE_V4
+    return &ops_v4;
+#else
+    return &ops_c;
+#endif
 }
 
-static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
+/* 1D_SR (F.3.6) of n elements of e samples: the low-pass elements L[1..sn] and the high-pass
+ * H[1..dn] (dn = n - sn, n >= 2) each with one element of padding on both sides, low-pass at
+ * parity cas.  The padding holds the symmetric extension (F.3.7): X(-1) = X(1) and
+ * X(n) = X(n - 2) are the neighbour band's first and last elements, so every step reads
+ * L[i + k] / H[i + k] without a bound test.  With cas = 0 the low element i (X(2i)) sits
+ * between H[i - 1] and H[i] (padded: H[i], H[i + 1]) and the high element i between L[i] and
+ * L[i + 1] (padded: L[i + 1], L[i + 2]); with cas = 1 each is one element further on. */
+static void pad(int32_t *X, uint32_t n, size_t e)
 {
-    if (n == 1) return; /* a lone sample passes through (OpenJPEG: no scaling either) */
-    for (uint32_t i = 0; i < n; i++) {
-        float *x = X + i * stride, m = ((i & 1) == cas) ? KAPPA : TWO_INV_K;
-        for (uint32_t k = 0; k < w; k++) x[k] *= m;
-    }
-    static const float coef[4] = {DELTA, GAMMA, BETA, ALPHA};
-    for (uint32_t s = 0; s < 4; s++) {
-        float cf = coef[s];
-        for (uint32_t i = (s & 1) ? 1 - cas : cas; i < n; i += 2) {
-            float *x = X + i * stride;
-            const float *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-            for (uint32_t k = 0; k < w; k++) x[k] -= cf * (l[k] + r[k]);
-        }
-    }
+    memcpy(X, X + e, e * sizeof *X);
+    memcpy(X + (n + 1) * e, X + n * e, e * sizeof *X);
 }
 
-/* Horizontal lifting on the de-interleaved line: L[0..sn) (low, at parity cas) and H[0..dn)
- * stay apart until the end, so each step is a contiguous loop the compiler vectorises.  The
- * neighbours of L[i] are H[i - 1 + cas] and H[i + cas], those of H[i] are L[i - cas] and
- * L[i + 1 - cas], clamped to the arrays: the symmetric extension of F.3.7.  OP(x, a, b)
- * updates x from its neighbours a and b. */
-#define LIFT_LO(L, sn, H, dn, cas, OP)                                                         \
-    do {                                                                                       \
-        uint32_t i_ = 0;                                                                       \
-        if (!(cas)) {                                                                          \
-            OP(L[0], H[0], H[0]);                                                              \
-            for (i_ = 1; i_ < (sn) && i_ < (dn); i_++) OP(L[i_], H[i_ - 1], H[i_]);            \
-            for (; i_ < (sn); i_++) OP(L[i_], H[i_ - 1], H[(dn) - 1]);                         \
-        } else {                                                                               \
-            for (; i_ + 1 < (dn) && i_ < (sn); i_++) OP(L[i_], H[i_], H[i_ + 1]);              \
-            for (; i_ < (sn); i_++) OP(L[i_], H[i_ < (dn) ? i_ : (dn) - 1], H[(dn) - 1]);      \
-        }                                                                                      \
-    } while (0)
+static void lift53(const dwt_ops *op, int32_t *L, int32_t *H, uint32_t sn, uint32_t dn,
+                   uint32_t cas, size_t e)
+{
+    pad(H, dn, e);
+    op->lo53(L + e, H + cas * e, e, sn * e);
+    pad(L, sn, e);
+    op->hi53(H + e, L + (1 - cas) * e, e, dn * e);
+}
 
-#define LIFT_HI(H, dn, L, sn, cas, OP)                                                         \
-    do {                                                                                       \
-        uint32_t i_ = 0;                                                                       \
-        if (!(cas)) {                                                                          \
-            for (; i_ + 1 < (sn) && i_ < (dn); i_++) OP(H[i_], L[i_], L[i_ + 1]);              \
-            for (; i_ < (dn); i_++) OP(H[i_], L[i_ < (sn) ? i_ : (sn) - 1], L[(sn) - 1]);      \
-        } else {                                                                               \
-            OP(H[0], L[0], L[0]);                                                              \
-            for (i_ = 1; i_ < (dn) && i_ < (sn); i_++) OP(H[i_], L[i_ - 1], L[i_]);            \
-            for (; i_ < (dn); i_++) OP(H[i_], L[i_ - 1], L[(sn) - 1]);                         \
-        }                                                                                      \
-    } while (0)
+static void lift97(const dwt_ops *op, float *L, float *H, uint32_t sn, uint32_t dn, uint32_t cas,
+                   size_t e)
+{
+    int32_t *iL = (int32_t *)(void *)L, *iH = (int32_t *)(void *)H;
+    op->scale97(L + e, sn * e, KAPPA);
+    op->scale97(H + e, dn * e, TWO_INV_K);
+    pad(iH, dn, e);
+    op->step97(L + e, H + cas * e, e, sn * e, DELTA);
+    pad(iL, sn, e);
+    op->step97(H + e, L + (1 - cas) * e, e, dn * e, GAMMA);
+    pad(iH, dn, e);
+    op->step97(L + e, H + cas * e, e, sn * e, BETA);
+    pad(iL, sn, e);
+    op->step97(H + e, L + (1 - cas) * e, e, dn * e, ALPHA);
+}
 
-#define OP53_LO(x, a, b) ((x) = j2k_wsub((x), j2k_wadd(j2k_wadd((a), (b)), 2) >> 2))
-#define OP53_HI(x, a, b) ((x) = j2k_wadd((x), j2k_wadd((a), (b)) >> 1))
-#define OP97(x, a, b) ((x) -= cf * ((a) + (b)))
-
-/* Horizontal 1D_SR of one row (n >= 2 samples: L = row[0..sn), H = row[sn..n)). */
-static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t cas)
+/* HOR_SR of one row of n samples (L = row[0..sn), H = row[sn..n)) through tmp (n + 4 + 2 v
+ * samples). */
+static void hor(const dwt_ops *op, int rev, int32_t *row, int32_t *tmp, uint32_t n, uint32_t sn,
+                uint32_t cas)
 {
     uint32_t dn = n - sn;
     if (n == 1) {
-        if (cas) row[0] /= 2;
+        if (rev && cas) row[0] /= 2;
         return;
     }
-    int32_t *L = row, *H = row + sn;
-    LIFT_LO(L, sn, H, dn, cas, OP53_LO);
-    LIFT_HI(H, dn, L, sn, cas, OP53_HI);
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
-    memcpy(row, t, n * sizeof *row);
+    int32_t *L = tmp, *H = tmp + sn + 2 + op->v;
+    memcpy(L + 1, row, sn * sizeof *row);
+    memcpy(H + 1, row + sn, dn * sizeof *row);
+    if (rev) lift53(op, L, H, sn, dn, cas, 1);
+    else lift97(op, (float *)(void *)L, (float *)(void *)H, sn, dn, cas, 1);
+    if (cas) op->zip(row, H + 1, L + 1, n);
+    else op->zip(row, L + 1, H + 1, n);
 }
 
-static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
+/* VER_SR of the columns [x0, x0 + bw) (bw <= STRIP) of rows d[0..n) (row stride `stride`),
+ * through tmp ((n + 4) * STRIP samples). */
+static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *tmp, uint32_t bw,
+                uint32_t n, uint32_t sn, uint32_t cas)
 {
     uint32_t dn = n - sn;
-    if (n == 1) return;
-    float *L = row, *H = row + sn, cf;
-    for (uint32_t i = 0; i < sn; i++) L[i] *= KAPPA;
-    for (uint32_t i = 0; i < dn; i++) H[i] *= TWO_INV_K;
-    cf = DELTA;
-    LIFT_LO(L, sn, H, dn, cas, OP97);
-    cf = GAMMA;
-    LIFT_HI(H, dn, L, sn, cas, OP97);
-    cf = BETA;
-    LIFT_LO(L, sn, H, dn, cas, OP97);
-    cf = ALPHA;
-    LIFT_HI(H, dn, L, sn, cas, OP97);
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
-    memcpy(row, t, n * sizeof *row);
+    if (n == 1) {
+        if (rev && cas)
+            for (uint32_t k = 0; k < bw; k++) d[k] /= 2;
+        return;
+    }
+    int32_t *L = tmp, *H = tmp + (size_t)(sn + 2) * STRIP;
+    if (bw == STRIP) {
+        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, STRIP * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, STRIP * sizeof *d);
+    } else {
+        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, bw * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, bw * sizeof *d);
+    }
+    if (rev) lift53(op, L, H, sn, dn, cas, STRIP);
+    else lift97(op, (float *)(void *)L, (float *)(void *)H, sn, dn, cas, STRIP);
+    int32_t *lo = d + cas * stride, *hi = d + (1 - cas) * stride;
+    if (bw == STRIP) {
+        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, STRIP * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, STRIP * sizeof *d);
+    } else {
+        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, bw * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, bw * sizeof *d);
+    }
 }
 
 typedef struct dwt_job {
     j2k_tilecomp *tc;
+    const dwt_ops *op;
     uint32_t r;           /* resolution level being synthesised */
     int vertical;         /* 0: rows, 1: column strips */
     uint32_t part, parts; /* this worker's share */
-    float *tmp;           /* maxn * STRIP samples */
+    int32_t *tmp;         /* (maxn + 8) * STRIP samples */
 } dwt_job;
 
 static void *dwt_level(void *arg)
@@ -156,15 +228,11 @@ static void *dwt_level(void *arg)
     uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
-    float *tmp = j->tmp;
-    int32_t *itmp = (int32_t *)(void *)tmp;
+    int32_t *data = tc->data;
     if (!j->vertical) {
         uint32_t y0 = (uint32_t)((uint64_t)rh * j->part / j->parts);
         uint32_t y1 = (uint32_t)((uint64_t)rh * (j->part + 1) / j->parts);
-        for (uint32_t y = y0; y < y1; y++) {
-            if (rev) hor53((int32_t *)tc->data + y * stride, itmp, rw, snx, casx);
-            else hor97((float *)tc->data + y * stride, tmp, rw, snx, casx);
-        }
+        for (uint32_t y = y0; y < y1; y++) hor(j->op, rev, data + y * stride, j->tmp, rw, snx, casx);
         return NULL;
     }
     uint32_t nstrips = (rw + STRIP - 1) / STRIP;
@@ -172,20 +240,7 @@ static void *dwt_level(void *arg)
     uint32_t s1 = (uint32_t)((uint64_t)nstrips * (j->part + 1) / j->parts);
     for (uint32_t st = s0; st < s1; st++) {
         uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-        size_t bytes = bw * sizeof(float);
-        if (rev) {
-            int32_t *d = (int32_t *)tc->data + x0;
-            for (uint32_t i = 0; i < sny; i++) memcpy(itmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-            for (uint32_t i = 0; i < rh - sny; i++) memcpy(itmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-            lift53(itmp, STRIP, bw, rh, casy);
-            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, itmp + y * STRIP, bytes);
-        } else {
-            float *d = (float *)tc->data + x0;
-            for (uint32_t i = 0; i < sny; i++) memcpy(tmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-            for (uint32_t i = 0; i < rh - sny; i++) memcpy(tmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-            lift97(tmp, STRIP, bw, rh, casy);
-            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, tmp + y * STRIP, bytes);
-        }
+        ver(j->op, rev, data + x0, stride, j->tmp, bw, rh, sny, casy);
     }
     return NULL;
 }
@@ -194,13 +249,17 @@ int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
 {
     if (tc->dres <= 1) return TD_OK;
     uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
-    size_t per = (size_t)maxn * STRIP + 16;
+    /* vertical: (n + 4) * STRIP; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
+    size_t per = ((size_t)maxn + 8) * STRIP;
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
     /* below ~64K samples a thread costs more than it saves */
     if ((size_t)tc->w * tc->h < ((size_t)threads << 16)) threads = (uint32_t)((size_t)tc->w * tc->h >> 16) + 1;
-    float *tmp = malloc(per * threads * sizeof *tmp);
+    /* zeroed: the vector tails read the slack after each array before anything is written
+     * there (their lanes are discarded) */
+    int32_t *tmp = calloc(per * threads, sizeof *tmp);
     if (!tmp) return TD_E_NOMEM;
+    const dwt_ops *op = dwt_pick_ops();
     dwt_job jobs[16];
     pthread_t th[16];
     for (uint32_t r = 1; r < tc->dres; r++) {
@@ -209,7 +268,7 @@ int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
         for (int vertical = 0; vertical < 2; vertical++) {
             uint32_t started = 0;
             for (uint32_t i = 0; i < threads; i++)
-                jobs[i] = (dwt_job){tc, r, vertical, i, threads, tmp + i * per};
+                jobs[i] = (dwt_job){tc, op, r, vertical, i, threads, tmp + i * per};
             for (uint32_t i = 1; i < threads; i++) {
                 if (pthread_create(&th[i], NULL, dwt_level, &jobs[i]) != 0) break;
                 started = i;
