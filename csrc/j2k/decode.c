@@ -255,10 +255,9 @@ static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int
 
 /* One row of n samples of a component out, one function per coefficient type and container
  * so that the compiler vectorises the contiguous case (little-endian hosts; the general path
- * below serves the others). */
-#define OUT_ROW_FN(NAME, SRC_T, T, VALUE)                                                     \
-    static void NAME(const out_comp *p, const SRC_T *restrict s, uint8_t *restrict o,           \
-                     uint32_t n)                                                               \
+ * of store_row serves the others), compiled for the baseline and, on x86-64, for AVX2. */
+#define OUT_ROW_FN(NAME, ATTR, SRC_T, T, VALUE)                                               \
+    ATTR void NAME(const out_comp *p, const SRC_T *restrict s, uint8_t *restrict o, uint32_t n) \
     {                                                                                          \
         int32_t vlo = p->vlo, vhi = p->vhi;                                                    \
         uint32_t shift = p->shift;                                                             \
@@ -277,32 +276,64 @@ static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int
                 memcpy(o + x * step, &u_, sizeof(T));                                          \
             }                                                                                  \
     }
-OUT_ROW_FN(out_rev8, int32_t, uint8_t, rev_value(s[x], vlo, vhi, shift))
-OUT_ROW_FN(out_rev16, int32_t, uint16_t, rev_value(s[x], vlo, vhi, shift))
-OUT_ROW_FN(out_rev32, int32_t, uint32_t, rev_value(s[x], vlo, vhi, shift))
-OUT_ROW_FN(out_irr8, float, uint8_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
-OUT_ROW_FN(out_irr16, float, uint16_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
-OUT_ROW_FN(out_irr32, float, uint32_t, irr_value(s[x], flo, fhi, vlo, vhi, shift))
+/* three rows of bytes into one of pixel-interleaved triplets */
+#define OUT_SET(SFX, ATTR)                                                                     \
+    OUT_ROW_FN(out_rev8##SFX, ATTR, int32_t, uint8_t, rev_value(s[x], vlo, vhi, shift))        \
+    OUT_ROW_FN(out_rev16##SFX, ATTR, int32_t, uint16_t, rev_value(s[x], vlo, vhi, shift))      \
+    OUT_ROW_FN(out_rev32##SFX, ATTR, int32_t, uint32_t, rev_value(s[x], vlo, vhi, shift))      \
+    OUT_ROW_FN(out_irr8##SFX, ATTR, float, uint8_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr16##SFX, ATTR, float, uint16_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr32##SFX, ATTR, float, uint32_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    ATTR void interleave3##SFX(uint8_t *restrict o, const uint8_t *restrict a,                 \
+                               const uint8_t *restrict b, const uint8_t *restrict c, size_t n) \
+    {                                                                                          \
+        for (size_t x = 0; x < n; x++) {                                                       \
+            o[3 * x] = a[x];                                                                   \
+            o[3 * x + 1] = b[x];                                                               \
+            o[3 * x + 2] = c[x];                                                               \
+        }                                                                                      \
+    }
+
+typedef void (*out_rev_fn)(const out_comp *p, const int32_t *restrict s, uint8_t *restrict o, uint32_t n);
+typedef void (*out_irr_fn)(const out_comp *p, const float *restrict s, uint8_t *restrict o, uint32_t n);
+typedef struct out_fns {
+    out_rev_fn rev[3];  /* 1, 2, 4 bytes */
+    out_irr_fn irr[3];
+    void (*interleave3)(uint8_t *restrict o, const uint8_t *restrict a, const uint8_t *restrict b,
+                        const uint8_t *restrict c, size_t n);
+} out_fns;
+
+OUT_SET(, static)
+static const out_fns out_base = {{out_rev8, out_rev16, out_rev32}, {out_irr8, out_irr16, out_irr32}, interleave3};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TD_J2K_NO_AVX2)
+OUT_SET(_avx2, __attribute__((target("avx2"))) static)
+static const out_fns out_avx2 = {{out_rev8_avx2, out_rev16_avx2, out_rev32_avx2},
+                                 {out_irr8_avx2, out_irr16_avx2, out_irr32_avx2}, interleave3_avx2};
+#define OUT_HAVE_AVX2 1
+#endif
+#undef OUT_SET
 #undef OUT_ROW_FN
 
+static const out_fns *out_pick(void)
+{
+#ifdef OUT_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2")) return &out_avx2;
+#endif
+    return &out_base;
+}
+
 /* One row of n samples of a component out: src is int32_t (5-3) or float (9-7). */
-static void store_row(const out_comp *p, const void *src, uint8_t *o, uint32_t n)
+static void store_row(const out_fns *fn, const out_comp *p, const void *src, uint8_t *o,
+                      uint32_t n)
 {
     const int32_t *ir = src;
     const float *fr = src;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (p->rev) {
-        if (p->bps == 1) out_rev8(p, ir, o, n);
-        else if (p->bps == 2) out_rev16(p, ir, o, n);
-        else out_rev32(p, ir, o, n);
-        return;
-    }
-    if (p->rint_fast) {
-        if (p->bps == 1) out_irr8(p, fr, o, n);
-        else if (p->bps == 2) out_irr16(p, fr, o, n);
-        else out_irr32(p, fr, o, n);
-        return;
-    }
+    uint32_t k = p->bps == 1 ? 0 : p->bps == 2 ? 1 : 2;
+    if (p->rev) { fn->rev[k](p, ir, o, n); return; }
+    if (p->rint_fast) { fn->irr[k](p, fr, o, n); return; }
+#else
+    (void)fn;
 #endif
     /* the general case: any byte order, irreversible above 16 bits */
     size_t bstep = p->step * p->bps;
@@ -353,42 +384,62 @@ static out_place place(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32
     return pl;
 }
 
-static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
-                  uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows, uint32_t bps,
-                  int planar)
-{
-    const j2k_tilecomp *tc = &t->comps[c];
-    size_t ncomp = planar ? 1 : d->ncomps, cpos = planar ? 0 : c;
-    out_place pl = place(d, t, c, reduce, out, plane_off, cols, rows, bps, ncomp, cpos);
-    out_comp p;
-    out_comp_init(&p, d, tc, c, bps, ncomp);
-    for (uint32_t y = 0; y < pl.yn; y++)
-        store_row(&p, (const int32_t *)tc->data + (size_t)y * tc->w, pl.o + y * pl.row_bytes, pl.xn);
-}
-
-/* Components 0-2 of a tile with a component transform: the inverse RCT / ICT (G.2, G.3) of
- * each row, then the row out while it is in cache. */
-static void store_mct(const td_j2kdec *d, const j2k_tile *t, uint32_t reduce, uint8_t *out,
-                      const size_t *plane, const uint32_t *dims, uint32_t bps, int planar)
+/* Every component of tile t out.  With a component transform, components 0-2 go row by row:
+ * the inverse RCT / ICT (G.2, G.3) of a row, then the row out while it is in cache; three
+ * components of one byte into interleaved output go through `tmp` (3 rows of the tile) and one
+ * interleaving pass instead of three strided ones. */
+static void store_tile(const td_j2kdec *d, const j2k_tile *t, int mct, uint32_t reduce,
+                       uint8_t *out, const size_t *plane, const uint32_t *dims, uint32_t bps,
+                       int planar, uint8_t *tmp)
 {
     const j2k_tilecomp *tc = t->comps;
+    const out_fns *fn = out_pick();
     size_t ncomp = planar ? 1 : d->ncomps;
     out_place pl[3];
     out_comp p[3];
-    for (uint32_t c = 0; c < 3; c++) {
-        pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
-        out_comp_init(&p[c], d, &tc[c], c, bps, ncomp);
+    uint32_t c = 0;
+    if (d->ncomps >= 3) {
+        for (c = 0; c < 3; c++) {
+            pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
+            out_comp_init(&p[c], d, &tc[c], c, bps, ncomp);
+        }
+        int fused = tmp && d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
+                    tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
+        for (c = 1; c < 3 && fused; c++)
+            fused = pl[c].xn == pl[0].xn && pl[c].yn == pl[0].yn && pl[c].o == pl[0].o + c;
+        if (mct || fused) {
+            out_comp q[3];
+            for (c = 0; c < 3; c++) {
+                q[c] = p[c];
+                q[c].step = 1;
+            }
+            size_t w = tc[0].w;
+            uint32_t h = pl[0].yn > pl[1].yn ? pl[0].yn : pl[1].yn;
+            if (pl[2].yn > h) h = pl[2].yn;
+            for (uint32_t y = 0; y < h; y++) {
+                int32_t *r[3];
+                for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
+                if (mct && tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
+                else if (mct) j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
+                if (fused) {
+                    for (c = 0; c < 3; c++) store_row(fn, &q[c], r[c], tmp + c * w, pl[0].xn);
+                    fn->interleave3(pl[0].o + y * pl[0].row_bytes, tmp, tmp + w, tmp + 2 * w, pl[0].xn);
+                } else {
+                    for (c = 0; c < 3; c++)
+                        if (y < pl[c].yn) store_row(fn, &p[c], r[c], pl[c].o + y * pl[c].row_bytes, pl[c].xn);
+                }
+            }
+            c = 3;
+        } else {
+            c = 0;
+        }
     }
-    size_t w = tc[0].w;
-    for (uint32_t y = 0; y < tc[0].h; y++) {
-        if (y >= pl[0].yn && y >= pl[1].yn && y >= pl[2].yn) break;
-        int32_t *r0 = (int32_t *)tc[0].data + y * w, *r1 = (int32_t *)tc[1].data + y * w;
-        int32_t *r2 = (int32_t *)tc[2].data + y * w;
-        if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r0, r1, r2, w);
-        else j2k_mct_ict_inverse((float *)r0, (float *)r1, (float *)r2, w);
-        const int32_t *rows3[3] = {r0, r1, r2};
-        for (uint32_t c = 0; c < 3; c++)
-            if (y < pl[c].yn) store_row(&p[c], rows3[c], pl[c].o + y * pl[c].row_bytes, pl[c].xn);
+    for (; c < d->ncomps; c++) {
+        out_place q = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
+        out_comp pc;
+        out_comp_init(&pc, d, &tc[c], c, bps, ncomp);
+        for (uint32_t y = 0; y < q.yn; y++)
+            store_row(fn, &pc, (const int32_t *)tc[c].data + (size_t)y * tc[c].w, q.o + y * q.row_bytes, q.xn);
     }
 }
 
@@ -446,18 +497,20 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         }
         for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
             if ((rc = j2k_dwt_decode(&t.comps[c], opt->threads)) != TD_OK) td_fail(err, rc, -1, "DWT");
-        uint32_t c_first = 0;
+        int mct = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
             if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
                 c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
                 rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
-            else
-                store_mct(d, &t, opt->reduce, out, plane, dims, bps, planar);
-            c_first = 3;
+            mct = 1;
         }
-        for (uint32_t c = c_first; c < d->ncomps && rc == TD_OK; c++)
-            store(d, &t, c, opt->reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, planar);
+        if (rc == TD_OK) {
+            /* 3 rows of one-byte samples for the interleaving (without it: strided stores) */
+            uint8_t *tmp = d->ncomps == 3 && bps == 1 && !planar ? malloc(3 * (size_t)t.comps[0].w + 1) : NULL;
+            store_tile(d, &t, mct, opt->reduce, out, plane, dims, bps, planar, tmp);
+            free(tmp);
+        }
         j2k_tile_free(&t);
         j2k_tcp_free(&tcp);
     }
