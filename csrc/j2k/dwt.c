@@ -9,6 +9,7 @@
  * is index clamping, which equals it for the one-sample reach of each lifting step.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -209,38 +210,108 @@ static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *
     }
 }
 
-typedef struct dwt_job {
+/* The passes of the inverse DWT of one tile-component as a queue of work items: level r's
+ * HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after level.  Each
+ * thread takes the next item; an item of a pass starts only after every item of the passes
+ * before it is done (HOR_SR of a level before its VER_SR, that before the next level).  A
+ * thread that starts late finds less left to do, so nobody waits for a fixed share. */
+#define DWT_ITEM ((size_t)1 << 14) /* samples per work item, about */
+#define DWT_MAX_PASSES (2 * J2K_MAX_LEVELS)
+
+typedef struct dwt_queue {
     j2k_tilecomp *tc;
     const dwt_ops *op;
-    uint32_t r;           /* resolution level being synthesised */
-    int vertical;         /* 0: rows, 1: column strips */
-    uint32_t part, parts; /* this worker's share */
+    uint32_t npasses;
+    uint32_t per[DWT_MAX_PASSES];         /* rows / strips per item */
+    size_t start[DWT_MAX_PASSES + 1];     /* first item of each pass; start[npasses] = total */
+    atomic_size_t next, done;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+} dwt_queue;
+
+typedef struct dwt_job {
+    dwt_queue *q;
     int32_t *tmp;         /* (maxn + 8) * STRIP samples */
 } dwt_job;
 
-static void *dwt_level(void *arg)
+static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uint32_t *rh)
 {
-    dwt_job *j = arg;
-    j2k_tilecomp *tc = j->tc;
-    int rev = tc->tccp->reversible;
-    size_t stride = tc->w;
-    const j2k_res *rs = &tc->res[j->r], *lr = &tc->res[j->r - 1];
-    uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
+    const j2k_res *rs = &tc->res[r];
+    *rw = (uint32_t)(rs->x1 - rs->x0);
+    *rh = (uint32_t)(rs->y1 - rs->y0);
+}
+
+static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tc, const dwt_ops *op)
+{
+    q->tc = tc;
+    q->op = op;
+    q->npasses = 0;
+    q->start[0] = 0;
+    for (uint32_t r = 1; r < tc->dres; r++) {
+        uint32_t rw, rh;
+        dwt_level_size(tc, r, &rw, &rh);
+        for (int vertical = 0; vertical < 2; vertical++) {
+            uint32_t p = q->npasses++, units, per;
+            if (rw == 0 || rh == 0) units = 0, per = 1;
+            else if (!vertical) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
+            else units = (rw + STRIP - 1) / STRIP, per = (uint32_t)(DWT_ITEM / ((size_t)rh * STRIP)) + 1;
+            q->per[p] = per;
+            q->start[p + 1] = q->start[p] + (units + per - 1) / per;
+        }
+    }
+    atomic_init(&q->next, 0);
+    atomic_init(&q->done, 0);
+}
+
+/* Item k of pass p (level p / 2 + 1; rows for even p, column strips for odd p). */
+static void dwt_item(dwt_queue *q, int32_t *tmp, uint32_t p, size_t k)
+{
+    j2k_tilecomp *tc = q->tc;
+    uint32_t r = p / 2 + 1, rw, rh;
+    dwt_level_size(tc, r, &rw, &rh);
+    const j2k_res *rs = &tc->res[r], *lr = &tc->res[r - 1];
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
+    int rev = tc->tccp->reversible;
+    size_t stride = tc->w;
     int32_t *data = tc->data;
-    if (!j->vertical) {
-        uint32_t y0 = (uint32_t)((uint64_t)rh * j->part / j->parts);
-        uint32_t y1 = (uint32_t)((uint64_t)rh * (j->part + 1) / j->parts);
-        for (uint32_t y = y0; y < y1; y++) hor(j->op, rev, data + y * stride, j->tmp, rw, snx, casx);
-        return NULL;
+    uint32_t u0 = (uint32_t)(k * q->per[p]), u1;
+    if (!(p & 1)) {
+        u1 = rh - u0 < q->per[p] ? rh : u0 + q->per[p];
+        for (uint32_t y = u0; y < u1; y++) hor(q->op, rev, data + y * stride, tmp, rw, snx, casx);
+        return;
     }
     uint32_t nstrips = (rw + STRIP - 1) / STRIP;
-    uint32_t s0 = (uint32_t)((uint64_t)nstrips * j->part / j->parts);
-    uint32_t s1 = (uint32_t)((uint64_t)nstrips * (j->part + 1) / j->parts);
-    for (uint32_t st = s0; st < s1; st++) {
+    u1 = nstrips - u0 < q->per[p] ? nstrips : u0 + q->per[p];
+    for (uint32_t st = u0; st < u1; st++) {
         uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-        ver(j->op, rev, data + x0, stride, j->tmp, bw, rh, sny, casy);
+        ver(q->op, rev, data + x0, stride, tmp, bw, rh, sny, casy);
+    }
+}
+
+static void *dwt_worker(void *arg)
+{
+    dwt_job *j = arg;
+    dwt_queue *q = j->q;
+    size_t total = q->start[q->npasses];
+    uint32_t p = 0;
+    for (;;) {
+        size_t i = atomic_fetch_add(&q->next, 1);
+        if (i >= total) break;
+        while (i >= q->start[p + 1]) p++;
+        /* wait for the passes before this one: briefly spinning, then sleeping */
+        for (int spin = 0; spin < 4096 && atomic_load(&q->done) < q->start[p]; spin++) {}
+        if (atomic_load(&q->done) < q->start[p]) {
+            pthread_mutex_lock(&q->mutex);
+            while (atomic_load(&q->done) < q->start[p]) pthread_cond_wait(&q->cond, &q->mutex);
+            pthread_mutex_unlock(&q->mutex);
+        }
+        dwt_item(q, j->tmp, p, i - q->start[p]);
+        if (atomic_fetch_add(&q->done, 1) + 1 == q->start[p + 1]) {
+            pthread_mutex_lock(&q->mutex);   /* the pass is complete: wake its waiters */
+            pthread_cond_broadcast(&q->cond);
+            pthread_mutex_unlock(&q->mutex);
+        }
     }
     return NULL;
 }
@@ -259,25 +330,22 @@ int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
      * there (their lanes are discarded) */
     int32_t *tmp = calloc(per * threads, sizeof *tmp);
     if (!tmp) return TD_E_NOMEM;
-    const dwt_ops *op = dwt_pick_ops();
+    dwt_queue q;
+    dwt_queue_init(&q, tc, dwt_pick_ops());
     dwt_job jobs[16];
     pthread_t th[16];
-    for (uint32_t r = 1; r < tc->dres; r++) {
-        const j2k_res *rs = &tc->res[r];
-        if (rs->x1 == rs->x0 || rs->y1 == rs->y0) continue;
-        for (int vertical = 0; vertical < 2; vertical++) {
-            uint32_t started = 0;
-            for (uint32_t i = 0; i < threads; i++)
-                jobs[i] = (dwt_job){tc, op, r, vertical, i, threads, tmp + i * per};
-            for (uint32_t i = 1; i < threads; i++) {
-                if (pthread_create(&th[i], NULL, dwt_level, &jobs[i]) != 0) break;
-                started = i;
-            }
-            for (uint32_t i = started + 1; i < threads; i++) dwt_level(&jobs[i]);
-            dwt_level(&jobs[0]);
-            for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
-        }
+    uint32_t started = 0;
+    pthread_mutex_init(&q.mutex, NULL);
+    pthread_cond_init(&q.cond, NULL);
+    for (uint32_t i = 0; i < threads; i++) jobs[i] = (dwt_job){&q, tmp + i * per};
+    for (uint32_t i = 1; i < threads; i++) {
+        if (pthread_create(&th[i], NULL, dwt_worker, &jobs[i]) != 0) break;
+        started = i;
     }
+    dwt_worker(&jobs[0]);
+    for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    pthread_cond_destroy(&q.cond);
+    pthread_mutex_destroy(&q.mutex);
     free(tmp);
     return TD_OK;
 }
