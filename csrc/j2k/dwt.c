@@ -51,6 +51,19 @@ static void scale97_c(float *X, size_t total, float m)
 {
     for (size_t j = 0; j < total; j++) X[j] *= m;
 }
+static void copy_scale_c(float *dst, const float *src, size_t n, float m)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
+}
+static void rows_c(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, STRIP * sizeof *dst);
+}
+static void rows_scale_c(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m)
+{
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < STRIP; k++) dst[i * ds + k] = src[i * ss + k] * m;
+}
 static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
 {
     for (uint32_t i = 0; 2 * i + 1 < n; i++) {
@@ -97,17 +110,20 @@ typedef struct dwt_ops {
     void (*step97)(float *X, const float *A, size_t off, size_t total, float cf);
     void (*scale97)(float *X, size_t total, float m);
     void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
+    void (*copy_scale)(float *dst, const float *src, size_t n, float m);
+    void (*rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n);
+    void (*rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m);
     uint32_t v;  /* lanes: the slack every array needs after its end */
 } dwt_ops;
 
 #ifdef DWT_HAVE_C
-static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, 1};
+static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, rows_c, rows_scale_c, 1};
 #endif
 #ifdef DWT_HAVE_V4
-static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, 4};
+static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, rows_v4, rows_scale_v4, 4};
 #endif
 #ifdef DWT_HAVE_AVX2
-static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, 8};
+static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, rows_avx2, rows_scale_avx2, 8};
 #endif
 
 static const dwt_ops *dwt_pick_ops(void)
@@ -144,12 +160,11 @@ static void lift53(const dwt_ops *op, int32_t *L, int32_t *H, uint32_t sn, uint3
     op->hi53(H + e, L + (1 - cas) * e, e, dn * e);
 }
 
+/* (the caller has scaled L by KAPPA and H by TWO_INV_K while copying them in) */
 static void lift97(const dwt_ops *op, float *L, float *H, uint32_t sn, uint32_t dn, uint32_t cas,
                    size_t e)
 {
     int32_t *iL = (int32_t *)(void *)L, *iH = (int32_t *)(void *)H;
-    op->scale97(L + e, sn * e, KAPPA);
-    op->scale97(H + e, dn * e, TWO_INV_K);
     pad(iH, dn, e);
     op->step97(L + e, H + cas * e, e, sn * e, DELTA);
     pad(iL, sn, e);
@@ -171,10 +186,16 @@ static void hor(const dwt_ops *op, int rev, int32_t *row, int32_t *tmp, uint32_t
         return;
     }
     int32_t *L = tmp, *H = tmp + sn + 2 + op->v;
-    memcpy(L + 1, row, sn * sizeof *row);
-    memcpy(H + 1, row + sn, dn * sizeof *row);
-    if (rev) lift53(op, L, H, sn, dn, cas, 1);
-    else lift97(op, (float *)(void *)L, (float *)(void *)H, sn, dn, cas, 1);
+    if (rev) {
+        memcpy(L + 1, row, sn * sizeof *row);
+        memcpy(H + 1, row + sn, dn * sizeof *row);
+        lift53(op, L, H, sn, dn, cas, 1);
+    } else {
+        float *fL = (float *)(void *)L, *fH = (float *)(void *)H, *frow = (float *)(void *)row;
+        op->copy_scale(fL + 1, frow, sn, KAPPA);
+        op->copy_scale(fH + 1, frow + sn, dn, TWO_INV_K);
+        lift97(op, fL, fH, sn, dn, cas, 1);
+    }
     if (cas) op->zip(row, H + 1, L + 1, n);
     else op->zip(row, L + 1, H + 1, n);
 }
@@ -191,24 +212,34 @@ static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *
         return;
     }
     int32_t *L = tmp, *H = tmp + (size_t)(sn + 2) * STRIP;
-    if (bw == STRIP) {
-        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, STRIP * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, STRIP * sizeof *d);
+    float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
+    if (bw == STRIP && rev) {
+        op->rows(L + STRIP, STRIP, d, stride, sn);
+        op->rows(H + STRIP, STRIP, d + sn * stride, stride, dn);
+    } else if (bw == STRIP) {
+        const float *fd = (const float *)(void *)d;
+        op->rows_scale(fL + STRIP, STRIP, fd, stride, sn, KAPPA);
+        op->rows_scale(fH + STRIP, STRIP, fd + sn * stride, stride, dn, TWO_INV_K);
     } else {
         for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, bw * sizeof *d);
         for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, bw * sizeof *d);
+        if (!rev) {
+            op->scale97(fL + STRIP, (size_t)sn * STRIP, KAPPA);
+            op->scale97(fH + STRIP, (size_t)dn * STRIP, TWO_INV_K);
+        }
     }
     if (rev) lift53(op, L, H, sn, dn, cas, STRIP);
-    else lift97(op, (float *)(void *)L, (float *)(void *)H, sn, dn, cas, STRIP);
+    else lift97(op, fL, fH, sn, dn, cas, STRIP);
     int32_t *lo = d + cas * stride, *hi = d + (1 - cas) * stride;
     if (bw == STRIP) {
-        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, STRIP * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, STRIP * sizeof *d);
+        op->rows(lo, 2 * stride, L + STRIP, STRIP, sn);
+        op->rows(hi, 2 * stride, H + STRIP, STRIP, dn);
     } else {
         for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, bw * sizeof *d);
         for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, bw * sizeof *d);
     }
 }
+
 
 /* The passes of the inverse DWT of one tile-component as a queue of work items: level r's
  * HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after level.  Each

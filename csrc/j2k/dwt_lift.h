@@ -52,6 +52,29 @@ DWT_ATTR void DWT_FN(scale97)(float *X, size_t total, float m)
     for (size_t j = 0; j < total; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
 }
 
+/* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
+DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m)
+{
+    size_t i = 0;
+    for (; i + DWT_V <= n; i += DWT_V) *(VF *)(dst + i) = *(const VF *)(src + i) * m;
+    for (; i < n; i++) dst[i] = src[i] * m;
+}
+
+/* n rows of STRIP samples from src (row stride ss) to dst (row stride ds) */
+DWT_ATTR void DWT_FN(rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++, dst += ds, src += ss)
+        for (uint32_t k = 0; k < STRIP; k += DWT_V) *(VI *)(dst + k) = *(const VI *)(src + k);
+}
+
+/* the same, each sample times m */
+DWT_ATTR void DWT_FN(rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n,
+                                 float m)
+{
+    for (uint32_t i = 0; i < n; i++, dst += ds, src += ss)
+        for (uint32_t k = 0; k < STRIP; k += DWT_V) *(VF *)(dst + k) = *(const VF *)(src + k) * m;
+}
+
 /* out[2i] = first[i], out[2i + 1] = second[i] for 2i + 1 < n (and out[n - 1] = first[n / 2]
  * when n is odd); writes exactly n elements. */
 DWT_ATTR void DWT_FN(zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
