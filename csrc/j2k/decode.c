@@ -384,63 +384,105 @@ static out_place place(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32
     return pl;
 }
 
-/* Every component of tile t out.  With a component transform, components 0-2 go row by row:
- * the inverse RCT / ICT (G.2, G.3) of a row, then the row out while it is in cache; three
- * components of one byte into interleaved output go through `tmp` (3 rows of the tile) and one
- * interleaving pass instead of three strided ones. */
-static void store_tile(const td_j2kdec *d, const j2k_tile *t, int mct, uint32_t reduce,
-                       uint8_t *out, const size_t *plane, const uint32_t *dims, uint32_t bps,
-                       int planar, uint8_t *tmp)
+/* Every component of a tile out, in groups of rows that the DWT's threads share once the
+ * transform is done (j2k_dwt_then).  With a component transform, components 0-2 go row by
+ * row: the inverse RCT / ICT (G.2, G.3) of a row, then the row out while it is in cache; three
+ * components of one byte into interleaved output go through a per-thread scratch of 3 rows and
+ * one interleaving pass instead of three strided ones. */
+typedef struct store_ctx {
+    const j2k_tile *t;
+    uint32_t ncomps;
+    int mct;              /* components 0-2 through the inverse RCT / ICT */
+    int fused;            /* components 0-2 interleaved through the scratch */
+    const out_fns *fn;
+    out_place *pl;        /* per component */
+    out_comp *p;          /* per component; for 0-2 when fused: step 1 (into the scratch) */
+    uint8_t *scratch;     /* fused: 3 * scratch_w bytes per thread slot */
+    size_t scratch_w;
+    uint32_t rows;        /* most rows of any component */
+    uint32_t rows_per_item;
+} store_ctx;
+
+static void store_rows(void *arg, size_t item, uint32_t slot)
+{
+    const store_ctx *s = arg;
+    const j2k_tilecomp *tc = s->t->comps;
+    const out_fns *fn = s->fn;
+    uint32_t y0 = (uint32_t)(item * s->rows_per_item);
+    uint32_t y1 = s->rows - y0 < s->rows_per_item ? s->rows : y0 + s->rows_per_item;
+    uint32_t c = 0;
+    if (s->mct || s->fused) {
+        size_t w = tc[0].w;
+        uint8_t *tmp = s->scratch + (size_t)slot * 3 * s->scratch_w;
+        for (uint32_t y = y0; y < y1; y++) {
+            int32_t *r[3];
+            for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
+            if (s->mct && y < tc[0].h) {
+                if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
+                else j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
+            }
+            if (s->fused) {
+                if (y >= s->pl[0].yn) continue;
+                for (c = 0; c < 3; c++) store_row(fn, &s->p[c], r[c], tmp + c * s->scratch_w, s->pl[0].xn);
+                fn->interleave3(s->pl[0].o + y * s->pl[0].row_bytes, tmp, tmp + s->scratch_w,
+                                tmp + 2 * s->scratch_w, s->pl[0].xn);
+            } else {
+                for (c = 0; c < 3; c++)
+                    if (y < s->pl[c].yn) store_row(fn, &s->p[c], r[c], s->pl[c].o + y * s->pl[c].row_bytes, s->pl[c].xn);
+            }
+        }
+        c = 3;
+    }
+    for (; c < s->ncomps; c++) {
+        const out_place *q = &s->pl[c];
+        for (uint32_t y = y0; y < y1 && y < q->yn; y++)
+            store_row(fn, &s->p[c], (const int32_t *)tc[c].data + (size_t)y * tc[c].w, q->o + y * q->row_bytes, q->xn);
+    }
+}
+
+/* Set up *s for tile t (allocations freed by store_free); 0 or TD_E_NOMEM. */
+static int store_prepare(store_ctx *s, const td_j2kdec *d, const j2k_tile *t, int mct,
+                         uint32_t reduce, uint8_t *out, const size_t *plane, const uint32_t *dims,
+                         uint32_t bps, int planar)
 {
     const j2k_tilecomp *tc = t->comps;
-    const out_fns *fn = out_pick();
     size_t ncomp = planar ? 1 : d->ncomps;
-    out_place pl[3];
-    out_comp p[3];
-    uint32_t c = 0;
-    if (d->ncomps >= 3) {
-        for (c = 0; c < 3; c++) {
-            pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
-            out_comp_init(&p[c], d, &tc[c], c, bps, ncomp);
-        }
-        int fused = tmp && d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
-                    tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
-        for (c = 1; c < 3 && fused; c++)
-            fused = pl[c].xn == pl[0].xn && pl[c].yn == pl[0].yn && pl[c].o == pl[0].o + c;
-        if (mct || fused) {
-            out_comp q[3];
-            for (c = 0; c < 3; c++) {
-                q[c] = p[c];
-                q[c].step = 1;
-            }
-            size_t w = tc[0].w;
-            uint32_t h = pl[0].yn > pl[1].yn ? pl[0].yn : pl[1].yn;
-            if (pl[2].yn > h) h = pl[2].yn;
-            for (uint32_t y = 0; y < h; y++) {
-                int32_t *r[3];
-                for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
-                if (mct && tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
-                else if (mct) j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
-                if (fused) {
-                    for (c = 0; c < 3; c++) store_row(fn, &q[c], r[c], tmp + c * w, pl[0].xn);
-                    fn->interleave3(pl[0].o + y * pl[0].row_bytes, tmp, tmp + w, tmp + 2 * w, pl[0].xn);
-                } else {
-                    for (c = 0; c < 3; c++)
-                        if (y < pl[c].yn) store_row(fn, &p[c], r[c], pl[c].o + y * pl[c].row_bytes, pl[c].xn);
-                }
-            }
-            c = 3;
-        } else {
-            c = 0;
-        }
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->ncomps = d->ncomps;
+    s->mct = mct;
+    s->fn = out_pick();
+    s->pl = malloc(d->ncomps * sizeof *s->pl);
+    s->p = malloc(d->ncomps * sizeof *s->p);
+    if (!s->pl || !s->p) return TD_E_NOMEM;
+    size_t widest = 1;
+    for (uint32_t c = 0; c < d->ncomps; c++) {
+        s->pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
+        out_comp_init(&s->p[c], d, &tc[c], c, bps, ncomp);
+        if (s->pl[c].yn > s->rows) s->rows = s->pl[c].yn;
+        if (s->pl[c].xn > widest) widest = s->pl[c].xn;
     }
-    for (; c < d->ncomps; c++) {
-        out_place q = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
-        out_comp pc;
-        out_comp_init(&pc, d, &tc[c], c, bps, ncomp);
-        for (uint32_t y = 0; y < q.yn; y++)
-            store_row(fn, &pc, (const int32_t *)tc[c].data + (size_t)y * tc[c].w, q.o + y * q.row_bytes, q.xn);
+    int fused = d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
+                tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
+    for (uint32_t c = 1; c < 3 && fused; c++)
+        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn && s->pl[c].o == s->pl[0].o + c;
+    if (fused) {
+        s->scratch_w = tc[0].w + (size_t)1;
+        s->scratch = malloc(J2K_DWT_MAX_THREADS * 3 * s->scratch_w);
+        s->fused = s->scratch != NULL;   /* without it: strided stores */
+        for (uint32_t c = 0; c < 3 && s->fused; c++) s->p[c].step = 1;
     }
+    /* about 16K output samples per item */
+    size_t per = ((size_t)1 << 14) / (widest * d->ncomps) + 1;
+    s->rows_per_item = per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+    return TD_OK;
+}
+
+static void store_free(store_ctx *s)
+{
+    free(s->pl);
+    free(s->p);
+    free(s->scratch);
 }
 
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
@@ -495,8 +537,6 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             rc = decode_blocks(d, &t, opt->threads);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
-            if ((rc = j2k_dwt_decode(&t.comps[c], opt->threads)) != TD_OK) td_fail(err, rc, -1, "DWT");
         int mct = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
@@ -506,10 +546,15 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             mct = 1;
         }
         if (rc == TD_OK) {
-            /* 3 rows of one-byte samples for the interleaving (without it: strided stores) */
-            uint8_t *tmp = d->ncomps == 3 && bps == 1 && !planar ? malloc(3 * (size_t)t.comps[0].w + 1) : NULL;
-            store_tile(d, &t, mct, opt->reduce, out, plane, dims, bps, planar, tmp);
-            free(tmp);
+            /* the inverse DWT of every component, then the output stage, by one team */
+            store_ctx sc;
+            rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);
+            if (rc == TD_OK) {
+                j2k_dwt_then then = {store_rows, &sc, ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item};
+                rc = j2k_dwt_decode_tile(t.comps, d->ncomps, opt->threads, &then);
+            }
+            if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
+            store_free(&sc);
         }
         j2k_tile_free(&t);
         j2k_tcp_free(&tcp);

@@ -241,27 +241,40 @@ static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *
 }
 
 
-/* The passes of the inverse DWT of one tile-component as a queue of work items: level r's
- * HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after level.  Each
- * thread takes the next item; an item of a pass starts only after every item of the passes
- * before it is done (HOR_SR of a level before its VER_SR, that before the next level).  A
- * thread that starts late finds less left to do, so nobody waits for a fixed share. */
+/* The passes of the inverse DWT of a group of tile-components as one queue of work items:
+ * level r's HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after
+ * level, the components' passes interleaved (their transforms are independent).  Each thread
+ * takes the next item; an item starts only after every item of its component's earlier passes
+ * is done (HOR_SR of a level before its VER_SR, that before the next level).  A thread that
+ * starts late finds less left to do, so nobody waits for a fixed share.  The caller's `then`
+ * items (the output stage) follow in the same queue, after the last transform item. */
 #define DWT_ITEM ((size_t)1 << 14) /* samples per work item, about */
-#define DWT_MAX_PASSES (2 * J2K_MAX_LEVELS)
+#define DWT_TEAM_PASSES 256        /* passes per queue (components beyond go in another) */
+
+typedef struct dwt_pass {
+    uint32_t comp;        /* index into the group */
+    uint32_t p;           /* level p / 2 + 1; rows for even p, column strips for odd p */
+    uint32_t per;         /* rows / strips per item */
+    size_t start, count;  /* its items */
+    size_t prereq;        /* items of its component in earlier passes */
+} dwt_pass;
 
 typedef struct dwt_queue {
-    j2k_tilecomp *tc;
+    j2k_tilecomp *tcs;
     const dwt_ops *op;
+    dwt_pass pass[DWT_TEAM_PASSES];
     uint32_t npasses;
-    uint32_t per[DWT_MAX_PASSES];         /* rows / strips per item */
-    size_t start[DWT_MAX_PASSES + 1];     /* first item of each pass; start[npasses] = total */
-    atomic_size_t next, done;
+    size_t ndwt;                       /* transform items; `then` items follow */
+    const j2k_dwt_then *then;
+    atomic_size_t next, all_done;
+    atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
     pthread_mutex_t mutex;
     pthread_cond_t cond;
 } dwt_queue;
 
 typedef struct dwt_job {
     dwt_queue *q;
+    uint32_t slot;
     int32_t *tmp;         /* (maxn + 8) * STRIP samples */
 } dwt_job;
 
@@ -272,33 +285,48 @@ static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uin
     *rh = (uint32_t)(rs->y1 - rs->y0);
 }
 
-static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tc, const dwt_ops *op)
+/* Queue the passes of components [0, n) of tcs (their passes fit DWT_TEAM_PASSES). */
+static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, const dwt_ops *op,
+                           const j2k_dwt_then *then)
 {
-    q->tc = tc;
+    size_t prereq[DWT_TEAM_PASSES] = {0}, items = 0;
+    uint32_t maxp = 0;
+    q->tcs = tcs;
     q->op = op;
     q->npasses = 0;
-    q->start[0] = 0;
-    for (uint32_t r = 1; r < tc->dres; r++) {
-        uint32_t rw, rh;
-        dwt_level_size(tc, r, &rw, &rh);
-        for (int vertical = 0; vertical < 2; vertical++) {
-            uint32_t p = q->npasses++, units, per;
-            if (rw == 0 || rh == 0) units = 0, per = 1;
-            else if (!vertical) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
+    q->then = then;
+    for (uint32_t c = 0; c < n; c++)
+        if (tcs[c].dres > 1 && 2 * (tcs[c].dres - 1) > maxp) maxp = 2 * (tcs[c].dres - 1);
+    for (uint32_t p = 0; p < maxp; p++)
+        for (uint32_t c = 0; c < n; c++) {
+            j2k_tilecomp *tc = &tcs[c];
+            if (tc->dres <= 1 || p >= 2 * (tc->dres - 1)) continue;
+            uint32_t rw, rh, units, per;
+            dwt_level_size(tc, p / 2 + 1, &rw, &rh);
+            if (rw == 0 || rh == 0) continue;
+            if (!(p & 1)) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
             else units = (rw + STRIP - 1) / STRIP, per = (uint32_t)(DWT_ITEM / ((size_t)rh * STRIP)) + 1;
-            q->per[p] = per;
-            q->start[p + 1] = q->start[p] + (units + per - 1) / per;
+            dwt_pass *ps = &q->pass[q->npasses++];
+            ps->comp = c;
+            ps->p = p;
+            ps->per = per;
+            ps->start = items;
+            ps->count = (units + per - 1) / per;
+            ps->prereq = prereq[c];
+            prereq[c] += ps->count;
+            items += ps->count;
         }
-    }
+    q->ndwt = items;
     atomic_init(&q->next, 0);
-    atomic_init(&q->done, 0);
+    atomic_init(&q->all_done, 0);
+    for (uint32_t c = 0; c < n; c++) atomic_init(&q->done[c], 0);
 }
 
-/* Item k of pass p (level p / 2 + 1; rows for even p, column strips for odd p). */
-static void dwt_item(dwt_queue *q, int32_t *tmp, uint32_t p, size_t k)
+/* Item k of pass ps. */
+static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
 {
-    j2k_tilecomp *tc = q->tc;
-    uint32_t r = p / 2 + 1, rw, rh;
+    j2k_tilecomp *tc = &q->tcs[ps->comp];
+    uint32_t p = ps->p, r = p / 2 + 1, rw, rh;
     dwt_level_size(tc, r, &rw, &rh);
     const j2k_res *rs = &tc->res[r], *lr = &tc->res[r - 1];
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
@@ -306,39 +334,51 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, uint32_t p, size_t k)
     int rev = tc->tccp->reversible;
     size_t stride = tc->w;
     int32_t *data = tc->data;
-    uint32_t u0 = (uint32_t)(k * q->per[p]), u1;
+    uint32_t u0 = (uint32_t)(k * ps->per), u1;
     if (!(p & 1)) {
-        u1 = rh - u0 < q->per[p] ? rh : u0 + q->per[p];
+        u1 = rh - u0 < ps->per ? rh : u0 + ps->per;
         for (uint32_t y = u0; y < u1; y++) hor(q->op, rev, data + y * stride, tmp, rw, snx, casx);
         return;
     }
     uint32_t nstrips = (rw + STRIP - 1) / STRIP;
-    u1 = nstrips - u0 < q->per[p] ? nstrips : u0 + q->per[p];
+    u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
     for (uint32_t st = u0; st < u1; st++) {
         uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
         ver(q->op, rev, data + x0, stride, tmp, bw, rh, sny, casy);
     }
 }
 
+/* Until *counter >= target: briefly spinning, then sleeping. */
+static void dwt_wait(dwt_queue *q, atomic_size_t *counter, size_t target)
+{
+    for (int spin = 0; spin < 4096 && atomic_load(counter) < target; spin++) {}
+    if (atomic_load(counter) >= target) return;
+    pthread_mutex_lock(&q->mutex);
+    while (atomic_load(counter) < target) pthread_cond_wait(&q->cond, &q->mutex);
+    pthread_mutex_unlock(&q->mutex);
+}
+
 static void *dwt_worker(void *arg)
 {
     dwt_job *j = arg;
     dwt_queue *q = j->q;
-    size_t total = q->start[q->npasses];
-    uint32_t p = 0;
+    size_t total = q->ndwt + (q->then ? q->then->nitems : 0);
+    uint32_t g = 0;
     for (;;) {
         size_t i = atomic_fetch_add(&q->next, 1);
         if (i >= total) break;
-        while (i >= q->start[p + 1]) p++;
-        /* wait for the passes before this one: briefly spinning, then sleeping */
-        for (int spin = 0; spin < 4096 && atomic_load(&q->done) < q->start[p]; spin++) {}
-        if (atomic_load(&q->done) < q->start[p]) {
-            pthread_mutex_lock(&q->mutex);
-            while (atomic_load(&q->done) < q->start[p]) pthread_cond_wait(&q->cond, &q->mutex);
-            pthread_mutex_unlock(&q->mutex);
+        if (i >= q->ndwt) {
+            dwt_wait(q, &q->all_done, q->ndwt);
+            q->then->fn(q->then->arg, i - q->ndwt, j->slot);
+            continue;
         }
-        dwt_item(q, j->tmp, p, i - q->start[p]);
-        if (atomic_fetch_add(&q->done, 1) + 1 == q->start[p + 1]) {
+        while (i >= q->pass[g].start + q->pass[g].count) g++;
+        const dwt_pass *ps = &q->pass[g];
+        atomic_size_t *done = &q->done[ps->comp];
+        dwt_wait(q, done, ps->prereq);
+        dwt_item(q, j->tmp, ps, i - ps->start);
+        atomic_fetch_add(&q->all_done, 1);
+        if (atomic_fetch_add(done, 1) + 1 == ps->prereq + ps->count) {
             pthread_mutex_lock(&q->mutex);   /* the pass is complete: wake its waiters */
             pthread_cond_broadcast(&q->cond);
             pthread_mutex_unlock(&q->mutex);
@@ -347,36 +387,72 @@ static void *dwt_worker(void *arg)
     return NULL;
 }
 
-int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+/* One queue over components [0, n) (passes within DWT_TEAM_PASSES) and `then`. */
+static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_dwt_then *then)
 {
-    if (tc->dres <= 1) return TD_OK;
-    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
+    uint32_t maxn = 1;
+    size_t samples = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        if (tcs[c].w > maxn) maxn = tcs[c].w;
+        if (tcs[c].h > maxn) maxn = tcs[c].h;
+        samples += (size_t)tcs[c].w * tcs[c].h;
+    }
     /* vertical: (n + 4) * STRIP; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
     size_t per = ((size_t)maxn + 8) * STRIP;
-    if (threads < 1) threads = 1;
-    if (threads > 16) threads = 16;
     /* below ~64K samples a thread costs more than it saves */
-    if ((size_t)tc->w * tc->h < ((size_t)threads << 16)) threads = (uint32_t)((size_t)tc->w * tc->h >> 16) + 1;
+    if (samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
     /* zeroed: the vector tails read the slack after each array before anything is written
      * there (their lanes are discarded) */
     int32_t *tmp = calloc(per * threads, sizeof *tmp);
     if (!tmp) return TD_E_NOMEM;
-    dwt_queue q;
-    dwt_queue_init(&q, tc, dwt_pick_ops());
-    dwt_job jobs[16];
-    pthread_t th[16];
+    dwt_queue *q = malloc(sizeof *q);
+    if (!q) { free(tmp); return TD_E_NOMEM; }
+    dwt_queue_init(q, tcs, n, dwt_pick_ops(), then);
+    pthread_mutex_init(&q->mutex, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    dwt_job jobs[J2K_DWT_MAX_THREADS];
+    pthread_t th[J2K_DWT_MAX_THREADS];
     uint32_t started = 0;
-    pthread_mutex_init(&q.mutex, NULL);
-    pthread_cond_init(&q.cond, NULL);
-    for (uint32_t i = 0; i < threads; i++) jobs[i] = (dwt_job){&q, tmp + i * per};
+    for (uint32_t i = 0; i < threads; i++) jobs[i] = (dwt_job){q, i, tmp + i * per};
     for (uint32_t i = 1; i < threads; i++) {
         if (pthread_create(&th[i], NULL, dwt_worker, &jobs[i]) != 0) break;
         started = i;
     }
     dwt_worker(&jobs[0]);
     for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
-    pthread_cond_destroy(&q.cond);
-    pthread_mutex_destroy(&q.mutex);
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->mutex);
+    free(q);
     free(tmp);
     return TD_OK;
+}
+
+int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
+                        const j2k_dwt_then *then)
+{
+    if (threads < 1) threads = 1;
+    if (threads > J2K_DWT_MAX_THREADS) threads = J2K_DWT_MAX_THREADS;
+    uint32_t c0 = 0;
+    while (c0 < ncomps) {
+        /* as many components as fit one queue (at least one: 2 * 32 passes; at most
+         * DWT_TEAM_PASSES components) */
+        uint32_t c1 = c0, npasses = 0;
+        while (c1 < ncomps) {
+            uint32_t np = tcs[c1].dres > 1 ? 2 * (tcs[c1].dres - 1) : 0;
+            if (c1 > c0 && (npasses + np > DWT_TEAM_PASSES || c1 - c0 >= DWT_TEAM_PASSES)) break;
+            npasses += np;
+            c1++;
+        }
+        int rc = dwt_team(tcs + c0, c1 - c0, threads, c1 == ncomps ? then : NULL);
+        if (rc != TD_OK) return rc;
+        c0 = c1;
+    }
+    if (ncomps == 0 && then)
+        for (size_t i = 0; i < then->nitems; i++) then->fn(then->arg, i, 0);
+    return TD_OK;
+}
+
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+{
+    return j2k_dwt_decode_tile(tc, 1, threads, NULL);
 }
