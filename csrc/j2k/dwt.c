@@ -2,11 +2,21 @@
  * dwt.c - inverse discrete wavelet transform (T.800 Annex F).
  *
  * 2D_SR (F.3.2) per resolution level: each row (HOR_SR), then each column (VER_SR), through
- * 1D_SR (F.3.6) on an interleaved copy.  5-3 reversible: integer lifting of F.3.8.1, exact.
- * 9-7 irreversible: float lifting of F.3.8.2 with the standard's constants; the high-pass
- * band is scaled by about 2/K instead of 1/K because the band's step size carries no gain (as
- * OpenJPEG does, so results agree with it).  Symmetric extension (F.3.7)
- * is index clamping, which equals it for the one-sample reach of each lifting step.
+ * 1D_SR (F.3.6).  5-3 reversible: integer lifting of F.3.8.1, exact.  9-7 irreversible: float
+ * lifting of F.3.8.2 with the standard's constants; the high-pass band is scaled by about 2/K
+ * instead of 1/K because the band's step size carries no gain (as OpenJPEG does, so results
+ * agree with it).
+ *
+ * Layout: a row is copied into a low-pass and a high-pass array, a strip of STRIP columns into
+ * a low-pass and a high-pass block of rows, each with one element of padding at both ends that
+ * holds the symmetric extension (F.3.7; one sample of reach per lifting step), so each lifting
+ * step is one flat loop X[j] op= f(A[j], A[j + off]) without bound tests: vector kernels
+ * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
+ * results go back interleaved.  The operations and their order are those of the scalar
+ * definition, so every instruction set gives the same bits.
+ *
+ * Threads: the passes of all components of a tile form one queue of work items (see
+ * dwt_queue), followed by the caller's output stage.
  */
 #include <pthread.h>
 #include <stdatomic.h>
