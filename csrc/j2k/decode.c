@@ -461,7 +461,7 @@ static void store_rows(void *arg, size_t item, uint32_t slot)
     uint32_t c = 0;
     if (s->mct || s->fused) {
         size_t w = tc[0].w;
-        uint8_t *tmp = s->scratch + (size_t)slot * 3 * s->scratch_w;
+        uint8_t *tmp = s->fused ? s->scratch + (size_t)slot * 3 * s->scratch_w : NULL;
         for (uint32_t y = y0; y < y1; y++) {
             int32_t *r[3];
             for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
