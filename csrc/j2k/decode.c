@@ -198,54 +198,6 @@ static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
     return atomic_load(&tj.rc);
 }
 
-/* ---- coefficients ---- */
-
-/* Allocate each tile-component's coefficients.  decode_cblk writes every sample of each
- * code-block it decodes and skips the blocks without data (no contribution in any packet):
- * only those are zeroed here, unless the code-blocks do not cover the tile-component exactly
- * (then all of it is). */
-static int alloc_coefficients(j2k_tile *t, uint32_t ncomps)
-{
-    for (uint32_t c = 0; c < ncomps; c++) {
-        j2k_tilecomp *tc = &t->comps[c];
-        const j2k_res *rs = &tc->res[tc->dres - 1];
-        tc->w = (uint32_t)(rs->x1 - rs->x0);
-        tc->h = (uint32_t)(rs->y1 - rs->y0);
-        tc->data = malloc(((size_t)tc->w * tc->h + 1) * 4);
-        if (!tc->data) return TD_E_NOMEM;
-    }
-    uint64_t *covered = calloc(ncomps, sizeof *covered);
-    if (!covered) return TD_E_NOMEM;
-    for (size_t i = 0; i < t->ncblks; i++) {
-        const j2k_cblk *cb = &t->cblks[i];
-        if (!cb->decode || cb->comp >= ncomps) continue;
-        const j2k_tilecomp *tc = &t->comps[cb->comp];
-        uint32_t w = (uint32_t)(cb->x1 - cb->x0), h = (uint32_t)(cb->y1 - cb->y0);
-        covered[cb->comp] += (uint64_t)w * h;
-        if (cb->first != NONE || w == 0 || h == 0) continue;
-        /* the block's place, as decode_cblk computes it */
-        const j2k_band *bd = &tc->res[cb->res].band[cb->band];
-        uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
-        if (cb->res > 0) {
-            const j2k_res *lr = &tc->res[cb->res - 1];
-            if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
-            if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
-        }
-        if (x >= tc->w || y >= tc->h || w > tc->w - x || h > tc->h - y) {
-            covered[cb->comp] = UINT64_MAX;   /* not where expected: zero everything */
-            continue;
-        }
-        int32_t *dst = (int32_t *)tc->data + (size_t)y * tc->w + x;
-        for (uint32_t j = 0; j < h; j++) memset(dst + (size_t)j * tc->w, 0, w * sizeof *dst);
-    }
-    for (uint32_t c = 0; c < ncomps; c++) {
-        j2k_tilecomp *tc = &t->comps[c];
-        if (covered[c] != (uint64_t)tc->w * tc->h) memset(tc->data, 0, (size_t)tc->w * tc->h * 4);
-    }
-    free(covered);
-    return TD_OK;
-}
-
 /* ---- output ---- */
 
 /* How the samples of one component go out: DC level shift and clipping (G.1.2), the
@@ -573,8 +525,14 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
         if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, err);
         if (rc == TD_OK && t.truncated) truncated = 1;
-        if (rc == TD_OK && (rc = alloc_coefficients(&t, d->ncomps)) != TD_OK)
-            td_fail(err, rc, -1, "tile %u coefficients", ti);
+        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++) {
+            j2k_tilecomp *tc = &t.comps[c];
+            const j2k_res *rs = &tc->res[tc->dres - 1];
+            tc->w = (uint32_t)(rs->x1 - rs->x0);
+            tc->h = (uint32_t)(rs->y1 - rs->y0);
+            tc->data = calloc((size_t)tc->w * tc->h + 1, 4);
+            if (!tc->data) rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
+        }
         if (rc == TD_OK) {
             rc = decode_blocks(d, &t, opt->threads);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
