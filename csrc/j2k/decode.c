@@ -231,9 +231,174 @@ static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
 
 /* ---- output ---- */
 
-static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
-                  uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows, uint32_t bps,
-                  int planar)
+/* How the samples of one component go out: DC level shift and clipping (G.1.2), the
+ * container and the place in it. */
+typedef struct out_comp {
+    int32_t vlo, vhi;   /* clipping range before the shift: [lo - shift, hi - shift] */
+    uint32_t shift;     /* 2^(prec-1) for unsigned components, 0 for signed */
+    int64_t lo, hi;     /* the component's range */
+    float flo, fhi;     /* irreversible: below flo / above fhi clip without conversion */
+    int rev;            /* int32 (5-3) or float (9-7) coefficients */
+    int rint_fast;      /* irreversible, prec <= 16: round by the 1.5 * 2^23 addition */
+    uint32_t bps;       /* 1, 2 or 4 bytes per sample */
+    size_t step;        /* samples from one output sample of the component to the next */
+} out_comp;
+
+static void out_comp_init(out_comp *p, const td_j2kdec *d, const j2k_tilecomp *tc, uint32_t c,
+                          uint32_t bps, size_t step)
+{
+    uint32_t prec = d->prec[c];
+    int64_t shift;
+    if (d->sgnd[c]) { p->lo = -((int64_t)1 << (prec - 1)); p->hi = ((int64_t)1 << (prec - 1)) - 1; shift = 0; }
+    else { p->lo = 0; p->hi = ((int64_t)1 << prec) - 1; shift = (int64_t)1 << (prec - 1); }
+    /* prec <= 32 (td_j2kdec_decoded_size): both bounds fit int32 */
+    p->vlo = (int32_t)(p->lo - shift);
+    p->vhi = (int32_t)(p->hi - shift);
+    p->shift = (uint32_t)shift;
+    p->flo = (float)(p->lo - shift) - 1.0f;
+    p->fhi = (float)(p->hi - shift) + 1.0f;
+    p->rev = tc->tccp->reversible;
+    p->rint_fast = prec <= 16;
+    p->bps = bps;
+    p->step = step;
+}
+
+/* Round to nearest, ties to even, as lrintf in the default rounding mode: |f| < 2^22, so
+ * adding 1.5 * 2^23 leaves no fraction bits and the addition does the rounding. */
+#define RINT_MAGIC 12582912.0f
+
+static inline uint32_t rev_value(int32_t v, int32_t vlo, int32_t vhi, uint32_t shift)
+{
+    v = v < vlo ? vlo : v;
+    v = v > vhi ? vhi : v;
+    return (uint32_t)v + shift;
+}
+
+/* irreversible, prec <= 16: clip to [flo, fhi] first (a NaN becomes flo), round, then clip:
+ * the clipped ends round to lo - 1 / hi + 1 and clip to lo / hi, as the general path does */
+static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int32_t vhi,
+                                 uint32_t shift)
+{
+    f = f > flo ? f : flo;
+    f = f < fhi ? f : fhi;
+    return rev_value((int32_t)((f + RINT_MAGIC) - RINT_MAGIC), vlo, vhi, shift);
+}
+
+/* One row of n samples of a component out, one function per coefficient type and container
+ * so that the compiler vectorises the contiguous case (little-endian hosts; the general path
+ * of store_row serves the others), compiled for the baseline and, on x86-64, for AVX2. */
+#define OUT_ROW_FN(NAME, ATTR, SRC_T, T, VALUE)                                               \
+    ATTR void NAME(const out_comp *p, const SRC_T *restrict s, uint8_t *restrict o, uint32_t n) \
+    {                                                                                          \
+        int32_t vlo = p->vlo, vhi = p->vhi;                                                    \
+        uint32_t shift = p->shift;                                                             \
+        float flo = p->flo, fhi = p->fhi;                                                      \
+        size_t step = p->step * sizeof(T);                                                     \
+        (void)flo;                                                                             \
+        (void)fhi;                                                                             \
+        if (step == sizeof(T))                                                                 \
+            for (size_t x = 0; x < n; x++) {                                                   \
+                T u_ = (T)(VALUE);                                                             \
+                memcpy(o + x * sizeof(T), &u_, sizeof(T));                                     \
+            }                                                                                  \
+        else                                                                                   \
+            for (size_t x = 0; x < n; x++) {                                                   \
+                T u_ = (T)(VALUE);                                                             \
+                memcpy(o + x * step, &u_, sizeof(T));                                          \
+            }                                                                                  \
+    }
+/* three rows of bytes into one of pixel-interleaved triplets */
+#define OUT_SET(SFX, ATTR)                                                                     \
+    OUT_ROW_FN(out_rev8##SFX, ATTR, int32_t, uint8_t, rev_value(s[x], vlo, vhi, shift))        \
+    OUT_ROW_FN(out_rev16##SFX, ATTR, int32_t, uint16_t, rev_value(s[x], vlo, vhi, shift))      \
+    OUT_ROW_FN(out_rev32##SFX, ATTR, int32_t, uint32_t, rev_value(s[x], vlo, vhi, shift))      \
+    OUT_ROW_FN(out_irr8##SFX, ATTR, float, uint8_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr16##SFX, ATTR, float, uint16_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr32##SFX, ATTR, float, uint32_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    ATTR void interleave3##SFX(uint8_t *restrict o, const uint8_t *restrict a,                 \
+                               const uint8_t *restrict b, const uint8_t *restrict c, size_t n) \
+    {                                                                                          \
+        for (size_t x = 0; x < n; x++) {                                                       \
+            o[3 * x] = a[x];                                                                   \
+            o[3 * x + 1] = b[x];                                                               \
+            o[3 * x + 2] = c[x];                                                               \
+        }                                                                                      \
+    }
+
+typedef void (*out_rev_fn)(const out_comp *p, const int32_t *restrict s, uint8_t *restrict o, uint32_t n);
+typedef void (*out_irr_fn)(const out_comp *p, const float *restrict s, uint8_t *restrict o, uint32_t n);
+typedef struct out_fns {
+    out_rev_fn rev[3];  /* 1, 2, 4 bytes */
+    out_irr_fn irr[3];
+    void (*interleave3)(uint8_t *restrict o, const uint8_t *restrict a, const uint8_t *restrict b,
+                        const uint8_t *restrict c, size_t n);
+} out_fns;
+
+OUT_SET(, static)
+static const out_fns out_base = {{out_rev8, out_rev16, out_rev32}, {out_irr8, out_irr16, out_irr32}, interleave3};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TD_J2K_NO_AVX2)
+OUT_SET(_avx2, __attribute__((target("avx2"))) static)
+static const out_fns out_avx2 = {{out_rev8_avx2, out_rev16_avx2, out_rev32_avx2},
+                                 {out_irr8_avx2, out_irr16_avx2, out_irr32_avx2}, interleave3_avx2};
+#define OUT_HAVE_AVX2 1
+#endif
+#undef OUT_SET
+#undef OUT_ROW_FN
+
+static const out_fns *out_pick(void)
+{
+#ifdef OUT_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2")) return &out_avx2;
+#endif
+    return &out_base;
+}
+
+/* One row of n samples of a component out: src is int32_t (5-3) or float (9-7). */
+static void store_row(const out_fns *fn, const out_comp *p, const void *src, uint8_t *o,
+                      uint32_t n)
+{
+    const int32_t *ir = src;
+    const float *fr = src;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t k = p->bps == 1 ? 0 : p->bps == 2 ? 1 : 2;
+    if (p->rev) { fn->rev[k](p, ir, o, n); return; }
+    if (p->rint_fast) { fn->irr[k](p, fr, o, n); return; }
+#else
+    (void)fn;
+#endif
+    /* the general case: any byte order, irreversible above 16 bits */
+    size_t bstep = p->step * p->bps;
+    uint32_t shift = p->shift;
+    for (uint32_t x = 0; x < n; x++, o += bstep) {
+        int64_t v;
+        if (p->rev) {
+            v = (int64_t)ir[x] + shift;
+        } else {
+            float f = fr[x];
+            if (!(f > p->flo)) v = p->lo;
+            else if (!(f < p->fhi)) v = p->hi;
+            else v = (int64_t)lrintf(f) + shift;
+        }
+        if (v < p->lo) v = p->lo;
+        if (v > p->hi) v = p->hi;
+        uint32_t u = (uint32_t)v;
+        if (p->bps == 1) o[0] = (uint8_t)u;
+        else if (p->bps == 2) td_store_le16(o, (uint16_t)u);
+        else td_store_le32(o, u);
+    }
+}
+
+/* Where component c of tile t lands in the output: the rows and columns of the tile-component
+ * inside the output (clipped to it) and the first output byte. */
+typedef struct out_place {
+    uint32_t xn, yn;    /* columns and rows written (0: nothing) */
+    uint8_t *o;         /* first byte */
+    size_t row_bytes;   /* from one output row to the next */
+} out_place;
+
+static out_place place(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t reduce,
+                       uint8_t *out, size_t plane_off, uint32_t cols, uint32_t rows,
+                       uint32_t bps, size_t ncomp, size_t cpos)
 {
     const j2k_tilecomp *tc = &t->comps[c];
     const j2k_res *rs = &tc->res[tc->dres - 1];
@@ -241,40 +406,114 @@ static void store(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32_t re
     int64_t cy0 = j2k_ceildivpow2(j2k_ceildiv(d->y0, d->dy[c]), reduce);
     uint32_t ox = (uint32_t)(rs->x0 - cx0), oy = (uint32_t)(rs->y0 - cy0);
     uint32_t w = (uint32_t)(rs->x1 - rs->x0), h = (uint32_t)(rs->y1 - rs->y0);
-    uint32_t prec = d->prec[c];
-    int64_t lo, hi, shift;
-    if (d->sgnd[c]) { lo = -((int64_t)1 << (prec - 1)); hi = ((int64_t)1 << (prec - 1)) - 1; shift = 0; }
-    else { lo = 0; hi = ((int64_t)1 << prec) - 1; shift = (int64_t)1 << (prec - 1); }
-    size_t ncomp = planar ? 1 : d->ncomps, cpos = planar ? 0 : c;
-    int rev = tc->tccp->reversible;
-    /* irreversible: round to nearest (lrintf, as OpenJPEG), shift, clip; values outside
-     * (flo, fhi) clip without being converted (no undefined float -> int conversion) */
-    float flo = (float)(lo - shift) - 1.0f, fhi = (float)(hi - shift) + 1.0f;
-    size_t step = ncomp * bps;
-    if (ox >= cols || oy >= rows) return;
-    for (uint32_t y = 0; y < h && oy + y < rows; y++) {
-        const int32_t *ir = (const int32_t *)tc->data + (size_t)y * tc->w;
-        const float *fr = (const float *)tc->data + (size_t)y * tc->w;
-        uint8_t *o = out + plane_off + (((size_t)(oy + y) * cols + ox) * ncomp + cpos) * bps;
-        uint32_t xn = w < cols - ox ? w : cols - ox;
-        for (uint32_t x = 0; x < xn; x++, o += step) {
-            int64_t v;
-            if (rev) {
-                v = (int64_t)ir[x] + shift;
-            } else {
-                float f = fr[x];
-                if (!(f > flo)) v = lo;
-                else if (!(f < fhi)) v = hi;
-                else v = (int64_t)lrintf(f) + shift;
+    out_place pl = {0, 0, NULL, 0};
+    if (ox >= cols || oy >= rows) return pl;
+    pl.xn = w < cols - ox ? w : cols - ox;
+    pl.yn = h < rows - oy ? h : rows - oy;
+    pl.o = out + plane_off + (((size_t)oy * cols + ox) * ncomp + cpos) * bps;
+    pl.row_bytes = (size_t)cols * ncomp * bps;
+    return pl;
+}
+
+/* Every component of a tile out, in groups of rows that the DWT's threads share once the
+ * transform is done (j2k_dwt_then).  With a component transform, components 0-2 go row by
+ * row: the inverse RCT / ICT (G.2, G.3) of a row, then the row out while it is in cache; three
+ * components of one byte into interleaved output go through a per-thread scratch of 3 rows and
+ * one interleaving pass instead of three strided ones. */
+typedef struct store_ctx {
+    const j2k_tile *t;
+    uint32_t ncomps;
+    int mct;              /* components 0-2 through the inverse RCT / ICT */
+    int fused;            /* components 0-2 interleaved through the scratch */
+    const out_fns *fn;
+    out_place *pl;        /* per component */
+    out_comp *p;          /* per component; for 0-2 when fused: step 1 (into the scratch) */
+    uint8_t *scratch;     /* fused: 3 * scratch_w bytes per thread slot */
+    size_t scratch_w;
+    uint32_t rows;        /* most rows of any component */
+    uint32_t rows_per_item;
+} store_ctx;
+
+static void store_rows(void *arg, size_t item, uint32_t slot)
+{
+    const store_ctx *s = arg;
+    const j2k_tilecomp *tc = s->t->comps;
+    const out_fns *fn = s->fn;
+    uint32_t y0 = (uint32_t)(item * s->rows_per_item);
+    uint32_t y1 = s->rows - y0 < s->rows_per_item ? s->rows : y0 + s->rows_per_item;
+    uint32_t c = 0;
+    if (s->mct || s->fused) {
+        size_t w = tc[0].w;
+        uint8_t *tmp = s->fused ? s->scratch + (size_t)slot * 3 * s->scratch_w : NULL;
+        for (uint32_t y = y0; y < y1; y++) {
+            int32_t *r[3];
+            for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
+            if (s->mct && y < tc[0].h) {
+                if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
+                else j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
             }
-            if (v < lo) v = lo;
-            if (v > hi) v = hi;
-            uint32_t u = (uint32_t)v;
-            if (bps == 1) o[0] = (uint8_t)u;
-            else if (bps == 2) td_store_le16(o, (uint16_t)u);
-            else td_store_le32(o, u);
+            if (s->fused) {
+                if (y >= s->pl[0].yn) continue;
+                for (c = 0; c < 3; c++) store_row(fn, &s->p[c], r[c], tmp + c * s->scratch_w, s->pl[0].xn);
+                fn->interleave3(s->pl[0].o + y * s->pl[0].row_bytes, tmp, tmp + s->scratch_w,
+                                tmp + 2 * s->scratch_w, s->pl[0].xn);
+            } else {
+                for (c = 0; c < 3; c++)
+                    if (y < s->pl[c].yn) store_row(fn, &s->p[c], r[c], s->pl[c].o + y * s->pl[c].row_bytes, s->pl[c].xn);
+            }
         }
+        c = 3;
     }
+    for (; c < s->ncomps; c++) {
+        const out_place *q = &s->pl[c];
+        for (uint32_t y = y0; y < y1 && y < q->yn; y++)
+            store_row(fn, &s->p[c], (const int32_t *)tc[c].data + (size_t)y * tc[c].w, q->o + y * q->row_bytes, q->xn);
+    }
+}
+
+/* Set up *s for tile t (allocations freed by store_free); 0 or TD_E_NOMEM. */
+static int store_prepare(store_ctx *s, const td_j2kdec *d, const j2k_tile *t, int mct,
+                         uint32_t reduce, uint8_t *out, const size_t *plane, const uint32_t *dims,
+                         uint32_t bps, int planar)
+{
+    const j2k_tilecomp *tc = t->comps;
+    size_t ncomp = planar ? 1 : d->ncomps;
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->ncomps = d->ncomps;
+    s->mct = mct;
+    s->fn = out_pick();
+    s->pl = malloc(d->ncomps * sizeof *s->pl);
+    s->p = malloc(d->ncomps * sizeof *s->p);
+    if (!s->pl || !s->p) return TD_E_NOMEM;
+    size_t widest = 1;
+    for (uint32_t c = 0; c < d->ncomps; c++) {
+        s->pl[c] = place(d, t, c, reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, ncomp, planar ? 0 : c);
+        out_comp_init(&s->p[c], d, &tc[c], c, bps, ncomp);
+        if (s->pl[c].yn > s->rows) s->rows = s->pl[c].yn;
+        if (s->pl[c].xn > widest) widest = s->pl[c].xn;
+    }
+    int fused = d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
+                tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
+    for (uint32_t c = 1; c < 3 && fused; c++)
+        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn && s->pl[c].o == s->pl[0].o + c;
+    if (fused) {
+        s->scratch_w = tc[0].w + (size_t)1;
+        s->scratch = malloc(J2K_DWT_MAX_THREADS * 3 * s->scratch_w);
+        s->fused = s->scratch != NULL;   /* without it: strided stores */
+        for (uint32_t c = 0; c < 3 && s->fused; c++) s->p[c].step = 1;
+    }
+    /* about 16K output samples per item */
+    size_t per = ((size_t)1 << 14) / (widest * d->ncomps) + 1;
+    s->rows_per_item = per > UINT32_MAX ? UINT32_MAX : (uint32_t)per;
+    return TD_OK;
+}
+
+static void store_free(store_ctx *s)
+{
+    free(s->pl);
+    free(s->p);
+    free(s->scratch);
 }
 
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
@@ -329,20 +568,25 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             rc = decode_blocks(d, &t, opt->threads);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
-            if ((rc = j2k_dwt_decode(&t.comps[c], opt->threads)) != TD_OK) td_fail(err, rc, -1, "DWT");
+        int mct = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
             if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
                 c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
                 rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
-            else if (c0->tccp->reversible)
-                j2k_mct_rct_inverse(c0->data, c1->data, c2->data, (size_t)c0->w * c0->h);
-            else
-                j2k_mct_ict_inverse(c0->data, c1->data, c2->data, (size_t)c0->w * c0->h);
+            mct = 1;
         }
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++)
-            store(d, &t, c, opt->reduce, out, plane[c], dims[2 * c], dims[2 * c + 1], bps, planar);
+        if (rc == TD_OK) {
+            /* the inverse DWT of every component, then the output stage, by one team */
+            store_ctx sc;
+            rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);
+            if (rc == TD_OK) {
+                j2k_dwt_then then = {store_rows, &sc, ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item};
+                rc = j2k_dwt_decode_tile(t.comps, d->ncomps, opt->threads, &then);
+            }
+            if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
+            store_free(&sc);
+        }
         j2k_tile_free(&t);
         j2k_tcp_free(&tcp);
     }

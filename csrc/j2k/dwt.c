@@ -2,13 +2,24 @@
  * dwt.c - inverse discrete wavelet transform (T.800 Annex F).
  *
  * 2D_SR (F.3.2) per resolution level: each row (HOR_SR), then each column (VER_SR), through
- * 1D_SR (F.3.6) on an interleaved copy.  5-3 reversible: integer lifting of F.3.8.1, exact.
- * 9-7 irreversible: float lifting of F.3.8.2 with the standard's constants; the high-pass
- * band is scaled by about 2/K instead of 1/K because the band's step size carries no gain (as
- * OpenJPEG does, so results agree with it).  Symmetric extension (F.3.7)
- * is index clamping, which equals it for the one-sample reach of each lifting step.
+ * 1D_SR (F.3.6).  5-3 reversible: integer lifting of F.3.8.1, exact.  9-7 irreversible: float
+ * lifting of F.3.8.2 with the standard's constants; the high-pass band is scaled by about 2/K
+ * instead of 1/K because the band's step size carries no gain (as OpenJPEG does, so results
+ * agree with it).
+ *
+ * Layout: a row is copied into a low-pass and a high-pass array, a strip of STRIP columns into
+ * a low-pass and a high-pass block of rows, each with one element of padding at both ends that
+ * holds the symmetric extension (F.3.7; one sample of reach per lifting step), so each lifting
+ * step is one flat loop X[j] op= f(A[j], A[j + off]) without bound tests: vector kernels
+ * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
+ * results go back interleaved.  The operations and their order are those of the scalar
+ * definition, so every instruction set gives the same bits.
+ *
+ * Threads: the passes of all components of a tile form one queue of work items (see
+ * dwt_queue), followed by the caller's output stage.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,200 +36,433 @@
  * quantisation step; the conformance tolerances hold either way). */
 #define TWO_INV_K 1.625732422f
 
-/* Columns per vertical strip: rows of STRIP samples are lifted as vectors. */
-#define STRIP 32
+/* Columns per vertical strip (a multiple of every vector width). */
+#define STRIP 16
 
-/* 1D_SR on interleaved data in place (F.3.6-F.3.8): n rows of `w` samples `stride` apart;
- * rows of parity cas are low-pass.  Symmetric extension: X(-1) = X(1), X(n) = X(n-2). */
-static void lift53(int32_t *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
+/* ---- the lifting steps, as flat array operations (see dwt_lift.h) ---- */
+
+/* The portable versions, for compilers without vector extensions (or built with
+ * -DTD_J2K_NO_SIMD; -DTD_J2K_NO_AVX2 leaves out the AVX2 kernels: both to test the paths this
+ * machine would not take). */
+#if defined(TD_J2K_NO_SIMD) || !(defined(__GNUC__) || defined(__clang__))
+static void lo53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
 {
-    if (n == 1) {
-        if (cas)
-            for (uint32_t k = 0; k < w; k++) X[k] /= 2;
-        return;
+    for (size_t j = 0; j < total; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], A[j + off]), 2) >> 2);
+}
+static void hi53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
+{
+    for (size_t j = 0; j < total; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], A[j + off]) >> 1);
+}
+static void step97_c(float *X, const float *A, size_t off, size_t total, float cf)
+{
+    for (size_t j = 0; j < total; j++) X[j] -= cf * (A[j] + A[j + off]);
+}
+static void scale97_c(float *X, size_t total, float m)
+{
+    for (size_t j = 0; j < total; j++) X[j] *= m;
+}
+static void copy_scale_c(float *dst, const float *src, size_t n, float m)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
+}
+static void rows_c(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, STRIP * sizeof *dst);
+}
+static void rows_scale_c(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m)
+{
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < STRIP; k++) dst[i * ds + k] = src[i * ss + k] * m;
+}
+static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
+{
+    for (uint32_t i = 0; 2 * i + 1 < n; i++) {
+        out[2 * i] = first[i];
+        out[2 * i + 1] = second[i];
     }
-    for (uint32_t i = cas; i < n; i += 2) {
-        int32_t *x = X + i * stride;
-        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wsub(x[k], j2k_wadd(j2k_wadd(l[k], r[k]), 2) >> 2);
-    }
-    for (uint32_t i = 1 - cas; i < n; i += 2) {
-        int32_t *x = X + i * stride;
-        const int32_t *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-        for (uint32_t k = 0; k < w; k++) x[k] = j2k_wadd(x[k], j2k_wadd(l[k], r[k]) >> 1);
-    }
+    if (n & 1) out[n - 1] = first[n / 2];
+}
+#define DWT_HAVE_C 1
+#else
+#define DWT_V 4
+#define DWT_ATTR static
+#define DWT_FN(name) name##_v4
+#define DWT_ZIP_LO 0, 4, 1, 5
+#define DWT_ZIP_HI 2, 6, 3, 7
+#include "dwt_lift.h"
+#undef DWT_V
+#undef DWT_ATTR
+#undef DWT_FN
+#undef DWT_ZIP_LO
+#undef DWT_ZIP_HI
+#define DWT_HAVE_V4 1
+#endif
+
+#if defined(__x86_64__) && !defined(DWT_HAVE_C) && !defined(TD_J2K_NO_AVX2)
+#define DWT_V 8
+#define DWT_ATTR __attribute__((target("avx2"))) static
+#define DWT_FN(name) name##_avx2
+#define DWT_ZIP_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define DWT_ZIP_HI 4, 12, 5, 13, 6, 14, 7, 15
+#include "dwt_lift.h"
+#undef DWT_V
+#undef DWT_ATTR
+#undef DWT_FN
+#undef DWT_ZIP_LO
+#undef DWT_ZIP_HI
+#define DWT_HAVE_AVX2 1
+#endif
+
+/* The kernels of one instruction set. */
+typedef struct dwt_ops {
+    void (*lo53)(int32_t *X, const int32_t *A, size_t off, size_t total);
+    void (*hi53)(int32_t *X, const int32_t *A, size_t off, size_t total);
+    void (*step97)(float *X, const float *A, size_t off, size_t total, float cf);
+    void (*scale97)(float *X, size_t total, float m);
+    void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
+    void (*copy_scale)(float *dst, const float *src, size_t n, float m);
+    void (*rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n);
+    void (*rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m);
+    uint32_t v;  /* lanes: the slack every array needs after its end */
+} dwt_ops;
+
+#ifdef DWT_HAVE_C
+static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, rows_c, rows_scale_c, 1};
+#endif
+#ifdef DWT_HAVE_V4
+static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, rows_v4, rows_scale_v4, 4};
+#endif
+#ifdef DWT_HAVE_AVX2
+static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, rows_avx2, rows_scale_avx2, 8};
+#endif
+
+static const dwt_ops *dwt_pick_ops(void)
+{
+#ifdef DWT_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2")) return &ops_avx2;
+#endif
+#ifdef DWT_HAVE_V4
+    return &ops_v4;
+#else
+    return &ops_c;
+#endif
 }
 
-static void lift97(float *X, size_t stride, uint32_t w, uint32_t n, uint32_t cas)
+/* 1D_SR (F.3.6) of n elements of e samples: the low-pass elements L[1..sn] and the high-pass
+ * H[1..dn] (dn = n - sn, n >= 2) each with one element of padding on both sides, low-pass at
+ * parity cas.  The padding holds the symmetric extension (F.3.7): X(-1) = X(1) and
+ * X(n) = X(n - 2) are the neighbour band's first and last elements, so every step reads
+ * L[i + k] / H[i + k] without a bound test.  With cas = 0 the low element i (X(2i)) sits
+ * between H[i - 1] and H[i] (padded: H[i], H[i + 1]) and the high element i between L[i] and
+ * L[i + 1] (padded: L[i + 1], L[i + 2]); with cas = 1 each is one element further on. */
+static void pad(int32_t *X, uint32_t n, size_t e)
 {
-    if (n == 1) return; /* a lone sample passes through (OpenJPEG: no scaling either) */
-    for (uint32_t i = 0; i < n; i++) {
-        float *x = X + i * stride, m = ((i & 1) == cas) ? KAPPA : TWO_INV_K;
-        for (uint32_t k = 0; k < w; k++) x[k] *= m;
+    memcpy(X, X + e, e * sizeof *X);
+    memcpy(X + (n + 1) * e, X + n * e, e * sizeof *X);
+}
+
+static void lift53(const dwt_ops *op, int32_t *L, int32_t *H, uint32_t sn, uint32_t dn,
+                   uint32_t cas, size_t e)
+{
+    pad(H, dn, e);
+    op->lo53(L + e, H + cas * e, e, sn * e);
+    pad(L, sn, e);
+    op->hi53(H + e, L + (1 - cas) * e, e, dn * e);
+}
+
+/* (the caller has scaled L by KAPPA and H by TWO_INV_K while copying them in) */
+static void lift97(const dwt_ops *op, float *L, float *H, uint32_t sn, uint32_t dn, uint32_t cas,
+                   size_t e)
+{
+    int32_t *iL = (int32_t *)(void *)L, *iH = (int32_t *)(void *)H;
+    pad(iH, dn, e);
+    op->step97(L + e, H + cas * e, e, sn * e, DELTA);
+    pad(iL, sn, e);
+    op->step97(H + e, L + (1 - cas) * e, e, dn * e, GAMMA);
+    pad(iH, dn, e);
+    op->step97(L + e, H + cas * e, e, sn * e, BETA);
+    pad(iL, sn, e);
+    op->step97(H + e, L + (1 - cas) * e, e, dn * e, ALPHA);
+}
+
+/* HOR_SR of one row of n samples (L = row[0..sn), H = row[sn..n)) through tmp (n + 4 + 2 v
+ * samples). */
+static void hor(const dwt_ops *op, int rev, int32_t *row, int32_t *tmp, uint32_t n, uint32_t sn,
+                uint32_t cas)
+{
+    uint32_t dn = n - sn;
+    if (n == 1) {
+        if (rev && cas) row[0] /= 2;
+        return;
     }
-    static const float coef[4] = {DELTA, GAMMA, BETA, ALPHA};
-    for (uint32_t s = 0; s < 4; s++) {
-        float cf = coef[s];
-        for (uint32_t i = (s & 1) ? 1 - cas : cas; i < n; i += 2) {
-            float *x = X + i * stride;
-            const float *l = X + (i ? i - 1 : 1) * stride, *r = X + (i + 1 < n ? i + 1 : i - 1) * stride;
-            for (uint32_t k = 0; k < w; k++) x[k] -= cf * (l[k] + r[k]);
+    int32_t *L = tmp, *H = tmp + sn + 2 + op->v;
+    if (rev) {
+        memcpy(L + 1, row, sn * sizeof *row);
+        memcpy(H + 1, row + sn, dn * sizeof *row);
+        lift53(op, L, H, sn, dn, cas, 1);
+    } else {
+        float *fL = (float *)(void *)L, *fH = (float *)(void *)H, *frow = (float *)(void *)row;
+        op->copy_scale(fL + 1, frow, sn, KAPPA);
+        op->copy_scale(fH + 1, frow + sn, dn, TWO_INV_K);
+        lift97(op, fL, fH, sn, dn, cas, 1);
+    }
+    if (cas) op->zip(row, H + 1, L + 1, n);
+    else op->zip(row, L + 1, H + 1, n);
+}
+
+/* VER_SR of the columns [x0, x0 + bw) (bw <= STRIP) of rows d[0..n) (row stride `stride`),
+ * through tmp ((n + 4) * STRIP samples). */
+static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *tmp, uint32_t bw,
+                uint32_t n, uint32_t sn, uint32_t cas)
+{
+    uint32_t dn = n - sn;
+    if (n == 1) {
+        if (rev && cas)
+            for (uint32_t k = 0; k < bw; k++) d[k] /= 2;
+        return;
+    }
+    int32_t *L = tmp, *H = tmp + (size_t)(sn + 2) * STRIP;
+    float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
+    if (bw == STRIP && rev) {
+        op->rows(L + STRIP, STRIP, d, stride, sn);
+        op->rows(H + STRIP, STRIP, d + sn * stride, stride, dn);
+    } else if (bw == STRIP) {
+        const float *fd = (const float *)(void *)d;
+        op->rows_scale(fL + STRIP, STRIP, fd, stride, sn, KAPPA);
+        op->rows_scale(fH + STRIP, STRIP, fd + sn * stride, stride, dn, TWO_INV_K);
+    } else {
+        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, bw * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, bw * sizeof *d);
+        if (!rev) {
+            op->scale97(fL + STRIP, (size_t)sn * STRIP, KAPPA);
+            op->scale97(fH + STRIP, (size_t)dn * STRIP, TWO_INV_K);
         }
     }
-}
-
-/* Horizontal lifting on the de-interleaved line: L[0..sn) (low, at parity cas) and H[0..dn)
- * stay apart until the end, so each step is a contiguous loop the compiler vectorises.  The
- * neighbours of L[i] are H[i - 1 + cas] and H[i + cas], those of H[i] are L[i - cas] and
- * L[i + 1 - cas], clamped to the arrays: the symmetric extension of F.3.7.  OP(x, a, b)
- * updates x from its neighbours a and b. */
-#define LIFT_LO(L, sn, H, dn, cas, OP)                                                         \
-    do {                                                                                       \
-        uint32_t i_ = 0;                                                                       \
-        if (!(cas)) {                                                                          \
-            OP(L[0], H[0], H[0]);                                                              \
-            for (i_ = 1; i_ < (sn) && i_ < (dn); i_++) OP(L[i_], H[i_ - 1], H[i_]);            \
-            for (; i_ < (sn); i_++) OP(L[i_], H[i_ - 1], H[(dn) - 1]);                         \
-        } else {                                                                               \
-            for (; i_ + 1 < (dn) && i_ < (sn); i_++) OP(L[i_], H[i_], H[i_ + 1]);              \
-            for (; i_ < (sn); i_++) OP(L[i_], H[i_ < (dn) ? i_ : (dn) - 1], H[(dn) - 1]);      \
-        }                                                                                      \
-    } while (0)
-
-#define LIFT_HI(H, dn, L, sn, cas, OP)                                                         \
-    do {                                                                                       \
-        uint32_t i_ = 0;                                                                       \
-        if (!(cas)) {                                                                          \
-            for (; i_ + 1 < (sn) && i_ < (dn); i_++) OP(H[i_], L[i_], L[i_ + 1]);              \
-            for (; i_ < (dn); i_++) OP(H[i_], L[i_ < (sn) ? i_ : (sn) - 1], L[(sn) - 1]);      \
-        } else {                                                                               \
-            OP(H[0], L[0], L[0]);                                                              \
-            for (i_ = 1; i_ < (dn) && i_ < (sn); i_++) OP(H[i_], L[i_ - 1], L[i_]);            \
-            for (; i_ < (dn); i_++) OP(H[i_], L[i_ - 1], L[(sn) - 1]);                         \
-        }                                                                                      \
-    } while (0)
-
-#define OP53_LO(x, a, b) ((x) = j2k_wsub((x), j2k_wadd(j2k_wadd((a), (b)), 2) >> 2))
-#define OP53_HI(x, a, b) ((x) = j2k_wadd((x), j2k_wadd((a), (b)) >> 1))
-#define OP97(x, a, b) ((x) -= cf * ((a) + (b)))
-
-/* Horizontal 1D_SR of one row (n >= 2 samples: L = row[0..sn), H = row[sn..n)). */
-static void hor53(int32_t *row, int32_t *t, uint32_t n, uint32_t sn, uint32_t cas)
-{
-    uint32_t dn = n - sn;
-    if (n == 1) {
-        if (cas) row[0] /= 2;
-        return;
+    if (rev) lift53(op, L, H, sn, dn, cas, STRIP);
+    else lift97(op, fL, fH, sn, dn, cas, STRIP);
+    int32_t *lo = d + cas * stride, *hi = d + (1 - cas) * stride;
+    if (bw == STRIP) {
+        op->rows(lo, 2 * stride, L + STRIP, STRIP, sn);
+        op->rows(hi, 2 * stride, H + STRIP, STRIP, dn);
+    } else {
+        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, bw * sizeof *d);
+        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, bw * sizeof *d);
     }
-    int32_t *L = row, *H = row + sn;
-    LIFT_LO(L, sn, H, dn, cas, OP53_LO);
-    LIFT_HI(H, dn, L, sn, cas, OP53_HI);
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
-    memcpy(row, t, n * sizeof *row);
 }
 
-static void hor97(float *row, float *t, uint32_t n, uint32_t sn, uint32_t cas)
-{
-    uint32_t dn = n - sn;
-    if (n == 1) return;
-    float *L = row, *H = row + sn, cf;
-    for (uint32_t i = 0; i < sn; i++) L[i] *= KAPPA;
-    for (uint32_t i = 0; i < dn; i++) H[i] *= TWO_INV_K;
-    cf = DELTA;
-    LIFT_LO(L, sn, H, dn, cas, OP97);
-    cf = GAMMA;
-    LIFT_HI(H, dn, L, sn, cas, OP97);
-    cf = BETA;
-    LIFT_LO(L, sn, H, dn, cas, OP97);
-    cf = ALPHA;
-    LIFT_HI(H, dn, L, sn, cas, OP97);
-    for (uint32_t i = 0; i < sn; i++) t[2 * i + cas] = L[i];
-    for (uint32_t i = 0; i < dn; i++) t[2 * i + 1 - cas] = H[i];
-    memcpy(row, t, n * sizeof *row);
-}
+
+/* The passes of the inverse DWT of a group of tile-components as one queue of work items:
+ * level r's HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after
+ * level, the components' passes interleaved (their transforms are independent).  Each thread
+ * takes the next item; an item starts only after every item of its component's earlier passes
+ * is done (HOR_SR of a level before its VER_SR, that before the next level).  A thread that
+ * starts late finds less left to do, so nobody waits for a fixed share.  The caller's `then`
+ * items (the output stage) follow in the same queue, after the last transform item. */
+#define DWT_ITEM ((size_t)1 << 14) /* samples per work item, about */
+#define DWT_TEAM_PASSES 256        /* passes per queue (components beyond go in another) */
+
+typedef struct dwt_pass {
+    uint32_t comp;        /* index into the group */
+    uint32_t p;           /* level p / 2 + 1; rows for even p, column strips for odd p */
+    uint32_t per;         /* rows / strips per item */
+    size_t start, count;  /* its items */
+    size_t prereq;        /* items of its component in earlier passes */
+} dwt_pass;
+
+typedef struct dwt_queue {
+    j2k_tilecomp *tcs;
+    const dwt_ops *op;
+    dwt_pass pass[DWT_TEAM_PASSES];
+    uint32_t npasses;
+    size_t ndwt;                       /* transform items; `then` items follow */
+    const j2k_dwt_then *then;
+    atomic_size_t next, all_done;
+    atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+} dwt_queue;
 
 typedef struct dwt_job {
-    j2k_tilecomp *tc;
-    uint32_t r;           /* resolution level being synthesised */
-    int vertical;         /* 0: rows, 1: column strips */
-    uint32_t part, parts; /* this worker's share */
-    float *tmp;           /* maxn * STRIP samples */
+    dwt_queue *q;
+    uint32_t slot;
+    int32_t *tmp;         /* (maxn + 8) * STRIP samples */
 } dwt_job;
 
-static void *dwt_level(void *arg)
+static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uint32_t *rh)
 {
-    dwt_job *j = arg;
-    j2k_tilecomp *tc = j->tc;
-    int rev = tc->tccp->reversible;
-    size_t stride = tc->w;
-    const j2k_res *rs = &tc->res[j->r], *lr = &tc->res[j->r - 1];
-    uint32_t rw = (uint32_t)(rs->x1 - rs->x0), rh = (uint32_t)(rs->y1 - rs->y0);
+    const j2k_res *rs = &tc->res[r];
+    *rw = (uint32_t)(rs->x1 - rs->x0);
+    *rh = (uint32_t)(rs->y1 - rs->y0);
+}
+
+/* Queue the passes of components [0, n) of tcs (their passes fit DWT_TEAM_PASSES). */
+static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, const dwt_ops *op,
+                           const j2k_dwt_then *then)
+{
+    size_t prereq[DWT_TEAM_PASSES] = {0}, items = 0;
+    uint32_t maxp = 0;
+    q->tcs = tcs;
+    q->op = op;
+    q->npasses = 0;
+    q->then = then;
+    for (uint32_t c = 0; c < n; c++)
+        if (tcs[c].dres > 1 && 2 * (tcs[c].dres - 1) > maxp) maxp = 2 * (tcs[c].dres - 1);
+    for (uint32_t p = 0; p < maxp; p++)
+        for (uint32_t c = 0; c < n; c++) {
+            j2k_tilecomp *tc = &tcs[c];
+            if (tc->dres <= 1 || p >= 2 * (tc->dres - 1)) continue;
+            uint32_t rw, rh, units, per;
+            dwt_level_size(tc, p / 2 + 1, &rw, &rh);
+            if (rw == 0 || rh == 0) continue;
+            if (!(p & 1)) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
+            else units = (rw + STRIP - 1) / STRIP, per = (uint32_t)(DWT_ITEM / ((size_t)rh * STRIP)) + 1;
+            dwt_pass *ps = &q->pass[q->npasses++];
+            ps->comp = c;
+            ps->p = p;
+            ps->per = per;
+            ps->start = items;
+            ps->count = (units + per - 1) / per;
+            ps->prereq = prereq[c];
+            prereq[c] += ps->count;
+            items += ps->count;
+        }
+    q->ndwt = items;
+    atomic_init(&q->next, 0);
+    atomic_init(&q->all_done, 0);
+    for (uint32_t c = 0; c < n; c++) atomic_init(&q->done[c], 0);
+}
+
+/* Item k of pass ps. */
+static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
+{
+    j2k_tilecomp *tc = &q->tcs[ps->comp];
+    uint32_t p = ps->p, r = p / 2 + 1, rw, rh;
+    dwt_level_size(tc, r, &rw, &rh);
+    const j2k_res *rs = &tc->res[r], *lr = &tc->res[r - 1];
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
-    float *tmp = j->tmp;
-    int32_t *itmp = (int32_t *)(void *)tmp;
-    if (!j->vertical) {
-        uint32_t y0 = (uint32_t)((uint64_t)rh * j->part / j->parts);
-        uint32_t y1 = (uint32_t)((uint64_t)rh * (j->part + 1) / j->parts);
-        for (uint32_t y = y0; y < y1; y++) {
-            if (rev) hor53((int32_t *)tc->data + y * stride, itmp, rw, snx, casx);
-            else hor97((float *)tc->data + y * stride, tmp, rw, snx, casx);
-        }
-        return NULL;
+    int rev = tc->tccp->reversible;
+    size_t stride = tc->w;
+    int32_t *data = tc->data;
+    uint32_t u0 = (uint32_t)(k * ps->per), u1;
+    if (!(p & 1)) {
+        u1 = rh - u0 < ps->per ? rh : u0 + ps->per;
+        for (uint32_t y = u0; y < u1; y++) hor(q->op, rev, data + y * stride, tmp, rw, snx, casx);
+        return;
     }
     uint32_t nstrips = (rw + STRIP - 1) / STRIP;
-    uint32_t s0 = (uint32_t)((uint64_t)nstrips * j->part / j->parts);
-    uint32_t s1 = (uint32_t)((uint64_t)nstrips * (j->part + 1) / j->parts);
-    for (uint32_t st = s0; st < s1; st++) {
+    u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
+    for (uint32_t st = u0; st < u1; st++) {
         uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-        size_t bytes = bw * sizeof(float);
-        if (rev) {
-            int32_t *d = (int32_t *)tc->data + x0;
-            for (uint32_t i = 0; i < sny; i++) memcpy(itmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-            for (uint32_t i = 0; i < rh - sny; i++) memcpy(itmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-            lift53(itmp, STRIP, bw, rh, casy);
-            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, itmp + y * STRIP, bytes);
-        } else {
-            float *d = (float *)tc->data + x0;
-            for (uint32_t i = 0; i < sny; i++) memcpy(tmp + (2 * i + casy) * STRIP, d + i * stride, bytes);
-            for (uint32_t i = 0; i < rh - sny; i++) memcpy(tmp + (2 * i + 1 - casy) * STRIP, d + (sny + i) * stride, bytes);
-            lift97(tmp, STRIP, bw, rh, casy);
-            for (uint32_t y = 0; y < rh; y++) memcpy(d + y * stride, tmp + y * STRIP, bytes);
+        ver(q->op, rev, data + x0, stride, tmp, bw, rh, sny, casy);
+    }
+}
+
+/* Until *counter >= target: briefly spinning, then sleeping. */
+static void dwt_wait(dwt_queue *q, atomic_size_t *counter, size_t target)
+{
+    for (int spin = 0; spin < 4096 && atomic_load(counter) < target; spin++) {}
+    if (atomic_load(counter) >= target) return;
+    pthread_mutex_lock(&q->mutex);
+    while (atomic_load(counter) < target) pthread_cond_wait(&q->cond, &q->mutex);
+    pthread_mutex_unlock(&q->mutex);
+}
+
+static void *dwt_worker(void *arg)
+{
+    dwt_job *j = arg;
+    dwt_queue *q = j->q;
+    size_t total = q->ndwt + (q->then ? q->then->nitems : 0);
+    uint32_t g = 0;
+    for (;;) {
+        size_t i = atomic_fetch_add(&q->next, 1);
+        if (i >= total) break;
+        if (i >= q->ndwt) {
+            dwt_wait(q, &q->all_done, q->ndwt);
+            q->then->fn(q->then->arg, i - q->ndwt, j->slot);
+            continue;
+        }
+        while (i >= q->pass[g].start + q->pass[g].count) g++;
+        const dwt_pass *ps = &q->pass[g];
+        atomic_size_t *done = &q->done[ps->comp];
+        dwt_wait(q, done, ps->prereq);
+        dwt_item(q, j->tmp, ps, i - ps->start);
+        atomic_fetch_add(&q->all_done, 1);
+        if (atomic_fetch_add(done, 1) + 1 == ps->prereq + ps->count) {
+            pthread_mutex_lock(&q->mutex);   /* the pass is complete: wake its waiters */
+            pthread_cond_broadcast(&q->cond);
+            pthread_mutex_unlock(&q->mutex);
         }
     }
     return NULL;
 }
 
-int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+/* One queue over components [0, n) (passes within DWT_TEAM_PASSES) and `then`. */
+static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_dwt_then *then)
 {
-    if (tc->dres <= 1) return TD_OK;
-    uint32_t maxn = tc->w > tc->h ? tc->w : tc->h;
-    size_t per = (size_t)maxn * STRIP + 16;
-    if (threads < 1) threads = 1;
-    if (threads > 16) threads = 16;
-    /* below ~64K samples a thread costs more than it saves */
-    if ((size_t)tc->w * tc->h < ((size_t)threads << 16)) threads = (uint32_t)((size_t)tc->w * tc->h >> 16) + 1;
-    float *tmp = malloc(per * threads * sizeof *tmp);
-    if (!tmp) return TD_E_NOMEM;
-    dwt_job jobs[16];
-    pthread_t th[16];
-    for (uint32_t r = 1; r < tc->dres; r++) {
-        const j2k_res *rs = &tc->res[r];
-        if (rs->x1 == rs->x0 || rs->y1 == rs->y0) continue;
-        for (int vertical = 0; vertical < 2; vertical++) {
-            uint32_t started = 0;
-            for (uint32_t i = 0; i < threads; i++)
-                jobs[i] = (dwt_job){tc, r, vertical, i, threads, tmp + i * per};
-            for (uint32_t i = 1; i < threads; i++) {
-                if (pthread_create(&th[i], NULL, dwt_level, &jobs[i]) != 0) break;
-                started = i;
-            }
-            for (uint32_t i = started + 1; i < threads; i++) dwt_level(&jobs[i]);
-            dwt_level(&jobs[0]);
-            for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
-        }
+    uint32_t maxn = 1;
+    size_t samples = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        if (tcs[c].w > maxn) maxn = tcs[c].w;
+        if (tcs[c].h > maxn) maxn = tcs[c].h;
+        samples += (size_t)tcs[c].w * tcs[c].h;
     }
+    /* vertical: (n + 4) * STRIP; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
+    size_t per = ((size_t)maxn + 8) * STRIP;
+    /* below ~64K samples a thread costs more than it saves */
+    if (samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
+    /* zeroed: the vector tails read the slack after each array before anything is written
+     * there (their lanes are discarded) */
+    int32_t *tmp = calloc(per * threads, sizeof *tmp);
+    if (!tmp) return TD_E_NOMEM;
+    dwt_queue *q = malloc(sizeof *q);
+    if (!q) { free(tmp); return TD_E_NOMEM; }
+    dwt_queue_init(q, tcs, n, dwt_pick_ops(), then);
+    pthread_mutex_init(&q->mutex, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    dwt_job jobs[J2K_DWT_MAX_THREADS];
+    pthread_t th[J2K_DWT_MAX_THREADS];
+    uint32_t started = 0;
+    for (uint32_t i = 0; i < threads; i++) jobs[i] = (dwt_job){q, i, tmp + i * per};
+    for (uint32_t i = 1; i < threads; i++) {
+        if (pthread_create(&th[i], NULL, dwt_worker, &jobs[i]) != 0) break;
+        started = i;
+    }
+    dwt_worker(&jobs[0]);
+    for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->mutex);
+    free(q);
     free(tmp);
     return TD_OK;
+}
+
+int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
+                        const j2k_dwt_then *then)
+{
+    if (threads < 1) threads = 1;
+    if (threads > J2K_DWT_MAX_THREADS) threads = J2K_DWT_MAX_THREADS;
+    uint32_t c0 = 0;
+    while (c0 < ncomps) {
+        /* as many components as fit one queue (at least one: 2 * 32 passes; at most
+         * DWT_TEAM_PASSES components) */
+        uint32_t c1 = c0, npasses = 0;
+        while (c1 < ncomps) {
+            uint32_t np = tcs[c1].dres > 1 ? 2 * (tcs[c1].dres - 1) : 0;
+            if (c1 > c0 && (npasses + np > DWT_TEAM_PASSES || c1 - c0 >= DWT_TEAM_PASSES)) break;
+            npasses += np;
+            c1++;
+        }
+        int rc = dwt_team(tcs + c0, c1 - c0, threads, c1 == ncomps ? then : NULL);
+        if (rc != TD_OK) return rc;
+        c0 = c1;
+    }
+    if (ncomps == 0 && then)
+        for (size_t i = 0; i < then->nitems; i++) then->fn(then->arg, i, 0);
+    return TD_OK;
+}
+
+int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
+{
+    return j2k_dwt_decode_tile(tc, 1, threads, NULL);
 }

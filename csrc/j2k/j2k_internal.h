@@ -260,6 +260,21 @@ void j2k_t1_free(j2k_t1 *t1);
  * column strips of each level shared among `threads` threads. */
 int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads);
 
+#define J2K_DWT_MAX_THREADS 16
+/* Work the threads of j2k_dwt_decode_tile do once every transform is done: fn(arg, item, slot)
+ * for each item in [0, nitems), slot < J2K_DWT_MAX_THREADS naming the calling thread (so fn can
+ * keep per-thread scratch). */
+typedef struct j2k_dwt_then {
+    void (*fn)(void *arg, size_t item, uint32_t slot);
+    void *arg;
+    size_t nitems;
+} j2k_dwt_then;
+/* The inverse DWT of the ncomps tile-components tcs[] (independent of one another, so their
+ * passes interleave), then `then` (NULL: nothing), all by one team of up to `threads`
+ * threads. */
+int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
+                        const j2k_dwt_then *then);
+
 /* ---- mct.c ---- */
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
 void j2k_mct_ict_inverse(float *c0, float *c1, float *c2, size_t n);
