@@ -148,15 +148,17 @@ static inline uint32_t rev_bit(ht_rev *r)
     return b;
 }
 
-/* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end. */
+/* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end.  The
+ * events are decoded ahead into a queue (bit i the i-th event to come), so the cleanup pass
+ * takes them without branches. */
 typedef struct ht_mel {
     const uint8_t *p;
     uint32_t pos, len;
     uint32_t byte, bits;  /* current byte and its bits left */
     uint32_t unstuff;
     uint32_t k;
-    uint32_t run;         /* zero events still to give */
-    uint32_t one;         /* a 1 event follows the run */
+    uint64_t q;           /* events not yet taken */
+    uint32_t qn;          /* their number */
 } ht_mel;
 
 static inline uint32_t mel_bit(ht_mel *m)
@@ -173,21 +175,20 @@ static inline uint32_t mel_bit(ht_mel *m)
     return (m->byte >> m->bits) & 1;
 }
 
-static inline uint32_t mel_event(ht_mel *m)
+/* Decode MEL symbols until the queue holds more than 32 events (a symbol gives at most 32). */
+static void mel_fill(ht_mel *m)
 {
     static const uint8_t mel_e[13] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5};
-    for (;;) {
-        if (m->run) { m->run--; return 0; }
-        if (m->one) { m->one = 0; return 1; }
+    while (m->qn <= 32) {
         uint32_t e = mel_e[m->k];
-        if (mel_bit(m)) {
-            m->run = 1u << e;
+        if (mel_bit(m)) { /* a run of 2^e zero events */
+            m->qn += 1u << e;
             if (m->k < 12) m->k++;
-        } else {
+        } else { /* e bits: a run of that many zero events, then a 1 event */
             uint32_t r = 0;
             for (uint32_t i = 0; i < e; i++) r = (r << 1) | mel_bit(m);
-            m->run = r;
-            m->one = 1;
+            m->q |= (uint64_t)1 << (m->qn + r);
+            m->qn += r + 1;
             if (m->k > 0) m->k--;
         }
     }
@@ -204,43 +205,17 @@ static inline void vlc_take(ht_rev *r, uint32_t k)
     r->n -= k;
 }
 
-/* U-VLC (clause 7.3.6): the prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1,
- * 2, 3, 5; then a suffix of 0, 0, 1 or 5 bits.  A 5-bit suffix of 28 or more announces u_ext,
- * which only exponents beyond 32 bits need: refused by the caller's U_q bound (returned as 64). */
-static inline uint32_t uvlc_prefix(ht_rev *r)
-{
-    static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
-    uint32_t b = (uint32_t)r->acc & 7;
-    vlc_take(r, len[b]);
-    return pfx[b];
-}
-
-static inline uint32_t uvlc_suffix(ht_rev *r, uint32_t pfx)
-{
-    if (pfx < 3) return pfx;
-    if (pfx == 3) {
-        uint32_t b = (uint32_t)r->acc & 1;
-        vlc_take(r, 1);
-        return 3 + b;
-    }
-    uint32_t s = (uint32_t)r->acc & 31;
-    vlc_take(r, 5);
-    return s >= 28 ? 64 : 5 + s;
-}
-
-/* One quad's VLC codeword in context c; the table entry (layout in ht_vlc_gen.py), 0 for a
+/* One quad's VLC codeword in context c when sig (the context is not 0, or the MEL event is
+ * 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
  * codeword that does not exist (corrupt). */
-static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c)
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, uint32_t sig,
+                                uint32_t *bad)
 {
     uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
+    e = sig ? e : 0;
+    *bad |= sig & ((e & 7) == 0);
     vlc_take(vlc, e & 7);
-    return (e & 7) ? e : 0x10000u;
-}
-
-static inline uint32_t mel_next(ht_mel *m)
-{
-    if (m->run) { m->run--; return 0; }
-    return mel_event(m);
+    return e;
 }
 
 /* One significant sample from MagSgn (clause 7.3.7): m bits, the implicit bit ibit above them;
@@ -348,6 +323,8 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
 {
     ht_rev vl = *vlc_in, *vlc = &vl;
     ht_mel *mel = mel_in;
+    uint64_t mq = mel->q;  /* the MEL event queue in registers */
+    uint32_t mqn = mel->qn;
     uint32_t qs = qw + 2;
     uint8_t ac[520];  /* the part of each quad's context from the row above */
     for (uint32_t qy = 0; qy < qh; qy++) {
@@ -366,43 +343,48 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
         uint32_t lc = 0;  /* ctx_left of the quad on the left */
         for (uint32_t qx = 0; qx < qw; qx += 2) {
             if (vlc->n < 32) rev_refill(vlc);
-            uint32_t e0 = 0, e1 = 0, c = ac[qx] | lc;
-            if (c || mel_next(mel)) e0 = vlc_quad(vlc, table, c);
+            if (mqn < 3) { /* a pair takes at most 3 events */
+                mel->q = mq;
+                mel->qn = mqn;
+                mel_fill(mel);
+                mq = mel->q;
+                mqn = mel->qn;
+            }
+            uint32_t bad = 0, e1 = 0, c = ac[qx] | lc, z = c == 0;
+            uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
+            mq >>= z;
+            mqn -= z;
+            uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
             lc = ctx_left[(e0 >> 4) & 0xF];
             if (qx + 1 < qw) {
                 c = ac[qx + 1] | lc;
-                if (c || mel_next(mel)) e1 = vlc_quad(vlc, table, c);
+                z = c == 0;
+                sig = (z ^ 1) | ((uint32_t)mq & 1);
+                mq >>= z;
+                mqn -= z;
+                e1 = vlc_quad(vlc, table, c, sig, &bad);
                 lc = ctx_left[(e1 >> 4) & 0xF];
             }
-            if ((e0 | e1) & 0x10000u) return TD_E_CORRUPT;
-            uint32_t u0 = 0, u1 = 0;
-            uint32_t uoff = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
-            if (uoff == 3) {
-                if (first && mel_next(mel)) {
-                    uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
-                    u0 = 2 + uvlc_suffix(vlc, p0);
-                    u1 = 2 + uvlc_suffix(vlc, p1);
-                } else {
-                    uint32_t p0 = uvlc_prefix(vlc);
-                    if (first && p0 > 2) {
-                        u1 = 1 + ((uint32_t)vlc->acc & 1);
-                        vlc_take(vlc, 1);
-                        u0 = uvlc_suffix(vlc, p0);
-                    } else {
-                        uint32_t p1 = uvlc_prefix(vlc);
-                        u0 = uvlc_suffix(vlc, p0);
-                        u1 = uvlc_suffix(vlc, p1);
-                    }
-                }
-            } else if (uoff == 1) {
-                u0 = uvlc_suffix(vlc, uvlc_prefix(vlc));
-            } else if (uoff == 2) {
-                u1 = uvlc_suffix(vlc, uvlc_prefix(vlc));
+            if (bad) return TD_E_CORRUPT;
+            /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
+            uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
+            if (first && mode == 3) {
+                mode = 4 + ((uint32_t)mq & 1);
+                mq >>= 1;
+                mqn--;
             }
+            uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
+            uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
+            uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
+            uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
+            uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
+            vlc_take(vlc, ue & 31);
             cur[qx] = e0 | u0 << 16;
             if (qx + 1 < qw) cur[qx + 1] = e1 | u1 << 16;
         }
     }
+    mel->q = mq;
+    mel->qn = mqn;
     *vlc_in = vl;
     return TD_OK;
 }
