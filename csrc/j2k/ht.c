@@ -46,23 +46,30 @@ typedef struct ht_fwd {
     uint32_t fill;  /* byte fed once the segment is exhausted */
 } ht_fwd;
 
-static inline void fwd_refill(ht_fwd *r) /* afterwards at least 57 bits */
+/* The whole bytes that fit below bit 63, when none of them is 0xFF (0x80 marks the lowest 0xFF
+ * byte exactly; marks above a 0xFF byte may be false, and do not matter).  The bits of the
+ * next byte shifted in above them are its own bits (the byte before it is not 0xFF), so ORing
+ * that byte in again later changes nothing.  Returns 0 when the slow path is needed. */
+static inline int fwd_fast(ht_fwd *r) /* r->n <= 63 */
 {
     if (!r->unstuff && r->pos + 8 <= r->len) {
-        /* the whole bytes that fit, when none of them is 0xFF (0x80 marks the lowest 0xFF
-         * byte exactly; marks above a 0xFF byte may be false, and do not matter) */
         uint64_t v = td_load_le64(r->p + r->pos), inv = ~v;
         uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
-        uint32_t k = (64 - r->n) >> 3; /* r->n <= 56: 1..8 */
-        uint64_t lim = k >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1;
-        if (!(ff & lim)) {
+        uint32_t k = (63 - r->n) >> 3; /* 0..7 */
+        if (!(ff & (((uint64_t)1 << (8 * k)) - 1))) {
             r->acc |= v << r->n;
             r->n += 8 * k;
             r->pos += k;
-            return;
+            return 1;
         }
     }
-    while (r->n <= 56) {
+    return 0;
+}
+
+static inline void fwd_refill(ht_fwd *r) /* r->n <= 55; afterwards at least 56 bits, at most 63 */
+{
+    if (fwd_fast(r)) return;
+    while (r->n <= 55) {
         uint32_t b = r->pos < r->len ? r->p[r->pos++] : r->fill;
         if (r->unstuff) {
             r->acc |= (uint64_t)(b & 0x7F) << r->n;
@@ -281,7 +288,9 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
     uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
     uint32_t total = (m * 0x01010101u) >> 24;
-    if (ms->n < total) fwd_refill(ms);
+    /* top up every quad (the fast path nearly always, no data-dependent branch); afterwards
+     * at least 56 bits */
+    if (!fwd_fast(ms) && ms->n <= 55) fwd_refill(ms);
     const __m256i one = _mm256_set1_epi64x(1);
     __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
     __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
@@ -400,6 +409,19 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
                                                             uint32_t *vc, int simd)
 {
     uint32_t rho = (e >> 4) & 0xF;
+#ifdef TD_HT_AVX2
+    if (simd && full) { /* no branch on rho: an insignificant quad writes 0s, takes no bits */
+        const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+        uint32_t g = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+        uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
+        if (Uq > 31 - bp) return TD_E_CORRUPT;
+        if (Uq <= 14) {
+            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+                return TD_E_CORRUPT;
+            return TD_OK;
+        }
+    }
+#endif
     if (!rho) {
         vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
         r0[2 * x] = 0;
