@@ -318,11 +318,80 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
 }
 #endif
 
-/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left, by its rho: in the
- * first quad row all of it (its TL|BL, TR, BR), in the others bit 1 (its TR|BR). */
-static const uint8_t ht_ctx_left[2][16] = {
-    {0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 5, 5, 6, 7, 7, 7},
-    {0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left (VLC entry e, rho in
+ * bits 4-7: TL, BL, TR, BR): in the first quad row all of it (TL|BL, TR, BR in bits 0-2), in
+ * the others bit 1 (TR|BR).  Arithmetic, not a table: it is on the serial path of a row. */
+static inline uint32_t ctx_left(uint32_t e, int first)
+{
+    uint32_t rho = (e >> 4) & 0xF;
+    if (first) return ((rho | rho >> 1) & 1) | ((rho >> 1) & 6);
+    return ((e >> 5) | (e >> 6)) & 2;
+}
+
+/* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
+ * first: the first quad row (compile-time constants where inlined).  Returns nonzero for a
+ * codeword that does not exist. */
+static inline __attribute__((always_inline)) uint32_t
+vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t *ac,
+         uint32_t qx, uint32_t *lcp, uint32_t *cur, int two, int first)
+{
+    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+    uint64_t mq = *mqp;
+    uint32_t mqn = *mqnp;
+    if (vlc->n < 32) rev_refill(vlc);
+    if (mqn < 3) { /* a pair takes at most 3 events */
+        mel->q = mq;
+        mel->qn = mqn;
+        mel_fill(mel);
+        mq = mel->q;
+        mqn = mel->qn;
+    }
+    uint32_t bad = 0, e1 = 0, c = ac[qx] | *lcp, z = c == 0;
+    uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
+    mq >>= z;
+    mqn -= z;
+    uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
+    uint32_t lc = ctx_left(e0, first);
+    if (two) {
+        c = ac[qx + 1] | lc;
+        z = c == 0;
+        sig = (z ^ 1) | ((uint32_t)mq & 1);
+        mq >>= z;
+        mqn -= z;
+        e1 = vlc_quad(vlc, table, c, sig, &bad);
+        lc = ctx_left(e1, first);
+    }
+    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
+    uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
+    if (first && mode == 3) {
+        mode = 4 + ((uint32_t)mq & 1);
+        mq >>= 1;
+        mqn--;
+    }
+    uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
+    uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
+    uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
+    uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
+    uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
+    vlc_take(vlc, ue & 31);
+    cur[qx] = e0 | u0 << 16;
+    if (two) cur[qx + 1] = e1 | u1 << 16;
+    *lcp = lc;
+    *mqp = mq;
+    *mqnp = mqn;
+    return bad;
+}
+
+/* One quad row of pass 1 (ac: the part of each quad's context from the row above). */
+static inline __attribute__((always_inline)) int vlc_row(ht_rev *vlc, ht_mel *mel, uint64_t *mq,
+                                                         uint32_t *mqn, const uint8_t *ac,
+                                                         uint32_t qw, uint32_t *cur, int first)
+{
+    uint32_t lc = 0, qx = 0, bad = 0;
+    for (; qx + 1 < qw; qx += 2) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 1, first);
+    if (qx < qw) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
+    return bad ? TD_E_CORRUPT : TD_OK;
+}
 
 /* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
  * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
@@ -330,67 +399,22 @@ static const uint8_t ht_ctx_left[2][16] = {
 static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
                                                           uint32_t qw, uint32_t qh, uint32_t *q)
 {
-    ht_rev vl = *vlc_in, *vlc = &vl;
+    ht_rev vl = *vlc_in;
     ht_mel *mel = mel_in;
     uint64_t mq = mel->q;  /* the MEL event queue in registers */
     uint32_t mqn = mel->qn;
     uint32_t qs = qw + 2;
     uint8_t ac[520];  /* the part of each quad's context from the row above */
-    for (uint32_t qy = 0; qy < qh; qy++) {
-        int first = qy == 0;
-        const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
-        const uint8_t *ctx_left = ht_ctx_left[first ? 0 : 1];
+    memset(ac, 0, qw);
+    if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1) != TD_OK) return TD_E_CORRUPT;
+    for (uint32_t qy = 1; qy < qh; qy++) {
         uint32_t *cur = q + (size_t)qy * qs + 1;
-        if (first) {
-            memset(ac, 0, qw);
-        } else { /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
-            const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
-            for (uint32_t x = 0; x < qw; x++)
-                ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
-                                  ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
-        }
-        uint32_t lc = 0;  /* ctx_left of the quad on the left */
-        for (uint32_t qx = 0; qx < qw; qx += 2) {
-            if (vlc->n < 32) rev_refill(vlc);
-            if (mqn < 3) { /* a pair takes at most 3 events */
-                mel->q = mq;
-                mel->qn = mqn;
-                mel_fill(mel);
-                mq = mel->q;
-                mqn = mel->qn;
-            }
-            uint32_t bad = 0, e1 = 0, c = ac[qx] | lc, z = c == 0;
-            uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
-            mq >>= z;
-            mqn -= z;
-            uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
-            lc = ctx_left[(e0 >> 4) & 0xF];
-            if (qx + 1 < qw) {
-                c = ac[qx + 1] | lc;
-                z = c == 0;
-                sig = (z ^ 1) | ((uint32_t)mq & 1);
-                mq >>= z;
-                mqn -= z;
-                e1 = vlc_quad(vlc, table, c, sig, &bad);
-                lc = ctx_left[(e1 >> 4) & 0xF];
-            }
-            if (bad) return TD_E_CORRUPT;
-            /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
-            uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
-            if (first && mode == 3) {
-                mode = 4 + ((uint32_t)mq & 1);
-                mq >>= 1;
-                mqn--;
-            }
-            uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
-            uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
-            uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
-            uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
-            uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
-            vlc_take(vlc, ue & 31);
-            cur[qx] = e0 | u0 << 16;
-            if (qx + 1 < qw) cur[qx + 1] = e1 | u1 << 16;
-        }
+        /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
+        const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
+        for (uint32_t x = 0; x < qw; x++)
+            ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
+                              ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
+        if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0) != TD_OK) return TD_E_CORRUPT;
     }
     mel->q = mq;
     mel->qn = mqn;
