@@ -15,7 +15,10 @@
  * U-VLC gives u_q, and U_q = u_q + kappa the number of MagSgn bits per significant sample.
  * Since MEL, VLC and U-VLC need nothing from MagSgn, the cleanup runs in two passes: the
  * first decodes them for the whole block into one word per quad, the second reads MagSgn
- * (kappa from the row above) and writes every sample in its final form.  The MagSgn of a quad
+ * (kappa from the row above) and writes every sample in its final form.  Pass 1 is bound by its
+ * serial chain (VLC bits -> table -> context of the next quad), so it avoids data-dependent
+ * branches on it: MEL events come from a queue decoded ahead, the U-VLC of a quad pair is one
+ * table lookup, the left context is arithmetic; the first quad row has its own copy.  The MagSgn of a quad
  * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
  * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
  * and stay plain C elsewhere.
