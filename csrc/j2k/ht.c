@@ -15,7 +15,10 @@
  * U-VLC gives u_q, and U_q = u_q + kappa the number of MagSgn bits per significant sample.
  * Since MEL, VLC and U-VLC need nothing from MagSgn, the cleanup runs in two passes: the
  * first decodes them for the whole block into one word per quad, the second reads MagSgn
- * (kappa from the row above) and writes every sample in its final form.  The MagSgn of a quad
+ * (kappa from the row above) and writes every sample in its final form.  Pass 1 is bound by its
+ * serial chain (VLC bits -> table -> context of the next quad), so it avoids data-dependent
+ * branches on it: MEL events come from a queue decoded ahead, the U-VLC of a quad pair is one
+ * table lookup, the left context is arithmetic; the first quad row has its own copy.  The MagSgn of a quad
  * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
  * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
  * and stay plain C elsewhere.
@@ -47,23 +50,30 @@ typedef struct ht_fwd {
     uint32_t fill;  /* byte fed once the segment is exhausted */
 } ht_fwd;
 
-static inline void fwd_refill(ht_fwd *r) /* afterwards at least 57 bits */
+/* The whole bytes that fit below bit 63, when none of them is 0xFF (0x80 marks the lowest 0xFF
+ * byte exactly; marks above a 0xFF byte may be false, and do not matter).  The bits of the
+ * next byte shifted in above them are its own bits (the byte before it is not 0xFF), so ORing
+ * that byte in again later changes nothing.  Returns 0 when the slow path is needed. */
+static inline int fwd_fast(ht_fwd *r) /* r->n <= 63 */
 {
     if (!r->unstuff && r->pos + 8 <= r->len) {
-        /* the whole bytes that fit, when none of them is 0xFF (0x80 marks the lowest 0xFF
-         * byte exactly; marks above a 0xFF byte may be false, and do not matter) */
         uint64_t v = td_load_le64(r->p + r->pos), inv = ~v;
         uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
-        uint32_t k = (64 - r->n) >> 3; /* r->n <= 56: 1..8 */
-        uint64_t lim = k >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * k)) - 1;
-        if (!(ff & lim)) {
+        uint32_t k = (63 - r->n) >> 3; /* 0..7 */
+        if (!(ff & (((uint64_t)1 << (8 * k)) - 1))) {
             r->acc |= v << r->n;
             r->n += 8 * k;
             r->pos += k;
-            return;
+            return 1;
         }
     }
-    while (r->n <= 56) {
+    return 0;
+}
+
+static inline void fwd_refill(ht_fwd *r) /* r->n <= 55; afterwards at least 56 bits, at most 63 */
+{
+    if (fwd_fast(r)) return;
+    while (r->n <= 55) {
         uint32_t b = r->pos < r->len ? r->p[r->pos++] : r->fill;
         if (r->unstuff) {
             r->acc |= (uint64_t)(b & 0x7F) << r->n;
@@ -149,15 +159,17 @@ static inline uint32_t rev_bit(ht_rev *r)
     return b;
 }
 
-/* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end. */
+/* MEL (clause 7.3.3): forward, MSB first, unstuffing after 0xFF; 1s past the end.  The
+ * events are decoded ahead into a queue (bit i the i-th event to come), so the cleanup pass
+ * takes them without branches. */
 typedef struct ht_mel {
     const uint8_t *p;
     uint32_t pos, len;
     uint32_t byte, bits;  /* current byte and its bits left */
     uint32_t unstuff;
     uint32_t k;
-    uint32_t run;         /* zero events still to give */
-    uint32_t one;         /* a 1 event follows the run */
+    uint64_t q;           /* events not yet taken */
+    uint32_t qn;          /* their number */
 } ht_mel;
 
 static inline uint32_t mel_bit(ht_mel *m)
@@ -174,21 +186,20 @@ static inline uint32_t mel_bit(ht_mel *m)
     return (m->byte >> m->bits) & 1;
 }
 
-static inline uint32_t mel_event(ht_mel *m)
+/* Decode MEL symbols until the queue holds more than 32 events (a symbol gives at most 32). */
+static void mel_fill(ht_mel *m)
 {
     static const uint8_t mel_e[13] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5};
-    for (;;) {
-        if (m->run) { m->run--; return 0; }
-        if (m->one) { m->one = 0; return 1; }
+    while (m->qn <= 32) {
         uint32_t e = mel_e[m->k];
-        if (mel_bit(m)) {
-            m->run = 1u << e;
+        if (mel_bit(m)) { /* a run of 2^e zero events */
+            m->qn += 1u << e;
             if (m->k < 12) m->k++;
-        } else {
+        } else { /* e bits: a run of that many zero events, then a 1 event */
             uint32_t r = 0;
             for (uint32_t i = 0; i < e; i++) r = (r << 1) | mel_bit(m);
-            m->run = r;
-            m->one = 1;
+            m->q |= (uint64_t)1 << (m->qn + r);
+            m->qn += r + 1;
             if (m->k > 0) m->k--;
         }
     }
@@ -205,43 +216,17 @@ static inline void vlc_take(ht_rev *r, uint32_t k)
     r->n -= k;
 }
 
-/* U-VLC (clause 7.3.6): the prefix codewords 1, 01, 001, 000 (first bit first) give u_pfx 1,
- * 2, 3, 5; then a suffix of 0, 0, 1 or 5 bits.  A 5-bit suffix of 28 or more announces u_ext,
- * which only exponents beyond 32 bits need: refused by the caller's U_q bound (returned as 64). */
-static inline uint32_t uvlc_prefix(ht_rev *r)
-{
-    static const uint8_t pfx[8] = {5, 1, 2, 1, 3, 1, 2, 1}, len[8] = {3, 1, 2, 1, 3, 1, 2, 1};
-    uint32_t b = (uint32_t)r->acc & 7;
-    vlc_take(r, len[b]);
-    return pfx[b];
-}
-
-static inline uint32_t uvlc_suffix(ht_rev *r, uint32_t pfx)
-{
-    if (pfx < 3) return pfx;
-    if (pfx == 3) {
-        uint32_t b = (uint32_t)r->acc & 1;
-        vlc_take(r, 1);
-        return 3 + b;
-    }
-    uint32_t s = (uint32_t)r->acc & 31;
-    vlc_take(r, 5);
-    return s >= 28 ? 64 : 5 + s;
-}
-
-/* One quad's VLC codeword in context c; the table entry (layout in ht_vlc_gen.py), 0 for a
+/* One quad's VLC codeword in context c when sig (the context is not 0, or the MEL event is
+ * 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
  * codeword that does not exist (corrupt). */
-static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c)
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, uint32_t sig,
+                                uint32_t *bad)
 {
     uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
+    e = sig ? e : 0;
+    *bad |= sig & ((e & 7) == 0);
     vlc_take(vlc, e & 7);
-    return (e & 7) ? e : 0x10000u;
-}
-
-static inline uint32_t mel_next(ht_mel *m)
-{
-    if (m->run) { m->run--; return 0; }
-    return mel_event(m);
+    return e;
 }
 
 /* One significant sample from MagSgn (clause 7.3.7): m bits, the implicit bit ibit above them;
@@ -307,7 +292,9 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
     uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
     uint32_t total = (m * 0x01010101u) >> 24;
-    if (ms->n < total) fwd_refill(ms);
+    /* top up every quad (the fast path nearly always, no data-dependent branch); afterwards
+     * at least 56 bits */
+    if (!fwd_fast(ms) && ms->n <= 55) fwd_refill(ms);
     const __m256i one = _mm256_set1_epi64x(1);
     __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
     __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
@@ -335,11 +322,80 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
 }
 #endif
 
-/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left, by its rho: in the
- * first quad row all of it (its TL|BL, TR, BR), in the others bit 1 (its TR|BR). */
-static const uint8_t ht_ctx_left[2][16] = {
-    {0, 1, 1, 1, 2, 3, 3, 3, 4, 5, 5, 5, 6, 7, 7, 7},
-    {0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left (VLC entry e, rho in
+ * bits 4-7: TL, BL, TR, BR): in the first quad row all of it (TL|BL, TR, BR in bits 0-2), in
+ * the others bit 1 (TR|BR).  Arithmetic, not a table: it is on the serial path of a row. */
+static inline uint32_t ctx_left(uint32_t e, int first)
+{
+    uint32_t rho = (e >> 4) & 0xF;
+    if (first) return ((rho | rho >> 1) & 1) | ((rho >> 1) & 6);
+    return ((e >> 5) | (e >> 6)) & 2;
+}
+
+/* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
+ * first: the first quad row (compile-time constants where inlined).  Returns nonzero for a
+ * codeword that does not exist. */
+static inline __attribute__((always_inline)) uint32_t
+vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t *ac,
+         uint32_t qx, uint32_t *lcp, uint32_t *cur, int two, int first)
+{
+    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+    uint64_t mq = *mqp;
+    uint32_t mqn = *mqnp;
+    if (vlc->n < 32) rev_refill(vlc);
+    if (mqn < 3) { /* a pair takes at most 3 events */
+        mel->q = mq;
+        mel->qn = mqn;
+        mel_fill(mel);
+        mq = mel->q;
+        mqn = mel->qn;
+    }
+    uint32_t bad = 0, e1 = 0, c = ac[qx] | *lcp, z = c == 0;
+    uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
+    mq >>= z;
+    mqn -= z;
+    uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
+    uint32_t lc = ctx_left(e0, first);
+    if (two) {
+        c = ac[qx + 1] | lc;
+        z = c == 0;
+        sig = (z ^ 1) | ((uint32_t)mq & 1);
+        mq >>= z;
+        mqn -= z;
+        e1 = vlc_quad(vlc, table, c, sig, &bad);
+        lc = ctx_left(e1, first);
+    }
+    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
+    uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
+    if (first && mode == 3) {
+        mode = 4 + ((uint32_t)mq & 1);
+        mq >>= 1;
+        mqn--;
+    }
+    uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
+    uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
+    uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
+    uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
+    uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
+    vlc_take(vlc, ue & 31);
+    cur[qx] = e0 | u0 << 16;
+    if (two) cur[qx + 1] = e1 | u1 << 16;
+    *lcp = lc;
+    *mqp = mq;
+    *mqnp = mqn;
+    return bad;
+}
+
+/* One quad row of pass 1 (ac: the part of each quad's context from the row above). */
+static inline __attribute__((always_inline)) int vlc_row(ht_rev *vlc, ht_mel *mel, uint64_t *mq,
+                                                         uint32_t *mqn, const uint8_t *ac,
+                                                         uint32_t qw, uint32_t *cur, int first)
+{
+    uint32_t lc = 0, qx = 0, bad = 0;
+    for (; qx + 1 < qw; qx += 2) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 1, first);
+    if (qx < qw) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
+    return bad ? TD_E_CORRUPT : TD_OK;
+}
 
 /* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
  * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
@@ -347,63 +403,25 @@ static const uint8_t ht_ctx_left[2][16] = {
 static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
                                                           uint32_t qw, uint32_t qh, uint32_t *q)
 {
-    ht_rev vl = *vlc_in, *vlc = &vl;
+    ht_rev vl = *vlc_in;
     ht_mel *mel = mel_in;
+    uint64_t mq = mel->q;  /* the MEL event queue in registers */
+    uint32_t mqn = mel->qn;
     uint32_t qs = qw + 2;
     uint8_t ac[520];  /* the part of each quad's context from the row above */
-    for (uint32_t qy = 0; qy < qh; qy++) {
-        int first = qy == 0;
-        const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
-        const uint8_t *ctx_left = ht_ctx_left[first ? 0 : 1];
+    memset(ac, 0, qw);
+    if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1) != TD_OK) return TD_E_CORRUPT;
+    for (uint32_t qy = 1; qy < qh; qy++) {
         uint32_t *cur = q + (size_t)qy * qs + 1;
-        if (first) {
-            memset(ac, 0, qw);
-        } else { /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
-            const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
-            for (uint32_t x = 0; x < qw; x++)
-                ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
-                                  ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
-        }
-        uint32_t lc = 0;  /* ctx_left of the quad on the left */
-        for (uint32_t qx = 0; qx < qw; qx += 2) {
-            if (vlc->n < 32) rev_refill(vlc);
-            uint32_t e0 = 0, e1 = 0, c = ac[qx] | lc;
-            if (c || mel_next(mel)) e0 = vlc_quad(vlc, table, c);
-            lc = ctx_left[(e0 >> 4) & 0xF];
-            if (qx + 1 < qw) {
-                c = ac[qx + 1] | lc;
-                if (c || mel_next(mel)) e1 = vlc_quad(vlc, table, c);
-                lc = ctx_left[(e1 >> 4) & 0xF];
-            }
-            if ((e0 | e1) & 0x10000u) return TD_E_CORRUPT;
-            uint32_t u0 = 0, u1 = 0;
-            uint32_t uoff = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
-            if (uoff == 3) {
-                if (first && mel_next(mel)) {
-                    uint32_t p0 = uvlc_prefix(vlc), p1 = uvlc_prefix(vlc);
-                    u0 = 2 + uvlc_suffix(vlc, p0);
-                    u1 = 2 + uvlc_suffix(vlc, p1);
-                } else {
-                    uint32_t p0 = uvlc_prefix(vlc);
-                    if (first && p0 > 2) {
-                        u1 = 1 + ((uint32_t)vlc->acc & 1);
-                        vlc_take(vlc, 1);
-                        u0 = uvlc_suffix(vlc, p0);
-                    } else {
-                        uint32_t p1 = uvlc_prefix(vlc);
-                        u0 = uvlc_suffix(vlc, p0);
-                        u1 = uvlc_suffix(vlc, p1);
-                    }
-                }
-            } else if (uoff == 1) {
-                u0 = uvlc_suffix(vlc, uvlc_prefix(vlc));
-            } else if (uoff == 2) {
-                u1 = uvlc_suffix(vlc, uvlc_prefix(vlc));
-            }
-            cur[qx] = e0 | u0 << 16;
-            if (qx + 1 < qw) cur[qx + 1] = e1 | u1 << 16;
-        }
+        /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
+        const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
+        for (uint32_t x = 0; x < qw; x++)
+            ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
+                              ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
+        if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0) != TD_OK) return TD_E_CORRUPT;
     }
+    mel->q = mq;
+    mel->qn = mqn;
     *vlc_in = vl;
     return TD_OK;
 }
@@ -419,6 +437,19 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
                                                             uint32_t *vc, int simd)
 {
     uint32_t rho = (e >> 4) & 0xF;
+#ifdef TD_HT_AVX2
+    if (simd && full) { /* no branch on rho: an insignificant quad writes 0s, takes no bits */
+        const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
+        uint32_t g = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+        uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
+        if (Uq > 31 - bp) return TD_E_CORRUPT;
+        if (Uq <= 14) {
+            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+                return TD_E_CORRUPT;
+            return TD_OK;
+        }
+    }
+#endif
     if (!rho) {
         vc[1 + 2 * x] = vc[2 + 2 * x] = 0;
         r0[2 * x] = 0;
