@@ -35,6 +35,17 @@ static inline int j2k_clz32(uint32_t v) /* v != 0 */
 #endif
 }
 
+static inline int j2k_ctz32(uint32_t v) /* v != 0 */
+{
+#if defined(__GNUC__)
+    return __builtin_ctz(v);
+#else
+    int n = 0;
+    while (!(v & 1)) { v >>= 1; n++; }
+    return n;
+#endif
+}
+
 typedef struct j2k_mq_state {
     uint32_t qe;        /* Qe << 16 */
     uint8_t nmps, nlps; /* next context value after an MPS and after an LPS (the MPS switch

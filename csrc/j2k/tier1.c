@@ -228,26 +228,25 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     const uint32_t one = 1u << pl, half = one >> 1;
     const size_t fs = s->fs, w = s->w;
     MQ_LOAD(s);
-#define REF_ROW(k, cx)                                                                         \
-    do {                                                                                       \
-        if (!(todo & (T1_SIG << 3 * (k)))) break;                                              \
-        uint32_t bit_;                                                                         \
-        DEC_BL(bit_, cx);                                                                      \
-        cp[k] = (cp[k] ^ (one & (bit_ - 1))) | half;                                           \
-    } while (0)
-    /* context 16 after a first refinement (MU), else 15 or 14 (significant neighbours or not);
-     * computed without a branch */
+    /* only the rows to be refined, lowest first, found from the mask (ctz): one loop branch
+     * per row, not a test per row whose outcome is not predictable; context 16 after a
+     * first refinement (MU), else 15 or 14 (significant neighbours or not), computed
+     * without a branch */
 #define REF_CX(k) (14u + 2u * ((f >> (20 + 3 * (k))) & 1) +                                     \
                    (((f & (T1_NBH << 3 * (k))) != 0) & ~(f >> (20 + 3 * (k)))))
-#define REF_COL(n)                                                                             \
+#define REF_COL()                                                                              \
     do {                                                                                       \
         uint32_t f = *p;                                                                       \
         uint32_t todo = f & ~(f >> 17) & T1_SIG4; /* significant, not coded in pass 1 */       \
         if (!todo) break;                                                                      \
-        REF_ROW(0, REF_CX(0));                                                                 \
-        REF_ROW(1, REF_CX(1));                                                                 \
-        if ((n) > 2) REF_ROW(2, REF_CX(2));                                                    \
-        if ((n) > 3) REF_ROW(3, REF_CX(3));                                                    \
+        uint32_t t_ = todo;                                                                    \
+        do {                                                                                   \
+            uint32_t k_ = ((uint32_t)j2k_ctz32(t_) - 4) * 11 >> 5; /* 4, 7, 10, 13: 0-3 */   \
+            uint32_t bit_;                                                                     \
+            t_ &= t_ - 1;                                                                      \
+            DEC_BL(bit_, REF_CX(k_));                                                          \
+            cp[k_] = (cp[k_] ^ (one & (bit_ - 1))) | half;                                     \
+        } while (t_);                                                                          \
         *p = f | (todo << 16);                                                                 \
     } while (0)
     uint32_t y0 = 0;
@@ -255,17 +254,16 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
         uint32_t lo = s->rng[y0 >> 2][0], hi = s->rng[y0 >> 2][1];
         uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
         uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + 4 * (size_t)lo;
-        for (; p < pe; p++, cp += 4) REF_COL(4);
+        for (; p < pe; p++, cp += 4) REF_COL();
     }
     if (y0 < s->h) { /* rows past h are never significant */
         uint32_t n = s->h - y0;
         uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
         uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
-        for (; p < pe; p++, cp += n) REF_COL(3);
+        for (; p < pe; p++, cp += n) REF_COL();
     }
 #undef REF_COL
 #undef REF_CX
-#undef REF_ROW
     MQ_SAVE(s);
 }
 
