@@ -496,7 +496,8 @@ static int store_prepare(store_ctx *s, const td_j2kdec *d, const j2k_tile *t, in
     int fused = d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
                 tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
     for (uint32_t c = 1; c < 3 && fused; c++)
-        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn && s->pl[c].o == s->pl[0].o + c;
+        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn && s->pl[0].o &&
+                s->pl[c].o == s->pl[0].o + c; /* o is NULL for a tile outside the output */
     if (fused) {
         s->scratch_w = tc[0].w + (size_t)1;
         s->scratch = malloc(J2K_DWT_MAX_THREADS * 3 * s->scratch_w);
