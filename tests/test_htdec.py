@@ -278,14 +278,258 @@ def _as_mixed_ht(cs: bytes) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("modesw", [
-    0,
-    pytest.param(1, marks=pytest.mark.xfail(strict=True, reason="tier2.c: BYPASS in MIXED mode")),
-    pytest.param(4, marks=pytest.mark.xfail(strict=True, reason="tier2.c: TERMALL in MIXED mode")),
-])
+class _HeaderBits:
+    """Packet header bits (T.800 B.10.1), read or written: most significant bit first, a 0
+    bit stuffed at the top of the byte after each 0xFF."""
+
+    def __init__(self, data: bytes = b"", pos: int = 0):
+        self.data, self.pos, self.ct, self.byte, self.last = data, pos, 0, 0, 0
+        self.out = bytearray()
+
+    def get(self, n: int = 1) -> int:
+        v = 0
+        for _ in range(n):
+            if self.ct == 0:
+                self.ct = 7 if self.last == 0xFF else 8
+                self.byte = self.last = self.data[self.pos]
+                self.pos += 1
+            self.ct -= 1
+            v = (v << 1) | ((self.byte >> self.ct) & 1)
+        return v
+
+    def align(self) -> int:
+        if self.ct == 0 and self.last == 0xFF:
+            self.pos += 1
+        self.ct = self.last = 0
+        return self.pos
+
+    def put(self, v: int, n: int = 1) -> None:
+        for k in range(n - 1, -1, -1):
+            if self.ct == 0:
+                self.ct = 7 if self.out and self.out[-1] == 0xFF else 8
+                self.out.append(0)
+            self.ct -= 1
+            self.out[-1] |= ((v >> k) & 1) << self.ct
+
+    def flush(self) -> bytes:
+        if self.out and self.out[-1] == 0xFF:
+            self.out.append(0)
+        self.ct = 0
+        return bytes(self.out)
+
+
+class _TagTree:
+    """A tag tree (T.800 B.10.2) over w x h leaves, for decoding or (values set) encoding."""
+
+    def __init__(self, w: int, h: int):
+        self.dims = [(w, h)]
+        while w * h > 1:
+            w, h = (w + 1) // 2, (h + 1) // 2
+            self.dims.append((w, h))
+        self.val: list[list] = [[None] * (w * h) for w, h in self.dims]
+        self.low = [[0] * (w * h) for w, h in self.dims]
+        self.known = [[False] * (w * h) for w, h in self.dims]
+
+    def path(self, x: int, y: int) -> list[tuple[int, int]]:
+        return [(lv, (y >> lv) * self.dims[lv][0] + (x >> lv))
+                for lv in reversed(range(len(self.dims)))]
+
+    def set_leaves(self, values: list[int]) -> None:
+        self.val[0] = list(values)
+        for lv in range(1, len(self.dims)):
+            (cw, ch), (w, _) = self.dims[lv - 1], self.dims[lv]
+            self.val[lv] = [min(self.val[lv - 1][cy * cw + cx]
+                                for cy in (2 * (i // w), 2 * (i // w) + 1)
+                                for cx in (2 * (i % w), 2 * (i % w) + 1) if cx < cw and cy < ch)
+                            for i in range(len(self.val[lv]))]
+
+    def decode(self, x: int, y: int, threshold: int, bits: _HeaderBits) -> bool:
+        low = 0
+        for lv, i in self.path(x, y):
+            low = max(low, self.low[lv][i])
+            while low < threshold and (self.val[lv][i] is None or low < self.val[lv][i]):
+                if bits.get():
+                    self.val[lv][i] = low
+                else:
+                    low += 1
+            self.low[lv][i] = low
+        return self.val[0][y * self.dims[0][0] + x] is not None and \
+            self.val[0][y * self.dims[0][0] + x] < threshold
+
+    def encode(self, x: int, y: int, threshold: int, bits: _HeaderBits) -> None:
+        low = 0
+        for lv, i in self.path(x, y):
+            low = max(low, self.low[lv][i])
+            while low < threshold:
+                if low >= self.val[lv][i]:
+                    if not self.known[lv][i]:
+                        bits.put(1)
+                        self.known[lv][i] = True
+                    break
+                bits.put(0)
+                low += 1
+            self.low[lv][i] = low
+
+
+def _get_passes(bits: _HeaderBits) -> int:  # Table B.4
+    if not bits.get():
+        return 1
+    if not bits.get():
+        return 2
+    n = bits.get(2)
+    if n != 3:
+        return 3 + n
+    n = bits.get(5)
+    return 6 + n if n != 31 else 37 + bits.get(7)
+
+
+def _put_passes(bits: _HeaderBits, n: int) -> None:
+    if n <= 2:
+        bits.put((0, 2)[n - 1], n)
+    elif n <= 5:
+        bits.put(0b1100 | (n - 3), 4)
+    elif n <= 36:
+        bits.put((0b1111 << 5) | (n - 6), 9)
+    else:
+        bits.put((0b111111111 << 7) | (n - 37), 16)
+
+
+def _segment_passes(style: int, seg: int) -> int:
+    """The most passes in codeword segment `seg` (T.800 Table D.9 / D.4.1)."""
+    if style & 4:  # TERMALL
+        return 1
+    if style & 1:  # BYPASS: 10 passes, then (SigProp, MagRef) and Cleanup alternately
+        return 10 if seg == 0 else 2 if seg & 1 else 1
+    return 1 << 30
+
+
+def _two_layers(cs: bytes) -> tuple[bytes, int]:
+    """Re-packetize a one-layer LRCP codestream (one tile, one component, maximal precincts,
+    origin 0, no SOP/EPH, as glymur writes it) into two layers.  Layer 0 carries each
+    code-block's first codeword segments, as many as fit length fields of an Lblock that
+    leaves the first field's top bit 1 (or is 3), layer 1 the rest; the code-block data stay
+    as they are.  Returns the codestream and the number of code-blocks whose first
+    contribution has several codeword segments."""
+    import struct
+
+    siz, cod, sot, sod = (cs.index(m) for m in (b"\xff\x51", b"\xff\x52", b"\xff\x90", b"\xff\x93"))
+    xsiz, ysiz, x0, y0 = struct.unpack(">IIII", cs[siz + 6:siz + 22])
+    w, h = xsiz - x0, ysiz - y0
+    levels, xcb, ycb, style = cs[cod + 9], cs[cod + 10] + 2, cs[cod + 11] + 2, cs[cod + 12]
+    assert cs[cod + 6:cod + 8] == b"\x00\x01" and cs[cod + 4] & 7 == 0 and x0 == y0 == 0
+    # read: per resolution, sub-band and code-block the zero bit-planes and the segments
+    resolutions = []
+    pos = sod + 2
+    for r in range(levels + 1):
+        nb = levels if r == 0 else levels - r + 1
+        bits = _HeaderBits(cs, pos)
+        nonempty = bits.get()
+        bands, order = [], []
+        for o in ([0] if r == 0 else [1, 2, 3]):
+            bw = -(-(w - (o & 1) * (1 << nb >> 1)) // (1 << nb))
+            bh = -(-(h - (o >> 1) * (1 << nb >> 1)) // (1 << nb))
+            cw, ch = -(-bw // (1 << xcb)), -(-bh // (1 << ycb))
+            inc, zbp = _TagTree(cw, ch), _TagTree(cw, ch)
+            blocks = [{"zbp": None, "segs": []} for _ in range(cw * ch)]
+            for k, cb in enumerate(blocks):
+                x, y = k % cw, k // cw
+                if not nonempty or not inc.decode(x, y, 1, bits):
+                    continue
+                cb["zbp"] = 0
+                while not zbp.decode(x, y, cb["zbp"] + 1, bits):
+                    cb["zbp"] += 1
+                n, lblock = _get_passes(bits), 3
+                while bits.get():
+                    lblock += 1
+                while n:
+                    take = min(n, _segment_passes(style, len(cb["segs"])))
+                    cb["segs"].append([take, bits.get(lblock + take.bit_length() - 1)])
+                    order.append(cb["segs"][-1])
+                    n -= take
+            bands.append((cw, blocks))
+        pos = bits.align()
+        for seg in order:
+            seg.append(cs[pos:pos + seg[1]])
+            pos += seg[1]
+        resolutions.append(bands)
+    assert cs[pos:pos + 2] == b"\xff\xd9"
+    # split: layer 0 keeps the longest prefix of segments whose lengths fit Lblock0, the
+    # Lblock that makes the first length field exactly as long as its value
+    multi = 0
+    for cb in (cb for bands in resolutions for _, blocks in bands for cb in blocks):
+        if cb["zbp"] is not None:
+            segs = cb["segs"]
+            cb["lblock0"] = lb = max(3, segs[0][1].bit_length() - segs[0][0].bit_length() + 1)
+            k = 1
+            while k < len(segs) and segs[k][1].bit_length() <= lb + segs[k][0].bit_length() - 1:
+                k += 1
+            cb["split"] = k
+            multi += k > 1
+    # write: LRCP, two layers
+    packets = []
+    for layer in (0, 1):
+        for bands in resolutions:
+            bits, body = _HeaderBits(), bytearray()
+            live = [cb for _, blocks in bands for cb in blocks if cb["zbp"] is not None and
+                    (layer == 0 or cb["split"] < len(cb["segs"]))]
+            bits.put(int(bool(live)))
+            for cw, blocks in bands if live else ():
+                if layer == 0:
+                    trees = (_TagTree(cw, len(blocks) // cw), _TagTree(cw, len(blocks) // cw))
+                    trees[0].set_leaves([0 if cb["zbp"] is not None else 99 for cb in blocks])
+                    trees[1].set_leaves([cb["zbp"] or 0 for cb in blocks])
+                for k, cb in enumerate(blocks):
+                    x, y = k % cw, k // cw
+                    if layer == 0:
+                        cb["trees"], cb["lblock"] = trees, 3
+                    if cb["zbp"] is None:
+                        cb["trees"][0].encode(x, y, layer + 1, bits)
+                        continue
+                    if layer == 0:
+                        segs = cb["segs"][:cb["split"]]
+                        cb["trees"][0].encode(x, y, 1, bits)
+                        cb["trees"][1].encode(x, y, 999, bits)
+                        need = cb["lblock0"]
+                    else:
+                        segs = cb["segs"][cb["split"]:]
+                        bits.put(int(bool(segs)))
+                        if not segs:
+                            continue
+                        need = max(ln.bit_length() - take.bit_length() + 1 for take, ln, _ in segs)
+                    _put_passes(bits, sum(take for take, _, _ in segs))
+                    step = max(0, need - cb["lblock"])
+                    bits.put((1 << (step + 1)) - 2, step + 1)
+                    cb["lblock"] += step
+                    for take, ln, data in segs:
+                        bits.put(ln, cb["lblock"] + take.bit_length() - 1)
+                        body += data
+            packets.append(bits.flush() + bytes(body))
+    out = bytearray(cs[:sod + 2]) + b"".join(packets) + b"\xff\xd9"
+    out[cod + 6:cod + 8] = b"\x00\x02"
+    out[sot + 6:sot + 10] = struct.pack(">I", len(out) - 2 - sot)
+    return bytes(out), multi
+
+
+#: OpenJPEG's mode switches (glymur ``modesw``): 1 BYPASS, 2 RESET, 4 TERMALL, 8 VSC (vertically
+#: causal), 16 ERTERM, 32 SEGMARK
+MODE_SWITCHES = [0, 1, 2, 4, 8, 16, 32, 1 | 4, 1 | 2 | 8 | 16 | 32, 2 | 4 | 8 | 16 | 32, 63]
+
+
+@pytest.mark.parametrize("modesw", MODE_SWITCHES)
 def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
-    """OpenJPEG (glymur) encodes Part 1 with the BYPASS (1) / TERMALL (4) mode switches; the
-    same code-blocks inside a MIXED HT component must decode the same."""
+    """OpenJPEG (glymur) encodes Part 1 with the mode switches; the same code-blocks inside a
+    MIXED HT component must decode the same.
+
+    A code-block's first contribution with data decides HT or Part 1 (T.814 B.2, as OpenHTJ2K
+    reads it): a length field with Lblock > 3 and its top bit 0 is an HT cleanup length.  A
+    Part 1 encoder that gives each contribution the smallest Lblock makes its one length field
+    start with a 1, so a one-layer stream relabelled as MIXED stays unambiguous; with BYPASS
+    or TERMALL a contribution has several codeword segments (Table D.9), and OpenJPEG's
+    smallest Lblock often leaves the first length's top bit 0 (such a stream is not a valid
+    MIXED stream: it must not crash us, nothing more).  _two_layers re-packetizes the
+    code-blocks so that each first contribution holds the segments that fit an Lblock
+    marking it Part 1; OpenJPEG is the oracle for the re-packetized Part 1 stream (all
+    layers: the source; layer 0 alone: OpenJPEG's own decode)."""
     glymur = pytest.importorskip("glymur")
     rng = np.random.default_rng(1)
     y, x = np.mgrid[0:96, 0:128]
@@ -295,4 +539,20 @@ def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
     glymur.Jp2k(str(path), data=src, cbsize=(32, 32), numres=3, **kw)
     cs = path.read_bytes()
     assert np.array_equal(j2k.decode(cs, threads=1), src)
-    assert np.array_equal(j2k.decode(_as_mixed_ht(cs), threads=1), src)
+    if modesw & 5:
+        _decode_or_error(_as_mixed_ht(cs))
+    else:
+        assert np.array_equal(j2k.decode(_as_mixed_ht(cs), threads=1), src)
+    two, multi = _two_layers(cs)
+    assert multi > 0 if modesw & 5 else multi == 0
+    path2 = tmp_path / "b.j2k"
+    path2.write_bytes(two)
+    assert np.array_equal(glymur.Jp2k(str(path2))[:], src)  # OpenJPEG reads it as we wrote it
+    jp = glymur.Jp2k(str(path2))
+    jp.layer = 1  # OpenJPEG: decode this many layers
+    first = jp[:]
+    mixed = _as_mixed_ht(two)
+    assert np.array_equal(j2k.decode(two, threads=1), src)
+    assert np.array_equal(j2k.decode(mixed, threads=1), src)
+    assert np.array_equal(j2k.decode(two, layers=1, threads=1), first)
+    assert np.array_equal(j2k.decode(mixed, layers=1, threads=1), first)

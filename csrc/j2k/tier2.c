@@ -358,7 +358,19 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
  * segment of its own, then the SigProp and MagRef passes in one refinement segment.  Until
  * the first non-empty cleanup segment, a contribution's passes up to its last cleanup pass
  * are placeholders sharing one segment (length bits from their count, as Part 1 counts
- * them); a contribution of placeholders only has one length, which must be 0. */
+ * them); a contribution of placeholders only has one length, which must be 0.
+ *
+ * MIXED mode (CAP Ccap15 bits 14-15 both set): a code-block of an HT tile-component may be
+ * coded by either block coder.  Its first contribution with data decides: read as HT, a
+ * cleanup length field with Lblock > 3, a value of at least 2 and its first (most
+ * significant) bit 0 is HT; any other non-zero length makes the code-block Part 1 for good.
+ * Only that first bit and Lblock matter when the Part 1 fields are shorter than the HT one
+ * (BYPASS, TERMALL), so the decoder then rewinds to the start of the contribution's length
+ * fields and reads them by the Part 1 rules (B.10.7.2, the segments of D.4.1 / Table D.9):
+ * with BYPASS or TERMALL one contribution can hold several codeword segments, each with a
+ * length field of Lblock + floor(log2(its passes)) bits. */
+
+#define HT_IS_PART1 1 /* ht_lengths: the code-block is Part 1 (mixed mode); nothing was read */
 
 static int push_pending(packet_ctx *ctx, size_t *npend, uint32_t cbi, uint32_t seg,
                         uint32_t passes, uint32_t len, td_error *err)
@@ -388,14 +400,14 @@ static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t pass
     return push_pending(ctx, npend, cbi, cb->nsegs - 1, passes, len, err);
 }
 
-/* The first contribution of a code-block that is not HT after all (mixed mode only). */
-static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t n, uint32_t len,
-                    size_t *npend, td_error *err)
+/* The first contribution with data of a code-block that is not HT after all (mixed mode
+ * only): the caller rewinds and reads its length fields as Part 1's. */
+static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, td_error *err)
 {
     if (!ctx->ht_mixed || cb->passes)
         return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
     cb->part1 = 1;
-    return ht_segment(ctx, cb, cbi, n, len, 1, npend, err);
+    return HT_IS_PART1;
 }
 
 static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
@@ -408,22 +420,19 @@ static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi
         if (bits_all > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits_all);
         if (n <= href) {       /* no cleanup pass: placeholders only */
             uint32_t len = br_bits(br, bits_all);
-            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            if (len != 0) return ht_part1(ctx, cb, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
         }
         uint32_t cupp = n - href, bits = cb->lblock + floorlog2(cupp);
         uint32_t len = br_bits(br, bits);
         if (len == 0) {
             if (bits_all > bits) len = br_bits(br, bits_all - bits);
-            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            if (len != 0) return ht_part1(ctx, cb, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
         }
-        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0; otherwise the
-         * contribution is EBCOT's, its length in Lblock + log2(n) bits */
-        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0)) {
-            if (bits_all > bits) len = (len << (bits_all - bits)) | br_bits(br, bits_all - bits);
-            return ht_part1(ctx, cb, cbi, n, len, npend, err);
-        }
+        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0 */
+        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0))
+            return ht_part1(ctx, cb, err);
         if (len < 2) return td_fail(err, TD_E_CORRUPT, -1, "HT cleanup segment of %u byte", len);
         cb->ht_started = 1;
         int rc = ht_segment(ctx, cb, cbi, cupp, len, 1, npend, err);
@@ -488,10 +497,14 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                     if (++cb->lblock > 32) return td_fail(err, TD_E_CORRUPT, -1, "Lblock beyond 32");
                 }
                 if ((style & J2K_CBLK_HT) && !cb->part1) {
+                    bitreader start = br;
                     int rc = ht_lengths(ctx, &br, cb, cbi, n, &npend, err);
-                    if (rc != TD_OK) return rc;
-                    if (br.overrun) goto overrun;
-                    continue;
+                    if (rc == HT_IS_PART1) br = start;
+                    else {
+                        if (rc != TD_OK) return rc;
+                        if (br.overrun) goto overrun;
+                        continue;
+                    }
                 }
                 if (cb->nsegs == 0 || cb->seg_passes >= seg_maxpasses(style, cb->nsegs - 1)) {
                     cb->nsegs++;
