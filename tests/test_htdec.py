@@ -260,6 +260,39 @@ def test_cut_stream_decodes_the_other_blocks():
 
 
 # ------------------------------------------------------------------------------------------
+# The CxtVLC tables (T.814 Annex C)
+# ------------------------------------------------------------------------------------------
+J2K_SRC = Path(__file__).resolve().parent.parent / "csrc" / "j2k"
+
+
+def test_vlc_tables_are_generated_from_the_codeword_data():
+    """ht_tables.h is what ht_vlc_gen.py makes of ht_vlc.txt, and in each of the 8 contexts
+    of both tables the codewords are prefix-free (the generator checks) and complete: every
+    7-bit window of the VLC stream starts with exactly one codeword.  (The 802 rows of
+    ht_vlc.txt were compared, row by row, with OpenJPH's table0.h / table1.h and OpenJPEG's
+    t1_ht_generate_luts.c, and the lookup tables entry by entry with OpenJPEG's t1_ht_luts.h,
+    which packs them the same way: no difference.)"""
+    import importlib.util
+    import io
+    from contextlib import redirect_stdout
+
+    if not (J2K_SRC / "ht_vlc_gen.py").exists():
+        pytest.skip("no source tree")
+    spec = importlib.util.spec_from_file_location("ht_vlc_gen", J2K_SRC / "ht_vlc_gen.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        gen.main()
+    assert out.getvalue() == (J2K_SRC / "ht_tables.h").read_text()
+    rows = [line.split() for line in (J2K_SRC / "ht_vlc.txt").read_text().splitlines()
+            if line and not line.startswith("#")]
+    assert [sum(r[0] == t for r in rows) for t in "01"] == [444, 358]
+    for table in gen.build():
+        assert all(entry & 7 for entry in table)  # a codeword length in every slot
+
+
+# ------------------------------------------------------------------------------------------
 # MIXED mode (CAP Ccap15, T.814 B.2): EBCOT code-blocks inside an HT component
 # ------------------------------------------------------------------------------------------
 def _as_mixed_ht(cs: bytes) -> bytes:
