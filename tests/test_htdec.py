@@ -436,25 +436,27 @@ def _segment_passes(style: int, seg: int) -> int:
     return 1 << 30
 
 
-def _relayer(cs: bytes, lead: bool = False) -> tuple[bytes, int, int]:
-    """Re-packetize a one-layer LRCP codestream (one tile, one component, maximal precincts,
-    origin 0, no SOP/EPH, as glymur writes it) into more layers; the code-block data stay as
-    they are.  One layer carries each code-block's first codeword segments, as many as fit
-    length fields of an Lblock that leaves the first field's top bit 1 (or is 3), the next
-    layer the rest.  With `lead`, a first layer before these carries the first coding pass of
-    every code-block whose first segment has more, with no data (the segment goes on in the
-    next layer).  Returns the codestream, the number of code-blocks whose first contribution
-    with data has several codeword segments and the number with such an empty lead."""
+def _read_blocks(cs: bytes) -> tuple[dict, list]:
+    """The code-blocks of a one-layer codestream with one tile and one component, maximal
+    precincts, origin 0, no SOP/EPH and one packet per resolution (glymur's LRCP, OpenJPH's
+    RPCL): per resolution a list of sub-bands (code-blocks across, code-blocks), each
+    code-block its zero bit-planes (None: not included) and codeword segments [passes,
+    length, data] (Part 1: Table D.9; HT: the cleanup segment, then the refinement one)."""
     import struct
 
-    siz, cod, sot, sod = (cs.index(m) for m in (b"\xff\x51", b"\xff\x52", b"\xff\x90", b"\xff\x93"))
+    m = {k: cs.index(v) for k, v in (("siz", b"\xff\x51"), ("cod", b"\xff\x52"),
+                                     ("qcd", b"\xff\x5c"), ("sot", b"\xff\x90"),
+                                     ("sod", b"\xff\x93"))}
+    siz, cod = m["siz"], m["cod"]
     xsiz, ysiz, x0, y0 = struct.unpack(">IIII", cs[siz + 6:siz + 22])
     w, h = xsiz - x0, ysiz - y0
     levels, xcb, ycb, style = cs[cod + 9], cs[cod + 10] + 2, cs[cod + 11] + 2, cs[cod + 12]
     assert cs[cod + 6:cod + 8] == b"\x00\x01" and cs[cod + 4] & 7 == 0 and x0 == y0 == 0
-    # read: per resolution, sub-band and code-block the zero bit-planes and the segments
+    qcd = m["qcd"]
+    assert cs[qcd + 4] & 0x1F == 0  # reversible: Mb = guard bits + exponent - 1 (E.1)
+    m["mb"] = [(cs[qcd + 4] >> 5) + (e >> 3) - 1 for e in cs[qcd + 5:qcd + 5 + 3 * levels + 1]]
     resolutions = []
-    pos = sod + 2
+    pos = m["sod"] + 2
     for r in range(levels + 1):
         nb = levels if r == 0 else levels - r + 1
         bits = _HeaderBits(cs, pos)
@@ -476,11 +478,17 @@ def _relayer(cs: bytes, lead: bool = False) -> tuple[bytes, int, int]:
                 n, lblock = _get_passes(bits), 3
                 while bits.get():
                     lblock += 1
-                while n:
-                    take = min(n, _segment_passes(style, len(cb["segs"])))
+                if style & 0x40:  # HT, first contribution (T.814 B.2), no placeholder passes
+                    href = (n - 1) % 3
+                    takes = [n - href, href] if href else [n]
+                else:
+                    takes = []
+                    while n:
+                        takes.append(min(n, _segment_passes(style, len(takes))))
+                        n -= takes[-1]
+                for take in takes:
                     cb["segs"].append([take, bits.get(lblock + take.bit_length() - 1)])
                     order.append(cb["segs"][-1])
-                    n -= take
             bands.append((cw, blocks))
         pos = bits.align()
         for seg in order:
@@ -488,12 +496,48 @@ def _relayer(cs: bytes, lead: bool = False) -> tuple[bytes, int, int]:
             pos += seg[1]
         resolutions.append(bands)
     assert cs[pos:pos + 2] == b"\xff\xd9"
+    return m, resolutions
+
+
+def _relayer(cs: bytes, lead: bool = False, ht: bytes | None = None) -> tuple[bytes, int, int]:
+    """Re-packetize a one-layer LRCP codestream (see _read_blocks) into more layers; the
+    code-block data stay as they are.  One layer carries each code-block's first codeword
+    segments, as many as fit length fields of an Lblock that leaves the first field's top bit 1
+    (or is 3), the next layer the rest.  With `lead`, a first layer before these carries the
+    first coding pass of every code-block whose first segment has more, with no data (the
+    segment goes on in the next layer).  With `ht`, an HT codestream of the same reversible
+    image and code-blocks, every other code-block (a checkerboard) is its HT code-block, whole
+    in the first layer with data (its cleanup length's top bit 0, Lblock > 3: MIXED mode).
+    Returns the codestream, the number of Part 1 code-blocks whose first contribution with
+    data has several codeword segments and the number with an empty lead."""
+    import struct
+
+    m, resolutions = _read_blocks(cs)
+    cod, sot, sod = m["cod"], m["sot"], m["sod"]
+    if ht is not None:
+        mh, ht_resolutions = _read_blocks(ht)
+        band = 0
+        for r, (bands, ht_bands) in enumerate(zip(resolutions, ht_resolutions)):
+            for (cw, blocks), (_, ht_blocks) in zip(bands, ht_bands):
+                for k, (cb, hb) in enumerate(zip(blocks, ht_blocks)):
+                    if (k % cw + k // cw + r) % 2 and hb["zbp"] is not None:
+                        assert cb["zbp"] is not None
+                        cb["ht"] = [tuple(seg) for seg in hb["segs"]]
+                        cb["zbp"] = hb["zbp"] + m["mb"][band] - mh["mb"][band]
+                        assert cb["zbp"] >= 0
+                band += 1
     # split each code-block's segments into per-layer contributions of (passes, length, data)
     nlayers = 3 if lead else 2
     multi = leads = 0
     for cb in (cb for bands in resolutions for _, blocks in bands for cb in blocks):
         cb["layers"] = [[] for _ in range(nlayers)]
         if cb["zbp"] is None:
+            continue
+        if "ht" in cb:
+            cup = cb["ht"][0]
+            lb = max(4, cup[1].bit_length() - cup[0].bit_length() + 2,
+                     *(ln.bit_length() - take.bit_length() + 1 for take, ln, _ in cb["ht"]))
+            cb["layers"][-2], cb["lblock_first"] = cb["ht"], lb
             continue
         segs = [tuple(s) for s in cb["segs"]]
         if lead and segs[0][0] > 1:
@@ -507,7 +551,14 @@ def _relayer(cs: bytes, lead: bool = False) -> tuple[bytes, int, int]:
         cb["layers"][-2], cb["layers"][-1] = segs[:k], segs[k:]
         cb["lblock_first"] = lb
         multi += k > 1
-    # write: LRCP
+    # write: LRCP, tag trees of the first layer with data and the zero bit-planes
+    for cw, blocks in (band for bands in resolutions for band in bands):
+        first = [min([i for i, c in enumerate(cb["layers"]) if c] or [99]) for cb in blocks]
+        trees = (_TagTree(cw, len(blocks) // cw), _TagTree(cw, len(blocks) // cw))
+        trees[0].set_leaves(first)
+        trees[1].set_leaves([cb["zbp"] or 0 for cb in blocks])
+        for cb, f in zip(blocks, first):
+            cb.update(trees=trees, first=f, lblock=3)
     packets = []
     for layer in range(nlayers):
         for bands in resolutions:
@@ -515,14 +566,6 @@ def _relayer(cs: bytes, lead: bool = False) -> tuple[bytes, int, int]:
             live = any(cb["layers"][layer] for _, blocks in bands for cb in blocks)
             bits.put(int(live))
             for cw, blocks in bands if live else ():
-                if layer == 0:
-                    first = [min([i for i, c in enumerate(cb["layers"]) if c] or [99])
-                             for cb in blocks]
-                    trees = (_TagTree(cw, len(blocks) // cw), _TagTree(cw, len(blocks) // cw))
-                    trees[0].set_leaves(first)
-                    trees[1].set_leaves([cb["zbp"] or 0 for cb in blocks])
-                    for cb, f in zip(blocks, first):
-                        cb.update(trees=trees, first=f, lblock=3)
                 for k, cb in enumerate(blocks):
                     x, y = k % cw, k // cw
                     segs = cb["layers"][layer]
@@ -608,6 +651,27 @@ def test_mixed_mode_ebcot_after_empty_contribution(modesw, tmp_path):
     assert leads > 0 and (multi > 0 if modesw & 1 else multi == 0)
     _check_relayered(glymur, stream, src, tmp_path, mixed_from_layers=2)
 
+
+
+@pytest.mark.parametrize("modesw,lead", [(0, False), (1, False), (4, False), (1 | 4, False),
+                                         (1 | 2 | 16 | 32, False), (0, True), (1, True)])
+def test_mixed_mode_ht_and_ebcot_side_by_side(modesw, lead, tmp_path):
+    """A checkerboard of HT code-blocks (OpenJPH's) and Part 1 code-blocks (OpenJPEG's, with
+    the mode switches) of the same reversible image in one MIXED tile-component decodes to
+    the source: both coders carry the same wavelet coefficients."""
+    glymur = pytest.importorskip("glymur")
+    imagecodecs = pytest.importorskip("imagecodecs")
+    src = _image((256, 320), 8, False, seed=7)
+    path = tmp_path / "a.j2k"
+    kw = {"modesw": modesw} if modesw else {}
+    glymur.Jp2k(str(path), data=src, cbsize=(64, 64), numres=4, **kw)
+    ht = imagecodecs.htj2k_encode(src, reversible=True, resolutions=3)  # 64 x 64 blocks
+    assert np.array_equal(j2k.decode(ht, threads=1), src)
+    stream, multi, leads = _relayer(path.read_bytes(), lead=lead, ht=ht)
+    assert (multi > 0) == bool(modesw & 5) and (leads > 0) == lead
+    mixed = _as_mixed_ht(stream)
+    for threads in (1, 2):
+        assert np.array_equal(j2k.decode(mixed, threads=threads), src)
 
 def test_mixed_mode_damaged_streams_are_errors_or_arrays(tmp_path):
     """Truncations and bit flips of MIXED streams with Part 1 code-blocks of several segments
