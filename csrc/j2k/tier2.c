@@ -353,13 +353,6 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
     return TD_OK;
 }
 
-/* ---- HT code-blocks (T.814 clause B.2: the packet header of HT code-blocks) ----
- * An HT code-block's passes come in HT sets: a cleanup pass (index 0 mod 3) in a codeword
- * segment of its own, then the SigProp and MagRef passes in one refinement segment.  Until
- * the first non-empty cleanup segment, a contribution's passes up to its last cleanup pass
- * are placeholders sharing one segment (length bits from their count, as Part 1 counts
- * them); a contribution of placeholders only has one length, which must be 0. */
-
 static int push_pending(packet_ctx *ctx, size_t *npend, uint32_t cbi, uint32_t seg,
                         uint32_t passes, uint32_t len, td_error *err)
 {
@@ -373,6 +366,60 @@ static int push_pending(packet_ctx *ctx, size_t *npend, uint32_t cbi, uint32_t s
     ctx->pend[(*npend)++] = (pending){cbi, seg, passes, len};
     return TD_OK;
 }
+
+/* Part 1 (B.10.7.2): n new passes of code-block cb, split into its codeword segments (D.4.1,
+ * Table D.9: with BYPASS or TERMALL several in one contribution, a segment may also go on
+ * from the previous one), each with a length of Lblock + floor(log2(its passes here)) bits,
+ * read from br, or 0 for every segment when br is NULL. */
+static int p1_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
+                      uint32_t style, size_t *npend, td_error *err)
+{
+    if (cb->nsegs == 0 || cb->seg_passes >= seg_maxpasses(style, cb->nsegs - 1)) {
+        if (cb->nsegs >= 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many segments");
+        cb->nsegs++;
+        cb->seg_passes = 0;
+    }
+    while (n > 0) {
+        uint32_t room = seg_maxpasses(style, cb->nsegs - 1) - cb->seg_passes;
+        uint32_t take = n < room ? n : room;
+        uint32_t bits = cb->lblock + floorlog2(take);
+        if (bits > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits);
+        uint32_t len = br ? br_bits(br, bits) : 0;
+        int rc = push_pending(ctx, npend, cbi, cb->nsegs - 1, take, len, err);
+        if (rc != TD_OK) return rc;
+        cb->seg_passes += take;
+        cb->passes += take;
+        n -= take;
+        if (n > 0) {
+            if (cb->nsegs >= 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many segments");
+            cb->nsegs++;
+            cb->seg_passes = 0;
+        }
+    }
+    return TD_OK;
+}
+
+/* ---- HT code-blocks (T.814 clause B.2: the packet header of HT code-blocks) ----
+ * An HT code-block's passes come in HT sets: a cleanup pass (index 0 mod 3) in a codeword
+ * segment of its own, then the SigProp and MagRef passes in one refinement segment.  Until
+ * the first non-empty cleanup segment, a contribution's passes up to its last cleanup pass
+ * are placeholders sharing one segment (length bits from their count, as Part 1 counts
+ * them); a contribution of placeholders only has one length, which must be 0.
+ *
+ * MIXED mode (CAP Ccap15 bits 14-15 both set): a code-block of an HT tile-component may be
+ * coded by either block coder.  Its first contribution with data decides (the rule OpenHTJ2K
+ * follows; T.814 itself was not at hand): read as HT, a cleanup length field with Lblock > 3,
+ * a value of at least 2 and its first (most significant) bit 0 is HT; any other non-zero
+ * length makes the code-block Part 1 for good.  A Part 1 encoder that gives a contribution
+ * the smallest Lblock its lengths need starts the first field with a 1 when the first segment
+ * is the one that needs that Lblock (always so with one segment).  The HT field may be
+ * longer than Part 1's first (BYPASS, TERMALL: one contribution holds several codeword
+ * segments, D.4.1 / Table D.9, each with a length of Lblock + floor(log2(its passes))
+ * bits, B.10.7.2), so the decoder rewinds to the contribution's first length field and
+ * reads them all by the Part 1 rules.  Passes of earlier contributions without data (read
+ * as HT placeholders) become Part 1 passes of empty segments. */
+
+#define HT_IS_PART1 1 /* ht_lengths: the code-block is Part 1 (mixed mode): rewind, read as such */
 
 /* A new segment of `passes` passes for code-block cb, its length in lblock + log2 bits. */
 static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t passes,
@@ -388,18 +435,27 @@ static int ht_segment(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t pass
     return push_pending(ctx, npend, cbi, cb->nsegs - 1, passes, len, err);
 }
 
-/* The first contribution of a code-block that is not HT after all (mixed mode only). */
-static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t n, uint32_t len,
-                    size_t *npend, td_error *err)
+/* The first contribution with data of a code-block that is not HT after all (mixed mode
+ * only): the caller rewinds and reads its length fields as Part 1's.  Passes of earlier
+ * contributions without data, read as HT placeholders, become Part 1 passes of empty
+ * codeword segments (their empty chunks are dropped and made again by the Part 1 rules). */
+static int ht_part1(packet_ctx *ctx, j2k_cblk *cb, uint32_t cbi, uint32_t style, size_t *npend,
+                    td_error *err)
 {
-    if (!ctx->ht_mixed || cb->passes)
-        return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+    if (!ctx->ht_mixed) return td_fail(err, TD_E_CORRUPT, -1, "HT placeholder passes with data");
+    uint32_t before = cb->passes;
     cb->part1 = 1;
-    return ht_segment(ctx, cb, cbi, n, len, 1, npend, err);
+    if (before) {
+        cb->first = cb->last = NONE;
+        cb->nsegs = cb->seg_passes = cb->passes = 0;
+        int rc = p1_lengths(ctx, NULL, cb, cbi, before, style, npend, err);
+        if (rc != TD_OK) return rc;
+    }
+    return HT_IS_PART1;
 }
 
 static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi, uint32_t n,
-                      size_t *npend, td_error *err)
+                      uint32_t style, size_t *npend, td_error *err)
 {
     if (cb->passes + n > 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many coding passes");
     if (!cb->ht_started) {
@@ -408,22 +464,19 @@ static int ht_lengths(packet_ctx *ctx, bitreader *br, j2k_cblk *cb, uint32_t cbi
         if (bits_all > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits_all);
         if (n <= href) {       /* no cleanup pass: placeholders only */
             uint32_t len = br_bits(br, bits_all);
-            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            if (len != 0) return ht_part1(ctx, cb, cbi, style, npend, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
         }
         uint32_t cupp = n - href, bits = cb->lblock + floorlog2(cupp);
         uint32_t len = br_bits(br, bits);
         if (len == 0) {
             if (bits_all > bits) len = br_bits(br, bits_all - bits);
-            if (len != 0) return ht_part1(ctx, cb, cbi, n, len, npend, err);
+            if (len != 0) return ht_part1(ctx, cb, cbi, style, npend, err);
             return ht_segment(ctx, cb, cbi, n, 0, 1, npend, err);
         }
-        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0; otherwise the
-         * contribution is EBCOT's, its length in Lblock + log2(n) bits */
-        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0)) {
-            if (bits_all > bits) len = (len << (bits_all - bits)) | br_bits(br, bits_all - bits);
-            return ht_part1(ctx, cb, cbi, n, len, npend, err);
-        }
+        /* mixed mode: an HT cleanup length has Lblock > 3 and its top bit 0 */
+        if (ctx->ht_mixed && (cb->lblock <= 3 || len < 2 || (len >> (bits - 1)) != 0))
+            return ht_part1(ctx, cb, cbi, style, npend, err);
         if (len < 2) return td_fail(err, TD_E_CORRUPT, -1, "HT cleanup segment of %u byte", len);
         cb->ht_started = 1;
         int rc = ht_segment(ctx, cb, cbi, cupp, len, 1, npend, err);
@@ -488,39 +541,17 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                     if (++cb->lblock > 32) return td_fail(err, TD_E_CORRUPT, -1, "Lblock beyond 32");
                 }
                 if ((style & J2K_CBLK_HT) && !cb->part1) {
-                    int rc = ht_lengths(ctx, &br, cb, cbi, n, &npend, err);
-                    if (rc != TD_OK) return rc;
-                    if (br.overrun) goto overrun;
-                    continue;
-                }
-                if (cb->nsegs == 0 || cb->seg_passes >= seg_maxpasses(style, cb->nsegs - 1)) {
-                    cb->nsegs++;
-                    cb->seg_passes = 0;
-                }
-                while (n > 0) {
-                    uint32_t seg = cb->nsegs - 1;
-                    uint32_t room = seg_maxpasses(style, seg) - cb->seg_passes;
-                    uint32_t take = n < room ? n : room;
-                    uint32_t bits = cb->lblock + floorlog2(take);
-                    if (bits > 32) return td_fail(err, TD_E_CORRUPT, -1, "code-block length of %u bits", bits);
-                    uint32_t len = br_bits(&br, bits);
-                    if (npend == ctx->pend_cap) {
-                        size_t cap = ctx->pend_cap ? 2 * ctx->pend_cap : 256;
-                        pending *np = realloc(ctx->pend, cap * sizeof *np);
-                        if (!np) return td_fail(err, TD_E_NOMEM, -1, "packet");
-                        ctx->pend = np;
-                        ctx->pend_cap = cap;
-                    }
-                    ctx->pend[npend++] = (pending){cbi, seg, take, len};
-                    cb->seg_passes += take;
-                    cb->passes += take;
-                    n -= take;
-                    if (n > 0) {
-                        if (cb->nsegs >= 0xFFFF) return td_fail(err, TD_E_CORRUPT, -1, "too many segments");
-                        cb->nsegs++;
-                        cb->seg_passes = 0;
+                    bitreader start = br;
+                    int rc = ht_lengths(ctx, &br, cb, cbi, n, style, &npend, err);
+                    if (rc == HT_IS_PART1) br = start;
+                    else {
+                        if (rc != TD_OK) return rc;
+                        if (br.overrun) goto overrun;
+                        continue;
                     }
                 }
+                int rc = p1_lengths(ctx, &br, cb, cbi, n, style, &npend, err);
+                if (rc != TD_OK) return rc;
                 if (br.overrun) goto overrun;
             }
         }
