@@ -248,12 +248,14 @@ class _FramePlan:
         self.post(buf)
 
 
-#: Below this much decoded output per thread, handing frames to threads costs more than it saves.
+#: Below this much decoded output per thread, handing frames to threads costs more than it saves
+#: (the default; Codec.frame_threads_min_bytes says it per codec).
 MIN_BYTES_PER_THREAD = 1 << 20
 
 
-def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int) -> None:
-    threads = min(threads, len(indices), max(1, arr.nbytes // MIN_BYTES_PER_THREAD))
+def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int,
+                min_bytes: int = MIN_BYTES_PER_THREAD) -> None:
+    threads = min(threads, len(indices), max(1, arr.nbytes // max(1, min_bytes)))
     if threads <= 1:
         for k, i in enumerate(indices):
             plan.run(i, arr[k])
@@ -309,7 +311,7 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
                 _warn_excess(nfound, m.number_of_frames)
             indices = list(range(nfound))
     arr = np.empty((len(indices), plan.frame_items), dtype=dtype)
-    _run_frames(plan, indices, arr, threads)
+    _run_frames(plan, indices, arr, threads, codec.frame_threads_min_bytes)
     if plan.numpy_ybr:
         arr = _ybr_to_rgb_numpy(arr.reshape(-1, 3)).reshape(arr.shape)
     return arr
