@@ -31,11 +31,24 @@
  * kept the same way.  td_j2kdec_release_memory() frees everything cached (so does unloading
  * the library).  The cache holds no decoder state: buffers come back uninitialised and every
  * user writes what it reads. */
-#define POOL_SLOTS 32
+/* Under ASan / MSan nothing is cached: every buffer is a fresh allocation of the exact size,
+ * so that the sanitizers see each overrun and each read of what was never written. */
+#if defined(__SANITIZE_ADDRESS__) || defined(TD_J2K_NO_POOL)
+#define POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define POOL_OFF 1
+#endif
+#endif
+#ifdef POOL_OFF
+#define POOL_MIN SIZE_MAX
+#else
 #define POOL_MIN ((size_t)32 << 10)  /* smaller requests: malloc's heap, not cached */
+#endif
+#define POOL_SLOTS 32
+#define POOL_T1_SLOTS 16             /* block-decoder scratch kept */
 #define POOL_CAP ((size_t)128 << 20) /* never more cached than this */
 #define POOL_MULT 8
-#define POOL_T1_SLOTS 16             /* block-decoder scratch kept */
 #define POOL_T1_BUF_MAX ((size_t)1 << 20) /* a larger code-block data buffer is not kept */
 
 typedef struct pool_entry {
@@ -138,7 +151,11 @@ static void pool_put_t1(j2k_t1 *t1)
         t1->buf_cap = 0;
     }
     pthread_mutex_lock(&pool_mutex);
+#ifdef POOL_OFF
+    int kept = 0;
+#else
     int kept = pool_t1_n < POOL_T1_SLOTS;
+#endif
     if (kept) pool_t1[pool_t1_n++] = t1;
     pthread_mutex_unlock(&pool_mutex);
     if (!kept) { j2k_t1_free(t1); free(t1); }
