@@ -140,3 +140,31 @@ def test_small_j2k_frames_go_to_threads(monkeypatch):
     arr = turbodicom.decode(data, threads=2)
     assert used == [2]
     assert np.array_equal(arr, np.stack(frames))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() only")
+def test_fork_while_other_threads_decode():
+    """A child forked while another thread decodes (and holds the cache's lock now and then)
+    decodes too: the lock is held across fork() and released in both processes."""
+    img = _image((240, 320, 3), 5)
+    stream = bytes(ic.htj2k_encode(img, reversible=True))
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            j2k.decode(stream)
+            j2k.release_memory()
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        for _ in range(8):
+            pid = os.fork()
+            if pid == 0:  # the child: one decode, then out without running pytest's teardown
+                ok = np.array_equal(j2k.decode(stream), img)
+                os._exit(0 if ok else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        stop.set()
+        t.join()

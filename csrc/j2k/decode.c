@@ -63,6 +63,22 @@ static size_t pool_bytes, pool_recent;
 static j2k_t1 *pool_t1[POOL_T1_SLOTS];
 static uint32_t pool_t1_n;
 
+/* fork() while another thread holds the mutex would leave it locked in the child: the
+ * handlers hold it across the fork (registered on first use). */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_lock_for_fork(void) { pthread_mutex_lock(&pool_mutex); }
+static void pool_unlock_after_fork(void) { pthread_mutex_unlock(&pool_mutex); }
+static void pool_init(void)
+{
+    pthread_atfork(pool_lock_for_fork, pool_unlock_after_fork, pool_unlock_after_fork);
+}
+
+static void pool_lock(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_mutex);
+}
+
 static size_t pool_limit(void)
 {
     return pool_recent > POOL_CAP / POOL_MULT ? POOL_CAP : pool_recent * POOL_MULT;
@@ -83,7 +99,7 @@ static void *pool_get(size_t n, size_t *size)
     void *victims[POOL_SLOTS], *p = NULL;
     uint32_t nv = 0;
     if (n >= POOL_MIN) {
-        pthread_mutex_lock(&pool_mutex);
+        pool_lock();
         size_t decayed = pool_recent - pool_recent / 32;
         pool_recent = n > decayed ? n : decayed;
         uint32_t best = POOL_SLOTS;
@@ -117,7 +133,7 @@ static void pool_put(void *p, size_t size)
     uint32_t nv = 0;
     if (!p) return;
     if (size < POOL_MIN) { free(p); return; }
-    pthread_mutex_lock(&pool_mutex);
+    pool_lock();
     size_t limit = pool_limit();
     if (size > limit) {
         victims[nv++] = p;
@@ -136,7 +152,7 @@ static void pool_put(void *p, size_t size)
 static j2k_t1 *pool_get_t1(void)
 {
     j2k_t1 *t1 = NULL;
-    pthread_mutex_lock(&pool_mutex);
+    pool_lock();
     if (pool_t1_n) t1 = pool_t1[--pool_t1_n];
     pthread_mutex_unlock(&pool_mutex);
     return t1 ? t1 : calloc(1, sizeof *t1);
@@ -150,7 +166,7 @@ static void pool_put_t1(j2k_t1 *t1)
         t1->buf = NULL;
         t1->buf_cap = 0;
     }
-    pthread_mutex_lock(&pool_mutex);
+    pool_lock();
 #ifdef POOL_OFF
     int kept = 0;
 #else
@@ -163,7 +179,7 @@ static void pool_put_t1(j2k_t1 *t1)
 
 void td_j2kdec_release_memory(void)
 {
-    pthread_mutex_lock(&pool_mutex);
+    pool_lock();
     pool_entry held[POOL_SLOTS];
     j2k_t1 *held_t1[POOL_T1_SLOTS];
     uint32_t n = pool_n, n1 = pool_t1_n;
