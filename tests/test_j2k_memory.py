@@ -125,7 +125,8 @@ def test_concurrent_decodes_and_release(layered):
 
 
 def test_small_j2k_frames_go_to_threads(monkeypatch):
-    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 threads, one frame each."""
+    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 threads, one frame each, the
+    last one with the codec's own threads."""
     dec = sys.modules["turbodicom.decode"]  # turbodicom.decode is also the function
 
     frames = [_image((240, 320, 3), 10 + i) for i in range(7)]
@@ -137,9 +138,23 @@ def test_small_j2k_frames_go_to_threads(monkeypatch):
     used = []
     real = dec._executor
     monkeypatch.setattr(dec, "_executor", lambda n: used.append(n) or real(n))
+    inner = []
+    run = dec._FramePlan.run
+
+    def recording_run(plan, index, out):
+        inner.append((index, plan.spec.threads))
+        return run(plan, index, out)
+
+    monkeypatch.setattr(dec._FramePlan, "run", recording_run)
     arr = turbodicom.decode(data, threads=2)
     assert used == [2]
     assert np.array_equal(arr, np.stack(frames))
+    # six frames one per thread, the seventh (alone at the end) on both
+    assert sorted(inner) == [(i, 1) for i in range(6)] + [(6, 2)]
+    inner.clear()
+    arr = turbodicom.decode(data, threads=3)  # 7 = 2 x 3 + 1: the last frame on 3 threads
+    assert np.array_equal(arr, np.stack(frames))
+    assert sorted(inner) == [(i, 1) for i in range(6)] + [(6, 3)]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() only")
