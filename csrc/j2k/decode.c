@@ -22,8 +22,7 @@
 
 /* malloc serves large blocks with fresh pages (mmap), so a decode that allocated its
  * coefficients anew would fault every page of them in again (a third of the time of a
- * 640x480 RGB HTJ2K frame) and, with frames on several threads, contend for the address-space
- * lock.  One process-wide cache keeps the large buffers of recent decodes for the next ones:
+ * 640x480 RGB HTJ2K frame, in the kernel).  One process-wide cache keeps the large buffers of recent decodes for the next ones:
  * at most POOL_SLOTS buffers and min(POOL_CAP, POOL_MULT x the largest recent request) bytes
  * (recent: the high-water mark decays by 1/32 per request, so a stream of small frames lets
  * the buffers of an old large one go); a request takes the smallest cached buffer that fits
@@ -165,6 +164,11 @@ static void pool_put_t1(j2k_t1 *t1)
         free(t1->buf);
         t1->buf = NULL;
         t1->buf_cap = 0;
+    }
+    if (t1->segs_cap * sizeof *t1->segs > POOL_T1_BUF_MAX) { /* thousands of segments */
+        free(t1->segs);
+        t1->segs = NULL;
+        t1->segs_cap = 0;
     }
     pool_lock();
 #ifdef POOL_OFF
