@@ -18,6 +18,188 @@
 
 #define NONE UINT32_MAX
 
+/* ---- working memory reused across decodes ---- */
+
+/* malloc serves large blocks with fresh pages (mmap), so a decode that allocated its
+ * coefficients anew would fault every page of them in again (a third of the time of a
+ * 640x480 RGB HTJ2K frame, in the kernel).  One process-wide cache keeps the large buffers of recent decodes for the next ones:
+ * at most POOL_SLOTS buffers and min(POOL_CAP, POOL_MULT x the largest recent request) bytes
+ * (recent: the high-water mark decays by 1/32 per request, so a stream of small frames lets
+ * the buffers of an old large one go); a request takes the smallest cached buffer that fits
+ * it and is at most twice its size.  The code-block scratch of the worker threads (j2k_t1) is
+ * kept the same way.  td_j2kdec_release_memory() frees everything cached (so does unloading
+ * the library).  The cache holds no decoder state: buffers come back uninitialised and every
+ * user writes what it reads. */
+/* Under ASan / MSan nothing is cached: every buffer is a fresh allocation of the exact size,
+ * so that the sanitizers see each overrun and each read of what was never written. */
+#if defined(__SANITIZE_ADDRESS__) || defined(TD_J2K_NO_POOL)
+#define POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define POOL_OFF 1
+#endif
+#endif
+#ifdef POOL_OFF
+#define POOL_MIN SIZE_MAX
+#else
+#define POOL_MIN ((size_t)32 << 10)  /* smaller requests: malloc's heap, not cached */
+#endif
+#define POOL_SLOTS 32
+#define POOL_T1_SLOTS 16             /* block-decoder scratch kept */
+#define POOL_CAP ((size_t)128 << 20) /* never more cached than this */
+#define POOL_MULT 8
+#define POOL_T1_BUF_MAX ((size_t)1 << 20) /* a larger code-block data buffer is not kept */
+
+typedef struct pool_entry {
+    void *p;
+    size_t size;
+} pool_entry;
+
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pool_entry pool[POOL_SLOTS]; /* oldest first */
+static uint32_t pool_n;
+static size_t pool_bytes, pool_recent;
+static j2k_t1 *pool_t1[POOL_T1_SLOTS];
+static uint32_t pool_t1_n;
+
+/* fork() while another thread holds the mutex would leave it locked in the child: the
+ * handlers hold it across the fork (registered on first use). */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static void pool_lock_for_fork(void) { pthread_mutex_lock(&pool_mutex); }
+static void pool_unlock_after_fork(void) { pthread_mutex_unlock(&pool_mutex); }
+static void pool_init(void)
+{
+    pthread_atfork(pool_lock_for_fork, pool_unlock_after_fork, pool_unlock_after_fork);
+}
+
+static void pool_lock(void)
+{
+    pthread_once(&pool_once, pool_init);
+    pthread_mutex_lock(&pool_mutex);
+}
+
+static size_t pool_limit(void)
+{
+    return pool_recent > POOL_CAP / POOL_MULT ? POOL_CAP : pool_recent * POOL_MULT;
+}
+
+/* With the mutex held: remove entry i, its buffer into victims[*nv]. */
+static void pool_take(uint32_t i, void **victims, uint32_t *nv)
+{
+    if (victims) victims[(*nv)++] = pool[i].p;
+    pool_bytes -= pool[i].size;
+    memmove(&pool[i], &pool[i + 1], (pool_n - i - 1) * sizeof *pool);
+    pool_n--;
+}
+
+/* A buffer of at least n bytes, its size in *size; NULL when out of memory. */
+static void *pool_get(size_t n, size_t *size)
+{
+    void *victims[POOL_SLOTS], *p = NULL;
+    uint32_t nv = 0;
+    if (n >= POOL_MIN) {
+        pool_lock();
+        size_t decayed = pool_recent - pool_recent / 32;
+        pool_recent = n > decayed ? n : decayed;
+        uint32_t best = POOL_SLOTS;
+        for (uint32_t i = 0; i < pool_n; i++)
+            if (pool[i].size >= n && pool[i].size / 2 <= n &&
+                (best == POOL_SLOTS || pool[i].size < pool[best].size))
+                best = i;
+        if (best != POOL_SLOTS) {
+            p = pool[best].p;
+            *size = pool[best].size;
+            pool_take(best, NULL, NULL);
+        }
+        while (pool_n && pool_bytes > pool_limit()) pool_take(0, victims, &nv);
+        pthread_mutex_unlock(&pool_mutex);
+        for (uint32_t i = 0; i < nv; i++) free(victims[i]);
+    }
+    if (!p) {
+        p = malloc(n ? n : 1);
+        *size = n;
+    }
+#ifdef TD_J2K_POISON_POOL /* test builds: what is read before it is written shows */
+    if (p) memset(p, 0xA5, *size);
+#endif
+    return p;
+}
+
+/* Give back a buffer of pool_get (NULL: nothing). */
+static void pool_put(void *p, size_t size)
+{
+    void *victims[POOL_SLOTS + 1];
+    uint32_t nv = 0;
+    if (!p) return;
+    if (size < POOL_MIN) { free(p); return; }
+    pool_lock();
+    size_t limit = pool_limit();
+    if (size > limit) {
+        victims[nv++] = p;
+    } else {
+        while (pool_n && (pool_n == POOL_SLOTS || pool_bytes + size > limit)) pool_take(0, victims, &nv);
+        pool[pool_n].p = p;
+        pool[pool_n].size = size;
+        pool_n++;
+        pool_bytes += size;
+    }
+    pthread_mutex_unlock(&pool_mutex);
+    for (uint32_t i = 0; i < nv; i++) free(victims[i]);
+}
+
+/* Block-decoder scratch for one worker: a cached one or a new zeroed one; NULL: no memory. */
+static j2k_t1 *pool_get_t1(void)
+{
+    j2k_t1 *t1 = NULL;
+    pool_lock();
+    if (pool_t1_n) t1 = pool_t1[--pool_t1_n];
+    pthread_mutex_unlock(&pool_mutex);
+    return t1 ? t1 : calloc(1, sizeof *t1);
+}
+
+static void pool_put_t1(j2k_t1 *t1)
+{
+    if (!t1) return;
+    if (t1->buf_cap > POOL_T1_BUF_MAX) { /* a huge code-block (hostile input): not kept */
+        free(t1->buf);
+        t1->buf = NULL;
+        t1->buf_cap = 0;
+    }
+    if (t1->segs_cap * sizeof *t1->segs > POOL_T1_BUF_MAX) { /* thousands of segments */
+        free(t1->segs);
+        t1->segs = NULL;
+        t1->segs_cap = 0;
+    }
+    pool_lock();
+#ifdef POOL_OFF
+    int kept = 0;
+#else
+    int kept = pool_t1_n < POOL_T1_SLOTS;
+#endif
+    if (kept) pool_t1[pool_t1_n++] = t1;
+    pthread_mutex_unlock(&pool_mutex);
+    if (!kept) { j2k_t1_free(t1); free(t1); }
+}
+
+void td_j2kdec_release_memory(void)
+{
+    pool_lock();
+    pool_entry held[POOL_SLOTS];
+    j2k_t1 *held_t1[POOL_T1_SLOTS];
+    uint32_t n = pool_n, n1 = pool_t1_n;
+    memcpy(held, pool, n * sizeof *pool);
+    memcpy(held_t1, pool_t1, n1 * sizeof *pool_t1);
+    pool_n = pool_t1_n = 0;
+    pool_bytes = pool_recent = 0;
+    pthread_mutex_unlock(&pool_mutex);
+    for (uint32_t i = 0; i < n; i++) free(held[i].p);
+    for (uint32_t i = 0; i < n1; i++) { j2k_t1_free(held_t1[i]); free(held_t1[i]); }
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((destructor)) static void pool_unload(void) { td_j2kdec_release_memory(); }
+#endif
+
 int td_j2kdec_component(const td_j2kdec *d, uint32_t c, uint32_t reduce, td_j2kdec_comp *o,
                         td_error *err)
 {
@@ -122,9 +304,31 @@ static int gather(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, uint32_t *n
     return TD_OK;
 }
 
+/* A code-block with no data (not included in the layers read, or its packets cut off): zeros
+ * in its place in the tile-component, which is not cleared beforehand. */
+static void zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
+{
+    const j2k_tilecomp *tc = &t->comps[cb->comp];
+    const j2k_band *bd = &tc->res[cb->res].band[cb->band];
+    uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
+    uint32_t w = (uint32_t)(cb->x1 - cb->x0), h = (uint32_t)(cb->y1 - cb->y0);
+    if (cb->res > 0) {
+        const j2k_res *lr = &tc->res[cb->res - 1];
+        if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
+        if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
+    }
+    int32_t *dst = (int32_t *)tc->data + (size_t)y * tc->w + x; /* 0.0f is all zero bits too */
+    for (uint32_t j = 0; j < h; j++, dst += tc->w) memset(dst, 0, (size_t)w * sizeof *dst);
+}
+
+/* Decode code-block cb into its place in the tile-component.  Every code-block of a decoded
+ * resolution writes all of its samples (the decoder's, or zeros), and the code-blocks of the
+ * bands of the decoded resolutions cover the tile-component (B.5, B.7), so its buffer needs
+ * no clearing. */
 static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 {
-    if (!cb->decode || cb->first == NONE) return TD_OK;
+    if (!cb->decode) return TD_OK; /* a resolution discarded by `reduce` */
+    if (cb->first == NONE) { zero_cblk(t, cb); return TD_OK; }
     const j2k_tilecomp *tc = &t->comps[cb->comp];
     const j2k_res *rs = &tc->res[cb->res];
     const j2k_band *bd = &rs->band[cb->band];
@@ -196,7 +400,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 static void *worker(void *arg)
 {
     tile_job *tj = arg;
-    j2k_t1 *t1 = calloc(1, sizeof *t1);
+    j2k_t1 *t1 = pool_get_t1();
     if (!t1) { atomic_store(&tj->rc, TD_E_NOMEM); return NULL; }
     for (;;) {
         size_t i = atomic_fetch_add(&tj->next, 1);
@@ -204,8 +408,7 @@ static void *worker(void *arg)
         int rc = decode_cblk(t1, tj->tile, &tj->tile->cblks[i]);
         if (rc != TD_OK) { atomic_store(&tj->rc, rc); break; }
     }
-    j2k_t1_free(t1);
-    free(t1);
+    pool_put_t1(t1);
     return NULL;
 }
 
@@ -517,6 +720,26 @@ static void store_free(store_ctx *s)
     free(s->scratch);
 }
 
+/* Free what tier 2 built for tile t (partition, tag trees, packet data) once its code-blocks
+ * are decoded: the inverse DWT and the output need only the tile-components. */
+static void tile_free_tier2(j2k_tile *t)
+{
+    free(t->cblks);
+    free(t->prcs);
+    free(t->nodes);
+    free(t->parents);
+    free(t->chunks);
+    free(t->body);
+    free(t->hdrs);
+    t->cblks = NULL;
+    t->prcs = NULL;
+    t->nodes = NULL;
+    t->parents = NULL;
+    t->chunks = NULL;
+    t->body = t->hdrs = NULL;
+    t->ncblks = t->nprcs = t->nnodes = t->nchunks = t->cap_chunks = 0;
+}
+
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
                      td_error *err)
 {
@@ -538,7 +761,13 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     /* plane offsets and sizes */
     size_t *plane = malloc(d->ncomps * sizeof *plane);
     uint32_t *dims = malloc(2 * d->ncomps * sizeof *dims);
-    if (!plane || !dims) { free(plane); free(dims); return td_fail(err, TD_E_NOMEM, -1, "planes"); }
+    size_t *data_size = calloc(d->ncomps, sizeof *data_size); /* of each tc->data */
+    if (!plane || !dims || !data_size) {
+        free(plane);
+        free(dims);
+        free(data_size);
+        return td_fail(err, TD_E_NOMEM, -1, "planes");
+    }
     size_t off = 0;
     for (uint32_t c = 0; c < d->ncomps; c++) {
         td_j2kdec_comp ci;
@@ -562,13 +791,22 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             const j2k_res *rs = &tc->res[tc->dres - 1];
             tc->w = (uint32_t)(rs->x1 - rs->x0);
             tc->h = (uint32_t)(rs->y1 - rs->y0);
-            tc->data = calloc((size_t)tc->w * tc->h + 1, 4);
-            if (!tc->data) rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
+            /* uninitialised: the code-blocks write every sample (decode_cblk); the one element
+             * past the end is zeroed */
+            size_t n;
+            if (td_mul_overflow((size_t)tc->w, (size_t)tc->h, &n) || td_add_overflow(n, 1, &n) ||
+                td_mul_overflow(n, 4, &n))
+                rc = td_fail(err, TD_E_LIMIT, -1, "tile %u component %u too large", ti, c);
+            else if (!(tc->data = pool_get(n, &data_size[c])))
+                rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
+            else
+                ((int32_t *)tc->data)[(size_t)tc->w * tc->h] = 0;
         }
         if (rc == TD_OK) {
             rc = decode_blocks(d, &t, opt->threads);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
+        tile_free_tier2(&t); /* the partition and packet data are done with */
         int mct = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
@@ -588,11 +826,16 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
             store_free(&sc);
         }
+        for (uint32_t c = 0; c < t.ncomps_alloc; c++) {
+            pool_put(t.comps[c].data, data_size[c]);
+            t.comps[c].data = NULL;
+        }
         j2k_tile_free(&t);
         j2k_tcp_free(&tcp);
     }
     free(plane);
     free(dims);
+    free(data_size);
     if (rc == TD_OK && truncated && (opt->flags & TD_J2KDEC_STRICT))
         return td_fail(err, TD_E_TRUNCATED, -1, "the codestream ends before its last packet");
     if (rc == TD_OK) td_error_clear(err);

@@ -29,8 +29,10 @@
  * sized from the tile being decoded (bounded by the output, and by TD_J2KDEC_MAX_TILE_SAMPLES
  * when `reduce` shrinks the output), never from a count the stream merely claims; integer
  * lifting wraps rather than overflows on absurd coefficients.  Fuzzed with libFuzzer under
- * ASan + UBSan (csrc/fuzz/fuzz_j2kdec.c).  No globals; reentrant; worker threads only inside
- * td_j2kdec_decode (code-blocks of a tile, then the rows / column strips of each DWT level).
+ * ASan + UBSan (csrc/fuzz/fuzz_j2kdec.c).  Reentrant; the one global is a mutex-protected
+ * cache of working buffers that decodes share (so that frame after frame reuses warm memory;
+ * td_j2kdec_release_memory empties it); worker threads only inside td_j2kdec_decode
+ * (code-blocks of a tile, then the rows / column strips of each DWT level).
  */
 #ifndef TD_J2KDEC_H
 #define TD_J2KDEC_H
@@ -123,6 +125,11 @@ int td_j2kdec_decode(td_j2kdec *dec, uint8_t *out, size_t out_len,
                      const td_j2kdec_options *opt, td_error *err);
 
 void td_j2kdec_close(td_j2kdec *dec);
+
+/* Free the working buffers that decodes keep for the next ones (tile-component coefficients,
+ * code-block scratch: one process-wide cache, bounded by a multiple of the largest recent
+ * request and by 128 MiB).  Safe at any time, also while other threads decode. */
+void td_j2kdec_release_memory(void);
 
 #ifdef __cplusplus
 }

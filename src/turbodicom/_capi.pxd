@@ -142,6 +142,7 @@ cdef extern from "j2k/td_j2k.h" nogil:
     int td_j2kdec_decode(td_j2kdec *dec, uint8_t *out, size_t out_len,
                          const td_j2kdec_options *opt, td_error *err)
     void td_j2kdec_close(td_j2kdec *dec)
+    void td_j2kdec_release_memory()
 
 
 cdef extern from "td_jls.h" nogil:

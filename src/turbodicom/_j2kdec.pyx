@@ -181,3 +181,10 @@ def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not Non
                 "bytes_per_sample": natural, "mct": bool(info.mct)}
     finally:
         td_j2kdec_close(dec)
+
+
+def release_memory():
+    """Free the working buffers decodes keep for the next ones (one process-wide cache,
+    bounded by a multiple of the largest recent frame and by 128 MiB; td_j2k.h)."""
+    with nogil:
+        td_j2kdec_release_memory()

@@ -202,6 +202,10 @@ class Codec:
     #: the codec has no threads of its own.  OpenJPEG spends ~40 ns per output byte, so even a
     #: 512x512 frame gains from its workers; RLE/JPEG Lossless frames are split between frames.
     inner_threads_min_bytes: int = 0
+    #: smallest decoded output (bytes) per thread worth handing whole frames to threads: about
+    #: a millisecond of decoding against the executor's hand-off (RLE decodes 1 MiB in about
+    #: that; JPEG 2000 spends ~20 ns per output byte, so 64 KiB already pays)
+    frame_threads_min_bytes: int = 1 << 20
     #: True when Bits Allocated 1 frames come out bit-packed (RLE) and need unpacking
     packs_one_bit: bool = False
     #: conform(encoded frame, spec) -> the Photometric Interpretation pydicom settles on after
@@ -503,12 +507,12 @@ def _available_codecs() -> list[Codec]:
     j2k = _j2k_functions("_j2kdec")
     codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, j2k["decode_into"],
                         engine=_j2k_engine(), masks_unused_bits=False,
-                        inner_threads_min_bytes=256 << 10,
+                        inner_threads_min_bytes=256 << 10, frame_threads_min_bytes=64 << 10,
                         plugin_frame=j2k["plugin_frame"], reduced_dims=j2k["reduced_dims"]))
     ht = _j2k_functions("_j2kdec")  # the same decoder, HT block decoder (csrc/j2k/ht.c)
     codecs.append(Codec("htj2k", HTJ2K_SYNTAXES, _dataset_nbytes, ht["decode_into"],
                         engine=_j2k_engine(), masks_unused_bits=False,
-                        inner_threads_min_bytes=256 << 10,
+                        inner_threads_min_bytes=256 << 10, frame_threads_min_bytes=64 << 10,
                         plugin_frame=ht["plugin_frame"], reduced_dims=ht["reduced_dims"]))
     try:
         codecs.append(Codec("jls", JLS_SYNTAXES, _dataset_nbytes, _jls_decode_into,

@@ -15,7 +15,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -248,18 +248,31 @@ class _FramePlan:
         self.post(buf)
 
 
-#: Below this much decoded output per thread, handing frames to threads costs more than it saves.
+#: Below this much decoded output per thread, handing frames to threads costs more than it saves
+#: (the default; Codec.frame_threads_min_bytes says it per codec).
 MIN_BYTES_PER_THREAD = 1 << 20
 
 
-def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int) -> None:
-    threads = min(threads, len(indices), max(1, arr.nbytes // MIN_BYTES_PER_THREAD))
+def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int,
+                min_bytes: int = MIN_BYTES_PER_THREAD,
+                inner: Callable[[int], _FramePlan] | None = None) -> None:
+    """Decode frames `indices` into the rows of `arr`, one frame per thread.
+
+    `inner(n)`, for a codec with threads of its own, is a plan whose frames use n threads
+    inside: the last ``len(indices) % threads`` frames (the ones left running alone once the
+    others are shared out evenly) take the threads the finished frames leave idle.
+    """
+    threads = min(threads, len(indices), max(1, arr.nbytes // max(1, min_bytes)))
     if threads <= 1:
         for k, i in enumerate(indices):
             plan.run(i, arr[k])
         return
+    tail = len(indices) % threads if inner is not None else 0
+    plans = [plan] * (len(indices) - tail)
+    if tail:
+        plans += [inner(max(1, threads // tail))] * tail
     ex = _executor(threads)
-    futures = [ex.submit(plan.run, i, arr[k]) for k, i in enumerate(indices)]
+    futures = [ex.submit(plans[k].run, i, arr[k]) for k, i in enumerate(indices)]
     for f in futures:
         f.result()
 
@@ -309,7 +322,12 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
                 _warn_excess(nfound, m.number_of_frames)
             indices = list(range(nfound))
     arr = np.empty((len(indices), plan.frame_items), dtype=dtype)
-    _run_frames(plan, indices, arr, threads)
+    def with_inner_threads(n: int) -> _FramePlan:
+        return _FramePlan(px, codec, replace(spec, threads=n), dtype)
+
+    inner = (with_inner_threads if codec.inner_threads_min_bytes
+             and out_nbytes >= codec.frame_threads_min_bytes else None)
+    _run_frames(plan, indices, arr, threads, codec.frame_threads_min_bytes, inner)
     if plan.numpy_ybr:
         arr = _ybr_to_rgb_numpy(arr.reshape(-1, 3)).reshape(arr.shape)
     return arr

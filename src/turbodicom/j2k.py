@@ -15,7 +15,7 @@ import numpy as np
 
 from turbodicom.decode import default_threads
 
-__all__ = ["decode", "read_header"]
+__all__ = ["decode", "read_header", "release_memory"]
 
 
 def _dtype(precision: int, is_signed: bool) -> np.dtype[Any]:
@@ -45,6 +45,19 @@ def read_header(codestream: Any, *, reduce: int = 0) -> dict[str, Any]:
     from turbodicom import _j2kdec
 
     return _j2kdec.read_header(codestream, reduce)
+
+
+def release_memory() -> None:
+    """Free the working memory the decoder keeps between decodes.
+
+    Decoding frame after frame reuses the coefficient buffers and code-block scratch of the
+    previous frames (warm memory, no page faults); the cache is process-wide, bounded by a
+    small multiple of the largest recent frame's buffers and by 128 MiB, and freed by this
+    call (e.g. after decoding a large series in a long-running process).
+    """
+    from turbodicom import _j2kdec
+
+    _j2kdec.release_memory()
 
 
 def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
