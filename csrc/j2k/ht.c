@@ -25,8 +25,11 @@
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
- * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
- * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
+ * Output: the final values in the tile-component (job->out, E.1): reversible, int32 magnitude
+ * times 2 plus the half bit of the reconstruction point, divided by 2 toward zero; irreversible,
+ * float that value times the step.  A cleanup-only block without ROI goes there straight from
+ * the MagSgn pass; with refinement passes or ROI the block is decoded into t1->coef first (two's
+ * complement, that value, row stride w) and copied out at the end.  Hostile input: every read is bounded by its
  * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
  * before use; a cleanup segment that breaks a rule of T.814 is TD_E_CORRUPT, one cut by the end
  * of the codestream leaves its block all zeros.
@@ -235,8 +238,8 @@ static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, 
  * 31 - bp). */
 static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint32_t m,
                                                                 uint32_t ibit, uint32_t sh,
-                                                                int32_t *s, uint32_t *v,
-                                                                uint64_t *over)
+                                                                uint32_t rsh, int32_t *s,
+                                                                uint32_t *v, uint64_t *over)
 {
     if (ms->n < 32) fwd_refill(ms);
     uint32_t bits = (uint32_t)ms->acc;
@@ -246,31 +249,36 @@ static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint
     uint64_t mag = (uint64_t)(vi + 2) << sh;
     *over |= mag;
     uint32_t neg = 0u - (bits & 1);
-    *s = (int32_t)(((uint32_t)mag ^ neg) - neg);
+    *s = (int32_t)(((uint32_t)(mag >> rsh) ^ neg) - neg);
     *v = vi;
 }
 
 /* The MagSgn bits of one quad with VLC entry e and U_q: s[i] receives sample i (top-left,
- * bottom-left, top-right, bottom-right) in the output form, 0 where insignificant; v[0..1]
+ * bottom-left, top-right, bottom-right) in the output form, its magnitude shifted right by
+ * rsh, 0 where insignificant; v[0..1]
  * receive v of the bottom samples (0 where insignificant), kappa of the next quad row.
  * Returns nonzero for a magnitude that does not fit 31 bits (corrupt). */
 static inline __attribute__((always_inline)) uint32_t magsgn_quad(ht_fwd *ms, uint32_t e,
                                                                   uint32_t Uq, uint32_t bp,
-                                                                  int32_t s[4], uint32_t v[2])
+                                                                  uint32_t rsh, int32_t s[4],
+                                                                  uint32_t v[2])
 {
     uint32_t e1 = e >> 8, ek = e >> 12, sh = bp - 1, dummy;
     uint64_t over = 0;
-    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, &s[0], &dummy, &over);
+    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, rsh, &s[0], &dummy, &over);
     if (e & 0x20)
-        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, &s[1], &v[0], &over);
+        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, rsh, &s[1], &v[0], &over);
     if (e & 0x40)
-        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, &s[2], &dummy, &over);
+        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, rsh, &s[2], &dummy, &over);
     if (e & 0x80)
-        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, &s[3], &v[1], &over);
+        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, rsh, &s[3], &v[1], &over);
     return (uint32_t)(over >> 31);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TD_HT_X86 1
+#endif
+#if defined(TD_HT_X86) && !defined(TD_J2K_NO_AVX2) /* -DTD_J2K_NO_AVX2: test the other paths */
 #include <immintrin.h>
 #define TD_HT_AVX2 1
 
@@ -282,11 +290,12 @@ static const uint32_t ht_spread[16] = {
 
 /* magsgn_quad for a quad inside the block with U_q <= 14 (all its MagSgn bits, at most 56, in
  * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
- * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1],
+ * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1]
+ * (flt: as float, value times step; else int32 with the magnitude shifted right by rsh),
  * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
-magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, int32_t *r1,
-                 uint32_t *v)
+magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, __m128i rsh, int flt,
+                 __m128 step, int32_t *r0, int32_t *r1, uint32_t *v)
 {
     uint32_t sig = ht_spread[(e >> 4) & 0xF];
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
@@ -307,10 +316,12 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, 
     __m256i mag = _mm256_sll_epi64(_mm256_add_epi64(vv, _mm256_add_epi64(sv, sv)),
                                    _mm_cvtsi32_si128((int)(bp - 1)));
     __m256i neg = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
-    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(mag, neg), neg);
+    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(flt ? mag : _mm256_srl_epi64(mag, rsh), neg),
+                                   neg);
     /* lanes 0..3 are samples TL, BL, TR, BR: TL TR to r0, BL BR to r1 */
     __m128i o = _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(out, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
+    if (flt) o = _mm_castps_si128(_mm_mul_ps(_mm_cvtepi32_ps(o), step));
     _mm_storel_epi64((__m128i *)(void *)r0, o);
     _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
     _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
@@ -426,15 +437,29 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
     return TD_OK;
 }
 
-/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
- * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+/* A sample into the output row r at i: flt, float val times step; else int32 val. */
+static inline __attribute__((always_inline)) void put(int32_t *r, size_t i, int32_t val, int flt,
+                                                      float step)
+{
+    if (flt) ((float *)(void *)r)[i] = (float)val * step;
+    else r[i] = val;
+}
+
+/* How pass 2 writes samples: flt, float value times step; else int32, the magnitude shifted
+ * right by rsh (1: value / 2 rounded toward zero, 0: as is). */
+typedef struct ht_put {
+    uint32_t rsh;
+    float step;
+} ht_put;
+
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
- * constant where inlined). */
+ * constant where inlined).  r0, r1: the output rows of the quad. */
 static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t e, uint32_t x,
                                                             int full, uint32_t w, int bottom,
                                                             uint32_t bp, int32_t *r0,
                                                             int32_t *r1, const uint32_t *vp,
-                                                            uint32_t *vc, int simd)
+                                                            uint32_t *vc, int simd, int flt,
+                                                            ht_put pt)
 {
     uint32_t rho = (e >> 4) & 0xF;
 #ifdef TD_HT_AVX2
@@ -444,7 +469,8 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
         uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
         if (Uq > 31 - bp) return TD_E_CORRUPT;
         if (Uq <= 14) {
-            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                                 _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
                 return TD_E_CORRUPT;
             return TD_OK;
         }
@@ -468,13 +494,7 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
     }
     uint32_t Uq = (e >> 16) + kappa;
     if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
-#ifdef TD_HT_AVX2
-    if (simd && full && Uq <= 14) {
-        if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
-            return TD_E_CORRUPT;
-        return TD_OK;
-    }
-#else
+#ifndef TD_HT_AVX2
     (void)simd;
 #endif
     if (!full) { /* the samples inside the block */
@@ -483,27 +503,29 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
     }
     int32_t sm[4] = {0, 0, 0, 0};
     uint32_t v[2] = {0, 0};
-    if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
+    if (magsgn_quad(ms, e, Uq, bp, flt ? 0 : pt.rsh, sm, v)) return TD_E_CORRUPT;
     vc[1 + 2 * x] = v[0];
     vc[2 + 2 * x] = v[1];
-    r0[2 * x] = sm[0];
+    put(r0, 2 * x, sm[0], flt, pt.step);
     if (full) {
-        r0[2 * x + 1] = sm[2];
-        r1[2 * x] = sm[1];
-        r1[2 * x + 1] = sm[3];
+        put(r0, 2 * x + 1, sm[2], flt, pt.step);
+        put(r1, 2 * x, sm[1], flt, pt.step);
+        put(r1, 2 * x + 1, sm[3], flt, pt.step);
     } else {
-        if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
-        if (bottom) r1[2 * x] = sm[1];
+        if (2 * x + 1 < w) put(r0, 2 * x + 1, sm[2], flt, pt.step);
+        if (bottom) put(r1, 2 * x, sm[1], flt, pt.step);
     }
     return TD_OK;
 }
 
 /* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
- * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6).  Sample
+ * (x, y) goes to out[y * os + x]. */
 static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
                                                              uint32_t w, uint32_t h, uint32_t bp,
-                                                             int32_t *coef, uint32_t *vbuf,
-                                                             int simd)
+                                                             int32_t *out, size_t os,
+                                                             uint32_t *vbuf, int simd, int flt,
+                                                             ht_put pt)
 {
     ht_fwd msl = *ms_in, *ms = &msl;
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
@@ -511,15 +533,16 @@ static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, cons
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
-        int32_t *r0 = coef + (size_t)2 * qy * w, *r1 = r0 + w;
+        int32_t *r0 = out + (size_t)2 * qy * os, *r1 = r0 + os;
         int bottom = 2 * qy + 1 < h;
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
         for (; x < qfull; x++)
-            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd) != TD_OK)
+            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt) != TD_OK)
                 return TD_E_CORRUPT;
         for (; x < qw; x++)
-            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd) != TD_OK)
+            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt) !=
+                TD_OK)
                 return TD_E_CORRUPT;
         uint32_t *t = vp; vp = vc; vc = t;
     }
@@ -532,37 +555,40 @@ typedef struct ht_cup {
     ht_mel mel;
     ht_rev vlc;
     uint32_t w, h, bp;
-    int32_t *coef;
+    int32_t *out;    /* sample (x, y) at out[y * os + x] */
+    size_t os;
+    int flt;         /* float output (ht_put) */
+    ht_put pt;
     uint32_t *q;     /* pass 1's quads */
     uint32_t *vbuf;  /* two rows of 2 qw + 4 words, zeroed */
 } ht_cup;
 
-/* Both passes; compiled three times, for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable
- * shifts without the shift-count register) and with AVX2 too, chosen at run time. */
-static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd)
+/* Both passes; compiled for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable shifts without
+ * the shift-count register) and with AVX2 too, chosen at run time; int32 and float output. */
+static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd, int flt)
 {
     uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
     int rc = vlc_pass(&st->vlc, &st->mel, qw, qh, st->q);
     if (rc != TD_OK) return rc;
-    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->coef, st->vbuf, simd);
+    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->out, st->os, st->vbuf, simd,
+                       flt, st->pt);
 }
 
-static int cup_generic(ht_cup *st) { return cup_passes(st, 0); }
-
+#define HT_CUP(name, attr, simd)                                                              \
+    attr static int name(ht_cup *st)                                                          \
+    {                                                                                         \
+        return st->flt ? cup_passes(st, simd, 1) : cup_passes(st, simd, 0);                   \
+    }
+HT_CUP(cup_generic, , 0)
+#ifdef TD_HT_X86
+HT_CUP(cup_bmi2, __attribute__((target("bmi,bmi2"))), 0)
+#endif
 #ifdef TD_HT_AVX2
-__attribute__((target("bmi,bmi2"))) static int cup_bmi2(ht_cup *st)
-{
-    return cup_passes(st, 0);
-}
-
-__attribute__((target("avx2,bmi,bmi2"))) static int cup_avx2(ht_cup *st)
-{
-    return cup_passes(st, 1);
-}
+HT_CUP(cup_avx2, __attribute__((target("avx2,bmi,bmi2"))), 1)
 #endif
 
-/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written); scratch holds
- * cleanup_scratch(w, h) words. */
+/* Decode the cleanup segment d[0 .. lcup) into out (every sample written, row stride os, in the
+ * form pt and flt say); scratch holds cleanup_scratch(w, h) words. */
 static size_t cleanup_scratch(uint32_t w, uint32_t h)
 {
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
@@ -570,7 +596,7 @@ static size_t cleanup_scratch(uint32_t w, uint32_t h)
 }
 
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
-                   int32_t *coef, uint32_t *scratch)
+                   int32_t *out, size_t os, int flt, ht_put pt, uint32_t *scratch)
 {
     if (lcup < 2) return TD_E_CORRUPT;
     uint32_t scup = ((uint32_t)d[lcup - 1] << 4) | (d[lcup - 2] & 0xF);
@@ -595,7 +621,10 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     st.w = w;
     st.h = h;
     st.bp = bp;
-    st.coef = coef;
+    st.out = out;
+    st.os = os;
+    st.flt = flt;
+    st.pt = pt;
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
     st.q = scratch;
     st.vbuf = scratch + nq;
@@ -603,6 +632,8 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+#endif
+#ifdef TD_HT_X86
     if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
 #endif
     return cup_generic(&st);
@@ -677,6 +708,29 @@ static void sigprop(const uint8_t *d, uint32_t len, uint32_t w, uint32_t h, uint
 
 /* ---- the block ---- */
 
+/* Zeros into the block's place in the output. */
+static void zero_out(const j2k_block_job *job)
+{
+    int32_t *o = job->out;
+    for (uint32_t y = 0; y < job->h; y++, o += job->out_stride)
+        memset(o, 0, (size_t)job->w * sizeof *o);
+}
+
+/* The block in coef (two's complement, row stride w) into the output (E.1). */
+static void store_out(const j2k_block_job *job, const int32_t *coef)
+{
+    uint32_t w = job->w;
+    if (job->rev) {
+        int32_t *o = job->out;
+        for (uint32_t y = 0; y < job->h; y++, o += job->out_stride, coef += w)
+            for (uint32_t x = 0; x < w; x++) o[x] = coef[x] / 2;
+    } else {
+        float *o = job->out, step = job->step;
+        for (uint32_t y = 0; y < job->h; y++, o += job->out_stride, coef += w)
+            for (uint32_t x = 0; x < w; x++) o[x] = (float)coef[x] * step;
+    }
+}
+
 int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     uint32_t w = job->w, h = job->h;
@@ -699,7 +753,7 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         passes += sg->passes;
     }
     if (cup == UINT32_MAX) {
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return TD_OK;
     }
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
@@ -722,18 +776,27 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         /* the codestream ends inside the cleanup segment: its VLC and MEL data (read from the
          * end) are gone, so the block is zeros and the rest of the image decodes (the caller
          * reports the truncation in strict mode) */
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return TD_OK;
     }
-    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
+    if (ref != UINT32_MAX && (job->segs[ref].cut || bp < 2))
+        ref = UINT32_MAX; /* cut refinement (or none possible below bit-plane 1): skip it */
+    /* cleanup only: straight into the output in its final form; else into t1->coef */
+    int direct = ref == UINT32_MAX && !job->roishift;
+    ht_put pt;
+    pt.rsh = direct && job->rev;
+    pt.step = job->step;
+    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp,
+                     direct ? job->out : t1->coef, direct ? job->out_stride : w,
+                     direct && !job->rev, pt, scratch);
     if (rc != TD_OK) {
         /* a complete but damaged cleanup segment (Scup against Lcup, a codeword that does not
          * exist, an exponent out of range) is an error: no made-up samples in a lossless image */
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return rc;
     }
-    if (ref != UINT32_MAX && job->segs[ref].cut) ref = UINT32_MAX; /* cut refinement: skip it */
-    if (ref != UINT32_MAX && bp >= 2) {
+    if (direct) return TD_OK;
+    if (ref != UINT32_MAX) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;
         if (rs->passes >= 2) magref(rd, rs->len, w, h, (uint32_t)bp, t1->coef);
@@ -750,5 +813,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
             }
         }
     }
+    store_out(job, t1->coef);
     return TD_OK;
 }
