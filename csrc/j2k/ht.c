@@ -18,7 +18,9 @@
  * (kappa from the row above) and writes every sample in its final form.  Pass 1 is bound by its
  * serial chain (VLC bits -> table -> context of the next quad), so it avoids data-dependent
  * branches on it: MEL events come from a queue decoded ahead, the U-VLC of a quad pair is one
- * table lookup, the left context is arithmetic; the first quad row has its own copy.  The MagSgn of a quad
+ * table lookup, the left context is arithmetic; the first quad row has its own copy.  MagSgn is
+ * first copied without its stuffing bits into a flat buffer, so a quad's bits are one 8-byte load
+ * at its bit position and the only serial chain of pass 2 is that position.  The MagSgn of a quad
  * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
  * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
  * and stay plain C elsewhere.
@@ -112,6 +114,68 @@ static inline void fwd_skip(ht_fwd *r, uint32_t k)
     r->n -= k;
     if (r->n < 32) fwd_refill(r);
 }
+
+static inline void store_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* MagSgn (clause 7.3.4) without its stuffing bits: d[0 .. len) into dst, LSB first, then 1s
+ * (MagSgn reads 1s past the end of its segment).  dst holds destuff_cap(len) bytes.  Returns
+ * lim: the bytes from dst[lim] on are all 0xFF, and 8 of them are there, so a reader at bit
+ * position pos loads 8 bytes from dst[min(pos / 8, lim)] and never leaves dst. */
+static size_t destuff_cap(uint32_t len) { return (size_t)len + 16; }
+
+static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
+{
+    uint8_t *o = dst;
+    uint64_t acc = 0;  /* nb < 8 bits not yet written */
+    uint32_t nb = 0, i = 0, unstuff = 0;
+    while (i < len) {
+        if (!unstuff && i + 8 <= len) {
+            /* the bytes up to the first 0xFF among the next 7 (that one included), whole */
+            uint64_t v = td_load_le64(d + i), inv = ~v;
+            uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
+            ff &= 0x0080808080808080u;  /* the lowest mark is exact */
+            uint32_t k = ff ? (uint32_t)(__builtin_ctzll(ff) + 1) >> 3 : 7;
+            uint64_t w = acc | (v & (~(uint64_t)0 >> (64 - 8 * k))) << nb;
+            uint32_t t = nb + 8 * k;  /* <= 63 */
+            store_le64(o, w); /* o + 8 <= dst + i + 8 <= dst + len */
+            o += t >> 3;
+            acc = w >> (t & ~7u);
+            nb = t & 7;
+            i += k;
+            unstuff = ff != 0;
+            continue;
+        }
+        uint32_t b = d[i++];
+        acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
+        nb += unstuff ? 7 : 8;
+        unstuff = b == 0xFF;
+        if (nb >= 8) {
+            *o++ = (uint8_t)acc;
+            acc >>= 8;
+            nb -= 8;
+        }
+    }
+    *o++ = (uint8_t)(acc | (0xFFu << nb));
+    memset(o, 0xFF, 8);
+    return (uint32_t)(o - dst);
+}
+
+/* The MagSgn bit window at bit position pos: at least 57 bits. */
+static inline uint64_t ms_window(const uint8_t *b, uint32_t lim, uint32_t pos)
+{
+    uint32_t at = pos >> 3;
+    at = at < lim ? at : lim;
+    return td_load_le64(b + at) >> (pos & 7);
+}
+
+/* The destuffed MagSgn bits (destuff_fwd) */
+typedef struct ht_ms {
+    const uint8_t *b;
+    uint32_t lim;
+} ht_ms;
 
 /* Backward reader (VLC, MagRef): bytes from high to low addresses, LSB first; a byte whose 7
  * low bits are all 1 after a byte above 0x8F contributes only those 7 bits; 0s past the end. */
@@ -236,15 +300,14 @@ static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, 
  * *s receives the sample in the output form, *v receives v = 2 (mu - 1) + 1 (for kappa);
  * *over collects the magnitudes (one reaching 2^31 is corrupt, only possible when U_q reaches
  * 31 - bp). */
-static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint32_t m,
-                                                                uint32_t ibit, uint32_t sh,
-                                                                uint32_t rsh, int32_t *s,
-                                                                uint32_t *v, uint64_t *over)
+static inline __attribute__((always_inline)) void magsgn_sample(const ht_ms *ms, uint32_t *pos,
+                                                                uint32_t m, uint32_t ibit,
+                                                                uint32_t sh, uint32_t rsh,
+                                                                int32_t *s, uint32_t *v,
+                                                                uint64_t *over)
 {
-    if (ms->n < 32) fwd_refill(ms);
-    uint32_t bits = (uint32_t)ms->acc;
-    ms->acc >>= m;
-    ms->n -= m;
+    uint32_t bits = (uint32_t)ms_window(ms->b, ms->lim, *pos);
+    *pos += m;
     uint32_t vi = (bits & ((1u << m) - 1)) | (ibit << m) | 1; /* m <= 30 */
     uint64_t mag = (uint64_t)(vi + 2) << sh;
     *over |= mag;
@@ -258,20 +321,21 @@ static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint
  * rsh, 0 where insignificant; v[0..1]
  * receive v of the bottom samples (0 where insignificant), kappa of the next quad row.
  * Returns nonzero for a magnitude that does not fit 31 bits (corrupt). */
-static inline __attribute__((always_inline)) uint32_t magsgn_quad(ht_fwd *ms, uint32_t e,
+static inline __attribute__((always_inline)) uint32_t magsgn_quad(const ht_ms *ms,
+                                                                  uint32_t *pos, uint32_t e,
                                                                   uint32_t Uq, uint32_t bp,
                                                                   uint32_t rsh, int32_t s[4],
                                                                   uint32_t v[2])
 {
     uint32_t e1 = e >> 8, ek = e >> 12, sh = bp - 1, dummy;
     uint64_t over = 0;
-    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, rsh, &s[0], &dummy, &over);
+    if (e & 0x10) magsgn_sample(ms, pos, Uq - (ek & 1), e1 & 1, sh, rsh, &s[0], &dummy, &over);
     if (e & 0x20)
-        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, rsh, &s[1], &v[0], &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, rsh, &s[1], &v[0], &over);
     if (e & 0x40)
-        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, rsh, &s[2], &dummy, &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, rsh, &s[2], &dummy, &over);
     if (e & 0x80)
-        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, rsh, &s[3], &v[1], &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, rsh, &s[3], &v[1], &over);
     return (uint32_t)(over >> 31);
 }
 
@@ -294,22 +358,21 @@ static const uint32_t ht_spread[16] = {
  * (flt: as float, value times step; else int32 with the magnitude shifted right by rsh),
  * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
-magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, __m128i rsh, int flt,
-                 __m128 step, int32_t *r0, int32_t *r1, uint32_t *v)
+magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uint32_t bp,
+                 __m128i rsh, int flt, __m128 step, int32_t *r0, int32_t *r1, uint32_t *v)
 {
     uint32_t sig = ht_spread[(e >> 4) & 0xF];
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
     uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
     uint32_t total = (m * 0x01010101u) >> 24;
-    /* top up every quad (the fast path nearly always, no data-dependent branch); afterwards
-     * at least 56 bits */
-    if (!fwd_fast(ms) && ms->n <= 55) fwd_refill(ms);
+    uint64_t win = ms_window(ms->b, ms->lim, *pos_io);  /* 57 bits or more */
+    *pos_io += total;
     const __m256i one = _mm256_set1_epi64x(1);
     __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
     __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
     __m256i sv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sig));
     __m256i iv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)ht_spread[(e >> 8) & 0xF]));
-    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)ms->acc), pv);
+    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)win), pv);
     __m256i low = _mm256_sub_epi64(_mm256_sllv_epi64(one, mv), one);
     __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
                                                  _mm256_sllv_epi64(iv, mv)), sv);
@@ -326,8 +389,6 @@ magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, __m128i rsh, 
     _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
     _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
-    ms->acc >>= total;
-    ms->n -= total;
     if (Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): no magnitude reaches 2^31 */
     return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
 }
@@ -454,7 +515,8 @@ typedef struct ht_put {
 
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
  * constant where inlined).  r0, r1: the output rows of the quad. */
-static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t e, uint32_t x,
+static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uint32_t *pos,
+                                                            uint32_t e, uint32_t x,
                                                             int full, uint32_t w, int bottom,
                                                             uint32_t bp, int32_t *r0,
                                                             int32_t *r1, const uint32_t *vp,
@@ -469,7 +531,7 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
         uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
         if (Uq > 31 - bp) return TD_E_CORRUPT;
         if (Uq <= 14) {
-            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+            if (magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
                                  _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
                 return TD_E_CORRUPT;
             return TD_OK;
@@ -503,7 +565,7 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
     }
     int32_t sm[4] = {0, 0, 0, 0};
     uint32_t v[2] = {0, 0};
-    if (magsgn_quad(ms, e, Uq, bp, flt ? 0 : pt.rsh, sm, v)) return TD_E_CORRUPT;
+    if (magsgn_quad(ms, pos, e, Uq, bp, flt ? 0 : pt.rsh, sm, v)) return TD_E_CORRUPT;
     vc[1 + 2 * x] = v[0];
     vc[2 + 2 * x] = v[1];
     put(r0, 2 * x, sm[0], flt, pt.step);
@@ -521,13 +583,13 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
 /* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
  * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6).  Sample
  * (x, y) goes to out[y * os + x]. */
-static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
+static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, const uint32_t *q,
                                                              uint32_t w, uint32_t h, uint32_t bp,
                                                              int32_t *out, size_t os,
                                                              uint32_t *vbuf, int simd, int flt,
                                                              ht_put pt)
 {
-    ht_fwd msl = *ms_in, *ms = &msl;
+    uint32_t pos = 0;  /* MagSgn bits taken */
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
     size_t nv = (size_t)2 * qw + 4;
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
@@ -538,20 +600,19 @@ static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, cons
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
         for (; x < qfull; x++)
-            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt) != TD_OK)
+            if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt) != TD_OK)
                 return TD_E_CORRUPT;
         for (; x < qw; x++)
-            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt) !=
+            if (magsgn_one(ms, &pos, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt) !=
                 TD_OK)
                 return TD_E_CORRUPT;
         uint32_t *t = vp; vp = vc; vc = t;
     }
-    *ms_in = msl;
     return TD_OK;
 }
 
 typedef struct ht_cup {
-    ht_fwd ms;
+    ht_ms ms;
     ht_mel mel;
     ht_rev vlc;
     uint32_t w, h, bp;
@@ -588,11 +649,12 @@ HT_CUP(cup_avx2, __attribute__((target("avx2,bmi,bmi2"))), 1)
 #endif
 
 /* Decode the cleanup segment d[0 .. lcup) into out (every sample written, row stride os, in the
- * form pt and flt say); scratch holds cleanup_scratch(w, h) words. */
-static size_t cleanup_scratch(uint32_t w, uint32_t h)
+ * form pt and flt say); scratch holds cleanup_scratch(w, h, lcup) words: pass 1's quads, two
+ * rows of v, the destuffed MagSgn bits. */
+static size_t cleanup_scratch(uint32_t w, uint32_t h, uint32_t lcup)
 {
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
-    return (qw + 2) * qh + 2 * (2 * qw + 4);
+    return (qw + 2) * qh + 2 * (2 * qw + 4) + (destuff_cap(lcup) + 3) / 4;
 }
 
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
@@ -603,7 +665,6 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     if (scup < 2 || scup > lcup || scup > 4079) return TD_E_CORRUPT;
     uint32_t pcup = lcup - scup;
     ht_cup st;
-    fwd_init(&st.ms, d, pcup, 0xFF);
     memset(&st.mel, 0, sizeof st.mel);
     st.mel.p = d + pcup;
     st.mel.len = scup - 1;
@@ -628,6 +689,9 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
     st.q = scratch;
     st.vbuf = scratch + nq;
+    uint8_t *msb = (uint8_t *)(void *)(st.vbuf + 2 * (2 * qw + 4));
+    st.ms.b = msb;
+    st.ms.lim = destuff_fwd(d, pcup, msb);
     for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
     memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
@@ -759,7 +823,8 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
     if (bp < 1) return TD_E_CORRUPT;
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    size_t need = cleanup_scratch(w, h);
+    const j2k_segment *cs = &job->segs[cup];
+    size_t need = cleanup_scratch(w, h, cs->len);
     size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
     if (need_sig > need) need = need_sig;
     /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
@@ -771,7 +836,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         t1->flags_cap = need_elems;
     }
     uint32_t *scratch = (uint32_t *)(void *)t1->flags;
-    const j2k_segment *cs = &job->segs[cup];
     if (cs->cut) {
         /* the codestream ends inside the cleanup segment: its VLC and MEL data (read from the
          * end) are gone, so the block is zeros and the rest of the image decodes (the caller
