@@ -18,7 +18,8 @@
  * (kappa from the row above) and writes every sample in its final form.  Pass 1 is bound by its
  * serial chain (VLC bits -> table -> context of the next quad), so it avoids data-dependent
  * branches on it: MEL events come from a queue decoded ahead, the U-VLC of a quad pair is one
- * table lookup, the left context is arithmetic; the first quad row has its own copy.  MagSgn is
+ * table lookup, a VLC table entry is its own shift count and carries its part of the next
+ * quad's context (no arithmetic between lookups); the first quad row has its own copy.  MagSgn is
  * first copied without its stuffing bits into a flat buffer, so a quad's bits are one 8-byte load
  * at its bit position and the only serial chain of pass 2 is that position.  The MagSgn of a quad
  * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
@@ -283,16 +284,16 @@ static inline void vlc_take(ht_rev *r, uint32_t k)
     r->n -= k;
 }
 
-/* One quad's VLC codeword in context c when sig (the context is not 0, or the MEL event is
- * 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
+/* One quad's VLC codeword in context c7 / 128 when sig (the context is not 0, or the MEL event
+ * is 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
  * codeword that does not exist (corrupt). */
-static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, uint32_t sig,
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint32_t *table, uint32_t c7, uint32_t sig,
                                 uint32_t *bad)
 {
-    uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
+    uint32_t e = table[c7 | ((uint32_t)vlc->acc & 0x7F)];
     e = sig ? e : 0;
     *bad |= sig & ((e & 7) == 0);
-    vlc_take(vlc, e & 7);
+    vlc_take(vlc, e & 63); /* bits 3-5 are 0: the entry is its own shift count */
     return e;
 }
 
@@ -394,16 +395,6 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
 }
 #endif
 
-/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left (VLC entry e, rho in
- * bits 4-7: TL, BL, TR, BR): in the first quad row all of it (TL|BL, TR, BR in bits 0-2), in
- * the others bit 1 (TR|BR).  Arithmetic, not a table: it is on the serial path of a row. */
-static inline uint32_t ctx_left(uint32_t e, int first)
-{
-    uint32_t rho = (e >> 4) & 0xF;
-    if (first) return ((rho | rho >> 1) & 1) | ((rho >> 1) & 6);
-    return ((e >> 5) | (e >> 6)) & 2;
-}
-
 /* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
  * first: the first quad row (compile-time constants where inlined).  Returns nonzero for a
  * codeword that does not exist. */
@@ -411,7 +402,7 @@ static inline __attribute__((always_inline)) uint32_t
 vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t *ac,
          uint32_t qx, uint32_t *lcp, uint32_t *cur, int two, int first)
 {
-    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+    const uint32_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
     uint64_t mq = *mqp;
     uint32_t mqn = *mqnp;
     if (vlc->n < 32) rev_refill(vlc);
@@ -422,36 +413,37 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
         mq = mel->q;
         mqn = mel->qn;
     }
-    uint32_t bad = 0, e1 = 0, c = ac[qx] | *lcp, z = c == 0;
+    /* contexts times 128, the table entries carry the part from the quad on the left so */
+    uint32_t bad = 0, e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
     uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
-    uint32_t lc = ctx_left(e0, first);
+    uint32_t lc = e0 & 0x380;
     if (two) {
-        c = ac[qx + 1] | lc;
+        c = (uint32_t)ac[qx + 1] << 7 | lc;
         z = c == 0;
         sig = (z ^ 1) | ((uint32_t)mq & 1);
         mq >>= z;
         mqn -= z;
         e1 = vlc_quad(vlc, table, c, sig, &bad);
-        lc = ctx_left(e1, first);
+        lc = e1 & 0x380;
     }
-    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
-    uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
-    if (first && mode == 3) {
-        mode = 4 + ((uint32_t)mq & 1);
+    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py), mode times 64 from the u_off bits */
+    uint32_t mode = (e0 & 64) | ((e1 & 64) << 1);
+    if (first && mode == 192) {
+        mode = (4 + ((uint32_t)mq & 1)) << 6;
         mq >>= 1;
         mqn--;
     }
-    uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
-    uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
+    uint32_t ue = ht_uvlc_table[mode | ((uint32_t)vlc->acc & 63)];
+    uint64_t sfx = vlc->acc >> ((ue >> 24) & 7);
     uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
     uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
     uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
-    vlc_take(vlc, ue & 31);
-    cur[qx] = e0 | u0 << 16;
-    if (two) cur[qx + 1] = e1 | u1 << 16;
+    vlc_take(vlc, ue & 63); /* bit 5 is 0: the entry is its own shift count */
+    cur[qx] = e0 >> 16 | u0 << 16;
+    if (two) cur[qx + 1] = e1 >> 16 | u1 << 16;
     *lcp = lc;
     *mqp = mq;
     *mqnp = mqn;
