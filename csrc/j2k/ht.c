@@ -134,19 +134,27 @@ static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
     uint32_t nb = 0, i = 0, unstuff = 0;
     while (i < len) {
         if (!unstuff && i + 8 <= len) {
-            /* the bytes up to the first 0xFF among the next 7 (that one included), whole */
-            uint64_t v = td_load_le64(d + i), inv = ~v;
-            uint64_t ff = (inv - 0x0101010101010101u) & v & 0x8080808080808080u;
-            ff &= 0x0080808080808080u;  /* the lowest mark is exact */
-            uint32_t k = ff ? (uint32_t)(__builtin_ctzll(ff) + 1) >> 3 : 7;
-            uint64_t w = acc | (v & (~(uint64_t)0 >> (64 - 8 * k))) << nb;
-            uint32_t t = nb + 8 * k;  /* <= 63 */
-            store_le64(o, w); /* o + 8 <= dst + i + 8 <= dst + len */
-            o += t >> 3;
-            acc = w >> (t & ~7u);
-            nb = t & 7;
-            i += k;
-            unstuff = ff != 0;
+            uint64_t v = td_load_le64(d + i);
+            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
+                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
+                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
+                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
+                o += 8;
+                i += 8;
+                continue;
+            }
+            /* one byte at a time up to and past the 0xFF */
+            for (uint32_t end = i + 8; i < end;) {
+                uint32_t b = d[i++];
+                acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
+                nb += unstuff ? 7 : 8;
+                unstuff = b == 0xFF;
+                if (nb >= 8) {
+                    *o++ = (uint8_t)acc;
+                    acc >>= 8;
+                    nb -= 8;
+                }
+            }
             continue;
         }
         uint32_t b = d[i++];
@@ -357,10 +365,12 @@ static const uint32_t ht_spread[16] = {
  * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
  * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1]
  * (flt: as float, value times step; else int32 with the magnitude shifted right by rsh),
- * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
+ * their v at v[0..1].  check: returns nonzero for a magnitude that does not fit 31 bits (not
+ * needed when Uq + bp <= 30). */
 __attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
 magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uint32_t bp,
-                 __m128i rsh, int flt, __m128 step, int32_t *r0, int32_t *r1, uint32_t *v)
+                 __m128i rsh, int flt, __m128 step, int32_t *r0, int32_t *r1, uint32_t *v,
+                 int check)
 {
     uint32_t sig = ht_spread[(e >> 4) & 0xF];
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
@@ -390,7 +400,7 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
     _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
     _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
-    if (Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): no magnitude reaches 2^31 */
+    if (!check || Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): none reaches 2^31 */
     return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
 }
 #endif
@@ -506,14 +516,15 @@ typedef struct ht_put {
 } ht_put;
 
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
- * constant where inlined).  r0, r1: the output rows of the quad. */
+ * constant where inlined).  r0, r1: the output rows of the quad; vp: the v of the bottom
+ * samples of the quad row above, column c at vp[c + 1] (kappa); vc receives those of this row. */
 static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uint32_t *pos,
                                                             uint32_t e, uint32_t x,
                                                             int full, uint32_t w, int bottom,
                                                             uint32_t bp, int32_t *r0,
                                                             int32_t *r1, const uint32_t *vp,
                                                             uint32_t *vc, int simd, int flt,
-                                                            ht_put pt)
+                                                            ht_put pt, uint32_t fast)
 {
     uint32_t rho = (e >> 4) & 0xF;
 #ifdef TD_HT_AVX2
@@ -521,10 +532,15 @@ static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uin
         const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
         uint32_t g = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
         uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
+        if (Uq <= fast) { /* nearly always: Uq <= 14 and no magnitude can reach 2^31 */
+            magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                             _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x, 0);
+            return TD_OK;
+        }
         if (Uq > 31 - bp) return TD_E_CORRUPT;
         if (Uq <= 14) {
             if (magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
-                                 _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+                                 _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x, 1))
                 return TD_E_CORRUPT;
             return TD_OK;
         }
@@ -582,6 +598,7 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
                                                              ht_put pt)
 {
     uint32_t pos = 0;  /* MagSgn bits taken */
+    uint32_t fast = bp <= 16 ? 14 : 30 - bp;  /* U_q up to this: the fast path of magsgn_one */
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
     size_t nv = (size_t)2 * qw + 4;
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
@@ -592,11 +609,12 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
         for (; x < qfull; x++)
-            if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt) != TD_OK)
+            if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
+                           fast) != TD_OK)
                 return TD_E_CORRUPT;
         for (; x < qw; x++)
-            if (magsgn_one(ms, &pos, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt) !=
-                TD_OK)
+            if (magsgn_one(ms, &pos, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt,
+                           fast) != TD_OK)
                 return TD_E_CORRUPT;
         uint32_t *t = vp; vp = vc; vc = t;
     }
