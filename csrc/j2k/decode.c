@@ -345,8 +345,6 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.roishift = tc->tccp->roishift;
     job.orient = bd->orient;
     job.style = cb->part1 ? tc->tccp->cblk_style & ~(uint32_t)J2K_CBLK_HT : tc->tccp->cblk_style;
-    rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
-    if (rc != TD_OK) return rc;
     /* E.1 dequantisation into the tile-component */
     uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
     if (cb->res > 0) {
@@ -354,11 +352,17 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
         if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
         if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
     }
+    job.rev = tc->tccp->reversible;
+    job.step = bd->stepsize;
+    job.out_stride = tc->w;
+    job.out = job.rev ? (void *)((int32_t *)tc->data + (size_t)y * tc->w + x)
+                      : (void *)((float *)tc->data + (size_t)y * tc->w + x);
+    rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
+    if (rc != TD_OK) return rc;
     /* EBCOT (tier1.c) leaves sign-magnitude values (bit 31 the sign) in stripe-column order
-     * (a stripe of n <= 4 rows from row y0: (x, y) at y0 * w + n * x + y - y0), HT two's
-     * complement in row order; both are magnitude times 2 plus the half bit.  Reversible: the
-     * value / 2, rounded toward zero; irreversible: the value times the step. */
-    const int32_t *src = t1->coef;
+     * (a stripe of n <= 4 rows from row y0: (x, y) at y0 * w + n * x + y - y0), magnitude
+     * times 2 plus the half bit.  Reversible: the value / 2, rounded toward zero; irreversible:
+     * the value times the step. */
     int rev = tc->tccp->reversible;
     float step = bd->stepsize;
     if (!(job.style & J2K_CBLK_HT)) {
@@ -385,15 +389,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
                 }
             }
         }
-    } else if (rev) {
-        int32_t *dst = (int32_t *)tc->data + (size_t)y * tc->w + x;
-        for (uint32_t j = 0; j < job.h; j++, dst += tc->w, src += job.w)
-            for (uint32_t i = 0; i < job.w; i++) dst[i] = src[i] / 2;
-    } else {
-        float *dst = (float *)tc->data + (size_t)y * tc->w + x;
-        for (uint32_t j = 0; j < job.h; j++, dst += tc->w, src += job.w)
-            for (uint32_t i = 0; i < job.w; i++) dst[i] = (float)src[i] * step;
-    }
+    } /* HT: j2k_ht_decode wrote the block into the tile-component (job.out) */
     return TD_OK;
 }
 

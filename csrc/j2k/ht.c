@@ -18,15 +18,21 @@
  * (kappa from the row above) and writes every sample in its final form.  Pass 1 is bound by its
  * serial chain (VLC bits -> table -> context of the next quad), so it avoids data-dependent
  * branches on it: MEL events come from a queue decoded ahead, the U-VLC of a quad pair is one
- * table lookup, the left context is arithmetic; the first quad row has its own copy.  The MagSgn of a quad
+ * table lookup, a VLC table entry is its own shift count and carries its part of the next
+ * quad's context (no arithmetic between lookups); the first quad row has its own copy.  MagSgn is
+ * first copied without its stuffing bits into a flat buffer, so a quad's bits are one 8-byte load
+ * at its bit position and the only serial chain of pass 2 is that position.  The MagSgn of a quad
  * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
  * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
  * and stay plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
- * Output as tier1.c writes it: two's complement, magnitude times 2 plus the half bit of the
- * reconstruction point, w x h, row stride w.  Hostile input: every read is bounded by its
+ * Output: the final values in the tile-component (job->out, E.1): reversible, int32 magnitude
+ * times 2 plus the half bit of the reconstruction point, divided by 2 toward zero; irreversible,
+ * float that value times the step.  A cleanup-only block without ROI goes there straight from
+ * the MagSgn pass; with refinement passes or ROI the block is decoded into t1->coef first (two's
+ * complement, that value, row stride w) and copied out at the end.  Hostile input: every read is bounded by its
  * segment (past the end MagSgn reads 1s, the others 0s), every length and exponent is checked
  * before use; a cleanup segment that breaks a rule of T.814 is TD_E_CORRUPT, one cut by the end
  * of the codestream leaves its block all zeros.
@@ -109,6 +115,76 @@ static inline void fwd_skip(ht_fwd *r, uint32_t k)
     r->n -= k;
     if (r->n < 32) fwd_refill(r);
 }
+
+static inline void store_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* MagSgn (clause 7.3.4) without its stuffing bits: d[0 .. len) into dst, LSB first, then 1s
+ * (MagSgn reads 1s past the end of its segment).  dst holds destuff_cap(len) bytes.  Returns
+ * lim: the bytes from dst[lim] on are all 0xFF, and 8 of them are there, so a reader at bit
+ * position pos loads 8 bytes from dst[min(pos / 8, lim)] and never leaves dst. */
+static size_t destuff_cap(uint32_t len) { return (size_t)len + 16; }
+
+static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
+{
+    uint8_t *o = dst;
+    uint64_t acc = 0;  /* nb < 8 bits not yet written */
+    uint32_t nb = 0, i = 0, unstuff = 0;
+    while (i < len) {
+        if (!unstuff && i + 8 <= len) {
+            uint64_t v = td_load_le64(d + i);
+            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
+                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
+                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
+                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
+                o += 8;
+                i += 8;
+                continue;
+            }
+            /* one byte at a time up to and past the 0xFF */
+            for (uint32_t end = i + 8; i < end;) {
+                uint32_t b = d[i++];
+                acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
+                nb += unstuff ? 7 : 8;
+                unstuff = b == 0xFF;
+                if (nb >= 8) {
+                    *o++ = (uint8_t)acc;
+                    acc >>= 8;
+                    nb -= 8;
+                }
+            }
+            continue;
+        }
+        uint32_t b = d[i++];
+        acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
+        nb += unstuff ? 7 : 8;
+        unstuff = b == 0xFF;
+        if (nb >= 8) {
+            *o++ = (uint8_t)acc;
+            acc >>= 8;
+            nb -= 8;
+        }
+    }
+    *o++ = (uint8_t)(acc | (0xFFu << nb));
+    memset(o, 0xFF, 8);
+    return (uint32_t)(o - dst);
+}
+
+/* The MagSgn bit window at bit position pos: at least 57 bits. */
+static inline uint64_t ms_window(const uint8_t *b, uint32_t lim, uint32_t pos)
+{
+    uint32_t at = pos >> 3;
+    at = at < lim ? at : lim;
+    return td_load_le64(b + at) >> (pos & 7);
+}
+
+/* The destuffed MagSgn bits (destuff_fwd) */
+typedef struct ht_ms {
+    const uint8_t *b;
+    uint32_t lim;
+} ht_ms;
 
 /* Backward reader (VLC, MagRef): bytes from high to low addresses, LSB first; a byte whose 7
  * low bits are all 1 after a byte above 0x8F contributes only those 7 bits; 0s past the end. */
@@ -216,16 +292,16 @@ static inline void vlc_take(ht_rev *r, uint32_t k)
     r->n -= k;
 }
 
-/* One quad's VLC codeword in context c when sig (the context is not 0, or the MEL event is
- * 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
+/* One quad's VLC codeword in context c7 / 128 when sig (the context is not 0, or the MEL event
+ * is 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
  * codeword that does not exist (corrupt). */
-static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, uint32_t sig,
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint32_t *table, uint32_t c7, uint32_t sig,
                                 uint32_t *bad)
 {
-    uint32_t e = table[(c << 7) | ((uint32_t)vlc->acc & 0x7F)];
+    uint32_t e = table[c7 | ((uint32_t)vlc->acc & 0x7F)];
     e = sig ? e : 0;
     *bad |= sig & ((e & 7) == 0);
-    vlc_take(vlc, e & 7);
+    vlc_take(vlc, e & 63); /* bits 3-5 are 0: the entry is its own shift count */
     return e;
 }
 
@@ -233,44 +309,49 @@ static inline uint32_t vlc_quad(ht_rev *vlc, const uint16_t *table, uint32_t c, 
  * *s receives the sample in the output form, *v receives v = 2 (mu - 1) + 1 (for kappa);
  * *over collects the magnitudes (one reaching 2^31 is corrupt, only possible when U_q reaches
  * 31 - bp). */
-static inline __attribute__((always_inline)) void magsgn_sample(ht_fwd *ms, uint32_t m,
-                                                                uint32_t ibit, uint32_t sh,
+static inline __attribute__((always_inline)) void magsgn_sample(const ht_ms *ms, uint32_t *pos,
+                                                                uint32_t m, uint32_t ibit,
+                                                                uint32_t sh, uint32_t rsh,
                                                                 int32_t *s, uint32_t *v,
                                                                 uint64_t *over)
 {
-    if (ms->n < 32) fwd_refill(ms);
-    uint32_t bits = (uint32_t)ms->acc;
-    ms->acc >>= m;
-    ms->n -= m;
+    uint32_t bits = (uint32_t)ms_window(ms->b, ms->lim, *pos);
+    *pos += m;
     uint32_t vi = (bits & ((1u << m) - 1)) | (ibit << m) | 1; /* m <= 30 */
     uint64_t mag = (uint64_t)(vi + 2) << sh;
     *over |= mag;
     uint32_t neg = 0u - (bits & 1);
-    *s = (int32_t)(((uint32_t)mag ^ neg) - neg);
+    *s = (int32_t)(((uint32_t)(mag >> rsh) ^ neg) - neg);
     *v = vi;
 }
 
 /* The MagSgn bits of one quad with VLC entry e and U_q: s[i] receives sample i (top-left,
- * bottom-left, top-right, bottom-right) in the output form, 0 where insignificant; v[0..1]
+ * bottom-left, top-right, bottom-right) in the output form, its magnitude shifted right by
+ * rsh, 0 where insignificant; v[0..1]
  * receive v of the bottom samples (0 where insignificant), kappa of the next quad row.
  * Returns nonzero for a magnitude that does not fit 31 bits (corrupt). */
-static inline __attribute__((always_inline)) uint32_t magsgn_quad(ht_fwd *ms, uint32_t e,
+static inline __attribute__((always_inline)) uint32_t magsgn_quad(const ht_ms *ms,
+                                                                  uint32_t *pos, uint32_t e,
                                                                   uint32_t Uq, uint32_t bp,
-                                                                  int32_t s[4], uint32_t v[2])
+                                                                  uint32_t rsh, int32_t s[4],
+                                                                  uint32_t v[2])
 {
     uint32_t e1 = e >> 8, ek = e >> 12, sh = bp - 1, dummy;
     uint64_t over = 0;
-    if (e & 0x10) magsgn_sample(ms, Uq - (ek & 1), e1 & 1, sh, &s[0], &dummy, &over);
+    if (e & 0x10) magsgn_sample(ms, pos, Uq - (ek & 1), e1 & 1, sh, rsh, &s[0], &dummy, &over);
     if (e & 0x20)
-        magsgn_sample(ms, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, &s[1], &v[0], &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 1) & 1), (e1 >> 1) & 1, sh, rsh, &s[1], &v[0], &over);
     if (e & 0x40)
-        magsgn_sample(ms, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, &s[2], &dummy, &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 2) & 1), (e1 >> 2) & 1, sh, rsh, &s[2], &dummy, &over);
     if (e & 0x80)
-        magsgn_sample(ms, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, &s[3], &v[1], &over);
+        magsgn_sample(ms, pos, Uq - ((ek >> 3) & 1), (e1 >> 3) & 1, sh, rsh, &s[3], &v[1], &over);
     return (uint32_t)(over >> 31);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TD_HT_X86 1
+#endif
+#if defined(TD_HT_X86) && !defined(TD_J2K_NO_AVX2) /* -DTD_J2K_NO_AVX2: test the other paths */
 #include <immintrin.h>
 #define TD_HT_AVX2 1
 
@@ -282,55 +363,47 @@ static const uint32_t ht_spread[16] = {
 
 /* magsgn_quad for a quad inside the block with U_q <= 14 (all its MagSgn bits, at most 56, in
  * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
- * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1],
- * their v at v[0..1].  Returns nonzero for a magnitude that does not fit 31 bits. */
+ * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1]
+ * (flt: as float, value times step; else int32 with the magnitude shifted right by rsh),
+ * their v at v[0..1].  check: returns nonzero for a magnitude that does not fit 31 bits (not
+ * needed when Uq + bp <= 30). */
 __attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
-magsgn_quad_avx2(ht_fwd *ms, uint32_t e, uint32_t Uq, uint32_t bp, int32_t *r0, int32_t *r1,
-                 uint32_t *v)
+magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uint32_t bp,
+                 __m128i rsh, int flt, __m128 step, int32_t *r0, int32_t *r1, uint32_t *v,
+                 int check)
 {
     uint32_t sig = ht_spread[(e >> 4) & 0xF];
     uint32_t m = Uq * sig - ht_spread[(e >> 12) & 0xF];  /* byte i: m_i (0 where insignificant) */
     uint32_t pos = m * 0x01010100u;              /* byte i: m_0 + .. + m_(i-1) */
     uint32_t total = (m * 0x01010101u) >> 24;
-    /* top up every quad (the fast path nearly always, no data-dependent branch); afterwards
-     * at least 56 bits */
-    if (!fwd_fast(ms) && ms->n <= 55) fwd_refill(ms);
+    uint64_t win = ms_window(ms->b, ms->lim, *pos_io);  /* 57 bits or more */
+    *pos_io += total;
     const __m256i one = _mm256_set1_epi64x(1);
     __m256i mv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)m));
     __m256i pv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)pos));
     __m256i sv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sig));
     __m256i iv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)ht_spread[(e >> 8) & 0xF]));
-    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)ms->acc), pv);
+    __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)win), pv);
     __m256i low = _mm256_sub_epi64(_mm256_sllv_epi64(one, mv), one);
     __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
                                                  _mm256_sllv_epi64(iv, mv)), sv);
     __m256i mag = _mm256_sll_epi64(_mm256_add_epi64(vv, _mm256_add_epi64(sv, sv)),
                                    _mm_cvtsi32_si128((int)(bp - 1)));
     __m256i neg = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
-    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(mag, neg), neg);
+    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(flt ? mag : _mm256_srl_epi64(mag, rsh), neg),
+                                   neg);
     /* lanes 0..3 are samples TL, BL, TR, BR: TL TR to r0, BL BR to r1 */
     __m128i o = _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(out, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
+    if (flt) o = _mm_castps_si128(_mm_mul_ps(_mm_cvtepi32_ps(o), step));
     _mm_storel_epi64((__m128i *)(void *)r0, o);
     _mm_storel_epi64((__m128i *)(void *)r1, _mm_unpackhi_epi64(o, o));
     _mm_storel_epi64((__m128i *)(void *)v, _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(vv, _mm256_setr_epi32(2, 6, 0, 0, 0, 0, 0, 0))));
-    ms->acc >>= total;
-    ms->n -= total;
-    if (Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): no magnitude reaches 2^31 */
+    if (!check || Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): none reaches 2^31 */
     return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
 }
 #endif
-
-/* The part of the VLC context c_q (clause 7.3.5) from the quad on the left (VLC entry e, rho in
- * bits 4-7: TL, BL, TR, BR): in the first quad row all of it (TL|BL, TR, BR in bits 0-2), in
- * the others bit 1 (TR|BR).  Arithmetic, not a table: it is on the serial path of a row. */
-static inline uint32_t ctx_left(uint32_t e, int first)
-{
-    uint32_t rho = (e >> 4) & 0xF;
-    if (first) return ((rho | rho >> 1) & 1) | ((rho >> 1) & 6);
-    return ((e >> 5) | (e >> 6)) & 2;
-}
 
 /* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
  * first: the first quad row (compile-time constants where inlined).  Returns nonzero for a
@@ -339,7 +412,7 @@ static inline __attribute__((always_inline)) uint32_t
 vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t *ac,
          uint32_t qx, uint32_t *lcp, uint32_t *cur, int two, int first)
 {
-    const uint16_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
+    const uint32_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
     uint64_t mq = *mqp;
     uint32_t mqn = *mqnp;
     if (vlc->n < 32) rev_refill(vlc);
@@ -350,36 +423,37 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
         mq = mel->q;
         mqn = mel->qn;
     }
-    uint32_t bad = 0, e1 = 0, c = ac[qx] | *lcp, z = c == 0;
+    /* contexts times 128, the table entries carry the part from the quad on the left so */
+    uint32_t bad = 0, e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
     uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
-    uint32_t lc = ctx_left(e0, first);
+    uint32_t lc = e0 & 0x380;
     if (two) {
-        c = ac[qx + 1] | lc;
+        c = (uint32_t)ac[qx + 1] << 7 | lc;
         z = c == 0;
         sig = (z ^ 1) | ((uint32_t)mq & 1);
         mq >>= z;
         mqn -= z;
         e1 = vlc_quad(vlc, table, c, sig, &bad);
-        lc = ctx_left(e1, first);
+        lc = e1 & 0x380;
     }
-    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py) */
-    uint32_t mode = ((e0 >> 3) & 1) | ((e1 >> 2) & 2);
-    if (first && mode == 3) {
-        mode = 4 + ((uint32_t)mq & 1);
+    /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py), mode times 64 from the u_off bits */
+    uint32_t mode = (e0 & 64) | ((e1 & 64) << 1);
+    if (first && mode == 192) {
+        mode = (4 + ((uint32_t)mq & 1)) << 6;
         mq >>= 1;
         mqn--;
     }
-    uint32_t ue = ht_uvlc_table[(mode << 6) | ((uint32_t)vlc->acc & 63)];
-    uint64_t sfx = vlc->acc >> ((ue >> 5) & 7);
+    uint32_t ue = ht_uvlc_table[mode | ((uint32_t)vlc->acc & 63)];
+    uint64_t sfx = vlc->acc >> ((ue >> 24) & 7);
     uint32_t sl0 = (ue >> 8) & 7, sl1 = (ue >> 11) & 7;
     uint32_t u0 = ((ue >> 16) & 15) + ((uint32_t)sfx & ((1u << sl0) - 1));
     uint32_t u1 = ((ue >> 20) & 15) + ((uint32_t)(sfx >> sl0) & ((1u << sl1) - 1));
-    vlc_take(vlc, ue & 31);
-    cur[qx] = e0 | u0 << 16;
-    if (two) cur[qx + 1] = e1 | u1 << 16;
+    vlc_take(vlc, ue & 63); /* bit 5 is 0: the entry is its own shift count */
+    cur[qx] = e0 >> 16 | u0 << 16;
+    if (two) cur[qx + 1] = e1 >> 16 | u1 << 16;
     *lcp = lc;
     *mqp = mq;
     *mqnp = mqn;
@@ -426,15 +500,31 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
     return TD_OK;
 }
 
-/* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
- * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
+/* A sample into the output row r at i: flt, float val times step; else int32 val. */
+static inline __attribute__((always_inline)) void put(int32_t *r, size_t i, int32_t val, int flt,
+                                                      float step)
+{
+    if (flt) ((float *)(void *)r)[i] = (float)val * step;
+    else r[i] = val;
+}
+
+/* How pass 2 writes samples: flt, float value times step; else int32, the magnitude shifted
+ * right by rsh (1: value / 2 rounded toward zero, 0: as is). */
+typedef struct ht_put {
+    uint32_t rsh;
+    float step;
+} ht_put;
+
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
- * constant where inlined). */
-static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t e, uint32_t x,
+ * constant where inlined).  r0, r1: the output rows of the quad; vp: the v of the bottom
+ * samples of the quad row above, column c at vp[c + 1] (kappa); vc receives those of this row. */
+static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uint32_t *pos,
+                                                            uint32_t e, uint32_t x,
                                                             int full, uint32_t w, int bottom,
                                                             uint32_t bp, int32_t *r0,
                                                             int32_t *r1, const uint32_t *vp,
-                                                            uint32_t *vc, int simd)
+                                                            uint32_t *vc, int simd, int flt,
+                                                            ht_put pt, uint32_t fast)
 {
     uint32_t rho = (e >> 4) & 0xF;
 #ifdef TD_HT_AVX2
@@ -442,9 +532,15 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
         const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
         uint32_t g = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
         uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
+        if (Uq <= fast) { /* nearly always: Uq <= 14 and no magnitude can reach 2^31 */
+            magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                             _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x, 0);
+            return TD_OK;
+        }
         if (Uq > 31 - bp) return TD_E_CORRUPT;
         if (Uq <= 14) {
-            if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
+            if (magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                                 _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x, 1))
                 return TD_E_CORRUPT;
             return TD_OK;
         }
@@ -468,13 +564,7 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
     }
     uint32_t Uq = (e >> 16) + kappa;
     if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
-#ifdef TD_HT_AVX2
-    if (simd && full && Uq <= 14) {
-        if (magsgn_quad_avx2(ms, e & 0xFFFF, Uq, bp, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x))
-            return TD_E_CORRUPT;
-        return TD_OK;
-    }
-#else
+#ifndef TD_HT_AVX2
     (void)simd;
 #endif
     if (!full) { /* the samples inside the block */
@@ -483,101 +573,108 @@ static inline __attribute__((always_inline)) int magsgn_one(ht_fwd *ms, uint32_t
     }
     int32_t sm[4] = {0, 0, 0, 0};
     uint32_t v[2] = {0, 0};
-    if (magsgn_quad(ms, e, Uq, bp, sm, v)) return TD_E_CORRUPT;
+    if (magsgn_quad(ms, pos, e, Uq, bp, flt ? 0 : pt.rsh, sm, v)) return TD_E_CORRUPT;
     vc[1 + 2 * x] = v[0];
     vc[2 + 2 * x] = v[1];
-    r0[2 * x] = sm[0];
+    put(r0, 2 * x, sm[0], flt, pt.step);
     if (full) {
-        r0[2 * x + 1] = sm[2];
-        r1[2 * x] = sm[1];
-        r1[2 * x + 1] = sm[3];
+        put(r0, 2 * x + 1, sm[2], flt, pt.step);
+        put(r1, 2 * x, sm[1], flt, pt.step);
+        put(r1, 2 * x + 1, sm[3], flt, pt.step);
     } else {
-        if (2 * x + 1 < w) r0[2 * x + 1] = sm[2];
-        if (bottom) r1[2 * x] = sm[1];
+        if (2 * x + 1 < w) put(r0, 2 * x + 1, sm[2], flt, pt.step);
+        if (bottom) put(r1, 2 * x, sm[1], flt, pt.step);
     }
     return TD_OK;
 }
 
 /* Pass 2 of the cleanup: MagSgn of every quad (clause 7.3.7) from pass 1's q; U_q = u_q +
- * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6). */
-static inline __attribute__((always_inline)) int magsgn_pass(ht_fwd *ms_in, const uint32_t *q,
+ * kappa, kappa from v of the bottom samples of the quad row above (clause 7.3.6).  Sample
+ * (x, y) goes to out[y * os + x]. */
+static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, const uint32_t *q,
                                                              uint32_t w, uint32_t h, uint32_t bp,
-                                                             int32_t *coef, uint32_t *vbuf,
-                                                             int simd)
+                                                             int32_t *out, size_t os,
+                                                             uint32_t *vbuf, int simd, int flt,
+                                                             ht_put pt)
 {
-    ht_fwd msl = *ms_in, *ms = &msl;
+    uint32_t pos = 0;  /* MagSgn bits taken */
+    uint32_t fast = bp <= 16 ? 14 : 30 - bp;  /* U_q up to this: the fast path of magsgn_one */
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
     size_t nv = (size_t)2 * qw + 4;
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
-        int32_t *r0 = coef + (size_t)2 * qy * w, *r1 = r0 + w;
+        int32_t *r0 = out + (size_t)2 * qy * os, *r1 = r0 + os;
         int bottom = 2 * qy + 1 < h;
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
         for (; x < qfull; x++)
-            if (magsgn_one(ms, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd) != TD_OK)
+            if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
+                           fast) != TD_OK)
                 return TD_E_CORRUPT;
         for (; x < qw; x++)
-            if (magsgn_one(ms, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd) != TD_OK)
+            if (magsgn_one(ms, &pos, qr[x], x, 0, w, bottom, bp, r0, r1, vp, vc, simd, flt, pt,
+                           fast) != TD_OK)
                 return TD_E_CORRUPT;
         uint32_t *t = vp; vp = vc; vc = t;
     }
-    *ms_in = msl;
     return TD_OK;
 }
 
 typedef struct ht_cup {
-    ht_fwd ms;
+    ht_ms ms;
     ht_mel mel;
     ht_rev vlc;
     uint32_t w, h, bp;
-    int32_t *coef;
+    int32_t *out;    /* sample (x, y) at out[y * os + x] */
+    size_t os;
+    int flt;         /* float output (ht_put) */
+    ht_put pt;
     uint32_t *q;     /* pass 1's quads */
     uint32_t *vbuf;  /* two rows of 2 qw + 4 words, zeroed */
 } ht_cup;
 
-/* Both passes; compiled three times, for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable
- * shifts without the shift-count register) and with AVX2 too, chosen at run time. */
-static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd)
+/* Both passes; compiled for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable shifts without
+ * the shift-count register) and with AVX2 too, chosen at run time; int32 and float output. */
+static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd, int flt)
 {
     uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
     int rc = vlc_pass(&st->vlc, &st->mel, qw, qh, st->q);
     if (rc != TD_OK) return rc;
-    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->coef, st->vbuf, simd);
+    return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->out, st->os, st->vbuf, simd,
+                       flt, st->pt);
 }
 
-static int cup_generic(ht_cup *st) { return cup_passes(st, 0); }
-
+#define HT_CUP(name, attr, simd)                                                              \
+    attr static int name(ht_cup *st)                                                          \
+    {                                                                                         \
+        return st->flt ? cup_passes(st, simd, 1) : cup_passes(st, simd, 0);                   \
+    }
+HT_CUP(cup_generic, , 0)
+#ifdef TD_HT_X86
+HT_CUP(cup_bmi2, __attribute__((target("bmi,bmi2"))), 0)
+#endif
 #ifdef TD_HT_AVX2
-__attribute__((target("bmi,bmi2"))) static int cup_bmi2(ht_cup *st)
-{
-    return cup_passes(st, 0);
-}
-
-__attribute__((target("avx2,bmi,bmi2"))) static int cup_avx2(ht_cup *st)
-{
-    return cup_passes(st, 1);
-}
+HT_CUP(cup_avx2, __attribute__((target("avx2,bmi,bmi2"))), 1)
 #endif
 
-/* Decode the cleanup segment d[0 .. lcup) into coef (every sample written); scratch holds
- * cleanup_scratch(w, h) words. */
-static size_t cleanup_scratch(uint32_t w, uint32_t h)
+/* Decode the cleanup segment d[0 .. lcup) into out (every sample written, row stride os, in the
+ * form pt and flt say); scratch holds cleanup_scratch(w, h, lcup) words: pass 1's quads, two
+ * rows of v, the destuffed MagSgn bits. */
+static size_t cleanup_scratch(uint32_t w, uint32_t h, uint32_t lcup)
 {
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
-    return (qw + 2) * qh + 2 * (2 * qw + 4);
+    return (qw + 2) * qh + 2 * (2 * qw + 4) + (destuff_cap(lcup) + 3) / 4;
 }
 
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
-                   int32_t *coef, uint32_t *scratch)
+                   int32_t *out, size_t os, int flt, ht_put pt, uint32_t *scratch)
 {
     if (lcup < 2) return TD_E_CORRUPT;
     uint32_t scup = ((uint32_t)d[lcup - 1] << 4) | (d[lcup - 2] & 0xF);
     if (scup < 2 || scup > lcup || scup > 4079) return TD_E_CORRUPT;
     uint32_t pcup = lcup - scup;
     ht_cup st;
-    fwd_init(&st.ms, d, pcup, 0xFF);
     memset(&st.mel, 0, sizeof st.mel);
     st.mel.p = d + pcup;
     st.mel.len = scup - 1;
@@ -595,14 +692,22 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     st.w = w;
     st.h = h;
     st.bp = bp;
-    st.coef = coef;
+    st.out = out;
+    st.os = os;
+    st.flt = flt;
+    st.pt = pt;
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
     st.q = scratch;
     st.vbuf = scratch + nq;
+    uint8_t *msb = (uint8_t *)(void *)(st.vbuf + 2 * (2 * qw + 4));
+    st.ms.b = msb;
+    st.ms.lim = destuff_fwd(d, pcup, msb);
     for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
     memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+#endif
+#ifdef TD_HT_X86
     if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
 #endif
     return cup_generic(&st);
@@ -677,6 +782,29 @@ static void sigprop(const uint8_t *d, uint32_t len, uint32_t w, uint32_t h, uint
 
 /* ---- the block ---- */
 
+/* Zeros into the block's place in the output. */
+static void zero_out(const j2k_block_job *job)
+{
+    int32_t *o = job->out;
+    for (uint32_t y = 0; y < job->h; y++, o += job->out_stride)
+        memset(o, 0, (size_t)job->w * sizeof *o);
+}
+
+/* The block in coef (two's complement, row stride w) into the output (E.1). */
+static void store_out(const j2k_block_job *job, const int32_t *coef)
+{
+    uint32_t w = job->w;
+    if (job->rev) {
+        int32_t *o = job->out;
+        for (uint32_t y = 0; y < job->h; y++, o += job->out_stride, coef += w)
+            for (uint32_t x = 0; x < w; x++) o[x] = coef[x] / 2;
+    } else {
+        float *o = job->out, step = job->step;
+        for (uint32_t y = 0; y < job->h; y++, o += job->out_stride, coef += w)
+            for (uint32_t x = 0; x < w; x++) o[x] = (float)coef[x] * step;
+    }
+}
+
 int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     uint32_t w = job->w, h = job->h;
@@ -699,13 +827,14 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         passes += sg->passes;
     }
     if (cup == UINT32_MAX) {
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return TD_OK;
     }
     int64_t bp = (int64_t)job->numbps + job->roishift - sets;
     if (bp < 1) return TD_E_CORRUPT;
     if (bp >= 31) return TD_E_UNSUPPORTED;
-    size_t need = cleanup_scratch(w, h);
+    const j2k_segment *cs = &job->segs[cup];
+    size_t need = cleanup_scratch(w, h, cs->len);
     size_t need_sig = ((size_t)w + 2) * (h + 2) / 4 + 1;
     if (need_sig > need) need = need_sig;
     /* scratch: tier-1's flag buffer (flags_cap counts its elements), used here as uint32_t */
@@ -717,23 +846,31 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
         t1->flags_cap = need_elems;
     }
     uint32_t *scratch = (uint32_t *)(void *)t1->flags;
-    const j2k_segment *cs = &job->segs[cup];
     if (cs->cut) {
         /* the codestream ends inside the cleanup segment: its VLC and MEL data (read from the
          * end) are gone, so the block is zeros and the rest of the image decodes (the caller
          * reports the truncation in strict mode) */
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return TD_OK;
     }
-    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp, t1->coef, scratch);
+    if (ref != UINT32_MAX && (job->segs[ref].cut || bp < 2))
+        ref = UINT32_MAX; /* cut refinement (or none possible below bit-plane 1): skip it */
+    /* cleanup only: straight into the output in its final form; else into t1->coef */
+    int direct = ref == UINT32_MAX && !job->roishift;
+    ht_put pt;
+    pt.rsh = direct && job->rev;
+    pt.step = job->step;
+    int rc = cleanup(job->data + cs->offset, cs->len, w, h, (uint32_t)bp,
+                     direct ? job->out : t1->coef, direct ? job->out_stride : w,
+                     direct && !job->rev, pt, scratch);
     if (rc != TD_OK) {
         /* a complete but damaged cleanup segment (Scup against Lcup, a codeword that does not
          * exist, an exponent out of range) is an error: no made-up samples in a lossless image */
-        memset(t1->coef, 0, (size_t)w * h * sizeof *t1->coef);
+        zero_out(job);
         return rc;
     }
-    if (ref != UINT32_MAX && job->segs[ref].cut) ref = UINT32_MAX; /* cut refinement: skip it */
-    if (ref != UINT32_MAX && bp >= 2) {
+    if (direct) return TD_OK;
+    if (ref != UINT32_MAX) {
         const j2k_segment *rs = &job->segs[ref];
         const uint8_t *rd = job->data + rs->offset;
         if (rs->passes >= 2) magref(rd, rs->len, w, h, (uint32_t)bp, t1->coef);
@@ -750,5 +887,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
             }
         }
     }
+    store_out(job, t1->coef);
     return TD_OK;
 }

@@ -3,16 +3,21 @@
 Usage: python3 ht_vlc_gen.py > ht_tables.h
 
 Each table is indexed by context * 128 + the next 7 bits of the backward VLC stream (bit k is
-the k-th bit to come out).  An entry packs: bits 0-2 the codeword length (0: no codeword
-starts with these bits, a corrupt stream), bit 3 u_off, bits 4-7 rho, bits 8-11 e_1,
-bits 12-15 e_k.
+the k-th bit to come out).  An entry (32 bits) packs what the serial chain of the decoder needs
+where it needs it: bits 0-2 the codeword length (0: no codeword starts with these bits, a
+corrupt stream; bits 3-5 are 0, so the entry itself is a shift count), bit 6 u_off, bits 7-9 the
+part of the next quad's context from this one (the quad on its left) times 128 (first quad row:
+TL|BL, TR, BR in context bits 0-2; other rows: TR|BR in bit 1); bits 16-31 the quad as pass 2
+takes it: bits 16-18 the length again, bit 19 u_off, bits 20-23 rho, bits 24-27 e_1, bits 28-31
+e_k.
 
 The U-VLC table (clause 7.3.6) decodes the u_q of a quad pair at once.  It is indexed by mode *
 64 + the next 6 bits of the VLC stream, mode 0-3 the u_off of the two quads (bit 0 the first),
 mode 4 both u_off in the first quad row with MEL event 0, mode 5 the same with MEL event 1.  The
 prefixes come first (at most 6 bits), then the suffix of the first quad, then that of the
-second.  An entry packs: bits 0-4 the bits taken in all, bits 5-7 the prefix bits, bits 8-10 and
-11-13 the suffix lengths of the two quads, bits 16-19 and 20-23 their u_q less the suffix.  A
+second.  An entry packs: bits 0-4 the bits taken in all (bit 5 is 0: a shift count), bits 8-10
+and 11-13 the suffix lengths of the two quads, bits 16-19 and 20-23 their u_q less the suffix,
+bits 24-26 the prefix bits.  A
 5-bit suffix of 28 or more (u_ext follows, exponents beyond 32 bits) gives u_q of 33 or more,
 which the caller refuses.
 """
@@ -33,7 +38,13 @@ def build() -> list[list[int]]:
         length = len(bits)
         assert 1 <= length <= 7, line
         cwd = sum(int(b) << k for k, b in enumerate(bits))
-        entry = length | int(u_off) << 3 | int(rho, 2) << 4 | int(e_1, 2) << 8 | int(e_k, 2) << 12
+        r = int(rho, 2)
+        quad = length | int(u_off) << 3 | r << 4 | int(e_1, 2) << 8 | int(e_k, 2) << 12
+        if int(t) == 0:  # first quad row: TL|BL, TR, BR of the left quad in context bits 0-2
+            left = ((r | r >> 1) & 1) | ((r >> 1) & 6)
+        else:  # TR|BR in bit 1
+            left = (((r >> 2) | (r >> 3)) & 1) << 1
+        entry = length | int(u_off) << 6 | left << 7 | quad << 16
         for v in range(128):
             if v & ((1 << length) - 1) == cwd:
                 slot = int(c) * 128 + v
@@ -55,7 +66,7 @@ SUFFIX_LEN = {1: 0, 2: 0, 3: 1, 5: 5}
 
 def uvlc_entry(plen: int, base0: int, sl0: int, base1: int, sl1: int) -> int:
     assert plen <= 6 and base0 < 16 and base1 < 16
-    return (plen + sl0 + sl1) | plen << 5 | sl0 << 8 | sl1 << 11 | base0 << 16 | base1 << 20
+    return (plen + sl0 + sl1) | sl0 << 8 | sl1 << 11 | base0 << 16 | base1 << 20 | plen << 24
 
 
 def build_uvlc() -> list[int]:
@@ -83,14 +94,14 @@ def main() -> None:
         "#include <stdint.h>",
     ]
     for i, table in enumerate(build()):
-        out.append(f"static const uint16_t ht_vlc_table{i}[1024] = {{")
-        for k in range(0, 1024, 12):
-            out.append("    " + ", ".join(f"0x{v:04X}" for v in table[k:k + 12]) + ",")
+        out.append(f"static const uint32_t ht_vlc_table{i}[1024] = {{")
+        for k in range(0, 1024, 8):
+            out.append("    " + ", ".join(f"0x{v:08X}" for v in table[k:k + 8]) + ",")
         out.append("};")
     out.append("static const uint32_t ht_uvlc_table[384] = {")
     uv = build_uvlc()
     for k in range(0, len(uv), 8):
-        out.append("    " + ", ".join(f"0x{v:06X}" for v in uv[k:k + 8]) + ",")
+        out.append("    " + ", ".join(f"0x{v:07X}" for v in uv[k:k + 8]) + ",")
     out.append("};")
     out.append("#endif /* TD_J2K_HT_TABLES_H */")
     sys.stdout.write("\n".join(out) + "\n")

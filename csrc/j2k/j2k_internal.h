@@ -234,6 +234,12 @@ typedef struct j2k_block_job {
     uint32_t roishift;
     uint32_t orient;
     uint32_t style;           /* J2K_CBLK_* */
+    /* HT (ht.c) writes the final values of the block itself (E.1), at row stride out_stride:
+     * rev, int32 value / 2 rounded toward zero; else float value * step */
+    void *out;
+    size_t out_stride;
+    float step;
+    int rev;
 } j2k_block_job;
 
 /* Per-thread scratch of a block decoder (flags, data buffer). */
