@@ -38,8 +38,9 @@ void j2k_mq_reset(j2k_mq *mq)
 void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
 {
     const uint8_t *bp = data;
-    uint32_t c = (uint32_t)data[0] << 16, ct = 0;
-    J2K_MQ_BYTEIN(c, ct, bp);
+    uint64_t c = (uint64_t)data[0] << 48;
+    uint32_t ct = 0;
+    J2K_MQ_FILL(c, ct, bp);
     mq->bp = bp;
     mq->c = c << 7;
     mq->ct = ct - 7;
@@ -48,7 +49,8 @@ void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
 
 uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx)
 {
-    uint32_t a = mq->a, c = mq->c, ct = mq->ct, d;
+    uint32_t a = mq->a, ct = mq->ct, d;
+    uint64_t c = mq->c;
     const uint8_t *bp = mq->bp;
     J2K_MQ_DECODE(d, &mq->cx[cx], a, c, ct, bp);
     mq->a = a;

@@ -56,8 +56,9 @@ typedef struct j2k_mq_state {
 extern const j2k_mq_state j2k_mq_table[94];
 
 typedef struct j2k_mq {
-    const uint8_t *bp;
-    uint32_t a, c, ct;  /* a: A << 16 */
+    const uint8_t *bp;  /* the last byte taken in */
+    uint64_t c;         /* C << 32, bytes taken in ahead below it (see J2K_MQ_FILL) */
+    uint32_t a, ct;     /* a: A << 16; ct: shifts left before C needs another byte */
     uint8_t cx[19];
 } j2k_mq;
 
@@ -68,33 +69,51 @@ void j2k_mq_reset(j2k_mq *mq);
 /* C.3.2 DECODE: one decision in context cx (outside the inner loops). */
 uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
 
-/* C.3.4 BYTEIN */
-#define J2K_MQ_BYTEIN(c, ct, bp)                                                               \
+/* C.3.4 BYTEIN, up to four bytes at a time, entered with ct == 0.  C is kept in the top 32
+ * bits of a 64-bit register; a byte that BYTEIN would add at bit 8 of C once ct more shifts
+ * are done is added now, ct bits lower (bit 40 - ct), and ct grows by 8, so RENORMD takes
+ * bytes in once per 32 shifts, not once per 8.  The value is the same: the byte lands on
+ * zero bits and carries nothing.  The exception is the byte after a 0xFF (added at bit 9, its
+ * top bit a carry into the 0xFF): it is added only at BYTEIN's own time (ct == 0), so a carry
+ * never reaches C earlier than C.3.4 lets it.  At a marker (0xFF then > 0x8F) 1-bits are fed
+ * without advancing. */
+#define J2K_MQ_FILL(c, ct, bp)                                                                 \
     do {                                                                                       \
-        if ((bp)[0] == 0xFF) {                                                                 \
-            if ((bp)[1] > 0x8F) {                                                              \
-                (c) += 0xFF00;                                                                 \
-                (ct) = 8;                                                                      \
+        for (int i_ = 0; i_ < 4; i_++) {                                                       \
+            if (J2K_UNLIKELY((bp)[0] == 0xFF)) {                                               \
+                if ((bp)[1] > 0x8F) {                                                          \
+                    (c) += (uint64_t)0xFF << (40 - (ct));                                      \
+                    (ct) += 8;                                                                 \
+                } else {                                                                       \
+                    if ((ct) != 0) break;                                                      \
+                    (bp)++;                                                                    \
+                    (c) += (uint64_t)(bp)[0] << 41;                                            \
+                    (ct) = 7;                                                                  \
+                }                                                                              \
             } else {                                                                           \
                 (bp)++;                                                                        \
-                (c) += (uint32_t)(bp)[0] << 9;                                                 \
-                (ct) = 7;                                                                      \
+                (c) += (uint64_t)(bp)[0] << (40 - (ct));                                       \
+                (ct) += 8;                                                                     \
             }                                                                                  \
-        } else {                                                                               \
-            (bp)++;                                                                            \
-            (c) += (uint32_t)(bp)[0] << 8;                                                     \
-            (ct) = 8;                                                                          \
         }                                                                                      \
     } while (0)
 
-/* C.3.3 RENORMD (A << 16 >= 0x80000000 ends it) */
+/* C.3.3 RENORMD: shift A and C left until A << 16 >= 0x80000000, n = the leading zeros of A
+ * (A >= Qe > 0) at once, taking bytes in when ct runs out. */
 #define J2K_MQ_RENORM(a, c, ct, bp)                                                            \
     do {                                                                                       \
-        if ((ct) == 0) J2K_MQ_BYTEIN(c, ct, bp);                                               \
-        (a) <<= 1;                                                                             \
-        (c) <<= 1;                                                                             \
-        (ct)--;                                                                                \
-    } while ((int32_t)(a) >= 0)
+        uint32_t n_ = (uint32_t)j2k_clz32(a);                                                  \
+        while (J2K_UNLIKELY(n_ > (ct))) {                                                      \
+            (a) <<= (ct);                                                                      \
+            (c) <<= (ct);                                                                      \
+            n_ -= (ct);                                                                        \
+            (ct) = 0;                                                                          \
+            J2K_MQ_FILL(c, ct, bp);                                                            \
+        }                                                                                      \
+        (a) <<= n_;                                                                            \
+        (c) <<= n_;                                                                            \
+        (ct) -= n_;                                                                            \
+    } while (0)
 
 /* C.3.2 DECODE into d, context byte at cx.  The common case (C_high >= Qe, then an MPS with
  * A still >= 0x8000) costs a load of the context, one of the table, two subtractions and two
@@ -105,8 +124,8 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
         const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
         uint32_t qe_ = st_->qe;                                                                \
         (a) -= qe_;                                                                            \
-        if (J2K_LIKELY((c) >= qe_)) {                                                          \
-            (c) -= qe_;                                                                        \
+        if (J2K_LIKELY((uint32_t)((c) >> 32) >= qe_)) {                                        \
+            (c) -= (uint64_t)qe_ << 32;                                                        \
             (d) = s_ & 1;                                                                      \
             if ((int32_t)(a) >= 0) {                                                           \
                 if ((a) < qe_) {                                                               \
@@ -134,33 +153,24 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
  * refinement pass), where a predictor guesses the branches above wrongly about half the time:
  * both exchanges by conditional moves (the decision is MPS ^ (A < Qe) ^ (C < Qe), A < Qe
  * being false whenever no renormalisation follows), the context updated when A falls below
- * 0x8000, and RENORMD as one shift by the leading zeros of A, with BYTEIN only when CT runs
- * out. */
+ * 0x8000, and RENORMD as one shift by the leading zeros of A, with bytes taken in only when
+ * CT runs out. */
 #define J2K_MQ_DECODE_BL(d, cx, a, c, ct, bp)                                                  \
     do {                                                                                       \
         uint32_t s_ = *(cx);                                                                   \
         const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
         uint32_t qe_ = st_->qe;                                                                \
         (a) -= qe_;                                                                            \
-        uint32_t lps_ = (c) < qe_, lo_ = (a) < qe_;                                            \
+        uint32_t lps_ = (uint32_t)((c) >> 32) < qe_, lo_ = (a) < qe_;                          \
         uint32_t lm_ = 0u - lps_;                      /* all ones in the LPS interval */      \
         (d) = (s_ & 1) ^ lo_ ^ lps_;                                                           \
-        (c) -= qe_ & ~lm_;                                                                     \
+        (c) -= (uint64_t)(qe_ & ~lm_) << 32;                                                   \
         (a) ^= ((a) ^ qe_) & lm_;                                                              \
         uint32_t sw_ = 0u - (lo_ ^ lps_);              /* all ones: LPS decoded */             \
         uint32_t nx_ = ((uint32_t)st_->nlps & sw_) | ((uint32_t)st_->nmps & ~sw_);             \
         uint32_t keep_ = 0u - ((a) >> 31);             /* all ones: no renormalisation */      \
         *(cx) = (uint8_t)((s_ & keep_) | (nx_ & ~keep_));                                      \
-        uint32_t n_ = (uint32_t)j2k_clz32(a); /* A >= Qe > 0 */                                \
-        while (J2K_UNLIKELY(n_ > (ct))) {                                                      \
-            (a) <<= (ct);                                                                      \
-            (c) <<= (ct);                                                                      \
-            n_ -= (ct);                                                                        \
-            J2K_MQ_BYTEIN(c, ct, bp);                                                          \
-        }                                                                                      \
-        (a) <<= n_;                                                                            \
-        (c) <<= n_;                                                                            \
-        (ct) -= n_;                                                                            \
+        J2K_MQ_RENORM(a, c, ct, bp);                                                           \
     } while (0)
 
 /* Raw (bypass) segments, D.6: bits MSB first, a 0 bit stuffed after each 0xFF. */
