@@ -46,20 +46,24 @@ static inline int j2k_ctz32(uint32_t v) /* v != 0 */
 #endif
 }
 
-typedef struct j2k_mq_state {
-    uint32_t qe;        /* Qe << 16 */
-    uint8_t nmps, nlps; /* next context value after an MPS and after an LPS (the MPS switch
-                         * folded into nlps's low bit, see mq.c) */
-} j2k_mq_state;
+/* A context holds its whole row of Table C.2, so a decision needs one load before Qe is known
+ * (not a load of the state, then one of the table): bits 0-31 Qe << 16, bit 32 the MPS, bits
+ * 40-47 and 48-55 the context values (state << 1 | MPS) after an MPS and after an LPS (the
+ * MPS switch folded in); j2k_mq_table maps a context value to its entry. */
+typedef uint64_t j2k_mq_cx;
+#define J2K_MQ_QE(e) ((uint32_t)(e))
+#define J2K_MQ_MPS(e) ((uint32_t)((e) >> 32) & 1u)
+#define J2K_MQ_NMPS(e) j2k_mq_table[((e) >> 40) & 0xFF]
+#define J2K_MQ_NLPS(e) j2k_mq_table[((e) >> 48) & 0xFF]
 
 /* Indexed by context value (state << 1 | mps). */
-extern const j2k_mq_state j2k_mq_table[94];
+extern const j2k_mq_cx j2k_mq_table[94];
 
 typedef struct j2k_mq {
     const uint8_t *bp;  /* the last byte taken in */
     uint64_t c;         /* C << 32, bytes taken in ahead below it (see J2K_MQ_FILL) */
     uint32_t a, ct;     /* a: A << 16; ct: shifts left before C needs another byte */
-    uint8_t cx[19];
+    j2k_mq_cx cx[19];
 } j2k_mq;
 
 /* C.3.5 INITDEC on data[0..) (followed by 0xFF 0xFF). */
@@ -120,29 +124,27 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
  * tests. */
 #define J2K_MQ_DECODE(d, cx, a, c, ct, bp)                                                     \
     do {                                                                                       \
-        uint32_t s_ = *(cx);                                                                   \
-        const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
-        uint32_t qe_ = st_->qe;                                                                \
+        j2k_mq_cx e_ = *(cx);                                                                  \
+        uint32_t qe_ = J2K_MQ_QE(e_);                                                          \
         (a) -= qe_;                                                                            \
+        (d) = J2K_MQ_MPS(e_);                                                                  \
         if (J2K_LIKELY((uint32_t)((c) >> 32) >= qe_)) {                                        \
             (c) -= (uint64_t)qe_ << 32;                                                        \
-            (d) = s_ & 1;                                                                      \
             if ((int32_t)(a) >= 0) {                                                           \
                 if ((a) < qe_) {                                                               \
                     (d) ^= 1;                                                                  \
-                    *(cx) = st_->nlps;                                                         \
+                    *(cx) = J2K_MQ_NLPS(e_);                                                   \
                 } else {                                                                       \
-                    *(cx) = st_->nmps;                                                         \
+                    *(cx) = J2K_MQ_NMPS(e_);                                                   \
                 }                                                                              \
                 J2K_MQ_RENORM(a, c, ct, bp);                                                   \
             }                                                                                  \
         } else {                                                                               \
-            (d) = s_ & 1;                                                                      \
             if ((a) < qe_) {                                                                   \
-                *(cx) = st_->nmps;                                                             \
+                *(cx) = J2K_MQ_NMPS(e_);                                                       \
             } else {                                                                           \
                 (d) ^= 1;                                                                      \
-                *(cx) = st_->nlps;                                                             \
+                *(cx) = J2K_MQ_NLPS(e_);                                                       \
             }                                                                                  \
             (a) = qe_;                                                                         \
             J2K_MQ_RENORM(a, c, ct, bp);                                                       \
@@ -157,19 +159,18 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
  * CT runs out. */
 #define J2K_MQ_DECODE_BL(d, cx, a, c, ct, bp)                                                  \
     do {                                                                                       \
-        uint32_t s_ = *(cx);                                                                   \
-        const j2k_mq_state *st_ = &j2k_mq_table[s_];                                           \
-        uint32_t qe_ = st_->qe;                                                                \
+        j2k_mq_cx e_ = *(cx);                                                                  \
+        uint32_t qe_ = J2K_MQ_QE(e_);                                                          \
         (a) -= qe_;                                                                            \
         uint32_t lps_ = (uint32_t)((c) >> 32) < qe_, lo_ = (a) < qe_;                          \
         uint32_t lm_ = 0u - lps_;                      /* all ones in the LPS interval */      \
-        (d) = (s_ & 1) ^ lo_ ^ lps_;                                                           \
+        uint32_t sw_ = lo_ ^ lps_;                     /* 1: LPS decoded */                    \
+        (d) = J2K_MQ_MPS(e_) ^ sw_;                                                            \
         (c) -= (uint64_t)(qe_ & ~lm_) << 32;                                                   \
         (a) ^= ((a) ^ qe_) & lm_;                                                              \
-        uint32_t sw_ = 0u - (lo_ ^ lps_);              /* all ones: LPS decoded */             \
-        uint32_t nx_ = ((uint32_t)st_->nlps & sw_) | ((uint32_t)st_->nmps & ~sw_);             \
-        uint32_t keep_ = 0u - ((a) >> 31);             /* all ones: no renormalisation */      \
-        *(cx) = (uint8_t)((s_ & keep_) | (nx_ & ~keep_));                                      \
+        j2k_mq_cx ne_ = j2k_mq_table[(e_ >> (40 + 8 * sw_)) & 0xFF];                           \
+        uint64_t keep_ = 0u - (uint64_t)((a) >> 31);   /* all ones: no renormalisation */      \
+        *(cx) = ne_ ^ ((ne_ ^ e_) & keep_);                                                    \
         J2K_MQ_RENORM(a, c, ct, bp);                                                           \
     } while (0)
 

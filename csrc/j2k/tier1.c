@@ -122,7 +122,7 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 /* The MQ registers and the contexts in locals for a whole pass (the contexts in the pass's
  * own frame: addressed from the stack pointer, no register held for them). */
 #define MQ_LOAD(s) uint32_t a = (s)->mq.a, ct = (s)->mq.ct; uint64_t c = (s)->mq.c; \
-    const uint8_t *bp = (s)->mq.bp; uint8_t cxs[sizeof (s)->mq.cx]; \
+    const uint8_t *bp = (s)->mq.bp; j2k_mq_cx cxs[19]; \
     memcpy(cxs, (s)->mq.cx, sizeof cxs)
 #define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; \
     memcpy((s)->mq.cx, cxs, sizeof cxs); } while (0)
