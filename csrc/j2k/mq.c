@@ -9,7 +9,7 @@
  * 2 * I + MPS: after an MPS the state is NMPS with the same MPS; after an LPS it is NLPS with
  * the MPS flipped when SWITCH is 1. */
 #define E(q, mps, nm, nl)                                                                      \
-    ((uint64_t)(q) << 16 | (uint64_t)(mps) << 32 | (uint64_t)(nm) << 40 | (uint64_t)(nl) << 48)
+    ((uint64_t)(q) << 48 | (uint64_t)(mps) | (uint64_t)(nm) << 8 | (uint64_t)(nl) << 16)
 #define S(q, nm, nl, sw)                                                                       \
     E(q, 0, (nm) << 1, (nl) << 1 | (sw)), E(q, 1, (nm) << 1 | 1, (nl) << 1 | ((sw) ^ 1))
 const j2k_mq_cx j2k_mq_table[94] = {

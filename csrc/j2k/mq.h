@@ -4,12 +4,13 @@
  * The decode step is a macro over local copies of the registers (a, c, ct, bp) for the block
  * decoder's inner loops: the compiler keeps them in registers for a whole coding pass, where
  * the struct's fields would be reloaded after every store to the coefficient or flag arrays.
- * A and Qe are kept shifted left by 16 (A << 16 fits 32 bits), so the comparisons with
- * C_high are comparisons with the whole C register and "A >= 0x8000" is a sign test.
+ * A is kept shifted left by 16 (A << 16 fits 32 bits), so "A >= 0x8000" is a sign test; C
+ * shifted left by 32 in a 64-bit register (bytes taken in ahead below it, J2K_MQ_FILL), so the
+ * comparison of C_high with Qe is one of the whole register with Qe << 48.
  *
  * Every segment handed to the decoder must be followed by two bytes 0xFF in memory: BYTEIN
  * (C.3.4) then sees a marker and feeds 1-bits without advancing, so no bounds test is needed
- * per byte.  Contexts hold (state << 1) | MPS.
+ * per byte.  Contexts hold their state's entry of Table C.2 (j2k_mq_cx).
  */
 #ifndef TD_J2K_MQ_H
 #define TD_J2K_MQ_H
@@ -47,17 +48,30 @@ static inline int j2k_ctz32(uint32_t v) /* v != 0 */
 }
 
 /* A context holds its whole row of Table C.2, so a decision needs one load before Qe is known
- * (not a load of the state, then one of the table): bits 0-31 Qe << 16, bit 32 the MPS, bits
- * 40-47 and 48-55 the context values (state << 1 | MPS) after an MPS and after an LPS (the
- * MPS switch folded in); j2k_mq_table maps a context value to its entry. */
+ * (not a load of the state, then one of the table): bits 32-63 Qe << 16 (so Qe << 48 is a mask
+ * away, to compare with C), bit 0 the MPS, bits 8-15 and 16-23 the context values (state << 1
+ * | MPS) after an MPS and after an LPS (the MPS switch folded in); j2k_mq_table maps a context
+ * value to its entry. */
 typedef uint64_t j2k_mq_cx;
-#define J2K_MQ_QE(e) ((uint32_t)(e))
-#define J2K_MQ_MPS(e) ((uint32_t)((e) >> 32) & 1u)
-#define J2K_MQ_NMPS(e) j2k_mq_table[((e) >> 40) & 0xFF]
-#define J2K_MQ_NLPS(e) j2k_mq_table[((e) >> 48) & 0xFF]
+#define J2K_MQ_QE(e) ((uint32_t)((e) >> 32))
+#define J2K_MQ_QE64(e) ((e) & ~(uint64_t)0xFFFFFFFFu)
+#define J2K_MQ_MPS(e) ((uint32_t)(e) & 1u)
+#define J2K_MQ_NMPS(e) j2k_mq_table[((e) >> 8) & 0xFF]
+#define J2K_MQ_NLPS(e) j2k_mq_table[((e) >> 16) & 0xFF]
 
 /* Indexed by context value (state << 1 | mps). */
 extern const j2k_mq_cx j2k_mq_table[94];
+
+static inline int j2k_ctz64(uint64_t v) /* v != 0 */
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(v);
+#else
+    int n = 0;
+    while (!(v & 1)) { v >>= 1; n++; }
+    return n;
+#endif
+}
 
 typedef struct j2k_mq {
     const uint8_t *bp;  /* the last byte taken in */
@@ -128,8 +142,8 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
         uint32_t qe_ = J2K_MQ_QE(e_);                                                          \
         (a) -= qe_;                                                                            \
         (d) = J2K_MQ_MPS(e_);                                                                  \
-        if (J2K_LIKELY((uint32_t)((c) >> 32) >= qe_)) {                                        \
-            (c) -= (uint64_t)qe_ << 32;                                                        \
+        if (J2K_LIKELY((c) >= J2K_MQ_QE64(e_))) {                                              \
+            (c) -= J2K_MQ_QE64(e_);                                                            \
             if ((int32_t)(a) >= 0) {                                                           \
                 if ((a) < qe_) {                                                               \
                     (d) ^= 1;                                                                  \
@@ -159,18 +173,61 @@ uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx);
  * CT runs out. */
 #define J2K_MQ_DECODE_BL(d, cx, a, c, ct, bp)                                                  \
     do {                                                                                       \
-        j2k_mq_cx e_ = *(cx);                                                                  \
+        j2k_mq_cx v_ = *(cx);                                                                  \
+        J2K_MQ_DECODE_BLV(d, v_, a, c, ct, bp);                                                \
+        *(cx) = v_;                                                                            \
+    } while (0)
+
+/* Selections for the branch-free decode.  On x86-64 with GCC or Clang a conditional move (the
+ * compilers turn ?: on these unpredictable conditions into branches, and the mask versions
+ * below into three or four dependent instructions); elsewhere masks. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(TD_J2K_NO_ASM)
+static inline uint64_t j2k_sel_lt(uint64_t p, uint64_t q, uint64_t x, uint64_t y) /* p < q ? x : y */
+{
+    __asm__("cmp %2, %1\n\tcmovb %3, %0" : "+r"(y) : "r"(p), "r"(q), "r"(x) : "cc");
+    return y;
+}
+static inline uint64_t j2k_sel_nz(uint32_t t, uint64_t x, uint64_t y) /* t ? x : y */
+{
+    __asm__("test %1, %1\n\tcmovne %2, %0" : "+r"(y) : "r"(t), "r"(x) : "cc");
+    return y;
+}
+static inline uint64_t j2k_sel_neg(uint32_t t, uint64_t x, uint64_t y) /* (int32_t)t < 0 ? x : y */
+{
+    __asm__("test %1, %1\n\tcmovs %2, %0" : "+r"(y) : "r"(t), "r"(x) : "cc");
+    return y;
+}
+#else
+static inline uint64_t j2k_sel_lt(uint64_t p, uint64_t q, uint64_t x, uint64_t y)
+{
+    return y ^ ((x ^ y) & (0u - (uint64_t)(p < q)));
+}
+static inline uint64_t j2k_sel_nz(uint32_t t, uint64_t x, uint64_t y)
+{
+    return y ^ ((x ^ y) & (0u - (uint64_t)(t != 0)));
+}
+static inline uint64_t j2k_sel_neg(uint32_t t, uint64_t x, uint64_t y)
+{
+    return y ^ ((x ^ y) & (0u - (uint64_t)(t >> 31)));
+}
+#endif
+
+/* J2K_MQ_DECODE_BL on a context entry held in a variable v (updated).  The decision is
+ * MPS ^ (A - Qe < Qe) ^ (C < Qe); in the LPS interval (C < Qe) A becomes Qe and C stays, else
+ * both lose Qe; the context moves to its NLPS or NMPS entry (which one: the decision) unless
+ * A still has its top bit, when nothing renormalises. */
+#define J2K_MQ_DECODE_BLV(d, v, a, c, ct, bp)                                                  \
+    do {                                                                                       \
+        j2k_mq_cx e_ = (v);                                                                    \
         uint32_t qe_ = J2K_MQ_QE(e_);                                                          \
-        (a) -= qe_;                                                                            \
-        uint32_t lps_ = (uint32_t)((c) >> 32) < qe_, lo_ = (a) < qe_;                          \
-        uint32_t lm_ = 0u - lps_;                      /* all ones in the LPS interval */      \
-        uint32_t sw_ = lo_ ^ lps_;                     /* 1: LPS decoded */                    \
+        uint64_t qe64_ = J2K_MQ_QE64(e_);                                                      \
+        uint32_t a1_ = (a) - qe_;                                                              \
+        uint32_t sw_ = (uint32_t)((c) < qe64_) ^ (uint32_t)(a1_ < qe_); /* 1: LPS decoded */   \
         (d) = J2K_MQ_MPS(e_) ^ sw_;                                                            \
-        (c) -= (uint64_t)(qe_ & ~lm_) << 32;                                                   \
-        (a) ^= ((a) ^ qe_) & lm_;                                                              \
-        j2k_mq_cx ne_ = j2k_mq_table[(e_ >> (40 + 8 * sw_)) & 0xFF];                           \
-        uint64_t keep_ = 0u - (uint64_t)((a) >> 31);   /* all ones: no renormalisation */      \
-        *(cx) = ne_ ^ ((ne_ ^ e_) & keep_);                                                    \
+        j2k_mq_cx nm_ = J2K_MQ_NMPS(e_), nl_ = J2K_MQ_NLPS(e_); /* loaded beside the tests */   \
+        (a) = (uint32_t)j2k_sel_lt((c), qe64_, qe_, a1_);                                      \
+        (c) = j2k_sel_lt((c), qe64_, (c), (c) - qe64_);                                        \
+        (v) = j2k_sel_neg((a), e_, j2k_sel_nz(sw_, nl_, nm_));                                 \
         J2K_MQ_RENORM(a, c, ct, bp);                                                           \
     } while (0)
 

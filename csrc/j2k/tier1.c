@@ -122,10 +122,10 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 /* The MQ registers and the contexts in locals for a whole pass (the contexts in the pass's
  * own frame: addressed from the stack pointer, no register held for them). */
 #define MQ_LOAD(s) uint32_t a = (s)->mq.a, ct = (s)->mq.ct; uint64_t c = (s)->mq.c; \
-    const uint8_t *bp = (s)->mq.bp; j2k_mq_cx cxs[19]; \
-    memcpy(cxs, (s)->mq.cx, sizeof cxs)
+    const uint8_t *bp = (s)->mq.bp; j2k_mq_cx cxs[20]; /* [19]: a spare slot */ \
+    memcpy(cxs, (s)->mq.cx, sizeof (s)->mq.cx)
 #define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; \
-    memcpy((s)->mq.cx, cxs, sizeof cxs); } while (0)
+    memcpy((s)->mq.cx, cxs, sizeof (s)->mq.cx); } while (0)
 #define DEC(d, cxno) J2K_MQ_DECODE(d, &cxs[cxno], a, c, ct, bp)
 #define DEC_BL(d, cxno) J2K_MQ_DECODE_BL(d, &cxs[cxno], a, c, ct, bp)
 
@@ -221,6 +221,26 @@ T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
     }
 }
 
+/* Row k's MU at bit 3k + 4 (where its significance is). */
+static inline uint32_t t1_mu(uint32_t f) { return (f >> 16) & T1_SIG4; }
+
+/* Bit 3k + 4 set when row k of a full stripe column has a significant neighbour (as
+ * t1_cand). */
+static inline uint32_t t1_nb(uint32_t f)
+{
+    uint32_t a = (f | (f >> 1) | (f >> 2)) & 0x9249u;
+    uint32_t s = (f | (f >> 2)) & 0x1248u;
+    return (((a << 3) | (a >> 3) | s) & 0x1248u) << 1;
+}
+
+/* Bit 16 i + 3k + 4 of a four-column mask -> the offset 4 i + k of the coefficient. */
+static const uint8_t t1_refpos[64] = {
+    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0,
+    0, 0, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 0, 7, 0, 0,
+    0, 0, 0, 0, 8, 0, 0, 9, 0, 0, 10, 0, 0, 11, 0, 0,
+    0, 0, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15, 0, 0,
+};
+
 /* D.3.3 magnitude refinement.  The value's bit pl (the half bit so far) becomes the decoded
  * bit, and the new half bit is set. */
 T1_PASS refpass_mq(t1_state *s, uint32_t pl)
@@ -251,9 +271,47 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     } while (0)
     uint32_t y0 = 0;
     for (; y0 + 4 <= s->h; y0 += 4) {
+        j2k_mq_cx v16 = cxs[16];
         uint32_t lo = s->rng[y0 >> 2][0], hi = s->rng[y0 >> 2][1];
         uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
         uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + 4 * (size_t)lo;
+        /* four columns at a time: their rows to refine in one 64-bit mask (column i's at
+         * bits 16 i + 4, 7, 10, 13), so the loop ends once per four columns */
+        for (; pe - p >= 4; p += 4, cp += 16) {
+            uint32_t d0 = p[0] & ~(p[0] >> 17) & T1_SIG4, d1 = p[1] & ~(p[1] >> 17) & T1_SIG4;
+            uint32_t d2 = p[2] & ~(p[2] >> 17) & T1_SIG4, d3 = p[3] & ~(p[3] >> 17) & T1_SIG4;
+            uint64_t t_ = d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
+            if (!t_) continue;
+            /* the context of each row at the same bit: 16 after a first refinement (MU),
+             * else 15 with a significant neighbour, else 14 */
+            uint64_t mu_ = (uint64_t)(t1_mu(p[0]) | (uint64_t)t1_mu(p[1]) << 16 |
+                                      (uint64_t)t1_mu(p[2]) << 32 | (uint64_t)t1_mu(p[3]) << 48);
+            uint64_t nb_ = (uint64_t)(t1_nb(p[0]) | (uint64_t)t1_nb(p[1]) << 16 |
+                                      (uint64_t)t1_nb(p[2]) << 32 | (uint64_t)t1_nb(p[3]) << 48);
+            nb_ &= ~mu_;
+            do {
+                uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
+                t_ &= t_ - 1;
+                /* context 16 (most of them) in a register, so a run of decisions in it
+                 * does not pass each new state through memory; 14 and 15 in cxs, written
+                 * to a spare slot when 16 is used */
+                uint32_t mu1_ = (uint32_t)(mu_ >> pos_) & 1;
+                uint32_t ix_ = 14u + ((uint32_t)(nb_ >> pos_) & 1);
+                uint64_t m_ = 0u - (uint64_t)mu1_;
+                j2k_mq_cx v_ = cxs[ix_];
+                v_ ^= (v_ ^ v16) & m_;
+                J2K_MQ_DECODE_BLV(bit_, v_, a, c, ct, bp);
+                v16 ^= (v16 ^ v_) & m_;
+                cxs[ix_ + mu1_ * (19 - ix_)] = v_;
+                uint32_t *q_ = cp + t1_refpos[pos_];
+                *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
+            } while (t_);
+            p[0] |= d0 << 16;
+            p[1] |= d1 << 16;
+            p[2] |= d2 << 16;
+            p[3] |= d3 << 16;
+        }
+        cxs[16] = v16;
         for (; p < pe; p++, cp += 4) REF_COL();
     }
     if (y0 < s->h) { /* rows past h are never significant */
