@@ -22,8 +22,9 @@
  * MQ decisions: the refinement and significance passes and the sign decisions use the
  * branch-free decode (mq.h J2K_MQ_DECODE_BL): their outcomes are near 1/2 in lossless
  * frames, so the branches of the usual decode are mispredicted about half the time, which
- * costs more than the extra instructions (callgrind counts go up, time goes down).  The
- * cleanup pass, whose decisions are mostly the likely symbol, keeps the branches.
+ * costs more than the extra instructions (callgrind counts go up, time goes down).  So do
+ * the zero-coding decisions of the cleanup pass (a branch on the decision itself is enough);
+ * only its run-length and UNIFORM decisions, mostly the likely symbol, keep the branches.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -359,7 +360,7 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
     do {                                                                                       \
         if (f & ((T1_SIG | T1_PI) << 3 * (k))) break;                                          \
         uint32_t bit_;                                                                         \
-        DEC(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
+        DEC_BL(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                             \
         if (bit_) NEW_SIG(k);                                                                  \
     } while (0)
     uint32_t y0 = 0;
