@@ -231,39 +231,40 @@ static inline uint64_t j2k_sel_neg(uint32_t t, uint64_t x, uint64_t y)
         J2K_MQ_RENORM(a, c, ct, bp);                                                           \
     } while (0)
 
-/* Raw (bypass) segments, D.6: bits MSB first, a 0 bit stuffed after each 0xFF. */
+/* Raw (bypass) segments, D.6: bits MSB first, a 0 bit stuffed after each 0xFF (of the byte
+ * after it only the low seven bits count), 1-bits fed at a marker (0xFF then > 0x8F) without
+ * advancing.  The bits are taken in ahead, the stuffing removed, into a 64-bit word (the next
+ * bit its top bit), so a pass reads one or two bits with shifts and takes bytes in once per
+ * 50-odd bits. */
 typedef struct j2k_raw {
-    const uint8_t *bp;
-    uint32_t c, ct;
+    const uint8_t *bp;  /* the next byte */
+    uint64_t b;         /* n bits, from the top */
+    uint32_t n, last;   /* last: the byte taken in last (0xFF: stuffing or a marker follows) */
 } j2k_raw;
 
 static inline void j2k_raw_init(j2k_raw *r, const uint8_t *data)
 {
     r->bp = data;
-    r->c = 0;
-    r->ct = 0;
+    r->b = 0;
+    r->n = 0;
+    r->last = 0;
 }
 
-static inline uint32_t j2k_raw_decode(j2k_raw *r)
+/* Take bytes in until more than 56 bits are held. */
+static inline void j2k_raw_fill(j2k_raw *r)
 {
-    if (r->ct == 0) {
-        if (r->c == 0xFF) {
-            if (r->bp[0] > 0x8F) {
-                r->c = 0xFF;
-                r->ct = 8;
-            } else {
-                r->c = r->bp[0];
-                r->bp++;
-                r->ct = 7;
-            }
-        } else {
-            r->c = r->bp[0];
-            r->bp++;
-            r->ct = 8;
+    while (r->n <= 56) {
+        uint32_t v = 0xFF, k = 8;
+        if (r->last != 0xFF) {
+            v = *r->bp++;
+        } else if (r->bp[0] <= 0x8F) {
+            v = *r->bp++ & 0x7Fu;
+            k = 7;
         }
+        r->last = v;
+        r->b |= (uint64_t)v << (64 - r->n - k);
+        r->n += k;
     }
-    r->ct--;
-    return (r->c >> r->ct) & 1;
 }
 
 #endif /* TD_J2K_MQ_H */

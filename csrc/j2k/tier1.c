@@ -195,31 +195,54 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
 T1_PASS sigpass_mq(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 0); }
 T1_PASS sigpass_mq_vc(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 1); }
 
-/* D.3.1 in a raw (bypass) segment, D.6. */
+/* D.3.1 in a raw (bypass) segment, D.6: the significance bit and the sign read together (two
+ * bits peeked, one or two used), the reader in locals for the pass. */
 T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
 {
     const uint32_t oph = (1u << pl) | (1u << (pl - 1));
     const size_t fs = s->fs, w = s->w;
     const int vc = s->vcausal;
-    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *p = s->f + (y0 >> 2) * fs;
+    j2k_raw r = s->raw;
+#define RAW_ROW(k)                                                                             \
+    do {                                                                                       \
+        if ((f & (T1_SIG << 3 * (k))) || !(f & (T1_NBH << 3 * (k)))) break;                    \
+        if (r.n < 2) j2k_raw_fill(&r);                                                         \
+        uint32_t bit_ = (uint32_t)(r.b >> 63), neg_ = (uint32_t)(r.b >> 62) & 1;               \
+        r.b <<= 1 + bit_;                                                                      \
+        r.n -= 1 + bit_;                                                                       \
+        if (bit_) {                                                                            \
+            f = t1_set_sig(p, f, (k), neg_, fs, vc);                                           \
+            cp[k] = (int32_t)(oph | (neg_ << 31));                                             \
+        }                                                                                      \
+        f |= T1_PI << 3 * (k);                                                                 \
+    } while (0)
+    uint32_t y0 = 0;
+    for (; y0 + 4 <= s->h; y0 += 4) {
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
         int32_t *cp = s->coef + (size_t)y0 * w;
-        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+        for (; p < pe; p++, cp += 4) {
             uint32_t f = *p;
-            if (!f) continue;
-            for (uint32_t k = 0; k < n; k++) {
-                if ((f & (T1_SIG << 3 * k)) || !(f & (T1_NBH << 3 * k))) continue;
-                if (j2k_raw_decode(&s->raw)) {
-                    uint32_t neg = j2k_raw_decode(&s->raw);
-                    f = t1_set_sig(p, f, k, neg, fs, vc);
-                    cp[k] = (int32_t)(oph | (neg << 31));
-                }
-                f |= T1_PI << 3 * k;
-            }
+            if (!f || (f & T1_SIG4) == T1_SIG4) continue;
+            RAW_ROW(0);
+            RAW_ROW(1);
+            RAW_ROW(2);
+            RAW_ROW(3);
             *p = f;
         }
     }
+    if (y0 < s->h) {
+        uint32_t n = s->h - y0;
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += n) {
+            uint32_t f = *p;
+            if (!f) continue;
+            for (uint32_t k = 0; k < n; k++) RAW_ROW(k);
+            *p = f;
+        }
+    }
+#undef RAW_ROW
+    s->raw = r;
 }
 
 /* Row k's MU at bit 3k + 4 (where its significance is). */
@@ -326,27 +349,39 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     MQ_SAVE(s);
 }
 
-/* D.3.3 in a raw (bypass) segment, D.6. */
+/* D.3.3 in a raw (bypass) segment, D.6: only the rows to refine (as refpass_mq); bytes taken
+ * in before a column when fewer than its four bits are held. */
 T1_PASS refpass_raw(t1_state *s, uint32_t pl)
 {
-    const uint32_t half = 1u << (pl - 1);
+    const uint32_t one = 1u << pl, half = one >> 1;
     const size_t fs = s->fs, w = s->w;
+    j2k_raw r = s->raw;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *p = s->f + (y0 >> 2) * fs;
-        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
-        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4, lo = 0, hi = (uint32_t)w;
+        if (n == 4) { /* rows past h are never significant */
+            lo = s->rng[y0 >> 2][0];
+            hi = s->rng[y0 >> 2][1];
+        }
+        uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + n * (size_t)lo;
+        for (; p < pe; p++, cp += n) {
             uint32_t f = *p;
             uint32_t todo = f & ~(f >> 17) & T1_SIG4;
-            for (uint32_t k = 0; k < 4; k++) {
-                if (!(todo & (T1_SIG << 3 * k))) continue;
-                uint32_t bit = j2k_raw_decode(&s->raw);
-                cp[k] = (cp[k] ^ ((bit ^ 1) << pl)) | half;
-                f |= T1_MU << 3 * k;
-            }
-            *p = f;
+            if (!todo) continue;
+            if (r.n < 4) j2k_raw_fill(&r);
+            uint32_t t = todo;
+            do {
+                uint32_t k = ((uint32_t)j2k_ctz32(t) - 4) * 11 >> 5; /* 4, 7, 10, 13: 0-3 */
+                uint32_t bit = (uint32_t)(r.b >> 63);
+                t &= t - 1;
+                r.b <<= 1;
+                r.n--;
+                cp[k] = (cp[k] ^ (one & (bit - 1))) | half;
+            } while (t);
+            *p = f | (todo << 16);
         }
     }
+    s->raw = r;
 }
 
 /* D.3.4 cleanup with run-length coding; clears PI for the next bit-plane. */
