@@ -310,26 +310,36 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
              * else 15 with a significant neighbour, else 14 */
             uint64_t mu_ = (uint64_t)(t1_mu(p[0]) | (uint64_t)t1_mu(p[1]) << 16 |
                                       (uint64_t)t1_mu(p[2]) << 32 | (uint64_t)t1_mu(p[3]) << 48);
-            uint64_t nb_ = (uint64_t)(t1_nb(p[0]) | (uint64_t)t1_nb(p[1]) << 16 |
-                                      (uint64_t)t1_nb(p[2]) << 32 | (uint64_t)t1_nb(p[3]) << 48);
-            nb_ &= ~mu_;
-            do {
-                uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
-                t_ &= t_ - 1;
-                /* context 16 (most of them) in a register, so a run of decisions in it
-                 * does not pass each new state through memory; 14 and 15 in cxs, written
-                 * to a spare slot when 16 is used */
-                uint32_t mu1_ = (uint32_t)(mu_ >> pos_) & 1;
-                uint32_t ix_ = 14u + ((uint32_t)(nb_ >> pos_) & 1);
-                uint64_t m_ = 0u - (uint64_t)mu1_;
-                j2k_mq_cx v_ = cxs[ix_];
-                v_ ^= (v_ ^ v16) & m_;
-                J2K_MQ_DECODE_BLV(bit_, v_, a, c, ct, bp);
-                v16 ^= (v16 ^ v_) & m_;
-                cxs[ix_ + mu1_ * (19 - ix_)] = v_;
-                uint32_t *q_ = cp + t1_refpos[pos_];
-                *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
-            } while (t_);
+            if (!(t_ & ~mu_)) { /* every row refined before (most groups): context 16 */
+                do {
+                    uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
+                    t_ &= t_ - 1;
+                    J2K_MQ_DECODE_BLV(bit_, v16, a, c, ct, bp);
+                    uint32_t *q_ = cp + t1_refpos[pos_];
+                    *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
+                } while (t_);
+            } else {
+                uint64_t nb_ = (uint64_t)(t1_nb(p[0]) | (uint64_t)t1_nb(p[1]) << 16 |
+                                          (uint64_t)t1_nb(p[2]) << 32 | (uint64_t)t1_nb(p[3]) << 48);
+                nb_ &= ~mu_;
+                do {
+                    uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
+                    t_ &= t_ - 1;
+                    /* context 16 in a register, so a run of decisions in it does not pass
+                     * each new state through memory; 14 and 15 in cxs, written to a spare
+                     * slot when 16 is used */
+                    uint32_t mu1_ = (uint32_t)(mu_ >> pos_) & 1;
+                    uint32_t ix_ = 14u + ((uint32_t)(nb_ >> pos_) & 1);
+                    uint64_t m_ = 0u - (uint64_t)mu1_;
+                    j2k_mq_cx v_ = cxs[ix_];
+                    v_ ^= (v_ ^ v16) & m_;
+                    J2K_MQ_DECODE_BLV(bit_, v_, a, c, ct, bp);
+                    v16 ^= (v16 ^ v_) & m_;
+                    cxs[ix_ + mu1_ * (19 - ix_)] = v_;
+                    uint32_t *q_ = cp + t1_refpos[pos_];
+                    *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
+                } while (t_);
+            }
             p[0] |= d0 << 16;
             p[1] |= d1 << 16;
             p[2] |= d2 << 16;
