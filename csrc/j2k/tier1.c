@@ -25,6 +25,14 @@
  * costs more than the extra instructions (callgrind counts go up, time goes down).  So do
  * the zero-coding decisions of the cleanup pass (a branch on the decision itself is enough);
  * only its run-length and UNIFORM decisions, mostly the likely symbol, keep the branches.
+ * The refinement pass takes four columns per 64-bit mask of the rows to refine (one loop end
+ * per four columns), and keeps context 16 (most of its decisions) in a register.
+ *
+ * Tried and slower here (wall time, interleaved A/B on CT1/MR1/US1_J2KR): the significance
+ * pass over the candidate rows by count-trailing-zeros (one loop end per column instead of
+ * the tests per row), or with one test per row of a candidate mask; its sign decision made
+ * without a branch and kept by conditional moves; the three refinement contexts all in
+ * registers (spills); a run of run-mode columns as one subtraction of m Qe.
  */
 #include <stdlib.h>
 #include <string.h>
