@@ -5,13 +5,14 @@
 
 #include "mq.h"
 
-/* Table C.2 as (Qe, NMPS, NLPS, SWITCH); expanded below into per-context-value transitions. */
-#define S(q, nm, nl, sw)                                                                        \
-    {(uint32_t)(q) << 16, (uint8_t)((nm) << 1), (uint8_t)(((nl) << 1) | (sw))},                     \
-    {(uint32_t)(q) << 16, (uint8_t)(((nm) << 1) | 1), (uint8_t)(((nl) << 1) | ((sw) ^ 1))}
-/* For context value 2*I + MPS: after an MPS the state is NMPS with the same MPS; after an LPS
- * it is NLPS with the MPS flipped when SWITCH is 1. */
-const j2k_mq_state j2k_mq_table[94] = {
+/* Table C.2 as (Qe, NMPS, NLPS, SWITCH), expanded into the entries of both context values
+ * 2 * I + MPS: after an MPS the state is NMPS with the same MPS; after an LPS it is NLPS with
+ * the MPS flipped when SWITCH is 1. */
+#define E(q, mps, nm, nl)                                                                      \
+    ((uint64_t)(q) << 48 | (uint64_t)(mps) | (uint64_t)(nm) << 8 | (uint64_t)(nl) << 16)
+#define S(q, nm, nl, sw)                                                                       \
+    E(q, 0, (nm) << 1, (nl) << 1 | (sw)), E(q, 1, (nm) << 1 | 1, (nl) << 1 | ((sw) ^ 1))
+const j2k_mq_cx j2k_mq_table[94] = {
     S(0x5601, 1, 1, 1),   S(0x3401, 2, 6, 0),   S(0x1801, 3, 9, 0),   S(0x0AC1, 4, 12, 0),
     S(0x0521, 5, 29, 0),  S(0x0221, 38, 33, 0), S(0x5601, 7, 6, 1),   S(0x5401, 8, 14, 0),
     S(0x4801, 9, 14, 0),  S(0x3801, 10, 14, 0), S(0x3001, 11, 17, 0), S(0x2401, 12, 18, 0),
@@ -26,20 +27,21 @@ const j2k_mq_state j2k_mq_table[94] = {
     S(0x0005, 45, 42, 0), S(0x0001, 45, 43, 0), S(0x5601, 46, 46, 0),
 };
 #undef S
+#undef E
 
 void j2k_mq_reset(j2k_mq *mq)
 {
-    memset(mq->cx, 0, sizeof mq->cx);
-    mq->cx[0] = 4 << 1;
-    mq->cx[17] = 3 << 1;
-    mq->cx[18] = 46 << 1;
+    for (int i = 0; i < 19; i++) mq->cx[i] = j2k_mq_table[0];
+    mq->cx[0] = j2k_mq_table[4 << 1];
+    mq->cx[17] = j2k_mq_table[3 << 1];
+    mq->cx[18] = j2k_mq_table[46 << 1];
 }
-
 void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
 {
     const uint8_t *bp = data;
-    uint32_t c = (uint32_t)data[0] << 16, ct = 0;
-    J2K_MQ_BYTEIN(c, ct, bp);
+    uint64_t c = (uint64_t)data[0] << 48;
+    uint32_t ct = 0;
+    J2K_MQ_FILL(c, ct, bp);
     mq->bp = bp;
     mq->c = c << 7;
     mq->ct = ct - 7;
@@ -48,7 +50,8 @@ void j2k_mq_init(j2k_mq *mq, const uint8_t *data)
 
 uint32_t j2k_mq_decode(j2k_mq *mq, uint32_t cx)
 {
-    uint32_t a = mq->a, c = mq->c, ct = mq->ct, d;
+    uint32_t a = mq->a, ct = mq->ct, d;
+    uint64_t c = mq->c;
     const uint8_t *bp = mq->bp;
     J2K_MQ_DECODE(d, &mq->cx[cx], a, c, ct, bp);
     mq->a = a;

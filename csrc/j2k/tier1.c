@@ -22,8 +22,17 @@
  * MQ decisions: the refinement and significance passes and the sign decisions use the
  * branch-free decode (mq.h J2K_MQ_DECODE_BL): their outcomes are near 1/2 in lossless
  * frames, so the branches of the usual decode are mispredicted about half the time, which
- * costs more than the extra instructions (callgrind counts go up, time goes down).  The
- * cleanup pass, whose decisions are mostly the likely symbol, keeps the branches.
+ * costs more than the extra instructions (callgrind counts go up, time goes down).  So do
+ * the zero-coding decisions of the cleanup pass (a branch on the decision itself is enough);
+ * only its run-length and UNIFORM decisions, mostly the likely symbol, keep the branches.
+ * The refinement pass takes four columns per 64-bit mask of the rows to refine (one loop end
+ * per four columns), and keeps context 16 (most of its decisions) in a register.
+ *
+ * Tried and slower here (wall time, interleaved A/B on CT1/MR1/US1_J2KR): the significance
+ * pass over the candidate rows by count-trailing-zeros (one loop end per column instead of
+ * the tests per row), or with one test per row of a candidate mask; its sign decision made
+ * without a branch and kept by conditional moves; the three refinement contexts all in
+ * registers (spills); a run of run-mode columns as one subtraction of m Qe.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -121,11 +130,11 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 
 /* The MQ registers and the contexts in locals for a whole pass (the contexts in the pass's
  * own frame: addressed from the stack pointer, no register held for them). */
-#define MQ_LOAD(s) uint32_t a = (s)->mq.a, c = (s)->mq.c, ct = (s)->mq.ct; \
-    const uint8_t *bp = (s)->mq.bp; uint8_t cxs[sizeof (s)->mq.cx]; \
-    memcpy(cxs, (s)->mq.cx, sizeof cxs)
+#define MQ_LOAD(s) uint32_t a = (s)->mq.a, ct = (s)->mq.ct; uint64_t c = (s)->mq.c; \
+    const uint8_t *bp = (s)->mq.bp; j2k_mq_cx cxs[20]; /* [19]: a spare slot */ \
+    memcpy(cxs, (s)->mq.cx, sizeof (s)->mq.cx)
 #define MQ_SAVE(s) do { (s)->mq.a = a; (s)->mq.c = c; (s)->mq.ct = ct; (s)->mq.bp = bp; \
-    memcpy((s)->mq.cx, cxs, sizeof cxs); } while (0)
+    memcpy((s)->mq.cx, cxs, sizeof (s)->mq.cx); } while (0)
 #define DEC(d, cxno) J2K_MQ_DECODE(d, &cxs[cxno], a, c, ct, bp)
 #define DEC_BL(d, cxno) J2K_MQ_DECODE_BL(d, &cxs[cxno], a, c, ct, bp)
 
@@ -194,32 +203,75 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
 T1_PASS sigpass_mq(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 0); }
 T1_PASS sigpass_mq_vc(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 1); }
 
-/* D.3.1 in a raw (bypass) segment, D.6. */
+/* D.3.1 in a raw (bypass) segment, D.6: the significance bit and the sign read together (two
+ * bits peeked, one or two used), the reader in locals for the pass. */
 T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
 {
     const uint32_t oph = (1u << pl) | (1u << (pl - 1));
     const size_t fs = s->fs, w = s->w;
     const int vc = s->vcausal;
-    for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *p = s->f + (y0 >> 2) * fs;
+    j2k_raw r = s->raw;
+#define RAW_ROW(k)                                                                             \
+    do {                                                                                       \
+        if ((f & (T1_SIG << 3 * (k))) || !(f & (T1_NBH << 3 * (k)))) break;                    \
+        if (r.n < 2) j2k_raw_fill(&r);                                                         \
+        uint32_t bit_ = (uint32_t)(r.b >> 63), neg_ = (uint32_t)(r.b >> 62) & 1;               \
+        r.b <<= 1 + bit_;                                                                      \
+        r.n -= 1 + bit_;                                                                       \
+        if (bit_) {                                                                            \
+            f = t1_set_sig(p, f, (k), neg_, fs, vc);                                           \
+            cp[k] = (int32_t)(oph | (neg_ << 31));                                             \
+        }                                                                                      \
+        f |= T1_PI << 3 * (k);                                                                 \
+    } while (0)
+    uint32_t y0 = 0;
+    for (; y0 + 4 <= s->h; y0 += 4) {
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
         int32_t *cp = s->coef + (size_t)y0 * w;
-        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+        for (; p < pe; p++, cp += 4) {
             uint32_t f = *p;
-            if (!f) continue;
-            for (uint32_t k = 0; k < n; k++) {
-                if ((f & (T1_SIG << 3 * k)) || !(f & (T1_NBH << 3 * k))) continue;
-                if (j2k_raw_decode(&s->raw)) {
-                    uint32_t neg = j2k_raw_decode(&s->raw);
-                    f = t1_set_sig(p, f, k, neg, fs, vc);
-                    cp[k] = (int32_t)(oph | (neg << 31));
-                }
-                f |= T1_PI << 3 * k;
-            }
+            if (!f || (f & T1_SIG4) == T1_SIG4) continue;
+            RAW_ROW(0);
+            RAW_ROW(1);
+            RAW_ROW(2);
+            RAW_ROW(3);
             *p = f;
         }
     }
+    if (y0 < s->h) {
+        uint32_t n = s->h - y0;
+        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
+        int32_t *cp = s->coef + (size_t)y0 * w;
+        for (; p < pe; p++, cp += n) {
+            uint32_t f = *p;
+            if (!f) continue;
+            for (uint32_t k = 0; k < n; k++) RAW_ROW(k);
+            *p = f;
+        }
+    }
+#undef RAW_ROW
+    s->raw = r;
 }
+
+/* Row k's MU at bit 3k + 4 (where its significance is). */
+static inline uint32_t t1_mu(uint32_t f) { return (f >> 16) & T1_SIG4; }
+
+/* Bit 3k + 4 set when row k of a full stripe column has a significant neighbour (as
+ * t1_cand). */
+static inline uint32_t t1_nb(uint32_t f)
+{
+    uint32_t a = (f | (f >> 1) | (f >> 2)) & 0x9249u;
+    uint32_t s = (f | (f >> 2)) & 0x1248u;
+    return (((a << 3) | (a >> 3) | s) & 0x1248u) << 1;
+}
+
+/* Bit 16 i + 3k + 4 of a four-column mask -> the offset 4 i + k of the coefficient. */
+static const uint8_t t1_refpos[64] = {
+    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0,
+    0, 0, 0, 0, 4, 0, 0, 5, 0, 0, 6, 0, 0, 7, 0, 0,
+    0, 0, 0, 0, 8, 0, 0, 9, 0, 0, 10, 0, 0, 11, 0, 0,
+    0, 0, 0, 0, 12, 0, 0, 13, 0, 0, 14, 0, 0, 15, 0, 0,
+};
 
 /* D.3.3 magnitude refinement.  The value's bit pl (the half bit so far) becomes the decoded
  * bit, and the new half bit is set. */
@@ -251,9 +303,57 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     } while (0)
     uint32_t y0 = 0;
     for (; y0 + 4 <= s->h; y0 += 4) {
+        j2k_mq_cx v16 = cxs[16];
         uint32_t lo = s->rng[y0 >> 2][0], hi = s->rng[y0 >> 2][1];
         uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
         uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + 4 * (size_t)lo;
+        /* four columns at a time: their rows to refine in one 64-bit mask (column i's at
+         * bits 16 i + 4, 7, 10, 13), so the loop ends once per four columns */
+        for (; pe - p >= 4; p += 4, cp += 16) {
+            uint32_t d0 = p[0] & ~(p[0] >> 17) & T1_SIG4, d1 = p[1] & ~(p[1] >> 17) & T1_SIG4;
+            uint32_t d2 = p[2] & ~(p[2] >> 17) & T1_SIG4, d3 = p[3] & ~(p[3] >> 17) & T1_SIG4;
+            uint64_t t_ = d0 | (uint64_t)d1 << 16 | (uint64_t)d2 << 32 | (uint64_t)d3 << 48;
+            if (!t_) continue;
+            /* the context of each row at the same bit: 16 after a first refinement (MU),
+             * else 15 with a significant neighbour, else 14 */
+            uint64_t mu_ = (uint64_t)(t1_mu(p[0]) | (uint64_t)t1_mu(p[1]) << 16 |
+                                      (uint64_t)t1_mu(p[2]) << 32 | (uint64_t)t1_mu(p[3]) << 48);
+            if (!(t_ & ~mu_)) { /* every row refined before (most groups): context 16 */
+                do {
+                    uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
+                    t_ &= t_ - 1;
+                    J2K_MQ_DECODE_BLV(bit_, v16, a, c, ct, bp);
+                    uint32_t *q_ = cp + t1_refpos[pos_];
+                    *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
+                } while (t_);
+            } else {
+                uint64_t nb_ = (uint64_t)(t1_nb(p[0]) | (uint64_t)t1_nb(p[1]) << 16 |
+                                          (uint64_t)t1_nb(p[2]) << 32 | (uint64_t)t1_nb(p[3]) << 48);
+                nb_ &= ~mu_;
+                do {
+                    uint32_t pos_ = (uint32_t)j2k_ctz64(t_), bit_;
+                    t_ &= t_ - 1;
+                    /* context 16 in a register, so a run of decisions in it does not pass
+                     * each new state through memory; 14 and 15 in cxs, written to a spare
+                     * slot when 16 is used */
+                    uint32_t mu1_ = (uint32_t)(mu_ >> pos_) & 1;
+                    uint32_t ix_ = 14u + ((uint32_t)(nb_ >> pos_) & 1);
+                    uint64_t m_ = 0u - (uint64_t)mu1_;
+                    j2k_mq_cx v_ = cxs[ix_];
+                    v_ ^= (v_ ^ v16) & m_;
+                    J2K_MQ_DECODE_BLV(bit_, v_, a, c, ct, bp);
+                    v16 ^= (v16 ^ v_) & m_;
+                    cxs[ix_ + mu1_ * (19 - ix_)] = v_;
+                    uint32_t *q_ = cp + t1_refpos[pos_];
+                    *q_ = (*q_ ^ (one & (bit_ - 1))) | half;
+                } while (t_);
+            }
+            p[0] |= d0 << 16;
+            p[1] |= d1 << 16;
+            p[2] |= d2 << 16;
+            p[3] |= d3 << 16;
+        }
+        cxs[16] = v16;
         for (; p < pe; p++, cp += 4) REF_COL();
     }
     if (y0 < s->h) { /* rows past h are never significant */
@@ -267,27 +367,39 @@ T1_PASS refpass_mq(t1_state *s, uint32_t pl)
     MQ_SAVE(s);
 }
 
-/* D.3.3 in a raw (bypass) segment, D.6. */
+/* D.3.3 in a raw (bypass) segment, D.6: only the rows to refine (as refpass_mq); bytes taken
+ * in before a column when fewer than its four bits are held. */
 T1_PASS refpass_raw(t1_state *s, uint32_t pl)
 {
-    const uint32_t half = 1u << (pl - 1);
+    const uint32_t one = 1u << pl, half = one >> 1;
     const size_t fs = s->fs, w = s->w;
+    j2k_raw r = s->raw;
     for (uint32_t y0 = 0; y0 < s->h; y0 += 4) {
-        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4;
-        uint32_t *p = s->f + (y0 >> 2) * fs;
-        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w;
-        for (uint32_t x = 0; x < w; x++, p++, cp += n) {
+        uint32_t n = s->h - y0 < 4 ? s->h - y0 : 4, lo = 0, hi = (uint32_t)w;
+        if (n == 4) { /* rows past h are never significant */
+            lo = s->rng[y0 >> 2][0];
+            hi = s->rng[y0 >> 2][1];
+        }
+        uint32_t *p = s->f + (y0 >> 2) * fs + lo, *pe = p + (hi - lo);
+        uint32_t *cp = (uint32_t *)s->coef + (size_t)y0 * w + n * (size_t)lo;
+        for (; p < pe; p++, cp += n) {
             uint32_t f = *p;
             uint32_t todo = f & ~(f >> 17) & T1_SIG4;
-            for (uint32_t k = 0; k < 4; k++) {
-                if (!(todo & (T1_SIG << 3 * k))) continue;
-                uint32_t bit = j2k_raw_decode(&s->raw);
-                cp[k] = (cp[k] ^ ((bit ^ 1) << pl)) | half;
-                f |= T1_MU << 3 * k;
-            }
-            *p = f;
+            if (!todo) continue;
+            if (r.n < 4) j2k_raw_fill(&r);
+            uint32_t t = todo;
+            do {
+                uint32_t k = ((uint32_t)j2k_ctz32(t) - 4) * 11 >> 5; /* 4, 7, 10, 13: 0-3 */
+                uint32_t bit = (uint32_t)(r.b >> 63);
+                t &= t - 1;
+                r.b <<= 1;
+                r.n--;
+                cp[k] = (cp[k] ^ (one & (bit - 1))) | half;
+            } while (t);
+            *p = f | (todo << 16);
         }
     }
+    s->raw = r;
 }
 
 /* D.3.4 cleanup with run-length coding; clears PI for the next bit-plane. */
@@ -301,7 +413,7 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
     do {                                                                                       \
         if (f & ((T1_SIG | T1_PI) << 3 * (k))) break;                                          \
         uint32_t bit_;                                                                         \
-        DEC(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                                \
+        DEC_BL(bit_, zc[(f >> 3 * (k)) & T1_WIN]);                                             \
         if (bit_) NEW_SIG(k);                                                                  \
     } while (0)
     uint32_t y0 = 0;
