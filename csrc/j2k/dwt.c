@@ -7,13 +7,14 @@
  * instead of 1/K because the band's step size carries no gain (as OpenJPEG does, so results
  * agree with it).
  *
- * Layout: a row is copied into a low-pass and a high-pass array, a strip of STRIP columns into
- * a low-pass and a high-pass block of rows, each with one element of padding at both ends that
- * holds the symmetric extension (F.3.7; one sample of reach per lifting step), so each lifting
- * step is one flat loop X[j] op= f(A[j], A[j + off]) without bound tests: vector kernels
- * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
- * results go back interleaved.  The operations and their order are those of the scalar
- * definition, so every instruction set gives the same bits.
+ * Layout: HOR_SR copies a row into a low-pass and a high-pass array, each with one element of
+ * padding at both ends that holds the symmetric extension (F.3.7; one sample of reach per
+ * lifting step), so each lifting step is one flat loop X[j] op= f(A[j], A[j + 1]) without bound
+ * tests, and zips the result back.  VER_SR lifts whole rows where they lie (SIMD across the
+ * row, contiguous loads and stores; a column range per work item), then moves the rows into
+ * their interleaved order.  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
+ * (runtime dispatch), plain C elsewhere.  The operations and their order are those of the
+ * scalar definition, so every instruction set gives the same bits.
  *
  * Threads: the passes of all components of a tile form one queue of work items (see
  * dwt_queue), followed by the caller's output stage.
@@ -36,7 +37,8 @@
  * quantisation step; the conformance tolerances hold either way). */
 #define TWO_INV_K 1.625732422f
 
-/* Columns per vertical strip (a multiple of every vector width). */
+/* VER_SR work items are column ranges of whole multiples of STRIP columns (a multiple of
+ * every vector width). */
 #define STRIP 16
 
 /* ---- the lifting steps, as flat array operations (see dwt_lift.h) ---- */
@@ -65,14 +67,17 @@ static void copy_scale_c(float *dst, const float *src, size_t n, float m)
 {
     for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
 }
-static void rows_c(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+static void lo53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, STRIP * sizeof *dst);
+    for (size_t j = 0; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
 }
-static void rows_scale_c(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m)
+static void hi53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < STRIP; k++) dst[i * ds + k] = src[i * ss + k] * m;
+    for (size_t j = 0; j < n; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], B[j]) >> 1);
+}
+static void step97r_c(float *X, const float *A, const float *B, size_t n, float cf)
+{
+    for (size_t j = 0; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
 }
 static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
 {
@@ -121,19 +126,21 @@ typedef struct dwt_ops {
     void (*scale97)(float *X, size_t total, float m);
     void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
     void (*copy_scale)(float *dst, const float *src, size_t n, float m);
-    void (*rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n);
-    void (*rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m);
+    void (*lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
+    void (*hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
+    void (*step97r)(float *X, const float *A, const float *B, size_t n, float cf);
+    void (*scale97r)(float *X, size_t n, float m);
     uint32_t v;  /* lanes: the slack every array needs after its end */
 } dwt_ops;
 
 #ifdef DWT_HAVE_C
-static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, rows_c, rows_scale_c, 1};
+static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, lo53r_c, hi53r_c, step97r_c, scale97_c, 1};
 #endif
 #ifdef DWT_HAVE_V4
-static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, rows_v4, rows_scale_v4, 4};
+static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, lo53r_v4, hi53r_v4, step97r_v4, scale97r_v4, 4};
 #endif
 #ifdef DWT_HAVE_AVX2
-static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, rows_avx2, rows_scale_avx2, 8};
+static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, lo53r_avx2, hi53r_avx2, step97r_avx2, scale97r_avx2, 8};
 #endif
 
 static const dwt_ops *dwt_pick_ops(void)
@@ -210,46 +217,99 @@ static void hor(const dwt_ops *op, int rev, int32_t *row, int32_t *tmp, uint32_t
     else op->zip(row, L + 1, H + 1, n);
 }
 
-/* VER_SR of the columns [x0, x0 + bw) (bw <= STRIP) of rows d[0..n) (row stride `stride`),
- * through tmp ((n + 4) * STRIP samples). */
-static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *tmp, uint32_t bw,
-                uint32_t n, uint32_t sn, uint32_t cas)
+/* VER_SR of the columns [0, nw) of rows d[0..n) (row stride `stride`), lifting whole rows in
+ * place: the low-pass rows L(i) = d[i] (i < sn) and the high-pass rows H(j) = d[sn + j]
+ * (j < dn) as they lie, then the rows into their interleaved order.  A neighbour index past
+ * either end is clamped, which is the symmetric extension (F.3.7) in the split layout.
+ *
+ * All the lifting steps go in one sweep down the rows, each step `lag` rows behind the one it
+ * depends on, so the few rows in flight stay in cache: at time t, 5-3 updates L(t - cas) (from
+ * H(t - 1), H(t) at most, untouched so far) then H(t - 1) (from L(t - 1 - cas), L(t - cas), just
+ * updated); 9-7 scales L(t) and H(t), then the steps delta, gamma, beta, alpha on L(t - cas),
+ * H(t - 1), L(t - cas - 1), H(t - 2).  Each step reads its neighbours after the step before
+ * wrote them and before the step after overwrites them (a clamped neighbour is one of those),
+ * so every sample sees the operations of F.3.8 in the standard's order. */
+static inline uint32_t clampi(int64_t i, uint32_t n)
 {
-    uint32_t dn = n - sn;
-    if (n == 1) {
-        if (rev && cas)
-            for (uint32_t k = 0; k < bw; k++) d[k] /= 2;
-        return;
-    }
-    int32_t *L = tmp, *H = tmp + (size_t)(sn + 2) * STRIP;
-    float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
-    if (bw == STRIP && rev) {
-        op->rows(L + STRIP, STRIP, d, stride, sn);
-        op->rows(H + STRIP, STRIP, d + sn * stride, stride, dn);
-    } else if (bw == STRIP) {
-        const float *fd = (const float *)(void *)d;
-        op->rows_scale(fL + STRIP, STRIP, fd, stride, sn, KAPPA);
-        op->rows_scale(fH + STRIP, STRIP, fd + sn * stride, stride, dn, TWO_INV_K);
-    } else {
-        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, bw * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, bw * sizeof *d);
-        if (!rev) {
-            op->scale97(fL + STRIP, (size_t)sn * STRIP, KAPPA);
-            op->scale97(fH + STRIP, (size_t)dn * STRIP, TWO_INV_K);
-        }
-    }
-    if (rev) lift53(op, L, H, sn, dn, cas, STRIP);
-    else lift97(op, fL, fH, sn, dn, cas, STRIP);
-    int32_t *lo = d + cas * stride, *hi = d + (1 - cas) * stride;
-    if (bw == STRIP) {
-        op->rows(lo, 2 * stride, L + STRIP, STRIP, sn);
-        op->rows(hi, 2 * stride, H + STRIP, STRIP, dn);
-    } else {
-        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, bw * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, bw * sizeof *d);
+    return i < 0 ? 0 : i >= n ? n - 1 : (uint32_t)i;
+}
+
+static void ver_lift53(const dwt_ops *op, int32_t *d, size_t stride, uint32_t nw, uint32_t sn,
+                       uint32_t dn, uint32_t cas)
+{
+    int32_t *H0 = d + (size_t)sn * stride;
+    uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
+    for (uint32_t t = 0; t <= tend; t++) {
+        int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
+        if (i >= 0 && i < sn)
+            op->lo53r(d + (size_t)i * stride, H0 + clampi(i - 1 + cas, dn) * stride,
+                      H0 + clampi(i + cas, dn) * stride, nw);
+        if (j >= 0 && j < dn)
+            op->hi53r(H0 + (size_t)j * stride, d + clampi(j - cas, sn) * stride,
+                      d + clampi(j + 1 - cas, sn) * stride, nw);
     }
 }
 
+static void ver_lift97(const dwt_ops *op, float *d, size_t stride, uint32_t nw, uint32_t sn,
+                       uint32_t dn, uint32_t cas)
+{
+    float *H0 = d + (size_t)sn * stride;
+    uint32_t tend = sn + cas > dn + 1 ? sn + cas : dn + 1;
+    for (uint32_t t = 0; t <= tend; t++) {
+        if (t < sn) op->scale97r(d + (size_t)t * stride, nw, KAPPA);
+        if (t < dn) op->scale97r(H0 + (size_t)t * stride, nw, TWO_INV_K);
+        static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
+        for (uint32_t k = 0; k < 4; k++) {
+            int64_t x = (int64_t)t - (k & 1 ? 1 : cas) - k / 2;  /* the row this step updates */
+            if (!(k & 1) && x >= 0 && x < sn)
+                op->step97r(d + (size_t)x * stride, H0 + clampi(x - 1 + cas, dn) * stride,
+                            H0 + clampi(x + cas, dn) * stride, nw, cf[k]);
+            if ((k & 1) && x >= 0 && x < dn)
+                op->step97r(H0 + (size_t)x * stride, d + clampi(x - cas, sn) * stride,
+                            d + clampi(x + 1 - cas, sn) * stride, nw, cf[k]);
+        }
+    }
+}
+
+/* The rows from the split order (L(0..sn), H(0..dn)) to the interleaved one: the row at
+ * position p goes to 2p + cas (p < sn) or 2(p - sn) + 1 - cas, following each cycle of that
+ * permutation with one spare row (buf, nw samples); seen: (n + 31) / 32 words. */
+static void ver_interleave(int32_t *d, size_t stride, uint32_t nw, uint32_t n, uint32_t sn,
+                           uint32_t cas, int32_t *buf, uint32_t *seen)
+{
+    size_t bytes = (size_t)nw * sizeof *d;
+    memset(seen, 0, ((n + 31) / 32) * sizeof *seen);
+    for (uint32_t y = 0; y < n; y++) {
+        if (seen[y / 32] >> (y % 32) & 1) continue;
+        /* position y receives the row now at src(y) */
+        uint32_t cur = y, s;
+        s = ((y + cas) & 1) == 0 ? (y - cas) / 2 : sn + (y + cas - 1) / 2;
+        if (s == y) continue;
+        memcpy(buf, d + (size_t)y * stride, bytes);
+        for (;;) {
+            seen[cur / 32] |= 1u << (cur % 32);
+            s = ((cur + cas) & 1) == 0 ? (cur - cas) / 2 : sn + (cur + cas - 1) / 2;
+            if (s == y) break;
+            memcpy(d + (size_t)cur * stride, d + (size_t)s * stride, bytes);
+            cur = s;
+        }
+        memcpy(d + (size_t)cur * stride, buf, bytes);
+    }
+}
+
+/* VER_SR of the columns [0, nw) of the n rows at d; tmp: nw + (n + 31) / 32 samples. */
+static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *tmp, uint32_t nw,
+                uint32_t n, uint32_t sn, uint32_t cas)
+{
+    if (n == 1) {
+        if (rev && cas)
+            for (uint32_t k = 0; k < nw; k++) d[k] /= 2;
+        return;
+    }
+    if (rev) ver_lift53(op, d, stride, nw, sn, n - sn, cas);
+    else ver_lift97(op, (float *)(void *)d, stride, nw, sn, n - sn, cas);
+    ver_interleave(d, stride, nw, n, sn, cas, tmp, (uint32_t *)(void *)(tmp + nw));
+}
 
 /* The passes of the inverse DWT of a group of tile-components as one queue of work items:
  * level r's HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after
@@ -285,7 +345,7 @@ typedef struct dwt_queue {
 typedef struct dwt_job {
     dwt_queue *q;
     uint32_t slot;
-    int32_t *tmp;         /* (maxn + 8) * STRIP samples */
+    int32_t *tmp;         /* (maxn + 8) * STRIP samples (at least 2 maxn + 40) */
 } dwt_job;
 
 static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uint32_t *rh)
@@ -352,10 +412,8 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     }
     uint32_t nstrips = (rw + STRIP - 1) / STRIP;
     u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
-    for (uint32_t st = u0; st < u1; st++) {
-        uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-        ver(q->op, rev, data + x0, stride, tmp, bw, rh, sny, casy);
-    }
+    uint32_t x0 = u0 * STRIP, x1 = u1 * STRIP < rw ? u1 * STRIP : rw;
+    ver(q->op, rev, data + x0, stride, tmp, x1 - x0, rh, sny, casy);
 }
 
 /* Until *counter >= target: briefly spinning, then sleeping. */
@@ -407,7 +465,7 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
         if (tcs[c].h > maxn) maxn = tcs[c].h;
         samples += (size_t)tcs[c].w * tcs[c].h;
     }
-    /* vertical: (n + 4) * STRIP; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
+    /* vertical: n + (n + 31) / 32; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
     size_t per = ((size_t)maxn + 8) * STRIP;
     /* below ~64K samples a thread costs more than it saves */
     if (samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
