@@ -356,8 +356,8 @@ static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uin
 }
 
 /* Queue the passes of components [0, n) of tcs (their passes fit DWT_TEAM_PASSES). */
-static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, const dwt_ops *op,
-                           const j2k_dwt_then *then)
+static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t threads,
+                           const dwt_ops *op, const j2k_dwt_then *then)
 {
     size_t prereq[DWT_TEAM_PASSES] = {0}, items = 0;
     uint32_t maxp = 0;
@@ -375,7 +375,13 @@ static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, const dw
             dwt_level_size(tc, p / 2 + 1, &rw, &rh);
             if (rw == 0 || rh == 0) continue;
             if (!(p & 1)) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
-            else units = (rw + STRIP - 1) / STRIP, per = (uint32_t)(DWT_ITEM / ((size_t)rh * STRIP)) + 1;
+            else {
+                /* column ranges as wide as the threads allow (longer rows, fewer sweeps): about
+                 * two per thread, from 4 to 64 strips */
+                units = (rw + STRIP - 1) / STRIP;
+                per = (units + 2 * threads - 1) / (2 * threads);
+                per = per < 4 ? 4 : per > 64 ? 64 : per;
+            }
             dwt_pass *ps = &q->pass[q->npasses++];
             ps->comp = c;
             ps->p = p;
@@ -475,7 +481,7 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     if (!tmp) return TD_E_NOMEM;
     dwt_queue *q = malloc(sizeof *q);
     if (!q) { free(tmp); return TD_E_NOMEM; }
-    dwt_queue_init(q, tcs, n, dwt_pick_ops(), then);
+    dwt_queue_init(q, tcs, n, threads, dwt_pick_ops(), then);
     pthread_mutex_init(&q->mutex, NULL);
     pthread_cond_init(&q->cond, NULL);
     dwt_job jobs[J2K_DWT_MAX_THREADS];
