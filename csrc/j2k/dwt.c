@@ -251,12 +251,26 @@ static inline size_t clampi(int64_t i, uint32_t n)
     return i < 0 ? 0 : i >= n ? n - 1 : (size_t)i;
 }
 
+/* Ask early for a row that is not next to the last one (the next row of a cycle; the rows
+ * a sweep reaches soon, one row stride apart). */
+#define DWT_AHEAD 2 /* rows */
+static inline void prefetch_row(const void *row, uint32_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (uint32_t i = 0; i < n; i += 16) __builtin_prefetch((const int32_t *)row + i);
+#else
+    (void)row, (void)n;
+#endif
+}
+
 static void ver_lift53(const dwt_ops *op, int32_t *L0, int32_t *H0, size_t rs, uint32_t nw,
                        uint32_t sn, uint32_t dn, uint32_t cas)
 {
     uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
     for (uint32_t t = 0; t <= tend; t++) {
         int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
+        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
         if (i >= 0 && i < sn)
             op->lo53r(L0 + (size_t)i * rs, H0 + clampi(i - 1 + cas, dn) * rs,
                       H0 + clampi(i + cas, dn) * rs, nw);
@@ -272,6 +286,8 @@ static void ver_lift97(const dwt_ops *op, float *L0, float *H0, size_t rs, uint3
     static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
     uint32_t tend = sn + cas > dn + 1 ? sn + cas : dn + 1;
     for (uint32_t t = 0; t <= tend; t++) {
+        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
         if (t < sn) op->scale97r(L0 + (size_t)t * rs, nw, KAPPA);
         if (t < dn) op->scale97r(H0 + (size_t)t * rs, nw, TWO_INV_K);
         for (uint32_t k = 0; k < 4; k++) {
@@ -508,16 +524,6 @@ static void dwt_queue_free(dwt_queue *q)
     free(q->ib);
     free(q->carry_dst);
     free(q->carry_buf);
-}
-
-/* The next row a cycle visits is nowhere near the last one: ask for it early. */
-static inline void prefetch_row(const int32_t *row, uint32_t n)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    for (uint32_t i = 0; i < n; i += 16) __builtin_prefetch(row + i);
-#else
-    (void)row, (void)n;
-#endif
 }
 
 /* Item k of pass ps. */
