@@ -452,9 +452,9 @@ static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t 
             if (rh > maxrh) maxrh = rh;
         }
     }
-    q->segs = malloc(nsegs * sizeof *q->segs);
-    q->ib = malloc(nsegs * sizeof *q->ib);
-    q->carry_dst = malloc(nsegs * sizeof *q->carry_dst);
+    q->segs = malloc((nsegs + 1) * sizeof *q->segs);  /* (+ 1: never malloc(0)) */
+    q->ib = malloc((nsegs + 1) * sizeof *q->ib);
+    q->carry_dst = malloc((nsegs + 1) * sizeof *q->carry_dst);
     uint32_t *seen = malloc(((maxrh + 31) / 32) * sizeof *seen);
     if (!q->segs || !q->ib || !q->carry_dst || !seen) {
         free(seen);
