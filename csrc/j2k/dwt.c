@@ -538,7 +538,7 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
     int rev = tc->tccp->reversible;
     size_t stride = tc->w;
-    int32_t *data = tc->data, *carry = q->carry_buf + ps->cbuf0;
+    int32_t *data = tc->data, *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
     if (!(p & 1)) {
         int32_t *T0 = tmp, *T1 = tmp + hor_tmp(op, rw);
         const uint32_t *ib = q->ib + ps->ib0;
