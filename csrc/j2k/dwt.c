@@ -10,9 +10,9 @@
  * Layout: HOR_SR copies a row into a low-pass and a high-pass array, each with one element of
  * padding at both ends that holds the symmetric extension (F.3.7; one sample of reach per
  * lifting step), so each lifting step is one flat loop X[j] op= f(A[j], A[j + 1]) without bound
- * tests, and zips the result back.  VER_SR lifts whole rows where they lie (SIMD across the
- * row, contiguous loads and stores; a column range per work item), then moves the rows into
- * their interleaved order.  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
+ * tests, and zips the result into the row where VER_SR wants it (2D_INTERLEAVE of the rows, see
+ * dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row, contiguous
+ * loads and stores, one sweep; a column range per work item).  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
  * (runtime dispatch), plain C elsewhere.  The operations and their order are those of the
  * scalar definition, so every instruction set gives the same bits.
  *
