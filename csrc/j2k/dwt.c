@@ -541,14 +541,19 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     int32_t *data = tc->data, *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
     if (!(p & 1)) {
         int32_t *T0 = tmp, *T1 = tmp + hor_tmp(op, rw);
+        /* the rows of a cycle are far apart: ask for the next ones early, about 1 KiB ahead */
+        uint32_t depth = rw >= 256 ? 1 : rw >= 16 ? 256 / rw : 16;
         const uint32_t *ib = q->ib + ps->ib0;
         for (uint32_t s = ib[k]; s < ib[k + 1]; s++) {
             const dwt_seg *sg = &q->segs[ps->seg0 + s];
-            uint32_t y = sg->a;
+            uint32_t y = sg->a, ahead = y, ia = 0;
             hor_in(op, rev, data + y * stride, T0, rw, snx, casx);
             for (uint32_t i = 1; i < sg->len; i++) {
                 y = dest_row(y, sny, casy);
-                if (i + 1 < sg->len) prefetch_row(data + dest_row(y, sny, casy) * stride, rw);
+                for (; ia < i + depth && ia + 1 < sg->len; ia++) {
+                    ahead = dest_row(ahead, sny, casy);
+                    if (ia >= i) prefetch_row(data + ahead * stride, rw);
+                }
                 hor_in(op, rev, data + y * stride, T1, rw, snx, casx);
                 hor_out(op, data + y * stride, T0, rw, snx, casx);
                 int32_t *t = T0;
