@@ -7,13 +7,14 @@
  * instead of 1/K because the band's step size carries no gain (as OpenJPEG does, so results
  * agree with it).
  *
- * Layout: a row is copied into a low-pass and a high-pass array, a strip of STRIP columns into
- * a low-pass and a high-pass block of rows, each with one element of padding at both ends that
- * holds the symmetric extension (F.3.7; one sample of reach per lifting step), so each lifting
- * step is one flat loop X[j] op= f(A[j], A[j + off]) without bound tests: vector kernels
- * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
- * results go back interleaved.  The operations and their order are those of the scalar
- * definition, so every instruction set gives the same bits.
+ * Layout: HOR_SR copies a row into a low-pass and a high-pass array, each with one element of
+ * padding at both ends that holds the symmetric extension (F.3.7; one sample of reach per
+ * lifting step), so each lifting step is one flat loop X[j] op= f(A[j], A[j + 1]) without bound
+ * tests, and zips the result into the row where VER_SR wants it (2D_INTERLEAVE of the rows, see
+ * dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row, contiguous
+ * loads and stores, one sweep; a column range per work item).  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
+ * (runtime dispatch), plain C elsewhere.  The operations and their order are those of the
+ * scalar definition, so every instruction set gives the same bits.
  *
  * Threads: the passes of all components of a tile form one queue of work items (see
  * dwt_queue), followed by the caller's output stage.
@@ -36,7 +37,8 @@
  * quantisation step; the conformance tolerances hold either way). */
 #define TWO_INV_K 1.625732422f
 
-/* Columns per vertical strip (a multiple of every vector width). */
+/* VER_SR work items are column ranges of whole multiples of STRIP columns (a multiple of
+ * every vector width). */
 #define STRIP 16
 
 /* ---- the lifting steps, as flat array operations (see dwt_lift.h) ---- */
@@ -65,14 +67,17 @@ static void copy_scale_c(float *dst, const float *src, size_t n, float m)
 {
     for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
 }
-static void rows_c(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+static void lo53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++) memcpy(dst + i * ds, src + i * ss, STRIP * sizeof *dst);
+    for (size_t j = 0; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
 }
-static void rows_scale_c(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m)
+static void hi53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < STRIP; k++) dst[i * ds + k] = src[i * ss + k] * m;
+    for (size_t j = 0; j < n; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], B[j]) >> 1);
+}
+static void step97r_c(float *X, const float *A, const float *B, size_t n, float cf)
+{
+    for (size_t j = 0; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
 }
 static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
 {
@@ -121,19 +126,21 @@ typedef struct dwt_ops {
     void (*scale97)(float *X, size_t total, float m);
     void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
     void (*copy_scale)(float *dst, const float *src, size_t n, float m);
-    void (*rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n);
-    void (*rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n, float m);
+    void (*lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
+    void (*hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
+    void (*step97r)(float *X, const float *A, const float *B, size_t n, float cf);
+    void (*scale97r)(float *X, size_t n, float m);
     uint32_t v;  /* lanes: the slack every array needs after its end */
 } dwt_ops;
 
 #ifdef DWT_HAVE_C
-static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, rows_c, rows_scale_c, 1};
+static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, lo53r_c, hi53r_c, step97r_c, scale97_c, 1};
 #endif
 #ifdef DWT_HAVE_V4
-static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, rows_v4, rows_scale_v4, 4};
+static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, lo53r_v4, hi53r_v4, step97r_v4, scale97r_v4, 4};
 #endif
 #ifdef DWT_HAVE_AVX2
-static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, rows_avx2, rows_scale_avx2, 8};
+static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, lo53r_avx2, hi53r_avx2, step97r_avx2, scale97r_avx2, 8};
 #endif
 
 static const dwt_ops *dwt_pick_ops(void)
@@ -185,88 +192,169 @@ static void lift97(const dwt_ops *op, float *L, float *H, uint32_t sn, uint32_t 
     op->step97(H + e, L + (1 - cas) * e, e, dn * e, ALPHA);
 }
 
-/* HOR_SR of one row of n samples (L = row[0..sn), H = row[sn..n)) through tmp (n + 4 + 2 v
- * samples). */
-static void hor(const dwt_ops *op, int rev, int32_t *row, int32_t *tmp, uint32_t n, uint32_t sn,
-                uint32_t cas)
+/* HOR_SR of one row of n samples (L = row[0..sn), H = row[sn..n)), in two halves so that the
+ * result can go to another row: hor_in lifts the row in T (hor_tmp(n) samples), hor_out
+ * writes it interleaved to out (n samples; may be the row itself). */
+static size_t hor_tmp(const dwt_ops *op, uint32_t n)
+{
+    return (size_t)n + 4 + 2 * op->v;
+}
+
+static void hor_in(const dwt_ops *op, int rev, const int32_t *row, int32_t *T, uint32_t n,
+                   uint32_t sn, uint32_t cas)
 {
     uint32_t dn = n - sn;
     if (n == 1) {
-        if (rev && cas) row[0] /= 2;
+        T[0] = rev && cas ? row[0] / 2 : row[0];
         return;
     }
-    int32_t *L = tmp, *H = tmp + sn + 2 + op->v;
+    int32_t *L = T, *H = T + sn + 2 + op->v;
     if (rev) {
         memcpy(L + 1, row, sn * sizeof *row);
         memcpy(H + 1, row + sn, dn * sizeof *row);
         lift53(op, L, H, sn, dn, cas, 1);
     } else {
-        float *fL = (float *)(void *)L, *fH = (float *)(void *)H, *frow = (float *)(void *)row;
+        float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
+        const float *frow = (const float *)(const void *)row;
         op->copy_scale(fL + 1, frow, sn, KAPPA);
         op->copy_scale(fH + 1, frow + sn, dn, TWO_INV_K);
         lift97(op, fL, fH, sn, dn, cas, 1);
     }
-    if (cas) op->zip(row, H + 1, L + 1, n);
-    else op->zip(row, L + 1, H + 1, n);
 }
 
-/* VER_SR of the columns [x0, x0 + bw) (bw <= STRIP) of rows d[0..n) (row stride `stride`),
- * through tmp ((n + 4) * STRIP samples). */
-static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, int32_t *tmp, uint32_t bw,
-                uint32_t n, uint32_t sn, uint32_t cas)
+static void hor_out(const dwt_ops *op, int32_t *out, const int32_t *T, uint32_t n, uint32_t sn,
+                    uint32_t cas)
 {
-    uint32_t dn = n - sn;
     if (n == 1) {
-        if (rev && cas)
-            for (uint32_t k = 0; k < bw; k++) d[k] /= 2;
+        out[0] = T[0];
         return;
     }
-    int32_t *L = tmp, *H = tmp + (size_t)(sn + 2) * STRIP;
-    float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
-    if (bw == STRIP && rev) {
-        op->rows(L + STRIP, STRIP, d, stride, sn);
-        op->rows(H + STRIP, STRIP, d + sn * stride, stride, dn);
-    } else if (bw == STRIP) {
-        const float *fd = (const float *)(void *)d;
-        op->rows_scale(fL + STRIP, STRIP, fd, stride, sn, KAPPA);
-        op->rows_scale(fH + STRIP, STRIP, fd + sn * stride, stride, dn, TWO_INV_K);
-    } else {
-        for (uint32_t i = 0; i < sn; i++) memcpy(L + (i + 1) * STRIP, d + i * stride, bw * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(H + (i + 1) * STRIP, d + (sn + i) * stride, bw * sizeof *d);
-        if (!rev) {
-            op->scale97(fL + STRIP, (size_t)sn * STRIP, KAPPA);
-            op->scale97(fH + STRIP, (size_t)dn * STRIP, TWO_INV_K);
-        }
-    }
-    if (rev) lift53(op, L, H, sn, dn, cas, STRIP);
-    else lift97(op, fL, fH, sn, dn, cas, STRIP);
-    int32_t *lo = d + cas * stride, *hi = d + (1 - cas) * stride;
-    if (bw == STRIP) {
-        op->rows(lo, 2 * stride, L + STRIP, STRIP, sn);
-        op->rows(hi, 2 * stride, H + STRIP, STRIP, dn);
-    } else {
-        for (uint32_t i = 0; i < sn; i++) memcpy(lo + 2 * i * stride, L + (i + 1) * STRIP, bw * sizeof *d);
-        for (uint32_t i = 0; i < dn; i++) memcpy(hi + 2 * i * stride, H + (i + 1) * STRIP, bw * sizeof *d);
+    const int32_t *L = T, *H = T + sn + 2 + op->v;
+    if (cas) op->zip(out, H + 1, L + 1, n);
+    else op->zip(out, L + 1, H + 1, n);
+}
+
+/* VER_SR of the columns [0, nw) of n rows, lifting whole rows in place: the low-pass rows
+ * L(i) = L0 + i rs (i < sn) and the high-pass rows H(j) = H0 + j rs (j < dn), interleaved
+ * (L0 = d + cas stride, H0 = d + (1 - cas) stride, rs = 2 stride; HOR_SR put them there).  A
+ * neighbour index past either end is clamped, which is the symmetric extension (F.3.7).
+ *
+ * All the lifting steps go in one sweep down the rows, each step a row or two behind the one it
+ * depends on, so the few rows in flight stay in cache: at time t, 5-3 updates L(t - cas) (from
+ * H(t - 1), H(t) at most, untouched so far) then H(t - 1) (from L(t - 1 - cas), L(t - cas), just
+ * updated); 9-7 scales L(t) and H(t), then the steps delta, gamma, beta, alpha on L(t - cas),
+ * H(t - 1), L(t - cas - 1), H(t - 2).  Each step reads its neighbours after the step before
+ * wrote them and before the step after overwrites them (a clamped neighbour is one of those),
+ * so every sample sees the operations of F.3.8 in the standard's order. */
+static inline size_t clampi(int64_t i, uint32_t n)
+{
+    return i < 0 ? 0 : i >= n ? n - 1 : (size_t)i;
+}
+
+/* Ask early for a row that is not next to the last one (the next row of a cycle; the rows
+ * a sweep reaches soon, one row stride apart). */
+#define DWT_AHEAD 2 /* rows */
+static inline void prefetch_row(const void *row, uint32_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (uint32_t i = 0; i < n; i += 16) __builtin_prefetch((const int32_t *)row + i);
+#else
+    (void)row, (void)n;
+#endif
+}
+
+static void ver_lift53(const dwt_ops *op, int32_t *L0, int32_t *H0, size_t rs, uint32_t nw,
+                       uint32_t sn, uint32_t dn, uint32_t cas)
+{
+    uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
+    for (uint32_t t = 0; t <= tend; t++) {
+        int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
+        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (i >= 0 && i < sn)
+            op->lo53r(L0 + (size_t)i * rs, H0 + clampi(i - 1 + cas, dn) * rs,
+                      H0 + clampi(i + cas, dn) * rs, nw);
+        if (j >= 0 && j < dn)
+            op->hi53r(H0 + (size_t)j * rs, L0 + clampi(j - cas, sn) * rs,
+                      L0 + clampi(j + 1 - cas, sn) * rs, nw);
     }
 }
+
+static void ver_lift97(const dwt_ops *op, float *L0, float *H0, size_t rs, uint32_t nw,
+                       uint32_t sn, uint32_t dn, uint32_t cas)
+{
+    static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
+    uint32_t tend = sn + cas > dn + 1 ? sn + cas : dn + 1;
+    for (uint32_t t = 0; t <= tend; t++) {
+        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t < sn) op->scale97r(L0 + (size_t)t * rs, nw, KAPPA);
+        if (t < dn) op->scale97r(H0 + (size_t)t * rs, nw, TWO_INV_K);
+        for (uint32_t k = 0; k < 4; k++) {
+            int64_t x = (int64_t)t - (k & 1 ? 1 : cas) - k / 2;  /* the row this step updates */
+            if (!(k & 1) && x >= 0 && x < sn)
+                op->step97r(L0 + (size_t)x * rs, H0 + clampi(x - 1 + cas, dn) * rs,
+                            H0 + clampi(x + cas, dn) * rs, nw, cf[k]);
+            if ((k & 1) && x >= 0 && x < dn)
+                op->step97r(H0 + (size_t)x * rs, L0 + clampi(x - cas, sn) * rs,
+                            L0 + clampi(x + 1 - cas, sn) * rs, nw, cf[k]);
+        }
+    }
+}
+
+/* VER_SR of the columns [0, nw) of the n interleaved rows at d. */
+static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, uint32_t nw, uint32_t n,
+                uint32_t sn, uint32_t cas)
+{
+    if (n == 1) {
+        if (rev && cas)
+            for (uint32_t k = 0; k < nw; k++) d[k] /= 2;
+        return;
+    }
+    int32_t *L0 = d + cas * stride, *H0 = d + (1 - cas) * stride;
+    if (rev) ver_lift53(op, L0, H0, 2 * stride, nw, sn, n - sn, cas);
+    else ver_lift97(op, (float *)(void *)L0, (float *)(void *)H0, 2 * stride, nw, sn, n - sn, cas);
+}
+
+/* The interleave of VER_SR's input (2D_INTERLEAVE, F.3.3) is a permutation of the rows: at
+ * level start the low-pass row i lies at i and the high-pass row j at sn + j; VER_SR wants them
+ * at 2i + cas and 2j + 1 - cas.  HOR_SR, which reads and writes every row anyway, moves them
+ * there: it follows each cycle of the permutation a, dest(a), dest(dest(a)), ..., lifting row
+ * dest(p) into a second buffer before it writes row p's result over it.  A cycle longer than a
+ * work item's share (when threads share the pass) is cut into segments; each segment's last
+ * result goes to a carry row, which the level's VER_SR items copy into place first (each its
+ * own columns), after every segment has read the row it replaces. */
+static inline uint32_t dest_row(uint32_t p, uint32_t sn, uint32_t cas)
+{
+    return p < sn ? 2 * p + cas : 2 * (p - sn) + 1 - cas;
+}
+
+typedef struct dwt_seg {
+    uint32_t a, len;      /* first row, rows */
+    uint32_t carry;       /* carry index in its pass, or UINT32_MAX: the cycle is whole */
+} dwt_seg;
 
 
 /* The passes of the inverse DWT of a group of tile-components as one queue of work items:
- * level r's HOR_SR (rows in groups) then its VER_SR (column strips in groups), level after
- * level, the components' passes interleaved (their transforms are independent).  Each thread
- * takes the next item; an item starts only after every item of its component's earlier passes
- * is done (HOR_SR of a level before its VER_SR, that before the next level).  A thread that
- * starts late finds less left to do, so nobody waits for a fixed share.  The caller's `then`
- * items (the output stage) follow in the same queue, after the last transform item. */
-#define DWT_ITEM ((size_t)1 << 14) /* samples per work item, about */
+ * level r's HOR_SR (cycle segments of rows in groups) then its VER_SR (column ranges), level
+ * after level, the components' passes interleaved (their transforms are independent).  Each
+ * thread takes the next item; an item starts only after every item of its component's earlier
+ * passes is done (HOR_SR of a level before its VER_SR, that before the next level).  A thread
+ * that starts late finds less left to do, so nobody waits for a fixed share.  The caller's
+ * `then` items (the output stage) follow in the same queue, after the last transform item. */
+#define DWT_ITEM ((size_t)1 << 14) /* samples per HOR_SR work item, about */
 #define DWT_TEAM_PASSES 256        /* passes per queue (components beyond go in another) */
 
 typedef struct dwt_pass {
     uint32_t comp;        /* index into the group */
-    uint32_t p;           /* level p / 2 + 1; rows for even p, column strips for odd p */
-    uint32_t per;         /* rows / strips per item */
+    uint32_t p;           /* level p / 2 + 1; HOR_SR for even p, VER_SR for odd p */
+    uint32_t per;         /* VER_SR: strips per item */
     size_t start, count;  /* its items */
     size_t prereq;        /* items of its component in earlier passes */
+    size_t seg0, ib0;     /* HOR_SR: its segments (q->segs) and item bounds (q->ib, count + 1) */
+    size_t carry0;        /* both passes of the level: its carries (q->carry_dst), */
+    uint32_t ncarry;      /* rows of rw samples from q->carry_buf + cbuf0 */
+    size_t cbuf0;
 } dwt_pass;
 
 typedef struct dwt_queue {
@@ -276,6 +364,10 @@ typedef struct dwt_queue {
     uint32_t npasses;
     size_t ndwt;                       /* transform items; `then` items follow */
     const j2k_dwt_then *then;
+    dwt_seg *segs;
+    uint32_t *ib;                      /* first segment of each item, relative to seg0 */
+    uint32_t *carry_dst;               /* the row each carry goes to */
+    int32_t *carry_buf;
     atomic_size_t next, all_done;
     atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
     pthread_mutex_t mutex;
@@ -285,7 +377,7 @@ typedef struct dwt_queue {
 typedef struct dwt_job {
     dwt_queue *q;
     uint32_t slot;
-    int32_t *tmp;         /* (maxn + 8) * STRIP samples */
+    int32_t *tmp;         /* 2 hor_tmp(maxn) samples */
 } dwt_job;
 
 static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uint32_t *rh)
@@ -295,46 +387,149 @@ static void dwt_level_size(const j2k_tilecomp *tc, uint32_t r, uint32_t *rw, uin
     *rh = (uint32_t)(rs->y1 - rs->y0);
 }
 
-/* Queue the passes of components [0, n) of tcs (their passes fit DWT_TEAM_PASSES). */
-static void dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, const dwt_ops *op,
-                           const j2k_dwt_then *then)
+/* The segments and items of the HOR_SR pass ps of rh rows (sn low-pass, parity cas): cycles of
+ * dest_row longer than lmax cut into segments of lmax rows, items of about `per` rows.  seen:
+ * (rh + 31) / 32 words. */
+static void dwt_segments(dwt_queue *q, dwt_pass *ps, size_t *ncarries, uint32_t rh, uint32_t sn,
+                         uint32_t cas, uint32_t lmax, uint32_t per, uint32_t *seen)
 {
-    size_t prereq[DWT_TEAM_PASSES] = {0}, items = 0;
-    uint32_t maxp = 0;
+    dwt_seg *segs = q->segs + ps->seg0;
+    uint32_t *ib = q->ib + ps->ib0, nseg = 0, nitems = 0, rows = 0;
+    memset(seen, 0, ((rh + 31) / 32) * sizeof *seen);
+    ps->carry0 = *ncarries;
+    ps->ncarry = 0;
+    ib[0] = 0;
+    for (uint32_t y = 0; y < rh; y++) {
+        if (seen[y / 32] >> (y % 32) & 1) continue;
+        uint32_t len = 0, p = y;
+        do {
+            seen[p / 32] |= 1u << (p % 32);
+            len++;
+            p = dest_row(p, sn, cas);
+        } while (p != y);
+        for (uint32_t s = 0; s < len; s += lmax) {
+            uint32_t n = len - s < lmax ? len - s : lmax;
+            dwt_seg *sg = &segs[nseg++];
+            sg->a = p;
+            sg->len = n;
+            sg->carry = UINT32_MAX;
+            for (uint32_t k = 0; k < n; k++) p = dest_row(p, sn, cas);
+            if (len > lmax) {  /* p: the next segment's first row, where this one's carry goes */
+                sg->carry = ps->ncarry++;
+                q->carry_dst[(*ncarries)++] = p;
+            }
+            rows += n;
+            if (rows >= per) ib[++nitems] = nseg, rows = 0;
+        }
+    }
+    if (rows) ib[++nitems] = nseg;
+    ps->count = nitems;
+}
+
+/* Queue the passes of components [0, n) of tcs (their passes fit DWT_TEAM_PASSES). */
+static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t threads,
+                          const dwt_ops *op, const j2k_dwt_then *then)
+{
+    size_t prereq[DWT_TEAM_PASSES] = {0}, items = 0, nsegs = 0, ncarries = 0, cbuf = 0;
+    uint32_t lasthor[DWT_TEAM_PASSES] = {0};
+    uint32_t maxp = 0, maxrh = 1;
     q->tcs = tcs;
     q->op = op;
     q->npasses = 0;
     q->then = then;
-    for (uint32_t c = 0; c < n; c++)
-        if (tcs[c].dres > 1 && 2 * (tcs[c].dres - 1) > maxp) maxp = 2 * (tcs[c].dres - 1);
+    q->segs = NULL;
+    q->ib = NULL;
+    q->carry_dst = NULL;
+    q->carry_buf = NULL;
+    for (uint32_t c = 0; c < n; c++) {
+        j2k_tilecomp *tc = &tcs[c];
+        if (tc->dres <= 1) continue;
+        if (2 * (tc->dres - 1) > maxp) maxp = 2 * (tc->dres - 1);
+        for (uint32_t r = 1; r < tc->dres; r++) {
+            uint32_t rw, rh;
+            dwt_level_size(tc, r, &rw, &rh);
+            nsegs += 2 * (size_t)rh + 2;
+            if (rh > maxrh) maxrh = rh;
+        }
+    }
+    q->segs = malloc((nsegs + 1) * sizeof *q->segs);  /* (+ 1: never malloc(0)) */
+    q->ib = malloc((nsegs + 1) * sizeof *q->ib);
+    q->carry_dst = malloc((nsegs + 1) * sizeof *q->carry_dst);
+    uint32_t *seen = malloc(((maxrh + 31) / 32) * sizeof *seen);
+    if (!q->segs || !q->ib || !q->carry_dst || !seen) {
+        free(seen);
+        return TD_E_NOMEM;
+    }
+    nsegs = 0;
     for (uint32_t p = 0; p < maxp; p++)
         for (uint32_t c = 0; c < n; c++) {
             j2k_tilecomp *tc = &tcs[c];
             if (tc->dres <= 1 || p >= 2 * (tc->dres - 1)) continue;
-            uint32_t rw, rh, units, per;
-            dwt_level_size(tc, p / 2 + 1, &rw, &rh);
+            uint32_t rw, rh, r = p / 2 + 1;
+            dwt_level_size(tc, r, &rw, &rh);
             if (rw == 0 || rh == 0) continue;
-            if (!(p & 1)) units = rh, per = (uint32_t)(DWT_ITEM / rw) + 1;
-            else units = (rw + STRIP - 1) / STRIP, per = (uint32_t)(DWT_ITEM / ((size_t)rh * STRIP)) + 1;
-            dwt_pass *ps = &q->pass[q->npasses++];
+            dwt_pass *ps = &q->pass[q->npasses];
             ps->comp = c;
             ps->p = p;
-            ps->per = per;
+            if (!(p & 1)) {
+                /* whole cycles when one thread does them all; else segments of at most a
+                 * quarter of a thread's share (at most about 8 threads carries) */
+                uint32_t per = (uint32_t)(DWT_ITEM / rw) + 1, lmax = UINT32_MAX;
+                if (threads > 1) {
+                    lmax = (uint32_t)(((uint64_t)rh + 4 * threads - 1) / (4 * threads));
+                    if (lmax < per) lmax = per;
+                }
+                const j2k_res *lr = &tc->res[r - 1];
+                ps->seg0 = nsegs;
+                ps->ib0 = nsegs;
+                dwt_segments(q, ps, &ncarries, rh, (uint32_t)(lr->y1 - lr->y0),
+                             (uint32_t)tc->res[r].y0 & 1, lmax, per, seen);
+                nsegs += 2 * (size_t)rh + 2;
+                ps->cbuf0 = cbuf;
+                cbuf += (size_t)ps->ncarry * rw;
+                lasthor[c] = q->npasses;
+            } else {
+                /* column ranges as wide as the threads allow (longer rows, fewer sweeps):
+                 * about two per thread, from 4 to 64 strips */
+                uint32_t units = (rw + STRIP - 1) / STRIP;
+                uint32_t per = (units + 2 * threads - 1) / (2 * threads);
+                ps->per = per < 4 ? 4 : per > 64 ? 64 : per;
+                ps->count = (units + ps->per - 1) / ps->per;
+                const dwt_pass *hp = &q->pass[lasthor[c]];
+                ps->carry0 = hp->carry0;
+                ps->ncarry = hp->ncarry;
+                ps->cbuf0 = hp->cbuf0;
+            }
             ps->start = items;
-            ps->count = (units + per - 1) / per;
             ps->prereq = prereq[c];
             prereq[c] += ps->count;
             items += ps->count;
+            q->npasses++;
         }
+    free(seen);
+    if (cbuf) {
+        q->carry_buf = malloc(cbuf * sizeof *q->carry_buf);
+        if (!q->carry_buf) return TD_E_NOMEM;
+    }
     q->ndwt = items;
     atomic_init(&q->next, 0);
     atomic_init(&q->all_done, 0);
     for (uint32_t c = 0; c < n; c++) atomic_init(&q->done[c], 0);
+    return TD_OK;
+}
+
+static void dwt_queue_free(dwt_queue *q)
+{
+    free(q->segs);
+    free(q->ib);
+    free(q->carry_dst);
+    free(q->carry_buf);
 }
 
 /* Item k of pass ps. */
 static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
 {
+    const dwt_ops *op = q->op;
     j2k_tilecomp *tc = &q->tcs[ps->comp];
     uint32_t p = ps->p, r = p / 2 + 1, rw, rh;
     dwt_level_size(tc, r, &rw, &rh);
@@ -343,19 +538,40 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
     int rev = tc->tccp->reversible;
     size_t stride = tc->w;
-    int32_t *data = tc->data;
-    uint32_t u0 = (uint32_t)(k * ps->per), u1;
+    int32_t *data = tc->data, *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
     if (!(p & 1)) {
-        u1 = rh - u0 < ps->per ? rh : u0 + ps->per;
-        for (uint32_t y = u0; y < u1; y++) hor(q->op, rev, data + y * stride, tmp, rw, snx, casx);
+        int32_t *T0 = tmp, *T1 = tmp + hor_tmp(op, rw);
+        /* the rows of a cycle are far apart: ask for the next ones early, about 1 KiB ahead */
+        uint32_t depth = rw >= 256 ? 1 : rw >= 16 ? 256 / rw : 16;
+        const uint32_t *ib = q->ib + ps->ib0;
+        for (uint32_t s = ib[k]; s < ib[k + 1]; s++) {
+            const dwt_seg *sg = &q->segs[ps->seg0 + s];
+            uint32_t y = sg->a, ahead = y, ia = 0;
+            hor_in(op, rev, data + y * stride, T0, rw, snx, casx);
+            for (uint32_t i = 1; i < sg->len; i++) {
+                y = dest_row(y, sny, casy);
+                for (; ia < i + depth && ia + 1 < sg->len; ia++) {
+                    ahead = dest_row(ahead, sny, casy);
+                    if (ia >= i) prefetch_row(data + ahead * stride, rw);
+                }
+                hor_in(op, rev, data + y * stride, T1, rw, snx, casx);
+                hor_out(op, data + y * stride, T0, rw, snx, casx);
+                int32_t *t = T0;
+                T0 = T1, T1 = t;
+            }
+            int32_t *out = sg->carry == UINT32_MAX ? data + dest_row(y, sny, casy) * stride
+                                                   : carry + (size_t)sg->carry * rw;
+            hor_out(op, out, T0, rw, snx, casx);
+        }
         return;
     }
-    uint32_t nstrips = (rw + STRIP - 1) / STRIP;
-    u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
-    for (uint32_t st = u0; st < u1; st++) {
-        uint32_t x0 = st * STRIP, bw = rw - x0 < STRIP ? rw - x0 : STRIP;
-        ver(q->op, rev, data + x0, stride, tmp, bw, rh, sny, casy);
-    }
+    uint32_t nstrips = (rw + STRIP - 1) / STRIP, u0 = (uint32_t)(k * ps->per);
+    uint32_t u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
+    uint32_t x0 = u0 * STRIP, x1 = u1 * STRIP < rw ? u1 * STRIP : rw;
+    for (uint32_t c = 0; c < ps->ncarry; c++)
+        memcpy(data + q->carry_dst[ps->carry0 + c] * stride + x0, carry + (size_t)c * rw + x0,
+               (x1 - x0) * sizeof *data);
+    ver(op, rev, data + x0, stride, x1 - x0, rh, sny, casy);
 }
 
 /* Until *counter >= target: briefly spinning, then sleeping. */
@@ -407,8 +623,8 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
         if (tcs[c].h > maxn) maxn = tcs[c].h;
         samples += (size_t)tcs[c].w * tcs[c].h;
     }
-    /* vertical: (n + 4) * STRIP; horizontal: n + 4 + 2 * lanes (lanes <= STRIP) */
-    size_t per = ((size_t)maxn + 8) * STRIP;
+    /* two rows for HOR_SR: 2 (n + 4 + 2 * lanes), lanes <= STRIP */
+    size_t per = 2 * ((size_t)maxn + 4 + 2 * STRIP);
     /* below ~64K samples a thread costs more than it saves */
     if (samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
     /* zeroed: the vector tails read the slack after each array before anything is written
@@ -417,7 +633,13 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     if (!tmp) return TD_E_NOMEM;
     dwt_queue *q = malloc(sizeof *q);
     if (!q) { free(tmp); return TD_E_NOMEM; }
-    dwt_queue_init(q, tcs, n, dwt_pick_ops(), then);
+    int rc = dwt_queue_init(q, tcs, n, threads, dwt_pick_ops(), then);
+    if (rc != TD_OK) {
+        dwt_queue_free(q);
+        free(q);
+        free(tmp);
+        return rc;
+    }
     pthread_mutex_init(&q->mutex, NULL);
     pthread_cond_init(&q->cond, NULL);
     dwt_job jobs[J2K_DWT_MAX_THREADS];
@@ -432,6 +654,7 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->mutex);
+    dwt_queue_free(q);
     free(q);
     free(tmp);
     return TD_OK;

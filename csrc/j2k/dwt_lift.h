@@ -8,9 +8,9 @@
  *                  second halves
  *
  * Every step works on flat arrays: X[j] op= f(A[j], A[j + off]) for j in [0, total), a whole
- * vector at a time.  Horizontally the elements are samples (off = 1); vertically they are rows
- * of a strip of STRIP columns (off = STRIP).  The last vector may run past `total`: the caller's
- * buffers have DWT_V elements of slack after each array (never past the tile-component).
+ * vector at a time, on a row copied out of the tile-component (the elements are samples,
+ * off = 1).  The last vector may run past `total`: the caller's buffers have DWT_V elements of
+ * slack after each array.
  */
 
 typedef int32_t DWT_FN(vi) __attribute__((vector_size(4 * DWT_V), aligned(4), may_alias));
@@ -60,19 +60,45 @@ DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m
     for (; i < n; i++) dst[i] = src[i] * m;
 }
 
-/* n rows of STRIP samples from src (row stride ss) to dst (row stride ds) */
-DWT_ATTR void DWT_FN(rows)(int32_t *dst, size_t ds, const int32_t *src, size_t ss, uint32_t n)
+/* The same steps on whole rows of the tile-component (VER_SR, SIMD across the row): X, A and
+ * B are rows of n samples, and exactly n are read and written (the rows' neighbours belong to
+ * other bands or other threads), so the last partial vector is done one sample at a time with
+ * the operations of the vector code. */
+DWT_ATTR void DWT_FN(lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++, dst += ds, src += ss)
-        for (uint32_t k = 0; k < STRIP; k += DWT_V) *(VI *)(dst + k) = *(const VI *)(src + k);
+    size_t j = 0;
+    for (; j + DWT_V <= n; j += DWT_V) {
+        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j) + 2;
+        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) - (VU)((VI)s >> 2));
+    }
+    for (; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
 }
 
-/* the same, each sample times m */
-DWT_ATTR void DWT_FN(rows_scale)(float *dst, size_t ds, const float *src, size_t ss, uint32_t n,
-                                 float m)
+DWT_ATTR void DWT_FN(hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++, dst += ds, src += ss)
-        for (uint32_t k = 0; k < STRIP; k += DWT_V) *(VF *)(dst + k) = *(const VF *)(src + k) * m;
+    size_t j = 0;
+    for (; j + DWT_V <= n; j += DWT_V) {
+        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j);
+        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) + (VU)((VI)s >> 1));
+    }
+    for (; j < n; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], B[j]) >> 1);
+}
+
+DWT_ATTR void DWT_FN(step97r)(float *X, const float *A, const float *B, size_t n, float cf)
+{
+    size_t j = 0;
+    for (; j + DWT_V <= n; j += DWT_V) {
+        VF s = *(const VF *)(A + j) + *(const VF *)(B + j);
+        *(VF *)(X + j) = *(VF *)(X + j) - cf * s;
+    }
+    for (; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
+}
+
+DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
+{
+    size_t j = 0;
+    for (; j + DWT_V <= n; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
+    for (; j < n; j++) X[j] = X[j] * m;
 }
 
 /* out[2i] = first[i], out[2i + 1] = second[i] for 2i + 1 < n (and out[n - 1] = first[n / 2]
