@@ -608,6 +608,22 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         int bottom = 2 * qy + 1 < h;
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
+#ifdef TD_HT_AVX2
+        if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
+            for (; x + 1 < qfull; x += 2) {
+                if (!((qr[x] | qr[x + 1]) & 0xF0)) {
+                    _mm_storeu_si128((__m128i *)(void *)(r0 + 2 * x), _mm_setzero_si128());
+                    _mm_storeu_si128((__m128i *)(void *)(r1 + 2 * x), _mm_setzero_si128());
+                    _mm_storeu_si128((__m128i *)(void *)(vc + 1 + 2 * x), _mm_setzero_si128());
+                    continue;
+                }
+                if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
+                               fast) != TD_OK ||
+                    magsgn_one(ms, &pos, qr[x + 1], x + 1, 1, w, 1, bp, r0, r1, vp, vc, simd,
+                               flt, pt, fast) != TD_OK)
+                    return TD_E_CORRUPT;
+            }
+#endif
         for (; x < qfull; x++)
             if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
                            fast) != TD_OK)
