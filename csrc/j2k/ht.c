@@ -425,6 +425,14 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
     }
     /* contexts times 128, the table entries carry the part from the quad on the left so */
     uint32_t bad = 0, e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
+    if (two && !(c | ac[qx + 1] | ((uint32_t)mq & 3))) {
+        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
+         * VLC or U-VLC bits */
+        cur[qx] = cur[qx + 1] = 0;
+        *mqp = mq >> 2;
+        *mqnp = mqn - 2;
+        return 0;
+    }
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
