@@ -123,10 +123,10 @@ static inline void store_le64(uint8_t *p, uint64_t v)
 
 /* MagSgn (clause 7.3.4) without its stuffing bits: d[0 .. len) into dst, LSB first, then 1s
  * (MagSgn reads 1s past the end of its segment).  dst holds destuff_cap(len) bytes.  Returns
- * lim: the bytes from dst[lim] on are all 0xFF, and 15 of them are there, so a reader at bit
+ * lim: the bytes from dst[lim] on are all 0xFF, and 16 of them are there, so a reader at bit
  * position pos loads 8 bytes (16 with AVX2) from dst[min(pos / 8, lim)] and never leaves dst
  * (lim <= len + 1). */
-static size_t destuff_cap(uint32_t len) { return (size_t)len + 16; }
+static size_t destuff_cap(uint32_t len) { return (size_t)len + 17; }
 
 static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
 {
@@ -169,7 +169,7 @@ static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
         }
     }
     *o++ = (uint8_t)(acc | (0xFFu << nb));
-    memset(o, 0xFF, 15);
+    memset(o, 0xFF, 16);
     return (uint32_t)(o - dst);
 }
 
