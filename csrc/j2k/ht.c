@@ -416,12 +416,14 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
                  int32_t *r1, uint32_t *v)
 {
     const uint64_t ones = 0x0101010101010101u;
-    uint32_t s0 = ht_spread[(e0 >> 4) & 0xF], s1 = ht_spread[(e1 >> 4) & 0xF];
-    uint64_t sig = s0 | (uint64_t)s1 << 32;
-    uint64_t ibit = ht_spread[(e0 >> 8) & 0xF] | (uint64_t)ht_spread[(e1 >> 8) & 0xF] << 32;
-    /* byte i: m_i (0 where insignificant) of sample i: TL0 BL0 TR0 BR0 TL1 BL1 TR1 BR1 */
-    uint64_t m = (Uq0 * s0 - ht_spread[(e0 >> 12) & 0xF]) |
-                 (uint64_t)(Uq1 * s1 - ht_spread[(e1 >> 12) & 0xF]) << 32;
+    /* nibbles k (bits 0-3) and l (bits 32-35) times 0x204081: bit i of each in byte i (the
+     * four copies 7 bits apart do not overlap); sample i: TL0 BL0 TR0 BR0 TL1 BL1 TR1 BR1 */
+    uint64_t e01 = e0 | (uint64_t)e1 << 32;
+    uint64_t sig = ((e01 >> 4) & 0xF0000000Fu) * 0x204081u & ones;
+    uint64_t ibit = ((e01 >> 8) & 0xF0000000Fu) * 0x204081u & ones;
+    uint64_t ek = ((e01 >> 12) & 0xF0000000Fu) * 0x204081u & ones;
+    /* byte i: m_i (0 where insignificant) */
+    uint64_t m = (sig * Uq0 & 0xFFFFFFFFu) + ((sig >> 32) * Uq1 << 32) - ek;
     uint64_t pre = m * (ones << 8);  /* byte i: m_0 + .. + m_(i-1), at most 98 */
     uint32_t total = (uint32_t)((pre + m) >> 56), pos = *pos_io, at = pos >> 3;
     at = at < ms->lim ? at : ms->lim;  /* past lim every byte is 0xFF: any offset reads 1s */
