@@ -242,25 +242,26 @@ static inline uint32_t rev_bit(ht_rev *r)
 typedef struct ht_mel {
     const uint8_t *p;
     uint32_t pos, len;
-    uint32_t byte, bits;  /* current byte and its bits left */
+    uint64_t acc;         /* bits to come, the next at bit 63 */
+    uint32_t n;           /* their number */
     uint32_t unstuff;
     uint32_t k;
     uint64_t q;           /* events not yet taken */
     uint32_t qn;          /* their number */
 } ht_mel;
 
-static inline uint32_t mel_bit(ht_mel *m)
+/* At least 56 bits into acc. */
+static inline void mel_refill(ht_mel *m)
 {
-    if (m->bits == 0) {
+    while (m->n <= 56) {
         uint32_t b = m->pos < m->len ? m->p[m->pos] : 0xFF;
         if (m->pos + 1 == m->len) b |= 0x0F; /* the byte shared with Scup */
         if (m->pos < m->len) m->pos++;
-        m->bits = m->unstuff ? 7 : 8;
+        uint32_t nb = m->unstuff ? 7 : 8; /* after 0xFF: the 7 low bits */
+        m->acc |= (uint64_t)(b & ((1u << nb) - 1)) << (64 - m->n - nb);
+        m->n += nb;
         m->unstuff = b == 0xFF;
-        m->byte = b;
     }
-    m->bits--;
-    return (m->byte >> m->bits) & 1;
 }
 
 /* Decode MEL symbols until the queue holds more than 32 events (a symbol gives at most 32). */
@@ -269,12 +270,16 @@ static void mel_fill(ht_mel *m)
     static const uint8_t mel_e[13] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5};
     while (m->qn <= 32) {
         uint32_t e = mel_e[m->k];
-        if (mel_bit(m)) { /* a run of 2^e zero events */
+        if (m->n < 6) mel_refill(m); /* a symbol takes at most 6 bits */
+        if (m->acc >> 63) { /* a run of 2^e zero events */
+            m->acc <<= 1;
+            m->n--;
             m->qn += 1u << e;
             if (m->k < 12) m->k++;
         } else { /* e bits: a run of that many zero events, then a 1 event */
-            uint32_t r = 0;
-            for (uint32_t i = 0; i < e; i++) r = (r << 1) | mel_bit(m);
+            uint32_t r = (uint32_t)(m->acc >> (63 - e)); /* bit 63 is 0: e bits after it */
+            m->acc <<= 1 + e;
+            m->n -= 1 + e;
             m->q |= (uint64_t)1 << (m->qn + r);
             m->qn += r + 1;
             if (m->k > 0) m->k--;
