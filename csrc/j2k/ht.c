@@ -21,10 +21,14 @@
  * table lookup, a VLC table entry is its own shift count and carries its part of the next
  * quad's context (no arithmetic between lookups); the first quad row has its own copy.  MagSgn is
  * first copied without its stuffing bits into a flat buffer, so a quad's bits are one 8-byte load
- * at its bit position and the only serial chain of pass 2 is that position.  The MagSgn of a quad
- * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
- * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
- * and stay plain C elsewhere.
+ * at its bit position and the only serial chain of pass 2 is that position.  With AVX2, pass 2
+ * takes full quads in pairs: the eight samples of a pair with U_q <= 14 in 32-bit lanes, each
+ * lane's bytes picked out of one 16-byte window at prefix-summed offsets and shifted by its
+ * own bit offset (other quads: four 64-bit lanes, or plain C).  Runs of insignificant quads,
+ * common in image backgrounds, are cheap in both passes: a quad pair in context 0 with MEL
+ * events 0 is one test in pass 1, a pair with rho 0 is three 16-byte zero stores in pass 2.
+ * Both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time, and stay
+ * plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
@@ -637,6 +641,7 @@ static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uin
     if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
 #ifndef TD_HT_AVX2
     (void)simd;
+    (void)fast;
 #endif
     if (!full) { /* the samples inside the block */
         uint32_t valid = (2 * x + 1 < w ? 0x5 : 0x1) * (bottom ? 3 : 1);
