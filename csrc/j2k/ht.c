@@ -21,10 +21,14 @@
  * table lookup, a VLC table entry is its own shift count and carries its part of the next
  * quad's context (no arithmetic between lookups); the first quad row has its own copy.  MagSgn is
  * first copied without its stuffing bits into a flat buffer, so a quad's bits are one 8-byte load
- * at its bit position and the only serial chain of pass 2 is that position.  The MagSgn of a quad
- * takes four 64-bit lanes with AVX2 (each sample shifted out of the bit window at its own
- * offset); both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time,
- * and stay plain C elsewhere.
+ * at its bit position and the only serial chain of pass 2 is that position.  With AVX2, pass 2
+ * takes full quads in pairs: the eight samples of a pair with U_q <= 14 in 32-bit lanes, each
+ * lane's bytes picked out of one 16-byte window at prefix-summed offsets and shifted by its
+ * own bit offset (other quads: four 64-bit lanes, or plain C).  Runs of insignificant quads,
+ * common in image backgrounds, are cheap in both passes: a quad pair in context 0 with MEL
+ * events 0 is one test in pass 1, a pair with rho 0 is three 16-byte zero stores in pass 2.
+ * Both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time, and stay
+ * plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
  * (clause 7.5) backward from its end.
  *
@@ -123,9 +127,10 @@ static inline void store_le64(uint8_t *p, uint64_t v)
 
 /* MagSgn (clause 7.3.4) without its stuffing bits: d[0 .. len) into dst, LSB first, then 1s
  * (MagSgn reads 1s past the end of its segment).  dst holds destuff_cap(len) bytes.  Returns
- * lim: the bytes from dst[lim] on are all 0xFF, and 8 of them are there, so a reader at bit
- * position pos loads 8 bytes from dst[min(pos / 8, lim)] and never leaves dst. */
-static size_t destuff_cap(uint32_t len) { return (size_t)len + 16; }
+ * lim: the bytes from dst[lim] on are all 0xFF, and 16 of them are there, so a reader at bit
+ * position pos loads 8 bytes (16 with AVX2) from dst[min(pos / 8, lim)] and never leaves dst
+ * (lim <= len + 1). */
+static size_t destuff_cap(uint32_t len) { return (size_t)len + 17; }
 
 static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
 {
@@ -168,7 +173,7 @@ static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
         }
     }
     *o++ = (uint8_t)(acc | (0xFFu << nb));
-    memset(o, 0xFF, 8);
+    memset(o, 0xFF, 16);
     return (uint32_t)(o - dst);
 }
 
@@ -241,25 +246,26 @@ static inline uint32_t rev_bit(ht_rev *r)
 typedef struct ht_mel {
     const uint8_t *p;
     uint32_t pos, len;
-    uint32_t byte, bits;  /* current byte and its bits left */
+    uint64_t acc;         /* bits to come, the next at bit 63 */
+    uint32_t n;           /* their number */
     uint32_t unstuff;
     uint32_t k;
     uint64_t q;           /* events not yet taken */
     uint32_t qn;          /* their number */
 } ht_mel;
 
-static inline uint32_t mel_bit(ht_mel *m)
+/* At least 56 bits into acc. */
+static inline void mel_refill(ht_mel *m)
 {
-    if (m->bits == 0) {
+    while (m->n <= 56) {
         uint32_t b = m->pos < m->len ? m->p[m->pos] : 0xFF;
         if (m->pos + 1 == m->len) b |= 0x0F; /* the byte shared with Scup */
         if (m->pos < m->len) m->pos++;
-        m->bits = m->unstuff ? 7 : 8;
+        uint32_t nb = m->unstuff ? 7 : 8; /* after 0xFF: the 7 low bits */
+        m->acc |= (uint64_t)(b & ((1u << nb) - 1)) << (64 - m->n - nb);
+        m->n += nb;
         m->unstuff = b == 0xFF;
-        m->byte = b;
     }
-    m->bits--;
-    return (m->byte >> m->bits) & 1;
 }
 
 /* Decode MEL symbols until the queue holds more than 32 events (a symbol gives at most 32). */
@@ -268,12 +274,16 @@ static void mel_fill(ht_mel *m)
     static const uint8_t mel_e[13] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4, 5};
     while (m->qn <= 32) {
         uint32_t e = mel_e[m->k];
-        if (mel_bit(m)) { /* a run of 2^e zero events */
+        if (m->n < 6) mel_refill(m); /* a symbol takes at most 6 bits */
+        if (m->acc >> 63) { /* a run of 2^e zero events */
+            m->acc <<= 1;
+            m->n--;
             m->qn += 1u << e;
             if (m->k < 12) m->k++;
         } else { /* e bits: a run of that many zero events, then a 1 event */
-            uint32_t r = 0;
-            for (uint32_t i = 0; i < e; i++) r = (r << 1) | mel_bit(m);
+            uint32_t r = (uint32_t)(m->acc >> (63 - e)); /* bit 63 is 0: e bits after it */
+            m->acc <<= 1 + e;
+            m->n -= 1 + e;
             m->q |= (uint64_t)1 << (m->qn + r);
             m->qn += r + 1;
             if (m->k > 0) m->k--;
@@ -403,6 +413,63 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
     if (!check || Uq + bp <= 30) return 0; /* (2 mu + 1) < 2^(Uq + 1): none reaches 2^31 */
     return !_mm256_testz_si256(mag, _mm256_set1_epi64x((long long)0xFFFFFFFF80000000ull));
 }
+
+/* Two quads side by side with U_q0, U_q1 <= 14 (at most 112 MagSgn bits, in the 16 bytes
+ * from the byte of the current position): the eight samples in 32-bit lanes, each with the
+ * 3 bytes holding its bits (at most 7 + 14) picked out of that window by a byte shuffle and
+ * shifted by its own offset.  e0, e1: pass 1's quads; writes the top samples at r0[0..3], the
+ * bottom ones at r1[0..3], their v at v[0..3], as magsgn_quad_avx2 does with check 0. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline void
+magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, uint32_t Uq0,
+                 uint32_t Uq1, uint32_t bp, __m128i rsh, int flt, float step, int32_t *r0,
+                 int32_t *r1, uint32_t *v)
+{
+    const uint64_t ones = 0x0101010101010101u;
+    /* nibbles k (bits 0-3) and l (bits 32-35) times 0x204081: bit i of each in byte i (the
+     * four copies 7 bits apart do not overlap); sample i: TL0 BL0 TR0 BR0 TL1 BL1 TR1 BR1 */
+    uint64_t e01 = e0 | (uint64_t)e1 << 32;
+    uint64_t sig = ((e01 >> 4) & 0xF0000000Fu) * 0x204081u & ones;
+    uint64_t ibit = ((e01 >> 8) & 0xF0000000Fu) * 0x204081u & ones;
+    uint64_t ek = ((e01 >> 12) & 0xF0000000Fu) * 0x204081u & ones;
+    /* byte i: m_i (0 where insignificant) */
+    uint64_t m = (sig * Uq0 & 0xFFFFFFFFu) + ((sig >> 32) * Uq1 << 32) - ek;
+    uint64_t pre = m * (ones << 8);  /* byte i: m_0 + .. + m_(i-1), at most 98 */
+    uint32_t total = (uint32_t)((pre + m) >> 56), pos = *pos_io, at = pos >> 3;
+    at = at < ms->lim ? at : ms->lim;  /* past lim every byte is 0xFF: any offset reads 1s */
+    uint64_t off = pre + (pos & 7) * ones;  /* bit offsets in the window, at most 105 */
+    *pos_io = pos + total;
+    __m256i win = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)
+                                                              (ms->b + at)));
+    /* byte offset of each lane's first byte, in the 3 low bytes of its lane, then + 0, 1, 2 */
+    __m256i ctl = _mm256_shuffle_epi8(
+        _mm256_set1_epi64x((long long)((off >> 3) & 0x1F1F1F1F1F1F1F1Fu)),
+        _mm256_setr_epi8(0, 0, 0, -128, 1, 1, 1, -128, 2, 2, 2, -128, 3, 3, 3, -128, 4, 4, 4,
+                         -128, 5, 5, 5, -128, 6, 6, 6, -128, 7, 7, 7, -128));
+    ctl = _mm256_add_epi8(ctl, _mm256_set1_epi32((int)0x80020100u));
+    __m256i bits = _mm256_srlv_epi32(
+        _mm256_shuffle_epi8(win, ctl),
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)(off & 0x0707070707070707u))));
+    const __m256i one = _mm256_set1_epi32(1);
+    __m256i mv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m));
+    __m256i sv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sig));
+    __m256i iv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)ibit));
+    __m256i low = _mm256_sub_epi32(_mm256_sllv_epi32(one, mv), one);
+    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
+                                                 _mm256_sllv_epi32(iv, mv)), sv);
+    __m256i mag = _mm256_sll_epi32(_mm256_add_epi32(vv, _mm256_add_epi32(sv, sv)),
+                                   _mm_cvtsi32_si128((int)(bp - 1)));
+    __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
+    __m256i out = _mm256_sub_epi32(_mm256_xor_si256(flt ? mag : _mm256_srl_epi32(mag, rsh), neg),
+                                   neg);
+    /* TL0 TR0 TL1 TR1 to r0, BL0 BR0 BL1 BR1 to r1 */
+    const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    out = _mm256_permutevar8x32_epi32(out, perm);
+    if (flt) out = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(out), _mm256_set1_ps(step)));
+    _mm_storeu_si128((__m128i *)(void *)r0, _mm256_castsi256_si128(out));
+    _mm_storeu_si128((__m128i *)(void *)r1, _mm256_extracti128_si256(out, 1));
+    _mm_storeu_si128((__m128i *)(void *)v,
+                     _mm256_extracti128_si256(_mm256_permutevar8x32_epi32(vv, perm), 1));
+}
 #endif
 
 /* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
@@ -425,6 +492,14 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
     }
     /* contexts times 128, the table entries carry the part from the quad on the left so */
     uint32_t bad = 0, e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
+    if (two && !(c | ac[qx + 1] | ((uint32_t)mq & 3))) {
+        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
+         * VLC or U-VLC bits */
+        cur[qx] = cur[qx + 1] = 0;
+        *mqp = mq >> 2;
+        *mqnp = mqn - 2;
+        return 0;
+    }
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
@@ -566,6 +641,7 @@ static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uin
     if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
 #ifndef TD_HT_AVX2
     (void)simd;
+    (void)fast;
 #endif
     if (!full) { /* the samples inside the block */
         uint32_t valid = (2 * x + 1 < w ? 0x5 : 0x1) * (bottom ? 3 : 1);
@@ -608,6 +684,36 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         int bottom = 2 * qy + 1 < h;
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
+#ifdef TD_HT_AVX2
+        if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
+            for (; x + 1 < qfull; x += 2) {
+                if (!((qr[x] | qr[x + 1]) & 0xF0)) {
+                    _mm_storeu_si128((__m128i *)(void *)(r0 + 2 * x), _mm_setzero_si128());
+                    _mm_storeu_si128((__m128i *)(void *)(r1 + 2 * x), _mm_setzero_si128());
+                    _mm_storeu_si128((__m128i *)(void *)(vc + 1 + 2 * x), _mm_setzero_si128());
+                    continue;
+                }
+                uint32_t e0 = qr[x], e1 = qr[x + 1], rho0 = (e0 >> 4) & 0xF,
+                         rho1 = (e1 >> 4) & 0xF;
+                const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 4 */
+                uint32_t g0 = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+                uint32_t g1 = 31 - (uint32_t)__builtin_clz(vv[2] | vv[3] | vv[4] | vv[5] | 2);
+                uint32_t Uq0 = (e0 >> 16) + ((rho0 & (rho0 - 1)) ? g0 : 1);
+                uint32_t Uq1 = (e1 >> 16) + ((rho1 & (rho1 - 1)) ? g1 : 1);
+                if ((Uq0 > Uq1 ? Uq0 : Uq1) <= fast) {
+                    magsgn_pair_avx2(ms, &pos, e0, e1, Uq0, Uq1, bp,
+                                     _mm_cvtsi32_si128((int)pt.rsh), flt,
+                                     pt.step, r0 + 2 * x, r1 + 2 * x,
+                                     vc + 1 + 2 * x);
+                    continue;
+                }
+                if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
+                               fast) != TD_OK ||
+                    magsgn_one(ms, &pos, qr[x + 1], x + 1, 1, w, 1, bp, r0, r1, vp, vc, simd,
+                               flt, pt, fast) != TD_OK)
+                    return TD_E_CORRUPT;
+            }
+#endif
         for (; x < qfull; x++)
             if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
                            fast) != TD_OK)
