@@ -748,26 +748,6 @@ static void store_free(store_ctx *s)
     free(s->scratch);
 }
 
-/* Free what tier 2 built for tile t (partition, tag trees, packet data) once its code-blocks
- * are decoded: the inverse DWT and the output need only the tile-components. */
-static void tile_free_tier2(j2k_tile *t)
-{
-    free(t->cblks);
-    free(t->prcs);
-    free(t->nodes);
-    free(t->parents);
-    free(t->chunks);
-    free(t->body);
-    free(t->hdrs);
-    t->cblks = NULL;
-    t->prcs = NULL;
-    t->nodes = NULL;
-    t->parents = NULL;
-    t->chunks = NULL;
-    t->body = t->hdrs = NULL;
-    t->ncblks = t->nprcs = t->nnodes = t->nchunks = t->cap_chunks = 0;
-}
-
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
                      td_error *err)
 {
@@ -834,7 +814,7 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             rc = decode_blocks(d, &t, opt->threads);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
-        tile_free_tier2(&t); /* the partition and packet data are done with */
+        j2k_tile_free_tier2(&t); /* the partition and packet data are done with */
         int mct = 0;
         if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];

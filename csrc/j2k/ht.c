@@ -132,6 +132,22 @@ static inline void store_le64(uint8_t *p, uint64_t v)
  * (lim <= len + 1). */
 static size_t destuff_cap(uint32_t len) { return (size_t)len + 17; }
 
+/* One byte b of MagSgn into the bit accumulator (7 bits after a 0xFF), a whole byte out to o
+ * when there is one; returns o moved past what it wrote. */
+static inline uint8_t *destuff_byte(uint32_t b, uint8_t *o, uint64_t *acc, uint32_t *nb,
+                                    uint32_t *unstuff)
+{
+    *acc |= (uint64_t)(*unstuff ? b & 0x7F : b) << *nb;
+    *nb += *unstuff ? 7 : 8;
+    *unstuff = b == 0xFF;
+    if (*nb >= 8) {
+        *o++ = (uint8_t)*acc;
+        *acc >>= 8;
+        *nb -= 8;
+    }
+    return o;
+}
+
 static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
 {
     uint8_t *o = dst;
@@ -150,27 +166,11 @@ static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
             }
             /* one byte at a time up to and past the 0xFF */
             for (uint32_t end = i + 8; i < end;) {
-                uint32_t b = d[i++];
-                acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
-                nb += unstuff ? 7 : 8;
-                unstuff = b == 0xFF;
-                if (nb >= 8) {
-                    *o++ = (uint8_t)acc;
-                    acc >>= 8;
-                    nb -= 8;
-                }
+                o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
             }
             continue;
         }
-        uint32_t b = d[i++];
-        acc |= (uint64_t)(unstuff ? b & 0x7F : b) << nb;
-        nb += unstuff ? 7 : 8;
-        unstuff = b == 0xFF;
-        if (nb >= 8) {
-            *o++ = (uint8_t)acc;
-            acc >>= 8;
-            nb -= 8;
-        }
+        o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
     }
     *o++ = (uint8_t)(acc | (0xFFu << nb));
     memset(o, 0xFF, 16);

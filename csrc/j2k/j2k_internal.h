@@ -216,6 +216,9 @@ int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t t, uint32_
 int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *tile,
                      uint32_t max_layers, td_error *err);
 void j2k_tile_free(j2k_tile *tile);
+/* Free what tier 2 built for a tile (partition, tag trees, packet data), keeping the
+ * tile-components: the inverse DWT and the output need only those. */
+void j2k_tile_free_tier2(j2k_tile *tile);
 
 /* ---- the block decoders (tier1.c; ht.c plugs in beside it) ---- */
 typedef struct j2k_segment {

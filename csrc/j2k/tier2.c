@@ -16,11 +16,8 @@
 
 #define NONE UINT32_MAX
 
-void j2k_tile_free(j2k_tile *t)
+void j2k_tile_free_tier2(j2k_tile *t)
 {
-    if (t->comps)
-        for (uint32_t c = 0; c < t->ncomps_alloc; c++) free(t->comps[c].data);
-    free(t->comps);
     free(t->cblks);
     free(t->prcs);
     free(t->nodes);
@@ -28,6 +25,21 @@ void j2k_tile_free(j2k_tile *t)
     free(t->chunks);
     free(t->body);
     free(t->hdrs);
+    t->cblks = NULL;
+    t->prcs = NULL;
+    t->nodes = NULL;
+    t->parents = NULL;
+    t->chunks = NULL;
+    t->body = t->hdrs = NULL;
+    t->ncblks = t->nprcs = t->nnodes = t->nchunks = t->cap_chunks = 0;
+}
+
+void j2k_tile_free(j2k_tile *t)
+{
+    if (t->comps)
+        for (uint32_t c = 0; c < t->ncomps_alloc; c++) free(t->comps[c].data);
+    free(t->comps);
+    j2k_tile_free_tier2(t);
     memset(t, 0, sizeof *t);
 }
 
