@@ -615,6 +615,13 @@ def _relayer(cs: bytes, lead: bool = False, ht: bytes | None = None) -> tuple[by
 MODE_SWITCHES = [0, 1, 2, 4, 8, 16, 32, 1 | 4, 1 | 2 | 8 | 16 | 32, 2 | 4 | 8 | 16 | 32, 63]
 
 
+def _wavy_u8(rows, cols, sx, sy, seed):
+    """An 8-bit test image: smooth waves of periods sx, sy plus noise (seeded)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:cols]
+    return ((np.sin(x / sx) + np.cos(y / sy) + 2) * 50 + rng.integers(0, 40, x.shape)).astype(np.uint8)
+
+
 @pytest.mark.parametrize("modesw", MODE_SWITCHES)
 def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
     """OpenJPEG (glymur) encodes Part 1 with the mode switches; the same code-blocks inside a
@@ -631,9 +638,7 @@ def test_mixed_mode_ebcot_blocks(modesw, tmp_path):
     Part 1 (_relayer); OpenJPEG is the oracle for the re-packetized Part 1 stream (all
     layers: the source; layer 0 alone: OpenJPEG's own decode)."""
     glymur = pytest.importorskip("glymur")
-    rng = np.random.default_rng(1)
-    y, x = np.mgrid[0:96, 0:128]
-    src = ((np.sin(x / 7) + np.cos(y / 5) + 2) * 50 + rng.integers(0, 40, x.shape)).astype(np.uint8)
+    src = _wavy_u8(96, 128, 7, 5, seed=1)
     path = tmp_path / "a.j2k"
     kw = {"modesw": modesw} if modesw else {}
     glymur.Jp2k(str(path), data=src, cbsize=(32, 32), numres=3, **kw)
@@ -655,9 +660,7 @@ def test_mixed_mode_ebcot_after_empty_contribution(modesw, tmp_path):
     pass becomes a Part 1 pass of its first segment.  Decoding layer 0 alone leaves MIXED
     code-blocks without data undecided (all zero), so that one is not compared."""
     glymur = pytest.importorskip("glymur")
-    rng = np.random.default_rng(2)
-    y, x = np.mgrid[0:64, 0:80]
-    src = ((np.sin(x / 6) + np.cos(y / 4) + 2) * 50 + rng.integers(0, 40, x.shape)).astype(np.uint8)
+    src = _wavy_u8(64, 80, 6, 4, seed=2)
     path = tmp_path / "a.j2k"
     kw = {"modesw": modesw} if modesw else {}
     glymur.Jp2k(str(path), data=src, cbsize=(16, 16), numres=2, **kw)
