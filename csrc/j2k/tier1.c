@@ -155,6 +155,39 @@ static inline uint32_t t1_sc(const uint32_t *p, uint32_t f, uint32_t k)
 #define T1_INLINE static inline
 #endif
 
+/* The significance pass's walk (D.3.1) over the stripes of a code-block: ROW(k) for each row
+ * k of each stripe column that is neither all significant nor without neighbours, in scan
+ * order; ROW sees p (the flag word), f (its value, stored back) and cp (the column's
+ * coefficients).  Needs s, fs and w in scope. */
+#define SIG_STRIPES(ROW)                                                                       \
+    do {                                                                                       \
+        uint32_t y0 = 0;                                                                       \
+        for (; y0 + 4 <= s->h; y0 += 4) {                                                      \
+            uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;                                  \
+            int32_t *cp = s->coef + (size_t)y0 * w;                                            \
+            for (; p < pe; p++, cp += 4) {                                                     \
+                uint32_t f = *p;                                                               \
+                if (!f || (f & T1_SIG4) == T1_SIG4) continue;                                  \
+                ROW(0);                                                                        \
+                ROW(1);                                                                        \
+                ROW(2);                                                                        \
+                ROW(3);                                                                        \
+                *p = f;                                                                        \
+            }                                                                                  \
+        }                                                                                      \
+        if (y0 < s->h) {                                                                       \
+            uint32_t n = s->h - y0;                                                            \
+            uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;                                  \
+            int32_t *cp = s->coef + (size_t)y0 * w;                                            \
+            for (; p < pe; p++, cp += n) {                                                     \
+                uint32_t f = *p;                                                               \
+                if (!f) continue;                                                              \
+                for (uint32_t k = 0; k < n; k++) ROW(k);                                       \
+                *p = f;                                                                        \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
 /* D.3.1 significance propagation, MQ-coded; vc (VCAUSAL) a constant in each instance.  Full
  * stripes first (four rows, a constant), then a last partial one. */
 T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
@@ -171,31 +204,7 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
         if (bit_) NEW_SIG(k);                                                                  \
         f |= T1_PI << 3 * (k);                                                                 \
     } while (0)
-    uint32_t y0 = 0;
-    for (; y0 + 4 <= s->h; y0 += 4) {
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
-        int32_t *cp = s->coef + (size_t)y0 * w;
-        for (; p < pe; p++, cp += 4) {
-            uint32_t f = *p;
-            if (!f || (f & T1_SIG4) == T1_SIG4) continue;
-            SIG_ROW(0);
-            SIG_ROW(1);
-            SIG_ROW(2);
-            SIG_ROW(3);
-            *p = f;
-        }
-    }
-    if (y0 < s->h) {
-        uint32_t n = s->h - y0;
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
-        int32_t *cp = s->coef + (size_t)y0 * w;
-        for (; p < pe; p++, cp += n) {
-            uint32_t f = *p;
-            if (!f) continue;
-            for (uint32_t k = 0; k < n; k++) SIG_ROW(k);
-            *p = f;
-        }
-    }
+    SIG_STRIPES(SIG_ROW);
 #undef SIG_ROW
     MQ_SAVE(s);
 }
@@ -224,31 +233,7 @@ T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
         }                                                                                      \
         f |= T1_PI << 3 * (k);                                                                 \
     } while (0)
-    uint32_t y0 = 0;
-    for (; y0 + 4 <= s->h; y0 += 4) {
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
-        int32_t *cp = s->coef + (size_t)y0 * w;
-        for (; p < pe; p++, cp += 4) {
-            uint32_t f = *p;
-            if (!f || (f & T1_SIG4) == T1_SIG4) continue;
-            RAW_ROW(0);
-            RAW_ROW(1);
-            RAW_ROW(2);
-            RAW_ROW(3);
-            *p = f;
-        }
-    }
-    if (y0 < s->h) {
-        uint32_t n = s->h - y0;
-        uint32_t *p = s->f + (y0 >> 2) * fs, *pe = p + w;
-        int32_t *cp = s->coef + (size_t)y0 * w;
-        for (; p < pe; p++, cp += n) {
-            uint32_t f = *p;
-            if (!f) continue;
-            for (uint32_t k = 0; k < n; k++) RAW_ROW(k);
-            *p = f;
-        }
-    }
+    SIG_STRIPES(RAW_ROW);
 #undef RAW_ROW
     s->raw = r;
 }
