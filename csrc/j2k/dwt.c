@@ -684,8 +684,3 @@ int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
         for (size_t i = 0; i < then->nitems; i++) then->fn(then->arg, i, 0);
     return TD_OK;
 }
-
-int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads)
-{
-    return j2k_dwt_decode_tile(tc, 1, threads, NULL);
-}

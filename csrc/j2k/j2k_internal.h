@@ -265,10 +265,6 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job); /* HT, T.814 (ht.c) */
 void j2k_t1_free(j2k_t1 *t1);
 
 /* ---- dwt.c ---- */
-/* Inverse DWT of tile-component tc in place over its decoded resolutions (F.3), rows and
- * column strips of each level shared among `threads` threads. */
-int j2k_dwt_decode(j2k_tilecomp *tc, uint32_t threads);
-
 #define J2K_DWT_MAX_THREADS 16
 /* Work the threads of j2k_dwt_decode_tile do once every transform is done: fn(arg, item, slot)
  * for each item in [0, nitems), slot < J2K_DWT_MAX_THREADS naming the calling thread (so fn can
