@@ -286,6 +286,29 @@ def test_fused_rgb_widths(cols, bits, signed):
         assert_same(lossy, f"lossy {bits} bits signed={signed} mct={mct}")
 
 
+# One component into 1- or 2-byte samples: blocks of 32 / 16 samples with saturating packs,
+# then the vectorised loop; against 4-byte containers and OpenJPEG.
+@pytest.mark.parametrize("cols", [1, 15, 16, 17, 31, 32, 33, 63, 65, 100])
+@pytest.mark.parametrize("bits,signed", [(8, False), (8, True), (12, False), (16, True), (16, False)])
+def test_packed_gray_widths(cols, bits, signed):
+    ic = pytest.importorskip("imagecodecs", reason="imagecodecs encodes the streams")
+    rows = 5
+    img = _edgy(rows, cols, bits, signed, seed=cols + bits)[..., 0]
+    for kw in (dict(level=0), dict(reversible=False, level=30)):
+        stream = ic.jpeg2k_encode(img, codecformat="j2k", bitspersample=bits, **kw)
+        natural = 1 if bits <= 8 else 2
+        got = {}
+        for bps in (natural, 2, 4):
+            size, _ = _j2kdec.decoded_size(stream, bytes_per_sample=bps)
+            out = bytearray(size)
+            _j2kdec.decode_into(stream, out, bytes_per_sample=bps)
+            got[bps] = np.frombuffer(out, f"<{'i' if signed else 'u'}{bps}").astype(np.int64)
+        assert np.array_equal(got[natural], got[4]) and np.array_equal(got[2], got[4]), kw
+        if kw["level"] == 0:
+            assert np.array_equal(got[natural].reshape(rows, cols), img)
+        assert_same(stream, f"{bits} bits signed={signed} {kw}")
+
+
 @pytest.mark.parametrize("opts", [("-t", "32,16", "-n", "3"), ("-d", "5,3", "-t", "37,20", "-n", "3"),
                                   ("-t", "48,24", "-n", "3", "-I", "-r", "30")])
 def test_fused_rgb_clipped_tiles(opts):

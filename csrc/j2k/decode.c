@@ -539,8 +539,78 @@ OUT_SET(, static)
 static const out_fns out_base = {{out_rev8, out_rev16, out_rev32}, {out_irr8, out_irr16, out_irr32}};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TD_J2K_NO_AVX2)
 OUT_SET(_avx2, __attribute__((target("avx2"))) static)
-static const out_fns out_avx2 = {{out_rev8_avx2, out_rev16_avx2, out_rev32_avx2},
-                                 {out_irr8_avx2, out_irr16_avx2, out_irr32_avx2}};
+#include <immintrin.h>
+
+/* Contiguous rows of 1 or 2 bytes: 8 samples at x rounded (irreversible) and clipped, unless
+ * the signed saturating packs clip (full: [vlo, vhi] is the container's signed range; before
+ * the shift a clipped sample fits the container as a signed integer, prec <= 8 * bps). */
+static inline __attribute__((target("avx2"), always_inline)) __m256i
+out_get8(const void *s, size_t x, int rev, int full, __m256i vlo, __m256i vhi, __m256 flo, __m256 fhi)
+{
+    __m256i v;
+    if (rev) {
+        v = _mm256_loadu_si256((const __m256i *)(const void *)((const int32_t *)s + x));
+    } else {
+        const __m256 magic = _mm256_set1_ps(J2K_RINT_MAGIC);
+        __m256 f = _mm256_loadu_ps((const float *)s + x);
+        /* max / min return the second operand on a NaN: f > flo ? f : flo, as C */
+        f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
+        v = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(f, magic), magic));
+    }
+    return full ? v : _mm256_min_epi32(_mm256_max_epi32(v, vlo), vhi);
+}
+
+static inline __attribute__((target("avx2"), always_inline)) uint32_t
+out_packed(const out_comp *p, const void *s, uint8_t *o, uint32_t n, int rev, int bps, int full)
+{
+    __m256i vlo = _mm256_set1_epi32(p->vlo), vhi = _mm256_set1_epi32(p->vhi);
+    __m256 flo = _mm256_set1_ps(p->flo), fhi = _mm256_set1_ps(p->fhi);
+    uint32_t x = 0;
+    if (bps == 1) {
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        const __m256i shift = _mm256_set1_epi8((char)(uint8_t)p->shift);
+        for (; x + 32 <= n; x += 32) {
+            __m256i a = _mm256_packs_epi32(out_get8(s, x, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 8, rev, full, vlo, vhi, flo, fhi));
+            __m256i b = _mm256_packs_epi32(out_get8(s, x + 16, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 24, rev, full, vlo, vhi, flo, fhi));
+            __m256i v = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), order);
+            _mm256_storeu_si256((__m256i *)(void *)(o + x), _mm256_add_epi8(v, shift));
+        }
+    } else {
+        const __m256i shift = _mm256_set1_epi16((short)(uint16_t)p->shift);
+        for (; x + 16 <= n; x += 16) {
+            __m256i v = _mm256_packs_epi32(out_get8(s, x, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 8, rev, full, vlo, vhi, flo, fhi));
+            v = _mm256_permute4x64_epi64(v, 0xD8);
+            _mm256_storeu_si256((__m256i *)(void *)(o + 2 * x), _mm256_add_epi16(v, shift));
+        }
+    }
+    return x;
+}
+
+/* the row functions of the AVX2 set: contiguous rows of 1 or 2 bytes in blocks of 32 / 16
+ * samples, the rest (and strided rows) by the vectorised loops */
+#define OUT_PACKED_FN(NAME, SRC_T, REV, BPS, REST)                                            \
+    __attribute__((target("avx2"))) static void NAME(const out_comp *p, const SRC_T *restrict s, \
+                                                     uint8_t *restrict o, uint32_t n)          \
+    {                                                                                          \
+        uint32_t x = 0;                                                                        \
+        if (p->step == 1) {                                                                    \
+            int32_t cmin = BPS == 1 ? INT8_MIN : INT16_MIN, cmax = BPS == 1 ? INT8_MAX : INT16_MAX; \
+            if (p->vlo == cmin && p->vhi == cmax) x = out_packed(p, s, o, n, REV, BPS, 1);      \
+            else x = out_packed(p, s, o, n, REV, BPS, 0);                                      \
+        }                                                                                      \
+        if (x < n) REST(p, s + x, o + (size_t)x * p->step * BPS, n - x);                       \
+    }
+OUT_PACKED_FN(out_rev8_avx2p, int32_t, 1, 1, out_rev8_avx2)
+OUT_PACKED_FN(out_rev16_avx2p, int32_t, 1, 2, out_rev16_avx2)
+OUT_PACKED_FN(out_irr8_avx2p, float, 0, 1, out_irr8_avx2)
+OUT_PACKED_FN(out_irr16_avx2p, float, 0, 2, out_irr16_avx2)
+#undef OUT_PACKED_FN
+
+static const out_fns out_avx2 = {{out_rev8_avx2p, out_rev16_avx2p, out_rev32_avx2},
+                                 {out_irr8_avx2p, out_irr16_avx2p, out_irr32_avx2}};
 #define OUT_HAVE_AVX2 1
 #endif
 #undef OUT_SET
