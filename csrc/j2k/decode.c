@@ -560,12 +560,12 @@ out_get8(const void *s, size_t x, int rev, int full, __m256i vlo, __m256i vhi, _
     return full ? v : _mm256_min_epi32(_mm256_max_epi32(v, vlo), vhi);
 }
 
-static inline __attribute__((target("avx2"), always_inline)) uint32_t
+static inline __attribute__((target("avx2"), always_inline)) size_t
 out_packed(const out_comp *p, const void *s, uint8_t *o, uint32_t n, int rev, int bps, int full)
 {
     __m256i vlo = _mm256_set1_epi32(p->vlo), vhi = _mm256_set1_epi32(p->vhi);
     __m256 flo = _mm256_set1_ps(p->flo), fhi = _mm256_set1_ps(p->fhi);
-    uint32_t x = 0;
+    size_t x = 0;
     if (bps == 1) {
         const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         const __m256i shift = _mm256_set1_epi8((char)(uint8_t)p->shift);
@@ -595,13 +595,13 @@ out_packed(const out_comp *p, const void *s, uint8_t *o, uint32_t n, int rev, in
     __attribute__((target("avx2"))) static void NAME(const out_comp *p, const SRC_T *restrict s, \
                                                      uint8_t *restrict o, uint32_t n)          \
     {                                                                                          \
-        uint32_t x = 0;                                                                        \
+        size_t x = 0;                                                                          \
         if (p->step == 1) {                                                                    \
             int32_t cmin = BPS == 1 ? INT8_MIN : INT16_MIN, cmax = BPS == 1 ? INT8_MAX : INT16_MAX; \
             if (p->vlo == cmin && p->vhi == cmax) x = out_packed(p, s, o, n, REV, BPS, 1);      \
             else x = out_packed(p, s, o, n, REV, BPS, 0);                                      \
         }                                                                                      \
-        if (x < n) REST(p, s + x, o + (size_t)x * p->step * BPS, n - x);                       \
+        if (x < n) REST(p, s + x, o + x * p->step * BPS, n - (uint32_t)x);                     \
     }
 OUT_PACKED_FN(out_rev8_avx2p, int32_t, 1, 1, out_rev8_avx2)
 OUT_PACKED_FN(out_rev16_avx2p, int32_t, 1, 2, out_rev16_avx2)
