@@ -190,21 +190,19 @@ AVX2_INLINE void out3_vec_init(out3_vec *v, const j2k_out3 *p, const int8_t (*ma
     }
 }
 
-/* 4 samples from i into the low lane, 4 from j into the high one */
-AVX2_INLINE __m256i ld2(const void *base, size_t i, size_t j)
+/* 8 samples of 4 bytes from i */
+AVX2_INLINE __m256i ld8(const void *base, size_t i)
 {
-    const uint8_t *b = base;
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b + 4 * i))),
-                                   _mm_loadu_si128((const __m128i *)(const void *)(b + 4 * j)), 1);
+    return _mm256_loadu_si256((const __m256i *)(const void *)((const uint8_t *)base + 4 * i));
 }
 
-/* Samples i..i+3 (low lane) and j..j+3 (high lane) of the three components, transformed and
- * rounded (irreversible), clipped to [vlo, vhi] unless the saturating packs clip (full). */
+/* Samples i..i+7 of the three components, transformed and rounded (irreversible), clipped to
+ * [vlo, vhi] unless the saturating packs clip (full). */
 AVX2_INLINE void out3_get(const out3_vec *v, int kind, int full, const void *a, const void *b,
-                          const void *c, size_t i, size_t j, __m256i s[3])
+                          const void *c, size_t i, __m256i s[3])
 {
     if (kind < 2) {
-        __m256i y = ld2(a, i, j), u = ld2(b, i, j), w = ld2(c, i, j);
+        __m256i y = ld8(a, i), u = ld8(b, i), w = ld8(c, i);
         if (kind == 1) {
             __m256i g = _mm256_sub_epi32(y, _mm256_srai_epi32(_mm256_add_epi32(u, w), 2));
             s[0] = _mm256_add_epi32(w, g);
@@ -214,8 +212,8 @@ AVX2_INLINE void out3_get(const out3_vec *v, int kind, int full, const void *a, 
             s[0] = y, s[1] = u, s[2] = w;
         }
     } else {
-        __m256 y = _mm256_castsi256_ps(ld2(a, i, j)), u = _mm256_castsi256_ps(ld2(b, i, j));
-        __m256 w = _mm256_castsi256_ps(ld2(c, i, j)), f[3];
+        __m256 y = _mm256_castsi256_ps(ld8(a, i)), u = _mm256_castsi256_ps(ld8(b, i));
+        __m256 w = _mm256_castsi256_ps(ld8(c, i)), f[3];
         if (kind == 3) {
             f[0] = _mm256_add_ps(y, _mm256_mul_ps(w, _mm256_set1_ps(1.402f)));
             f[1] = _mm256_sub_ps(_mm256_sub_ps(y, _mm256_mul_ps(u, _mm256_set1_ps(0.34413f))),
@@ -261,22 +259,25 @@ AVX2_INLINE void out3_avx2_row(const j2k_out3 *p, int bps, int kind, int full, c
     out3_vec_init(&v, p, bps == 1 ? out3_mask1 : out3_mask2);
     size_t x = 0;
     if (bps == 1) {
-        for (; x + 32 <= n; x += 32) { /* lanes: samples x..x+15, x+16..x+31 */
+        /* the packs leave groups of 4 samples in the order 0 2 4 6 | 1 3 5 7 */
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for (; x + 32 <= n; x += 32) { /* into lanes of samples x..x+15, x+16..x+31 */
             __m256i s0[3], s1[3], s2[3], s3[3], r[3];
-            out3_get(&v, kind, full, a, b, c, x, x + 16, s0);
-            out3_get(&v, kind, full, a, b, c, x + 4, x + 20, s1);
-            out3_get(&v, kind, full, a, b, c, x + 8, x + 24, s2);
-            out3_get(&v, kind, full, a, b, c, x + 12, x + 28, s3);
+            out3_get(&v, kind, full, a, b, c, x, s0);
+            out3_get(&v, kind, full, a, b, c, x + 8, s1);
+            out3_get(&v, kind, full, a, b, c, x + 16, s2);
+            out3_get(&v, kind, full, a, b, c, x + 24, s3);
             for (int k = 0; k < 3; k++)
-                r[k] = _mm256_packs_epi16(_mm256_packs_epi32(s0[k], s1[k]), _mm256_packs_epi32(s2[k], s3[k]));
+                r[k] = _mm256_permutevar8x32_epi32(
+                    _mm256_packs_epi16(_mm256_packs_epi32(s0[k], s1[k]), _mm256_packs_epi32(s2[k], s3[k])), order);
             out3_put(&v, 1, r, o + 3 * x);
         }
     } else {
-        for (; x + 16 <= n; x += 16) { /* lanes: samples x..x+7, x+8..x+15 */
+        for (; x + 16 <= n; x += 16) { /* into lanes of samples x..x+7, x+8..x+15 */
             __m256i s0[3], s1[3], r[3];
-            out3_get(&v, kind, full, a, b, c, x, x + 8, s0);
-            out3_get(&v, kind, full, a, b, c, x + 4, x + 12, s1);
-            for (int k = 0; k < 3; k++) r[k] = _mm256_packs_epi32(s0[k], s1[k]);
+            out3_get(&v, kind, full, a, b, c, x, s0);
+            out3_get(&v, kind, full, a, b, c, x + 8, s1);
+            for (int k = 0; k < 3; k++) r[k] = _mm256_permute4x64_epi64(_mm256_packs_epi32(s0[k], s1[k]), 0xD8);
             out3_put(&v, 2, r, o + 6 * x);
         }
     }
