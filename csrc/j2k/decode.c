@@ -494,26 +494,8 @@ static void out_comp_init(out_comp *p, const td_j2kdec *d, const j2k_tilecomp *t
     p->step = step;
 }
 
-/* Round to nearest, ties to even, as lrintf in the default rounding mode: |f| < 2^22, so
- * adding 1.5 * 2^23 leaves no fraction bits and the addition does the rounding. */
-#define RINT_MAGIC 12582912.0f
-
-static inline uint32_t rev_value(int32_t v, int32_t vlo, int32_t vhi, uint32_t shift)
-{
-    v = v < vlo ? vlo : v;
-    v = v > vhi ? vhi : v;
-    return (uint32_t)v + shift;
-}
-
-/* irreversible, prec <= 16: clip to [flo, fhi] first (a NaN becomes flo), round, then clip:
- * the clipped ends round to lo - 1 / hi + 1 and clip to lo / hi, as the general path does */
-static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int32_t vhi,
-                                 uint32_t shift)
-{
-    f = f > flo ? f : flo;
-    f = f < fhi ? f : fhi;
-    return rev_value((int32_t)((f + RINT_MAGIC) - RINT_MAGIC), vlo, vhi, shift);
-}
+/* Samples as j2k_rev_value / j2k_irr_value (j2k_internal.h): for irreversible samples the
+ * clipped ends round to lo - 1 / hi + 1 and clip to lo / hi, as the general path does. */
 
 /* One row of n samples of a component out, one function per coefficient type and container
  * so that the compiler vectorises the contiguous case (little-endian hosts; the general path
@@ -538,39 +520,97 @@ static inline uint32_t irr_value(float f, float flo, float fhi, int32_t vlo, int
                 memcpy(o + x * step, &u_, sizeof(T));                                          \
             }                                                                                  \
     }
-/* three rows of bytes into one of pixel-interleaved triplets */
 #define OUT_SET(SFX, ATTR)                                                                     \
-    OUT_ROW_FN(out_rev8##SFX, ATTR, int32_t, uint8_t, rev_value(s[x], vlo, vhi, shift))        \
-    OUT_ROW_FN(out_rev16##SFX, ATTR, int32_t, uint16_t, rev_value(s[x], vlo, vhi, shift))      \
-    OUT_ROW_FN(out_rev32##SFX, ATTR, int32_t, uint32_t, rev_value(s[x], vlo, vhi, shift))      \
-    OUT_ROW_FN(out_irr8##SFX, ATTR, float, uint8_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
-    OUT_ROW_FN(out_irr16##SFX, ATTR, float, uint16_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
-    OUT_ROW_FN(out_irr32##SFX, ATTR, float, uint32_t, irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
-    ATTR void interleave3##SFX(uint8_t *restrict o, const uint8_t *restrict a,                 \
-                               const uint8_t *restrict b, const uint8_t *restrict c, size_t n) \
-    {                                                                                          \
-        for (size_t x = 0; x < n; x++) {                                                       \
-            o[3 * x] = a[x];                                                                   \
-            o[3 * x + 1] = b[x];                                                               \
-            o[3 * x + 2] = c[x];                                                               \
-        }                                                                                      \
-    }
+    OUT_ROW_FN(out_rev8##SFX, ATTR, int32_t, uint8_t, j2k_rev_value(s[x], vlo, vhi, shift))    \
+    OUT_ROW_FN(out_rev16##SFX, ATTR, int32_t, uint16_t, j2k_rev_value(s[x], vlo, vhi, shift))  \
+    OUT_ROW_FN(out_rev32##SFX, ATTR, int32_t, uint32_t, j2k_rev_value(s[x], vlo, vhi, shift))  \
+    OUT_ROW_FN(out_irr8##SFX, ATTR, float, uint8_t, j2k_irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr16##SFX, ATTR, float, uint16_t, j2k_irr_value(s[x], flo, fhi, vlo, vhi, shift)) \
+    OUT_ROW_FN(out_irr32##SFX, ATTR, float, uint32_t, j2k_irr_value(s[x], flo, fhi, vlo, vhi, shift))
 
 typedef void (*out_rev_fn)(const out_comp *p, const int32_t *restrict s, uint8_t *restrict o, uint32_t n);
 typedef void (*out_irr_fn)(const out_comp *p, const float *restrict s, uint8_t *restrict o, uint32_t n);
 typedef struct out_fns {
     out_rev_fn rev[3];  /* 1, 2, 4 bytes */
     out_irr_fn irr[3];
-    void (*interleave3)(uint8_t *restrict o, const uint8_t *restrict a, const uint8_t *restrict b,
-                        const uint8_t *restrict c, size_t n);
 } out_fns;
 
 OUT_SET(, static)
-static const out_fns out_base = {{out_rev8, out_rev16, out_rev32}, {out_irr8, out_irr16, out_irr32}, interleave3};
+static const out_fns out_base = {{out_rev8, out_rev16, out_rev32}, {out_irr8, out_irr16, out_irr32}};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(TD_J2K_NO_AVX2)
 OUT_SET(_avx2, __attribute__((target("avx2"))) static)
-static const out_fns out_avx2 = {{out_rev8_avx2, out_rev16_avx2, out_rev32_avx2},
-                                 {out_irr8_avx2, out_irr16_avx2, out_irr32_avx2}, interleave3_avx2};
+#include <immintrin.h>
+
+/* Contiguous rows of 1 or 2 bytes: 8 samples at x rounded (irreversible) and clipped, unless
+ * the signed saturating packs clip (full: [vlo, vhi] is the container's signed range; before
+ * the shift a clipped sample fits the container as a signed integer, prec <= 8 * bps). */
+static inline __attribute__((target("avx2"), always_inline)) __m256i
+out_get8(const void *s, size_t x, int rev, int full, __m256i vlo, __m256i vhi, __m256 flo, __m256 fhi)
+{
+    __m256i v;
+    if (rev) {
+        v = _mm256_loadu_si256((const __m256i *)(const void *)((const int32_t *)s + x));
+    } else {
+        const __m256 magic = _mm256_set1_ps(J2K_RINT_MAGIC);
+        __m256 f = _mm256_loadu_ps((const float *)s + x);
+        /* max / min return the second operand on a NaN: f > flo ? f : flo, as C */
+        f = _mm256_min_ps(_mm256_max_ps(f, flo), fhi);
+        v = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(f, magic), magic));
+    }
+    return full ? v : _mm256_min_epi32(_mm256_max_epi32(v, vlo), vhi);
+}
+
+static inline __attribute__((target("avx2"), always_inline)) size_t
+out_packed(const out_comp *p, const void *s, uint8_t *o, uint32_t n, int rev, int bps, int full)
+{
+    __m256i vlo = _mm256_set1_epi32(p->vlo), vhi = _mm256_set1_epi32(p->vhi);
+    __m256 flo = _mm256_set1_ps(p->flo), fhi = _mm256_set1_ps(p->fhi);
+    size_t x = 0;
+    if (bps == 1) {
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        const __m256i shift = _mm256_set1_epi8((char)(uint8_t)p->shift);
+        for (; x + 32 <= n; x += 32) {
+            __m256i a = _mm256_packs_epi32(out_get8(s, x, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 8, rev, full, vlo, vhi, flo, fhi));
+            __m256i b = _mm256_packs_epi32(out_get8(s, x + 16, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 24, rev, full, vlo, vhi, flo, fhi));
+            __m256i v = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), order);
+            _mm256_storeu_si256((__m256i *)(void *)(o + x), _mm256_add_epi8(v, shift));
+        }
+    } else {
+        const __m256i shift = _mm256_set1_epi16((short)(uint16_t)p->shift);
+        for (; x + 16 <= n; x += 16) {
+            __m256i v = _mm256_packs_epi32(out_get8(s, x, rev, full, vlo, vhi, flo, fhi),
+                                           out_get8(s, x + 8, rev, full, vlo, vhi, flo, fhi));
+            v = _mm256_permute4x64_epi64(v, 0xD8);
+            _mm256_storeu_si256((__m256i *)(void *)(o + 2 * x), _mm256_add_epi16(v, shift));
+        }
+    }
+    return x;
+}
+
+/* the row functions of the AVX2 set: contiguous rows of 1 or 2 bytes in blocks of 32 / 16
+ * samples, the rest (and strided rows) by the vectorised loops */
+#define OUT_PACKED_FN(NAME, SRC_T, REV, BPS, REST)                                            \
+    __attribute__((target("avx2"))) static void NAME(const out_comp *p, const SRC_T *restrict s, \
+                                                     uint8_t *restrict o, uint32_t n)          \
+    {                                                                                          \
+        size_t x = 0;                                                                          \
+        if (p->step == 1) {                                                                    \
+            int32_t cmin = BPS == 1 ? INT8_MIN : INT16_MIN, cmax = BPS == 1 ? INT8_MAX : INT16_MAX; \
+            if (p->vlo == cmin && p->vhi == cmax) x = out_packed(p, s, o, n, REV, BPS, 1);      \
+            else x = out_packed(p, s, o, n, REV, BPS, 0);                                      \
+        }                                                                                      \
+        if (x < n) REST(p, s + x, o + x * p->step * BPS, n - (uint32_t)x);                     \
+    }
+OUT_PACKED_FN(out_rev8_avx2p, int32_t, 1, 1, out_rev8_avx2)
+OUT_PACKED_FN(out_rev16_avx2p, int32_t, 1, 2, out_rev16_avx2)
+OUT_PACKED_FN(out_irr8_avx2p, float, 0, 1, out_irr8_avx2)
+OUT_PACKED_FN(out_irr16_avx2p, float, 0, 2, out_irr16_avx2)
+#undef OUT_PACKED_FN
+
+static const out_fns out_avx2 = {{out_rev8_avx2p, out_rev16_avx2p, out_rev32_avx2},
+                                 {out_irr8_avx2p, out_irr16_avx2p, out_irr32_avx2}};
 #define OUT_HAVE_AVX2 1
 #endif
 #undef OUT_SET
@@ -647,20 +687,20 @@ static out_place place(const td_j2kdec *d, const j2k_tile *t, uint32_t c, uint32
 }
 
 /* Every component of a tile out, in groups of rows that the DWT's threads share once the
- * transform is done (j2k_dwt_then).  With a component transform, components 0-2 go row by
- * row: the inverse RCT / ICT (G.2, G.3) of a row, then the row out while it is in cache; three
- * components of one byte into interleaved output go through a per-thread scratch of 3 rows and
- * one interleaving pass instead of three strided ones. */
+ * transform is done (j2k_dwt_then).  Components 0-2 of equal size into pixel-interleaved
+ * samples of 1 or 2 bytes go in one pass per row (j2k_out3: inverse RCT / ICT or none, shift,
+ * clipping, interleaving).  Otherwise, with a component transform, components 0-2 go row by
+ * row: the inverse RCT / ICT (G.2, G.3) of a row in place, then the row out while it is in
+ * cache. */
 typedef struct store_ctx {
     const j2k_tile *t;
     uint32_t ncomps;
     int mct;              /* components 0-2 through the inverse RCT / ICT */
-    int fused;            /* components 0-2 interleaved through the scratch */
+    j2k_out3_fn out3;     /* components 0-2 fused (NULL: not) */
+    j2k_out3 o3;
     const out_fns *fn;
     out_place *pl;        /* per component */
-    out_comp *p;          /* per component; for 0-2 when fused: step 1 (into the scratch) */
-    uint8_t *scratch;     /* fused: 3 * scratch_w bytes per thread slot */
-    size_t scratch_w;
+    out_comp *p;          /* per component */
     uint32_t rows;        /* most rows of any component */
     uint32_t rows_per_item;
 } store_ctx;
@@ -673,25 +713,26 @@ static void store_rows(void *arg, size_t item, uint32_t slot)
     uint32_t y0 = (uint32_t)(item * s->rows_per_item);
     uint32_t y1 = s->rows - y0 < s->rows_per_item ? s->rows : y0 + s->rows_per_item;
     uint32_t c = 0;
-    if (s->mct || s->fused) {
+    (void)slot;
+    if (s->out3) {
+        const out_place *q = &s->pl[0];
+        for (uint32_t y = y0; y < y1 && y < q->yn; y++) {
+            size_t at = (size_t)y * tc[0].w; /* the three are of one size */
+            s->out3(&s->o3, (const int32_t *)tc[0].data + at, (const int32_t *)tc[1].data + at,
+                    (const int32_t *)tc[2].data + at, q->o + y * q->row_bytes, q->xn);
+        }
+        c = 3;
+    } else if (s->mct) {
         size_t w = tc[0].w;
-        uint8_t *tmp = s->fused ? s->scratch + (size_t)slot * 3 * s->scratch_w : NULL;
         for (uint32_t y = y0; y < y1; y++) {
             int32_t *r[3];
             for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
-            if (s->mct && y < tc[0].h) {
+            if (y < tc[0].h) {
                 if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
                 else j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
             }
-            if (s->fused) {
-                if (y >= s->pl[0].yn) continue;
-                for (c = 0; c < 3; c++) store_row(fn, &s->p[c], r[c], tmp + c * s->scratch_w, s->pl[0].xn);
-                fn->interleave3(s->pl[0].o + y * s->pl[0].row_bytes, tmp, tmp + s->scratch_w,
-                                tmp + 2 * s->scratch_w, s->pl[0].xn);
-            } else {
-                for (c = 0; c < 3; c++)
-                    if (y < s->pl[c].yn) store_row(fn, &s->p[c], r[c], s->pl[c].o + y * s->pl[c].row_bytes, s->pl[c].xn);
-            }
+            for (c = 0; c < 3; c++)
+                if (y < s->pl[c].yn) store_row(fn, &s->p[c], r[c], s->pl[c].o + y * s->pl[c].row_bytes, s->pl[c].xn);
         }
         c = 3;
     }
@@ -724,16 +765,19 @@ static int store_prepare(store_ctx *s, const td_j2kdec *d, const j2k_tile *t, in
         if (s->pl[c].yn > s->rows) s->rows = s->pl[c].yn;
         if (s->pl[c].xn > widest) widest = s->pl[c].xn;
     }
-    int fused = d->ncomps == 3 && !planar && bps == 1 && tc[0].w == tc[1].w &&
-                tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
-    for (uint32_t c = 1; c < 3 && fused; c++)
-        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn && s->pl[0].o &&
-                s->pl[c].o == s->pl[0].o + c; /* o is NULL for a tile outside the output */
+    /* fused: three components of one size and filter, each sample's three side by side */
+    int fused = d->ncomps == 3 && !planar && (bps == 1 || bps == 2) && s->pl[0].o &&
+                tc[0].w == tc[1].w && tc[0].w == tc[2].w && tc[0].h == tc[1].h && tc[0].h == tc[2].h;
+    for (uint32_t c = 0; c < 3 && fused; c++)
+        fused = s->pl[c].xn == s->pl[0].xn && s->pl[c].yn == s->pl[0].yn &&
+                s->pl[c].o == s->pl[0].o + c * bps && /* o is NULL for a tile outside the output */
+                s->p[c].rev == s->p[0].rev && (s->p[c].rev || s->p[c].rint_fast);
     if (fused) {
-        s->scratch_w = tc[0].w + (size_t)1;
-        s->scratch = malloc(J2K_DWT_MAX_THREADS * 3 * s->scratch_w);
-        s->fused = s->scratch != NULL;   /* without it: strided stores */
-        for (uint32_t c = 0; c < 3 && s->fused; c++) s->p[c].step = 1;
+        int32_t vlo[3], vhi[3];
+        uint32_t shift[3];
+        for (uint32_t c = 0; c < 3; c++) vlo[c] = s->p[c].vlo, vhi[c] = s->p[c].vhi, shift[c] = s->p[c].shift;
+        j2k_out3_init(&s->o3, vlo, vhi, shift, bps);
+        s->out3 = j2k_out3_pick(mct, s->p[0].rev, bps);
     }
     /* about 16K output samples per item */
     size_t per = ((size_t)1 << 14) / (widest * d->ncomps) + 1;
@@ -745,7 +789,6 @@ static void store_free(store_ctx *s)
 {
     free(s->pl);
     free(s->p);
-    free(s->scratch);
 }
 
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,

@@ -284,4 +284,41 @@ int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
 void j2k_mct_ict_inverse(float *c0, float *c1, float *c2, size_t n);
 
+/* One output sample (G.1.2): reversible, clipped to [vlo, vhi] = [lo - shift, hi - shift], then
+ * shifted; irreversible (prec <= 16), clipped to [flo, fhi] = [vlo - 1, vhi + 1] first (a NaN
+ * becomes flo), rounded to nearest, ties to even, then as reversible: |f| < 2^22, so adding
+ * 1.5 * 2^23 leaves no fraction bits and the addition does the rounding. */
+#define J2K_RINT_MAGIC 12582912.0f
+static inline uint32_t j2k_rev_value(int32_t v, int32_t vlo, int32_t vhi, uint32_t shift)
+{
+    v = v < vlo ? vlo : v;
+    v = v > vhi ? vhi : v;
+    return (uint32_t)v + shift;
+}
+static inline uint32_t j2k_irr_value(float f, float flo, float fhi, int32_t vlo, int32_t vhi,
+                                     uint32_t shift)
+{
+    f = f > flo ? f : flo;
+    f = f < fhi ? f : fhi;
+    return j2k_rev_value((int32_t)((f + J2K_RINT_MAGIC) - J2K_RINT_MAGIC), vlo, vhi, shift);
+}
+
+/* Components 0-2 of equal size out as pixel-interleaved samples of 1 or 2 bytes (little-endian),
+ * with the inverse RCT / ICT or none, in one pass per row (j2k_out3_pick). */
+typedef struct j2k_out3 {
+    int32_t vlo[3], vhi[3]; /* per component, as j2k_rev_value */
+    uint32_t shift[3];
+    float flo[3], fhi[3];   /* vlo - 1, vhi + 1 */
+    int full;               /* every [vlo, vhi] is the container's signed range */
+    uint8_t shift_pat[48];  /* the shift of each of 48 output bytes */
+} j2k_out3;
+void j2k_out3_init(j2k_out3 *p, const int32_t vlo[3], const int32_t vhi[3],
+                   const uint32_t shift[3], uint32_t bps);
+/* One row: c0-c2 hold n int32 (reversible) or float samples each, o receives 3 * n samples. */
+typedef void (*j2k_out3_fn)(const j2k_out3 *p, const void *c0, const void *c1, const void *c2,
+                            uint8_t *o, size_t n);
+/* The row function for the inverse RCT (reversible) / ICT or, transform 0, none, into samples
+ * of bps bytes; NULL unless bps is 1 or 2.  Irreversible is for prec <= 16 only. */
+j2k_out3_fn j2k_out3_pick(int transform, int reversible, uint32_t bps);
+
 #endif /* TD_J2K_INTERNAL_H */
