@@ -148,35 +148,6 @@ static inline uint8_t *destuff_byte(uint32_t b, uint8_t *o, uint64_t *acc, uint3
     return o;
 }
 
-static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
-{
-    uint8_t *o = dst;
-    uint64_t acc = 0;  /* nb < 8 bits not yet written */
-    uint32_t nb = 0, i = 0, unstuff = 0;
-    while (i < len) {
-        if (!unstuff && i + 8 <= len) {
-            uint64_t v = td_load_le64(d + i);
-            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
-                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
-                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
-                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
-                o += 8;
-                i += 8;
-                continue;
-            }
-            /* one byte at a time up to and past the 0xFF */
-            for (uint32_t end = i + 8; i < end;) {
-                o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
-            }
-            continue;
-        }
-        o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
-    }
-    *o++ = (uint8_t)(acc | (0xFFu << nb));
-    memset(o, 0xFF, 16);
-    return (uint32_t)(o - dst);
-}
-
 /* The MagSgn bit window at bit position pos: at least 57 bits. */
 static inline uint64_t ms_window(const uint8_t *b, uint32_t lim, uint32_t pos)
 {
@@ -535,6 +506,82 @@ __attribute__((target("avx2,bmi,bmi2"))) static inline int zero4_avx2(const uint
     _mm256_storeu_si256((__m256i *)(void *)c, _mm256_setzero_si256());
     return 1;
 }
+
+/* 32 bytes d[0 .. 32) of MagSgn when none of them is 0xFF: their bits after the nb < 8 bits
+ * pending in *acc, 32 whole bytes out to o, and the nb bits then pending into *acc; returns 1.
+ * Returns 0, nothing done, when one is 0xFF. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline int destuff32_avx2(const uint8_t *d,
+                                                                           uint8_t *o,
+                                                                           uint64_t *acc,
+                                                                           uint32_t nb)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)d);
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(-1)))) return 0;
+    /* 64-bit lanes: v_k << nb | v_(k-1) >> (64 - nb), with *acc << (64 - nb) for v_(-1) (*acc
+     * is 0 when nb is 0; shifts by 64 give 0) */
+    __m256i prev = _mm256_blend_epi32(_mm256_permute4x64_epi64(v, 0x90),
+                                      _mm256_set1_epi64x((long long)((*acc << 1) << (63 - nb))),
+                                      0x03);
+    __m256i out = _mm256_or_si256(_mm256_sll_epi64(v, _mm_cvtsi32_si128((int)nb)),
+                                  _mm256_srl_epi64(prev, _mm_cvtsi32_si128((int)(64 - nb))));
+    _mm256_storeu_si256((__m256i *)(void *)o, out);
+    *acc = (td_load_le64(d + 24) >> 1) >> (63 - nb);
+    return 1;
+}
+#endif
+
+/* destuff_fwd (see destuff_cap); simd: 32 bytes at a time where there is no 0xFF. */
+static inline __attribute__((always_inline)) uint32_t destuff_body(const uint8_t *d,
+                                                                   uint32_t len, uint8_t *dst,
+                                                                   int simd)
+{
+    uint8_t *o = dst;
+    uint64_t acc = 0;  /* nb < 8 bits not yet written */
+    uint32_t nb = 0, i = 0, unstuff = 0;
+    while (i < len) {
+        if (!unstuff && i + 8 <= len) {
+#ifdef TD_HT_AVX2
+            if (simd && i + 32 <= len && destuff32_avx2(d + i, o, &acc, nb)) {
+                o += 32; /* o + 32 <= dst + i + 32 <= dst + len */
+                i += 32;
+                continue;
+            }
+#else
+            (void)simd;
+#endif
+            uint64_t v = td_load_le64(d + i);
+            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
+                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
+                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
+                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
+                o += 8;
+                i += 8;
+                continue;
+            }
+            /* one byte at a time up to and past the 0xFF */
+            for (uint32_t end = i + 8; i < end;) {
+                o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
+            }
+            continue;
+        }
+        o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
+    }
+    *o++ = (uint8_t)(acc | (0xFFu << nb));
+    memset(o, 0xFF, 16);
+    return (uint32_t)(o - dst);
+}
+
+static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
+{
+    return destuff_body(d, len, dst, 0);
+}
+#ifdef TD_HT_AVX2
+__attribute__((target("avx2,bmi,bmi2"))) static uint32_t destuff_fwd_avx2(const uint8_t *d,
+                                                                           uint32_t len,
+                                                                           uint8_t *dst)
+{
+    return destuff_body(d, len, dst, 1);
+}
 #endif
 
 /* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
@@ -546,6 +593,14 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
     const uint32_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
     uint64_t mq = *mqp;
     uint32_t mqn = *mqnp;
+    if (two && !(td_load_le16(ac + qx) | *lcp | ((uint32_t)mq & 3)) && mqn >= 2) {
+        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
+         * VLC or U-VLC bits (the queue's bits past mqn are 0s, not events: mqn >= 2) */
+        cur[qx] = cur[qx + 1] = 0;
+        *mqp = mq >> 2;
+        *mqnp = mqn - 2;
+        return;
+    }
     if (vlc->n < 32) rev_refill(vlc);
     if (mqn < 3) { /* a pair takes at most 3 events */
         mel->q = mq;
@@ -556,14 +611,6 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
     }
     /* contexts times 128, the table entries carry the part from the quad on the left so */
     uint32_t e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
-    if (two && !(c | ac[qx + 1] | ((uint32_t)mq & 3))) {
-        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
-         * VLC or U-VLC bits */
-        cur[qx] = cur[qx + 1] = 0;
-        *mqp = mq >> 2;
-        *mqnp = mqn - 2;
-        return;
-    }
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
@@ -886,11 +933,16 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     st.vbuf = scratch + nq;
     uint8_t *msb = (uint8_t *)(void *)(st.vbuf + 2 * HT_VROW(qw));
     st.ms.b = msb;
+#ifdef TD_HT_AVX2
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
+    st.ms.lim = avx2 ? destuff_fwd_avx2(d, pcup, msb) : destuff_fwd(d, pcup, msb);
+#else
     st.ms.lim = destuff_fwd(d, pcup, msb);
+#endif
     for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
     memset(st.vbuf, 0, 2 * HT_VROW(qw) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+    if (avx2) return cup_avx2(&st);
 #endif
 #ifdef TD_HT_X86
     if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
