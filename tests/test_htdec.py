@@ -285,7 +285,8 @@ def test_vlc_tables_are_generated_from_the_codeword_data():
     7-bit window of the VLC stream starts with exactly one codeword.  (The 802 rows of
     ht_vlc.txt were compared, row by row, with OpenJPH's table0.h / table1.h and OpenJPEG's
     t1_ht_generate_luts.c, and the lookup tables entry by entry with OpenJPEG's t1_ht_luts.h,
-    which packs them the same way: no difference.)"""
+    which packs their low 16 bits the same way: no difference.)  Bit 16 is gamma (two or more
+    samples significant), and the U-VLC table gives u_q + 1, 1 for a quad without u_off."""
     import importlib.util
     import io
     from contextlib import redirect_stdout
@@ -304,6 +305,12 @@ def test_vlc_tables_are_generated_from_the_codeword_data():
     assert [sum(r[0] == t for r in rows) for t in "01"] == [444, 358]
     for table in gen.build():
         assert all(entry & 7 for entry in table)  # a codeword length in every slot
+        assert all((entry >> 16) & 1 == (bin((entry >> 20) & 15).count("1") >= 2)
+                   for entry in table)
+    uvlc = gen.build_uvlc()
+    assert all(((e >> 16) & 15, (e >> 20) & 15, e & 63) == (1, 1, 0) for e in uvlc[:64])
+    assert all((e >> 20) & 15 == 1 for e in uvlc[64:128])  # mode 1: only the first has u_off
+    assert all((e >> 16) & 15 == 1 for e in uvlc[128:192])  # mode 2: only the second
 
 
 # ------------------------------------------------------------------------------------------

@@ -148,35 +148,6 @@ static inline uint8_t *destuff_byte(uint32_t b, uint8_t *o, uint64_t *acc, uint3
     return o;
 }
 
-static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
-{
-    uint8_t *o = dst;
-    uint64_t acc = 0;  /* nb < 8 bits not yet written */
-    uint32_t nb = 0, i = 0, unstuff = 0;
-    while (i < len) {
-        if (!unstuff && i + 8 <= len) {
-            uint64_t v = td_load_le64(d + i);
-            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
-                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
-                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
-                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
-                o += 8;
-                i += 8;
-                continue;
-            }
-            /* one byte at a time up to and past the 0xFF */
-            for (uint32_t end = i + 8; i < end;) {
-                o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
-            }
-            continue;
-        }
-        o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
-    }
-    *o++ = (uint8_t)(acc | (0xFFu << nb));
-    memset(o, 0xFF, 16);
-    return (uint32_t)(o - dst);
-}
-
 /* The MagSgn bit window at bit position pos: at least 57 bits. */
 static inline uint64_t ms_window(const uint8_t *b, uint32_t lim, uint32_t pos)
 {
@@ -303,14 +274,13 @@ static inline void vlc_take(ht_rev *r, uint32_t k)
 }
 
 /* One quad's VLC codeword in context c7 / 128 when sig (the context is not 0, or the MEL event
- * is 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py), *bad set for a
- * codeword that does not exist (corrupt). */
-static inline uint32_t vlc_quad(ht_rev *vlc, const uint32_t *table, uint32_t c7, uint32_t sig,
-                                uint32_t *bad)
+ * is 1), else nothing taken and 0; the table entry (layout in ht_vlc_gen.py).  In every context
+ * each 7-bit window starts with a codeword (the tables are complete, test_htdec checks), so
+ * there is no invalid codeword to detect. */
+static inline uint32_t vlc_quad(ht_rev *vlc, const uint32_t *table, uint32_t c7, uint32_t sig)
 {
     uint32_t e = table[c7 | ((uint32_t)vlc->acc & 0x7F)];
     e = sig ? e : 0;
-    *bad |= sig & ((e & 7) == 0);
     vlc_take(vlc, e & 63); /* bits 3-5 are 0: the entry is its own shift count */
     return e;
 }
@@ -470,18 +440,167 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
     _mm_storeu_si128((__m128i *)(void *)v,
                      _mm256_extracti128_si256(_mm256_permutevar8x32_epi32(vv, perm), 1));
 }
+
+/* kappa - 1 of quads x .. x + 7 of a quad row into gk[x .. x + 7], from the v of the bottom
+ * samples of the row above (column c at vp[c + 1], v < 2^31): gk[x] = floor(log2(v_(2x-1) |
+ * .. | v_(2x+2) | 2)) - 1.  Reads vp[2 x .. 2 x + 18].  Called as the pair loop gets there, not
+ * for the whole row at its start: wide loads of words the row above has just stored in other
+ * pieces would wait for the stores to complete. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline void
+kappa8_avx2(const uint32_t *vp, uint32_t x, uint32_t *gk)
+{
+    const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    {
+#define HT_LD(k) _mm256_loadu_si256((const __m256i *)(const void *)(vp + 2 * x + (k)))
+        __m256i a = _mm256_or_si256(HT_LD(0), HT_LD(1)), b = _mm256_or_si256(HT_LD(2), HT_LD(3));
+        __m256i c = _mm256_or_si256(HT_LD(8), HT_LD(9)), d = _mm256_or_si256(HT_LD(10), HT_LD(11));
+#undef HT_LD
+        /* the even lanes of a | b: quads x .. x + 3, of c | d: x + 4 .. x + 7 */
+        __m256i t = _mm256_blend_epi32(_mm256_or_si256(a, b),
+                                       _mm256_slli_epi64(_mm256_or_si256(c, d), 32), 0xAA);
+        t = _mm256_or_si256(t, _mm256_set1_epi32(2));
+        /* the top bit and no bit just below it: the conversion to float cannot round up to the
+         * next power of 2, its exponent is floor(log2) */
+        t = _mm256_andnot_si256(_mm256_srli_epi32(t, 1), t);
+        t = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(t)), 23);
+        t = _mm256_sub_epi32(t, _mm256_set1_epi32(128));
+        _mm256_storeu_si256((__m256i *)(void *)(gk + x), _mm256_permutevar8x32_epi32(t, perm));
+    }
+}
+
+/* The part of each quad's context from the row above (vlc_pass), eight quads at a time while
+ * they fit: a[x] is quad x - 1 of the row above (reads a[x + 9] <= a[qw + 1], its zero border).
+ * Returns the quads done. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t
+ac_row_avx2(const uint32_t *a, uint32_t qw, uint8_t *ac)
+{
+    uint32_t x = 0;
+    for (; x + 8 <= qw; x += 8) {
+#define HT_LD(k) _mm256_loadu_si256((const __m256i *)(const void *)(a + x + (k)))
+        __m256i p = _mm256_srli_epi32(HT_LD(1), 5);
+        __m256i t = _mm256_or_si256(
+            _mm256_and_si256(_mm256_or_si256(_mm256_srli_epi32(HT_LD(0), 7), p),
+                             _mm256_set1_epi32(1)),
+            _mm256_and_si256(_mm256_or_si256(_mm256_srli_epi32(HT_LD(2), 3), p),
+                             _mm256_set1_epi32(4)));
+#undef HT_LD
+        t = _mm256_packus_epi32(t, t);
+        t = _mm256_packus_epi16(t, t); /* bytes 0-3 of each half: its four quads */
+        _mm_storel_epi64((__m128i *)(void *)(ac + x),
+                         _mm_unpacklo_epi32(_mm256_castsi256_si128(t),
+                                            _mm256_extracti128_si256(t, 1)));
+    }
+    return x;
+}
+
+/* Four insignificant quads q[0..3] of magsgn_pass (runs of them are common): eight zero
+ * words at each of a, b, c and 1; else 0 and nothing written. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline int zero4_avx2(const uint32_t *q,
+                                                                       int32_t *a, int32_t *b,
+                                                                       uint32_t *c)
+{
+    if (!_mm_testz_si128(_mm_loadu_si128((const __m128i *)(const void *)q), _mm_set1_epi32(0xF0)))
+        return 0;
+    _mm256_storeu_si256((__m256i *)(void *)a, _mm256_setzero_si256());
+    _mm256_storeu_si256((__m256i *)(void *)b, _mm256_setzero_si256());
+    _mm256_storeu_si256((__m256i *)(void *)c, _mm256_setzero_si256());
+    return 1;
+}
+
+/* 32 bytes d[0 .. 32) of MagSgn when none of them is 0xFF: their bits after the nb < 8 bits
+ * pending in *acc, 32 whole bytes out to o, and the nb bits then pending into *acc; returns 1.
+ * Returns 0, nothing done, when one is 0xFF. */
+__attribute__((target("avx2,bmi,bmi2"))) static inline int destuff32_avx2(const uint8_t *d,
+                                                                           uint8_t *o,
+                                                                           uint64_t *acc,
+                                                                           uint32_t nb)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)d);
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(-1)))) return 0;
+    /* 64-bit lanes: v_k << nb | v_(k-1) >> (64 - nb), with *acc << (64 - nb) for v_(-1) (*acc
+     * is 0 when nb is 0; shifts by 64 give 0) */
+    __m256i prev = _mm256_blend_epi32(_mm256_permute4x64_epi64(v, 0x90),
+                                      _mm256_set1_epi64x((long long)((*acc << 1) << (63 - nb))),
+                                      0x03);
+    __m256i out = _mm256_or_si256(_mm256_sll_epi64(v, _mm_cvtsi32_si128((int)nb)),
+                                  _mm256_srl_epi64(prev, _mm_cvtsi32_si128((int)(64 - nb))));
+    _mm256_storeu_si256((__m256i *)(void *)o, out);
+    *acc = (td_load_le64(d + 24) >> 1) >> (63 - nb);
+    return 1;
+}
+#endif
+
+/* destuff_fwd (see destuff_cap); simd: 32 bytes at a time where there is no 0xFF. */
+static inline __attribute__((always_inline)) uint32_t destuff_body(const uint8_t *d,
+                                                                   uint32_t len, uint8_t *dst,
+                                                                   int simd)
+{
+    uint8_t *o = dst;
+    uint64_t acc = 0;  /* nb < 8 bits not yet written */
+    uint32_t nb = 0, i = 0, unstuff = 0;
+    while (i < len) {
+        if (!unstuff && i + 8 <= len) {
+#ifdef TD_HT_AVX2
+            if (simd && i + 32 <= len && destuff32_avx2(d + i, o, &acc, nb)) {
+                o += 32; /* o + 32 <= dst + i + 32 <= dst + len */
+                i += 32;
+                continue;
+            }
+#else
+            (void)simd;
+#endif
+            uint64_t v = td_load_le64(d + i);
+            if (!((~v - 0x0101010101010101u) & v & 0x8080808080808080u)) {
+                /* no 0xFF among these 8 bytes: all their bits, shifted by nb */
+                store_le64(o, acc | v << nb); /* o + 8 <= dst + i + 8 <= dst + len */
+                acc = (v >> 1) >> (63 - nb); /* v >> (64 - nb), 0 when nb is 0 */
+                o += 8;
+                i += 8;
+                continue;
+            }
+            /* one byte at a time up to and past the 0xFF */
+            for (uint32_t end = i + 8; i < end;) {
+                o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
+            }
+            continue;
+        }
+        o = destuff_byte(d[i++], o, &acc, &nb, &unstuff);
+    }
+    *o++ = (uint8_t)(acc | (0xFFu << nb));
+    memset(o, 0xFF, 16);
+    return (uint32_t)(o - dst);
+}
+
+static uint32_t destuff_fwd(const uint8_t *d, uint32_t len, uint8_t *dst)
+{
+    return destuff_body(d, len, dst, 0);
+}
+#ifdef TD_HT_AVX2
+__attribute__((target("avx2,bmi,bmi2"))) static uint32_t destuff_fwd_avx2(const uint8_t *d,
+                                                                           uint32_t len,
+                                                                           uint8_t *dst)
+{
+    return destuff_body(d, len, dst, 1);
+}
 #endif
 
 /* The MEL, VLC and U-VLC of quads qx (and qx + 1 when two) of a row, into cur[qx] (cur[qx + 1]);
- * first: the first quad row (compile-time constants where inlined).  Returns nonzero for a
- * codeword that does not exist. */
-static inline __attribute__((always_inline)) uint32_t
+ * first: the first quad row (compile-time constants where inlined). */
+static inline __attribute__((always_inline)) void
 vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t *ac,
          uint32_t qx, uint32_t *lcp, uint32_t *cur, int two, int first)
 {
     const uint32_t *table = first ? ht_vlc_table0 : ht_vlc_table1;
     uint64_t mq = *mqp;
     uint32_t mqn = *mqnp;
+    if (two && !(td_load_le16(ac + qx) | *lcp | ((uint32_t)mq & 3)) && mqn >= 2) {
+        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
+         * VLC or U-VLC bits (the queue's bits past mqn are 0s, not events: mqn >= 2) */
+        cur[qx] = cur[qx + 1] = 0;
+        *mqp = mq >> 2;
+        *mqnp = mqn - 2;
+        return;
+    }
     if (vlc->n < 32) rev_refill(vlc);
     if (mqn < 3) { /* a pair takes at most 3 events */
         mel->q = mq;
@@ -491,19 +610,11 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
         mqn = mel->qn;
     }
     /* contexts times 128, the table entries carry the part from the quad on the left so */
-    uint32_t bad = 0, e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
-    if (two && !(c | ac[qx + 1] | ((uint32_t)mq & 3))) {
-        /* both in context 0 with MEL events 0 (runs of them are common): insignificant, no
-         * VLC or U-VLC bits */
-        cur[qx] = cur[qx + 1] = 0;
-        *mqp = mq >> 2;
-        *mqnp = mqn - 2;
-        return 0;
-    }
+    uint32_t e1 = 0, c = (uint32_t)ac[qx] << 7 | *lcp, z = c == 0;
     uint32_t sig = (z ^ 1) | ((uint32_t)mq & 1);
     mq >>= z;
     mqn -= z;
-    uint32_t e0 = vlc_quad(vlc, table, c, sig, &bad);
+    uint32_t e0 = vlc_quad(vlc, table, c, sig);
     uint32_t lc = e0 & 0x380;
     if (two) {
         c = (uint32_t)ac[qx + 1] << 7 | lc;
@@ -511,7 +622,7 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
         sig = (z ^ 1) | ((uint32_t)mq & 1);
         mq >>= z;
         mqn -= z;
-        e1 = vlc_quad(vlc, table, c, sig, &bad);
+        e1 = vlc_quad(vlc, table, c, sig);
         lc = e1 & 0x380;
     }
     /* U-VLC of the pair in one lookup (mode: ht_vlc_gen.py), mode times 64 from the u_off bits */
@@ -532,25 +643,24 @@ vlc_pair(ht_rev *vlc, ht_mel *mel, uint64_t *mqp, uint32_t *mqnp, const uint8_t 
     *lcp = lc;
     *mqp = mq;
     *mqnp = mqn;
-    return bad;
 }
 
 /* One quad row of pass 1 (ac: the part of each quad's context from the row above). */
-static inline __attribute__((always_inline)) int vlc_row(ht_rev *vlc, ht_mel *mel, uint64_t *mq,
-                                                         uint32_t *mqn, const uint8_t *ac,
-                                                         uint32_t qw, uint32_t *cur, int first)
+static inline __attribute__((always_inline)) void vlc_row(ht_rev *vlc, ht_mel *mel, uint64_t *mq,
+                                                          uint32_t *mqn, const uint8_t *ac,
+                                                          uint32_t qw, uint32_t *cur, int first)
 {
-    uint32_t lc = 0, qx = 0, bad = 0;
-    for (; qx + 1 < qw; qx += 2) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 1, first);
-    if (qx < qw) bad |= vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
-    return bad ? TD_E_CORRUPT : TD_OK;
+    uint32_t lc = 0, qx = 0;
+    for (; qx + 1 < qw; qx += 2) vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 1, first);
+    if (qx < qw) vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
 }
 
 /* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
  * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
  * VLC table entry (bits 0-15, layout in ht_vlc_gen.py) and u_q (bits 16-22). */
-static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
-                                                          uint32_t qw, uint32_t qh, uint32_t *q)
+static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
+                                                           uint32_t qw, uint32_t qh, uint32_t *q,
+                                                           int simd)
 {
     ht_rev vl = *vlc_in;
     ht_mel *mel = mel_in;
@@ -559,20 +669,25 @@ static inline __attribute__((always_inline)) int vlc_pass(ht_rev *vlc_in, ht_mel
     uint32_t qs = qw + 2;
     uint8_t ac[520];  /* the part of each quad's context from the row above */
     memset(ac, 0, qw);
-    if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1) != TD_OK) return TD_E_CORRUPT;
+    vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1);
     for (uint32_t qy = 1; qy < qh; qy++) {
         uint32_t *cur = q + (size_t)qy * qs + 1;
         /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
         const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
-        for (uint32_t x = 0; x < qw; x++)
+        uint32_t x = 0;
+#ifdef TD_HT_AVX2
+        if (simd) x = ac_row_avx2(a, qw, ac);
+#else
+        (void)simd;
+#endif
+        for (; x < qw; x++)
             ac[x] = (uint8_t)((((a[x] >> 7) | (a[x + 1] >> 5)) & 1) |
                               ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
-        if (vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0) != TD_OK) return TD_E_CORRUPT;
+        vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0);
     }
     mel->q = mq;
     mel->qn = mqn;
     *vlc_in = vl;
-    return TD_OK;
 }
 
 /* A sample into the output row r at i: flt, float val times step; else int32 val. */
@@ -590,6 +705,10 @@ typedef struct ht_put {
     float step;
 } ht_put;
 
+/* Words in a row of v (magsgn_pass): columns -1 .. 2 qw, zero beyond, up to what
+ * kappa8_avx2 reads. */
+#define HT_VROW(qw) ((size_t)2 * (qw) + 20)
+
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
  * constant where inlined).  r0, r1: the output rows of the quad; vp: the v of the bottom
  * samples of the quad row above, column c at vp[c + 1] (kappa); vc receives those of this row. */
@@ -605,8 +724,8 @@ static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uin
 #ifdef TD_HT_AVX2
     if (simd && full) { /* no branch on rho: an insignificant quad writes 0s, takes no bits */
         const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
-        uint32_t g = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
-        uint32_t Uq = (e >> 16) + ((rho & (rho - 1)) ? g : 1);
+        uint32_t g = 30 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
+        uint32_t Uq = (e >> 16) + (g & (0u - (e & 1)));  /* u_q + 1 + (kappa - 1) */
         if (Uq <= fast) { /* nearly always: Uq <= 14 and no magnitude can reach 2^31 */
             magsgn_quad_avx2(ms, pos, e & 0xFFFF, Uq, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
                              _mm_set1_ps(pt.step), r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x, 0);
@@ -633,11 +752,11 @@ static inline __attribute__((always_inline)) int magsgn_one(const ht_ms *ms, uin
         return TD_OK;
     }
     uint32_t kappa = 1;
-    if (rho & (rho - 1)) { /* gamma: two or more significant (vp is 0 in row 0) */
+    if (e & 1) { /* gamma: two or more significant (vp is 0 in row 0) */
         const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 2 */
         kappa = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
     }
-    uint32_t Uq = (e >> 16) + kappa;
+    uint32_t Uq = (e >> 16) + kappa - 1;  /* pass 1 stores u_q + 1 */
     if (Uq > 31 - bp) return TD_E_CORRUPT; /* (2 mu + 1) << (bp - 1) must fit in 31 bits */
 #ifndef TD_HT_AVX2
     (void)simd;
@@ -676,8 +795,11 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
     uint32_t pos = 0;  /* MagSgn bits taken */
     uint32_t fast = bp <= 16 ? 14 : 30 - bp;  /* U_q up to this: the fast path of magsgn_one */
     uint32_t qw = (w + 1) / 2, qh = (h + 1) / 2, qs = qw + 2;
-    size_t nv = (size_t)2 * qw + 4;
+    size_t nv = HT_VROW(qw);
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
+#ifdef TD_HT_AVX2
+    uint32_t gk[520];  /* kappa - 1 of the full quads of the row (kappa8_avx2) */
+#endif
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
         int32_t *r0 = out + (size_t)2 * qy * os, *r1 = r0 + os;
@@ -685,21 +807,26 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
 #ifdef TD_HT_AVX2
+        uint32_t gnext = 0;  /* gk[x] is there for the x of the pair loop up to this */
         if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
             for (; x + 1 < qfull; x += 2) {
                 if (!((qr[x] | qr[x + 1]) & 0xF0)) {
                     _mm_storeu_si128((__m128i *)(void *)(r0 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(r1 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(vc + 1 + 2 * x), _mm_setzero_si128());
+                    /* and runs of four more */
+                    while (x + 6 <= qfull && zero4_avx2(qr + x + 2, r0 + 2 * x + 4,
+                                                        r1 + 2 * x + 4, vc + 5 + 2 * x))
+                        x += 4;
                     continue;
                 }
-                uint32_t e0 = qr[x], e1 = qr[x + 1], rho0 = (e0 >> 4) & 0xF,
-                         rho1 = (e1 >> 4) & 0xF;
-                const uint32_t *vv = vp + 2 * x; /* columns 2x - 1 .. 2x + 4 */
-                uint32_t g0 = 31 - (uint32_t)__builtin_clz(vv[0] | vv[1] | vv[2] | vv[3] | 2);
-                uint32_t g1 = 31 - (uint32_t)__builtin_clz(vv[2] | vv[3] | vv[4] | vv[5] | 2);
-                uint32_t Uq0 = (e0 >> 16) + ((rho0 & (rho0 - 1)) ? g0 : 1);
-                uint32_t Uq1 = (e1 >> 16) + ((rho1 & (rho1 - 1)) ? g1 : 1);
+                uint32_t e0 = qr[x], e1 = qr[x + 1];
+                if (x + 1 >= gnext) {
+                    kappa8_avx2(vp, x, gk);
+                    gnext = x + 8;
+                }
+                uint32_t Uq0 = (e0 >> 16) + (gk[x] & (0u - (e0 & 1)));
+                uint32_t Uq1 = (e1 >> 16) + (gk[x + 1] & (0u - (e1 & 1)));
                 if ((Uq0 > Uq1 ? Uq0 : Uq1) <= fast) {
                     magsgn_pair_avx2(ms, &pos, e0, e1, Uq0, Uq1, bp,
                                      _mm_cvtsi32_si128((int)pt.rsh), flt,
@@ -737,7 +864,7 @@ typedef struct ht_cup {
     int flt;         /* float output (ht_put) */
     ht_put pt;
     uint32_t *q;     /* pass 1's quads */
-    uint32_t *vbuf;  /* two rows of 2 qw + 4 words, zeroed */
+    uint32_t *vbuf;  /* two rows of HT_VROW(qw) words, zeroed */
 } ht_cup;
 
 /* Both passes; compiled for x86-64, x86-64 with BMI2 (shrx, bzhi: the variable shifts without
@@ -745,8 +872,7 @@ typedef struct ht_cup {
 static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd, int flt)
 {
     uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
-    int rc = vlc_pass(&st->vlc, &st->mel, qw, qh, st->q);
-    if (rc != TD_OK) return rc;
+    vlc_pass(&st->vlc, &st->mel, qw, qh, st->q, simd);
     return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->out, st->os, st->vbuf, simd,
                        flt, st->pt);
 }
@@ -770,7 +896,7 @@ HT_CUP(cup_avx2, __attribute__((target("avx2,bmi,bmi2"))), 1)
 static size_t cleanup_scratch(uint32_t w, uint32_t h, uint32_t lcup)
 {
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2;
-    return (qw + 2) * qh + 2 * (2 * qw + 4) + (destuff_cap(lcup) + 3) / 4;
+    return (qw + 2) * qh + 2 * HT_VROW(qw) + (destuff_cap(lcup) + 3) / 4;
 }
 
 static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint32_t bp,
@@ -805,13 +931,18 @@ static int cleanup(const uint8_t *d, uint32_t lcup, uint32_t w, uint32_t h, uint
     size_t qw = ((size_t)w + 1) / 2, qh = ((size_t)h + 1) / 2, nq = (qw + 2) * qh;
     st.q = scratch;
     st.vbuf = scratch + nq;
-    uint8_t *msb = (uint8_t *)(void *)(st.vbuf + 2 * (2 * qw + 4));
+    uint8_t *msb = (uint8_t *)(void *)(st.vbuf + 2 * HT_VROW(qw));
     st.ms.b = msb;
-    st.ms.lim = destuff_fwd(d, pcup, msb);
-    for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
-    memset(st.vbuf, 0, 2 * (2 * qw + 4) * sizeof *st.vbuf);
 #ifdef TD_HT_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2")) return cup_avx2(&st);
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2");
+    st.ms.lim = avx2 ? destuff_fwd_avx2(d, pcup, msb) : destuff_fwd(d, pcup, msb);
+#else
+    st.ms.lim = destuff_fwd(d, pcup, msb);
+#endif
+    for (size_t y = 0; y < qh; y++) st.q[y * (qw + 2)] = st.q[y * (qw + 2) + qw + 1] = 0;
+    memset(st.vbuf, 0, 2 * HT_VROW(qw) * sizeof *st.vbuf);
+#ifdef TD_HT_AVX2
+    if (avx2) return cup_avx2(&st);
 #endif
 #ifdef TD_HT_X86
     if (__builtin_cpu_supports("bmi2")) return cup_bmi2(&st);
@@ -970,8 +1101,8 @@ int j2k_ht_decode(j2k_t1 *t1, const j2k_block_job *job)
                      direct ? job->out : t1->coef, direct ? job->out_stride : w,
                      direct && !job->rev, pt, scratch);
     if (rc != TD_OK) {
-        /* a complete but damaged cleanup segment (Scup against Lcup, a codeword that does not
-         * exist, an exponent out of range) is an error: no made-up samples in a lossless image */
+        /* a complete but damaged cleanup segment (Scup against Lcup, an exponent out of range,
+         * samples outside the block) is an error: no made-up samples in a lossless image */
         zero_out(job);
         return rc;
     }

@@ -8,16 +8,16 @@ where it needs it: bits 0-2 the codeword length (0: no codeword starts with thes
 corrupt stream; bits 3-5 are 0, so the entry itself is a shift count), bit 6 u_off, bits 7-9 the
 part of the next quad's context from this one (the quad on its left) times 128 (first quad row:
 TL|BL, TR, BR in context bits 0-2; other rows: TR|BR in bit 1); bits 16-31 the quad as pass 2
-takes it: bits 16-18 the length again, bit 19 u_off, bits 20-23 rho, bits 24-27 e_1, bits 28-31
-e_k.
+takes it: bit 16 gamma (two or more samples significant: kappa from the row above, else 1),
+bit 19 u_off, bits 20-23 rho, bits 24-27 e_1, bits 28-31 e_k.
 
 The U-VLC table (clause 7.3.6) decodes the u_q of a quad pair at once.  It is indexed by mode *
 64 + the next 6 bits of the VLC stream, mode 0-3 the u_off of the two quads (bit 0 the first),
 mode 4 both u_off in the first quad row with MEL event 0, mode 5 the same with MEL event 1.  The
 prefixes come first (at most 6 bits), then the suffix of the first quad, then that of the
 second.  An entry packs: bits 0-4 the bits taken in all (bit 5 is 0: a shift count), bits 8-10
-and 11-13 the suffix lengths of the two quads, bits 16-19 and 20-23 their u_q less the suffix,
-bits 24-26 the prefix bits.  A
+and 11-13 the suffix lengths of the two quads, bits 16-19 and 20-23 their u_q + 1 less the
+suffix (pass 2 takes U_q = u_q + 1 + (kappa - 1 when gamma)), bits 24-26 the prefix bits.  A
 5-bit suffix of 28 or more (u_ext follows, exponents beyond 32 bits) gives u_q of 33 or more,
 which the caller refuses.
 """
@@ -39,7 +39,8 @@ def build() -> list[list[int]]:
         assert 1 <= length <= 7, line
         cwd = sum(int(b) << k for k, b in enumerate(bits))
         r = int(rho, 2)
-        quad = length | int(u_off) << 3 | r << 4 | int(e_1, 2) << 8 | int(e_k, 2) << 12
+        gamma = int(bin(r).count("1") >= 2)
+        quad = gamma | int(u_off) << 3 | r << 4 | int(e_1, 2) << 8 | int(e_k, 2) << 12
         if int(t) == 0:  # first quad row: TL|BL, TR, BR of the left quad in context bits 0-2
             left = ((r | r >> 1) & 1) | ((r >> 1) & 6)
         else:  # TR|BR in bit 1
@@ -65,14 +66,16 @@ SUFFIX_LEN = {1: 0, 2: 0, 3: 1, 5: 5}
 
 
 def uvlc_entry(plen: int, base0: int, sl0: int, base1: int, sl1: int) -> int:
-    assert plen <= 6 and base0 < 16 and base1 < 16
-    return (plen + sl0 + sl1) | sl0 << 8 | sl1 << 11 | base0 << 16 | base1 << 20 | plen << 24
+    assert plen <= 6 and base0 + 1 < 16 and base1 + 1 < 16
+    return ((plen + sl0 + sl1) | sl0 << 8 | sl1 << 11 | (base0 + 1) << 16 | (base1 + 1) << 20
+            | plen << 24)
 
 
 def build_uvlc() -> list[int]:
     table = [0] * (6 * 64)
     for v in range(64):
         p0, l0 = uvlc_prefix(v)
+        table[0 * 64 + v] = uvlc_entry(0, 0, 0, 0, 0)
         table[1 * 64 + v] = uvlc_entry(l0, p0, SUFFIX_LEN[p0], 0, 0)
         table[2 * 64 + v] = uvlc_entry(l0, 0, 0, p0, SUFFIX_LEN[p0])
         p1, l1 = uvlc_prefix(v >> l0)
