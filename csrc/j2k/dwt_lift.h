@@ -7,10 +7,10 @@
  *   DWT_ZIP_LO / DWT_ZIP_HI   __builtin_shufflevector indices interleaving two vectors' first /
  *                  second halves
  *
- * Every step works on flat arrays: X[j] op= f(A[j], A[j + off]) for j in [0, total), a whole
- * vector at a time, on a row copied out of the tile-component (the elements are samples,
- * off = 1).  The last vector may run past `total`: the caller's buffers have DWT_V elements of
- * slack after each array.
+ * HOR_SR's steps work on a row's halves copied into padded arrays, a whole vector at a time;
+ * the last vector may run past the array's end: the caller's buffers have DWT_V elements of
+ * slack after each array.  What they read from or write to the tile-component's rows (the
+ * source row S, the output row) is exact.
  */
 
 typedef int32_t DWT_FN(vi) __attribute__((vector_size(4 * DWT_V), aligned(4), may_alias));
@@ -20,22 +20,51 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
 #define VU DWT_FN(vu)
 #define VF DWT_FN(vf)
 
-/* 5-3, F.3.8.1 (F-5): X -= (A + A' + 2) >> 2, wrapping (see j2k_wadd) */
-DWT_ATTR void DWT_FN(lo53)(int32_t *X, const int32_t *A, size_t off, size_t total)
+/* HOR_SR's steps (see hor_in / hor_out in dwt.c) work on a row's low-pass and high-pass
+ * halves copied into padded arrays, X[j] op= f(A[j], A[j + 1]), except for the first step, which
+ * reads its X from the row itself (S), and the last, which writes its result interleaved with
+ * the other band straight to the output row. */
+
+/* 5-3, F.3.8.1 (F-5), the first step: X[j] = S[j] - ((A[j] + A[j + 1] + 2) >> 2) for j < n,
+ * wrapping (see j2k_wadd).  S has nread >= n readable elements: whole vectors while they fit,
+ * then one element at a time. */
+DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + off) + 2;
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) - (VU)((VI)s >> 2));
+    size_t j = 0;
+    for (; j < n && j + DWT_V <= nread; j += DWT_V) {
+        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + 1) + 2;
+        *(VI *)(X + j) = (VI)((VU) * (const VI *)(S + j) - (VU)((VI)s >> 2));
     }
+    for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
 
-/* 5-3 (F-6): X += (A + A') >> 1 */
-DWT_ATTR void DWT_FN(hi53)(int32_t *X, const int32_t *A, size_t off, size_t total)
+/* 5-3 (F-6), the last step and the interleave: the high-pass element h[i] = H[i] +
+ * ((P[i] + P[i + 1]) >> 1) lies between the low-pass elements P[i] and P[i + 1]; out gets
+ * P[0], h[0], P[1], h[1], ... (cas 0) or h[0], P[1], h[1], P[2], ... (cas 1), exactly n
+ * elements. */
+DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n,
+                            uint32_t cas)
 {
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + off);
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) + (VU)((VI)s >> 1));
+    size_t i = 0;
+    if (!cas)
+        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
+            VI a = *(const VI *)(P + i), b = *(const VI *)(P + i + 1);
+            VI h = (VI)((VU) * (const VI *)(H + i) + (VU)((VI)((VU)a + (VU)b) >> 1));
+            *(VI *)(out + 2 * i) = __builtin_shufflevector(a, h, DWT_ZIP_LO);
+            *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, h, DWT_ZIP_HI);
+        }
+    else
+        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
+            VI a = *(const VI *)(P + i), b = *(const VI *)(P + i + 1);
+            VI h = (VI)((VU) * (const VI *)(H + i) + (VU)((VI)((VU)a + (VU)b) >> 1));
+            *(VI *)(out + 2 * i) = __builtin_shufflevector(h, b, DWT_ZIP_LO);
+            *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(h, b, DWT_ZIP_HI);
+        }
+    for (; 2 * i + 1 < n; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1);
     }
+    if (n & 1) out[n - 1] = cas ? j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1) : P[i];
 }
 
 /* 9-7, F.3.8.2: X -= cf * (A + A'), the operations in the order of the scalar code */
@@ -47,9 +76,43 @@ DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total,
     }
 }
 
-DWT_ATTR void DWT_FN(scale97)(float *X, size_t total, float m)
+/* 9-7, the first step with the scaling of its X: X[j] = S[j] * m - cf * (A[j] + A[j + 1]) for
+ * j < n (S read as in lo53s) */
+DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread,
+                              float m, float cf)
 {
-    for (size_t j = 0; j < total; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
+    size_t j = 0;
+    for (; j < n && j + DWT_V <= nread; j += DWT_V) {
+        VF s = *(const VF *)(A + j) + *(const VF *)(A + j + 1);
+        *(VF *)(X + j) = *(const VF *)(S + j) * m - cf * s;
+    }
+    for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+}
+
+/* 9-7, the last step and the interleave, as zip53 with h[i] = H[i] - cf * (P[i] + P[i + 1]) */
+DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
+                            float cf)
+{
+    size_t i = 0;
+    if (!cas)
+        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
+            VF a = *(const VF *)(P + i), b = *(const VF *)(P + i + 1);
+            VF h = *(const VF *)(H + i) - cf * (a + b);
+            *(VF *)(out + 2 * i) = __builtin_shufflevector(a, h, DWT_ZIP_LO);
+            *(VF *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, h, DWT_ZIP_HI);
+        }
+    else
+        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
+            VF a = *(const VF *)(P + i), b = *(const VF *)(P + i + 1);
+            VF h = *(const VF *)(H + i) - cf * (a + b);
+            *(VF *)(out + 2 * i) = __builtin_shufflevector(h, b, DWT_ZIP_LO);
+            *(VF *)(out + 2 * i + DWT_V) = __builtin_shufflevector(h, b, DWT_ZIP_HI);
+        }
+    for (; 2 * i + 1 < n; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
+    }
+    if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
 }
 
 /* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
@@ -99,23 +162,6 @@ DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
     size_t j = 0;
     for (; j + DWT_V <= n; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
     for (; j < n; j++) X[j] = X[j] * m;
-}
-
-/* out[2i] = first[i], out[2i + 1] = second[i] for 2i + 1 < n (and out[n - 1] = first[n / 2]
- * when n is odd); writes exactly n elements. */
-DWT_ATTR void DWT_FN(zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
-{
-    size_t i = 0;
-    for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-        VI a = *(const VI *)(first + i), b = *(const VI *)(second + i);
-        *(VI *)(out + 2 * i) = __builtin_shufflevector(a, b, DWT_ZIP_LO);
-        *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, b, DWT_ZIP_HI);
-    }
-    for (; 2 * i + 1 < n; i++) {
-        out[2 * i] = first[i];
-        out[2 * i + 1] = second[i];
-    }
-    if (n & 1) out[n - 1] = first[n / 2];
 }
 
 #undef VI
