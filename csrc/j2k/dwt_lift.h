@@ -26,46 +26,60 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
  * the other band straight to the output row. */
 
 /* 5-3, F.3.8.1 (F-5), the first step: X[j] = S[j] - ((A[j] + A[j + 1] + 2) >> 2) for j < n,
- * wrapping (see j2k_wadd).  S has nread >= n readable elements: whole vectors while they fit,
- * then one element at a time. */
+ * wrapping (see j2k_wadd).  S has nread >= n readable elements; whole vectors, the last one
+ * reading on into S's slack or overlapping the one before (X does not overlap S or A, so the
+ * elements done twice get the same values), one element at a time only when n and nread are
+ * both below a vector. */
+#define LO53S_AT(j)                                                                  \
+    do {                                                                             \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(A + (j) + 1) + 2; \
+        *(VI *)(X + (j)) = (VI)((VU) * (const VI *)(S + (j)) - (VU)((VI)s_ >> 2));   \
+    } while (0)
 DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
     size_t j = 0;
-    for (; j < n && j + DWT_V <= nread; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + 1) + 2;
-        *(VI *)(X + j) = (VI)((VU) * (const VI *)(S + j) - (VU)((VI)s >> 2));
-    }
-    for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
+    for (; j + DWT_V <= n; j += DWT_V) LO53S_AT(j);
+    if (j == n) return;
+    if (j + DWT_V <= nread) LO53S_AT(j);
+    else if (n >= DWT_V) LO53S_AT(n - DWT_V);
+    else
+        for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
+#undef LO53S_AT
 
 /* 5-3 (F-6), the last step and the interleave: the high-pass element h[i] = H[i] +
  * ((P[i] + P[i + 1]) >> 1) lies between the low-pass elements P[i] and P[i + 1]; out gets
  * P[0], h[0], P[1], h[1], ... (cas 0) or h[0], P[1], h[1], P[2], ... (cas 1), exactly n
- * elements. */
+ * elements (the last whole vector pair overlapping the one before; out does not overlap P
+ * or H). */
+#define ZIP53_AT(i, lo, hi)                                                            \
+    do {                                                                               \
+        VI a = *(const VI *)(P + (i)), b = *(const VI *)(P + (i) + 1);                 \
+        VI h = (VI)((VU) * (const VI *)(H + (i)) + (VU)((VI)((VU)a + (VU)b) >> 1));    \
+        *(VI *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
+        *(VI *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
+    } while (0)
 DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n,
                             uint32_t cas)
 {
-    size_t i = 0;
-    if (!cas)
-        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-            VI a = *(const VI *)(P + i), b = *(const VI *)(P + i + 1);
-            VI h = (VI)((VU) * (const VI *)(H + i) + (VU)((VI)((VU)a + (VU)b) >> 1));
-            *(VI *)(out + 2 * i) = __builtin_shufflevector(a, h, DWT_ZIP_LO);
-            *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, h, DWT_ZIP_HI);
+    size_t i = 0, m = n / 2;
+    if (m >= DWT_V) {
+        if (!cas) {
+            for (; i + DWT_V <= m; i += DWT_V) ZIP53_AT(i, a, h);
+            if (i < m) ZIP53_AT(m - DWT_V, a, h);
+        } else {
+            for (; i + DWT_V <= m; i += DWT_V) ZIP53_AT(i, h, b);
+            if (i < m) ZIP53_AT(m - DWT_V, h, b);
         }
-    else
-        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-            VI a = *(const VI *)(P + i), b = *(const VI *)(P + i + 1);
-            VI h = (VI)((VU) * (const VI *)(H + i) + (VU)((VI)((VU)a + (VU)b) >> 1));
-            *(VI *)(out + 2 * i) = __builtin_shufflevector(h, b, DWT_ZIP_LO);
-            *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(h, b, DWT_ZIP_HI);
-        }
-    for (; 2 * i + 1 < n; i++) {
+        i = m;
+    }
+    for (; i < m; i++) {
         out[2 * i + cas] = P[i + cas];
         out[2 * i + 1 - cas] = j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1);
     }
     if (n & 1) out[n - 1] = cas ? j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1) : P[i];
 }
+#undef ZIP53_AT
 
 /* 9-7, F.3.8.2: X -= cf * (A + A'), the operations in the order of the scalar code */
 DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total, float cf)
@@ -77,43 +91,54 @@ DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total,
 }
 
 /* 9-7, the first step with the scaling of its X: X[j] = S[j] * m - cf * (A[j] + A[j + 1]) for
- * j < n (S read as in lo53s) */
+ * j < n (the vectors as in lo53s) */
+#define SSTEP97_AT(j)                                                                       \
+    do {                                                                                    \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + 1);                        \
+        *(VF *)(X + (j)) = *(const VF *)(S + (j)) * m - cf * s_;                            \
+    } while (0)
 DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread,
                               float m, float cf)
 {
     size_t j = 0;
-    for (; j < n && j + DWT_V <= nread; j += DWT_V) {
-        VF s = *(const VF *)(A + j) + *(const VF *)(A + j + 1);
-        *(VF *)(X + j) = *(const VF *)(S + j) * m - cf * s;
-    }
-    for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+    for (; j + DWT_V <= n; j += DWT_V) SSTEP97_AT(j);
+    if (j == n) return;
+    if (j + DWT_V <= nread) SSTEP97_AT(j);
+    else if (n >= DWT_V) SSTEP97_AT(n - DWT_V);
+    else
+        for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
 }
+#undef SSTEP97_AT
 
 /* 9-7, the last step and the interleave, as zip53 with h[i] = H[i] - cf * (P[i] + P[i + 1]) */
+#define ZIP97_AT(i, lo, hi)                                                            \
+    do {                                                                               \
+        VF a = *(const VF *)(P + (i)), b = *(const VF *)(P + (i) + 1);                 \
+        VF h = *(const VF *)(H + (i)) - cf * (a + b);                                  \
+        *(VF *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
+        *(VF *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
+    } while (0)
 DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
                             float cf)
 {
-    size_t i = 0;
-    if (!cas)
-        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-            VF a = *(const VF *)(P + i), b = *(const VF *)(P + i + 1);
-            VF h = *(const VF *)(H + i) - cf * (a + b);
-            *(VF *)(out + 2 * i) = __builtin_shufflevector(a, h, DWT_ZIP_LO);
-            *(VF *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, h, DWT_ZIP_HI);
+    size_t i = 0, m = n / 2;
+    if (m >= DWT_V) {
+        if (!cas) {
+            for (; i + DWT_V <= m; i += DWT_V) ZIP97_AT(i, a, h);
+            if (i < m) ZIP97_AT(m - DWT_V, a, h);
+        } else {
+            for (; i + DWT_V <= m; i += DWT_V) ZIP97_AT(i, h, b);
+            if (i < m) ZIP97_AT(m - DWT_V, h, b);
         }
-    else
-        for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-            VF a = *(const VF *)(P + i), b = *(const VF *)(P + i + 1);
-            VF h = *(const VF *)(H + i) - cf * (a + b);
-            *(VF *)(out + 2 * i) = __builtin_shufflevector(h, b, DWT_ZIP_LO);
-            *(VF *)(out + 2 * i + DWT_V) = __builtin_shufflevector(h, b, DWT_ZIP_HI);
-        }
-    for (; 2 * i + 1 < n; i++) {
+        i = m;
+    }
+    for (; i < m; i++) {
         out[2 * i + cas] = P[i + cas];
         out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
     }
     if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
 }
+#undef ZIP97_AT
 
 /* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
 DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m)
