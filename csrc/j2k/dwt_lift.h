@@ -20,6 +20,20 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
 #define VU DWT_FN(vu)
 #define VF DWT_FN(vf)
 
+/* Whole vectors from j while they fit below lim, two per turn of the loop (half the loop
+ * overhead); j ends on the first element left. */
+#define DWT_VECTORS(j, lim, AT)                       \
+    do {                                              \
+        for (; (j) + 2 * DWT_V <= (lim); (j) += 2 * DWT_V) { \
+            AT(j);                                    \
+            AT((j) + DWT_V);                          \
+        }                                             \
+        if ((j) + DWT_V <= (lim)) {                   \
+            AT(j);                                    \
+            (j) += DWT_V;                             \
+        }                                             \
+    } while (0)
+
 /* HOR_SR's steps (see hor_in / hor_out in dwt.c) work on a row's low-pass and high-pass
  * halves copied into padded arrays, X[j] op= f(A[j], A[j + 1]), except for the first step, which
  * reads its X from the row itself (S), and the last, which writes its result interleaved with
@@ -38,7 +52,7 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
 DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) LO53S_AT(j);
+    DWT_VECTORS(j, n, LO53S_AT);
     if (j == n) return;
     if (j + DWT_V <= nread) LO53S_AT(j);
     else if (n >= DWT_V) LO53S_AT(n - DWT_V);
@@ -59,17 +73,19 @@ DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size
         *(VI *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
         *(VI *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
     } while (0)
+#define ZIP53_LO(i) ZIP53_AT(i, a, h)
+#define ZIP53_HI(i) ZIP53_AT(i, h, b)
 DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n,
                             uint32_t cas)
 {
     size_t i = 0, m = n / 2;
     if (m >= DWT_V) {
         if (!cas) {
-            for (; i + DWT_V <= m; i += DWT_V) ZIP53_AT(i, a, h);
-            if (i < m) ZIP53_AT(m - DWT_V, a, h);
+            DWT_VECTORS(i, m, ZIP53_LO);
+            if (i < m) ZIP53_LO(m - DWT_V);
         } else {
-            for (; i + DWT_V <= m; i += DWT_V) ZIP53_AT(i, h, b);
-            if (i < m) ZIP53_AT(m - DWT_V, h, b);
+            DWT_VECTORS(i, m, ZIP53_HI);
+            if (i < m) ZIP53_HI(m - DWT_V);
         }
         i = m;
     }
@@ -80,14 +96,24 @@ DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, ui
     if (n & 1) out[n - 1] = cas ? j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1) : P[i];
 }
 #undef ZIP53_AT
+#undef ZIP53_LO
+#undef ZIP53_HI
 
 /* 9-7, F.3.8.2: X -= cf * (A + A'), the operations in the order of the scalar code */
 DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total, float cf)
 {
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VF s = *(const VF *)(A + j) + *(const VF *)(A + j + off);
-        *(VF *)(X + j) = *(VF *)(X + j) - cf * s;
+#define STEP97_AT(j)                                                       \
+    do {                                                                   \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + off);     \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+    } while (0)
+    size_t j = 0;
+    for (; j + DWT_V < total; j += 2 * DWT_V) {
+        STEP97_AT(j);
+        STEP97_AT(j + DWT_V);
     }
+    if (j < total) STEP97_AT(j);
+#undef STEP97_AT
 }
 
 /* 9-7, the first step with the scaling of its X: X[j] = S[j] * m - cf * (A[j] + A[j + 1]) for
@@ -101,7 +127,7 @@ DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n
                               float m, float cf)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) SSTEP97_AT(j);
+    DWT_VECTORS(j, n, SSTEP97_AT);
     if (j == n) return;
     if (j + DWT_V <= nread) SSTEP97_AT(j);
     else if (n >= DWT_V) SSTEP97_AT(n - DWT_V);
@@ -118,17 +144,19 @@ DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n
         *(VF *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
         *(VF *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
     } while (0)
+#define ZIP97_LO(i) ZIP97_AT(i, a, h)
+#define ZIP97_HI(i) ZIP97_AT(i, h, b)
 DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
                             float cf)
 {
     size_t i = 0, m = n / 2;
     if (m >= DWT_V) {
         if (!cas) {
-            for (; i + DWT_V <= m; i += DWT_V) ZIP97_AT(i, a, h);
-            if (i < m) ZIP97_AT(m - DWT_V, a, h);
+            DWT_VECTORS(i, m, ZIP97_LO);
+            if (i < m) ZIP97_LO(m - DWT_V);
         } else {
-            for (; i + DWT_V <= m; i += DWT_V) ZIP97_AT(i, h, b);
-            if (i < m) ZIP97_AT(m - DWT_V, h, b);
+            DWT_VECTORS(i, m, ZIP97_HI);
+            if (i < m) ZIP97_HI(m - DWT_V);
         }
         i = m;
     }
@@ -139,56 +167,72 @@ DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t
     if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
 }
 #undef ZIP97_AT
+#undef ZIP97_LO
+#undef ZIP97_HI
 
 /* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
 DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m)
 {
+#define COPY_SCALE_AT(i) (*(VF *)(dst + (i)) = *(const VF *)(src + (i)) * m)
     size_t i = 0;
-    for (; i + DWT_V <= n; i += DWT_V) *(VF *)(dst + i) = *(const VF *)(src + i) * m;
+    DWT_VECTORS(i, n, COPY_SCALE_AT);
     for (; i < n; i++) dst[i] = src[i] * m;
+#undef COPY_SCALE_AT
 }
 
 /* The same steps on whole rows of the tile-component (VER_SR, SIMD across the row): X, A and
  * B are rows of n samples, and exactly n are read and written (the rows' neighbours belong to
  * other bands or other threads), so the last partial vector is done one sample at a time with
  * the operations of the vector code. */
+#define LO53R_AT(j)                                                                    \
+    do {                                                                               \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(B + (j)) + 2;       \
+        *(VI *)(X + (j)) = (VI)((VU) * (VI *)(X + (j)) - (VU)((VI)s_ >> 2));           \
+    } while (0)
 DWT_ATTR void DWT_FN(lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j) + 2;
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) - (VU)((VI)s >> 2));
-    }
+    DWT_VECTORS(j, n, LO53R_AT);
     for (; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
 }
+#undef LO53R_AT
 
+#define HI53R_AT(j)                                                                    \
+    do {                                                                               \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(B + (j));           \
+        *(VI *)(X + (j)) = (VI)((VU) * (VI *)(X + (j)) + (VU)((VI)s_ >> 1));           \
+    } while (0)
 DWT_ATTR void DWT_FN(hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j);
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) + (VU)((VI)s >> 1));
-    }
+    DWT_VECTORS(j, n, HI53R_AT);
     for (; j < n; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], B[j]) >> 1);
 }
+#undef HI53R_AT
 
+#define STEP97R_AT(j)                                                      \
+    do {                                                                   \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(B + (j));           \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+    } while (0)
 DWT_ATTR void DWT_FN(step97r)(float *X, const float *A, const float *B, size_t n, float cf)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VF s = *(const VF *)(A + j) + *(const VF *)(B + j);
-        *(VF *)(X + j) = *(VF *)(X + j) - cf * s;
-    }
+    DWT_VECTORS(j, n, STEP97R_AT);
     for (; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
 }
+#undef STEP97R_AT
 
+#define SCALE97R_AT(j) (*(VF *)(X + (j)) = *(VF *)(X + (j)) * m)
 DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
+    DWT_VECTORS(j, n, SCALE97R_AT);
     for (; j < n; j++) X[j] = X[j] * m;
 }
+#undef SCALE97R_AT
 
+#undef DWT_VECTORS
 #undef VI
 #undef VU
 #undef VF
