@@ -12,10 +12,11 @@
  * lifting step), so each lifting step is one flat loop X[j] op= f(A[j], A[j + 1]) without bound
  * tests; the first step reads the low-pass band from the row itself, and the last writes its
  * result interleaved with the other band into the row where VER_SR wants it (2D_INTERLEAVE of
- * the rows, see dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row, contiguous
- * loads and stores, one sweep; a column range per work item).  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
- * (runtime dispatch), plain C elsewhere.  The operations and their order are those of the
- * scalar definition, so every instruction set gives the same bits.
+ * the rows, see dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row,
+ * contiguous loads and stores, one sweep; a column range per work item).  Vector kernels
+ * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
+ * operations and their order are those of the scalar definition, so every instruction set gives
+ * the same bits.
  *
  * Threads: the passes of all components of a tile form one queue of work items (see
  * dwt_queue), followed by the caller's output stage.
@@ -51,7 +52,8 @@
 static void lo53s_c(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
     (void)nread;
-    for (size_t j = 0; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
+    for (size_t j = 0; j < n; j++)
+        X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
 static void zip53_c(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n, uint32_t cas)
 {
