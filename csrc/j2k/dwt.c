@@ -7,14 +7,16 @@
  * instead of 1/K because the band's step size carries no gain (as OpenJPEG does, so results
  * agree with it).
  *
- * Layout: HOR_SR copies a row into a low-pass and a high-pass array, each with one element of
+ * Layout: HOR_SR lifts a row in a low-pass and a high-pass array, each with one element of
  * padding at both ends that holds the symmetric extension (F.3.7; one sample of reach per
  * lifting step), so each lifting step is one flat loop X[j] op= f(A[j], A[j + 1]) without bound
- * tests, and zips the result into the row where VER_SR wants it (2D_INTERLEAVE of the rows, see
- * dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row, contiguous
- * loads and stores, one sweep; a column range per work item).  Vector kernels (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2
- * (runtime dispatch), plain C elsewhere.  The operations and their order are those of the
- * scalar definition, so every instruction set gives the same bits.
+ * tests; the first step reads the low-pass band from the row itself, and the last writes its
+ * result interleaved with the other band into the row where VER_SR wants it (2D_INTERLEAVE of
+ * the rows, see dest_row).  VER_SR then lifts whole rows where they lie (SIMD across the row,
+ * contiguous loads and stores, one sweep; a column range per work item).  Vector kernels
+ * (dwt_lift.h) for 4 lanes (SSE2, NEON) and AVX2 (runtime dispatch), plain C elsewhere.  The
+ * operations and their order are those of the scalar definition, so every instruction set gives
+ * the same bits.
  *
  * Threads: the passes of all components of a tile form one queue of work items (see
  * dwt_queue), followed by the caller's output stage.
@@ -47,17 +49,39 @@
  * -DTD_J2K_NO_SIMD; -DTD_J2K_NO_AVX2 leaves out the AVX2 kernels: both to test the paths this
  * machine would not take). */
 #if defined(TD_J2K_NO_SIMD) || !(defined(__GNUC__) || defined(__clang__))
-static void lo53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
+static void lo53s_c(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
-    for (size_t j = 0; j < total; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], A[j + off]), 2) >> 2);
+    (void)nread;
+    for (size_t j = 0; j < n; j++)
+        X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
-static void hi53_c(int32_t *X, const int32_t *A, size_t off, size_t total)
+static void zip53_c(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n, uint32_t cas)
 {
-    for (size_t j = 0; j < total; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], A[j + off]) >> 1);
+    uint32_t i = 0;
+    for (; 2 * i + 1 < n; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1);
+    }
+    if (n & 1) out[n - 1] = cas ? j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1) : P[i];
 }
 static void step97_c(float *X, const float *A, size_t off, size_t total, float cf)
 {
     for (size_t j = 0; j < total; j++) X[j] -= cf * (A[j] + A[j + off]);
+}
+static void sstep97_c(float *X, const float *S, const float *A, size_t n, size_t nread, float m,
+                      float cf)
+{
+    (void)nread;
+    for (size_t j = 0; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+}
+static void zip97_c(float *out, const float *P, const float *H, uint32_t n, uint32_t cas, float cf)
+{
+    uint32_t i = 0;
+    for (; 2 * i + 1 < n; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
+    }
+    if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
 }
 static void scale97_c(float *X, size_t total, float m)
 {
@@ -78,14 +102,6 @@ static void hi53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 static void step97r_c(float *X, const float *A, const float *B, size_t n, float cf)
 {
     for (size_t j = 0; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
-}
-static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
-{
-    for (uint32_t i = 0; 2 * i + 1 < n; i++) {
-        out[2 * i] = first[i];
-        out[2 * i + 1] = second[i];
-    }
-    if (n & 1) out[n - 1] = first[n / 2];
 }
 #define DWT_HAVE_C 1
 #else
@@ -120,11 +136,12 @@ static void zip_c(int32_t *out, const int32_t *first, const int32_t *second, uin
 
 /* The kernels of one instruction set. */
 typedef struct dwt_ops {
-    void (*lo53)(int32_t *X, const int32_t *A, size_t off, size_t total);
-    void (*hi53)(int32_t *X, const int32_t *A, size_t off, size_t total);
+    void (*lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread);
+    void (*zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n, uint32_t cas);
     void (*step97)(float *X, const float *A, size_t off, size_t total, float cf);
-    void (*scale97)(float *X, size_t total, float m);
-    void (*zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n);
+    void (*sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread, float m,
+                    float cf);
+    void (*zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas, float cf);
     void (*copy_scale)(float *dst, const float *src, size_t n, float m);
     void (*lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
     void (*hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
@@ -133,14 +150,17 @@ typedef struct dwt_ops {
     uint32_t v;  /* lanes: the slack every array needs after its end */
 } dwt_ops;
 
+#define DWT_OPS(sfx, scale97r, v) \
+    {lo53s##sfx, zip53##sfx, step97##sfx, sstep97##sfx, zip97##sfx, copy_scale##sfx, \
+     lo53r##sfx, hi53r##sfx, step97r##sfx, scale97r, v}
 #ifdef DWT_HAVE_C
-static const dwt_ops ops_c = {lo53_c, hi53_c, step97_c, scale97_c, zip_c, copy_scale_c, lo53r_c, hi53r_c, step97r_c, scale97_c, 1};
+static const dwt_ops ops_c = DWT_OPS(_c, scale97_c, 1);
 #endif
 #ifdef DWT_HAVE_V4
-static const dwt_ops ops_v4 = {lo53_v4, hi53_v4, step97_v4, scale97_v4, zip_v4, copy_scale_v4, lo53r_v4, hi53r_v4, step97r_v4, scale97r_v4, 4};
+static const dwt_ops ops_v4 = DWT_OPS(_v4, scale97r_v4, 4);
 #endif
 #ifdef DWT_HAVE_AVX2
-static const dwt_ops ops_avx2 = {lo53_avx2, hi53_avx2, step97_avx2, scale97_avx2, zip_avx2, copy_scale_avx2, lo53r_avx2, hi53r_avx2, step97r_avx2, scale97r_avx2, 8};
+static const dwt_ops ops_avx2 = DWT_OPS(_avx2, scale97r_avx2, 8);
 #endif
 
 static const dwt_ops *dwt_pick_ops(void)
@@ -155,46 +175,26 @@ static const dwt_ops *dwt_pick_ops(void)
 #endif
 }
 
-/* 1D_SR (F.3.6) of n elements of e samples: the low-pass elements L[1..sn] and the high-pass
- * H[1..dn] (dn = n - sn, n >= 2) each with one element of padding on both sides, low-pass at
- * parity cas.  The padding holds the symmetric extension (F.3.7): X(-1) = X(1) and
- * X(n) = X(n - 2) are the neighbour band's first and last elements, so every step reads
- * L[i + k] / H[i + k] without a bound test.  With cas = 0 the low element i (X(2i)) sits
- * between H[i - 1] and H[i] (padded: H[i], H[i + 1]) and the high element i between L[i] and
- * L[i + 1] (padded: L[i + 1], L[i + 2]); with cas = 1 each is one element further on. */
-static void pad(int32_t *X, uint32_t n, size_t e)
+/* HOR_SR (F.3.4) of one row of n samples, 1D_SR (F.3.6) with the low-pass elements
+ * L = row[0..sn) and the high-pass H = row[sn..n) (dn = n - sn), low-pass at parity cas, in two
+ * halves so that the result can go to another row: hor_in lifts the row into T (hor_tmp(n)
+ * samples) up to the last step, hor_out does that step and writes the result interleaved to
+ * out (n samples; may be the row itself, read only by hor_in).
+ *
+ * T holds L and H (n >= 2) in padded arrays L[1..sn], H[1..dn] (each with op->v elements of
+ * slack after it, for the vector kernels), whose padding holds the symmetric extension (F.3.7):
+ * X(-1) = X(1) and X(n) = X(n - 2) are the neighbour band's first and last elements, so every
+ * step reads L[i + k] / H[i + k] without a bound test.  With cas = 0 the low element i (X(2i))
+ * sits between H[i - 1] and H[i] (padded: H[i], H[i + 1]) and the high element i between L[i]
+ * and L[i + 1] (padded: L[i + 1], L[i + 2]); with cas = 1 each is one element further on.  The
+ * first step reads its low-pass elements from the row (scaling them, 9-7) and writes L; the last
+ * (zip53, zip97) reads L and H and writes the row out. */
+static void pad(int32_t *X, uint32_t n)
 {
-    memcpy(X, X + e, e * sizeof *X);
-    memcpy(X + (n + 1) * e, X + n * e, e * sizeof *X);
+    X[0] = X[1];
+    X[n + 1] = X[n];
 }
 
-static void lift53(const dwt_ops *op, int32_t *L, int32_t *H, uint32_t sn, uint32_t dn,
-                   uint32_t cas, size_t e)
-{
-    pad(H, dn, e);
-    op->lo53(L + e, H + cas * e, e, sn * e);
-    pad(L, sn, e);
-    op->hi53(H + e, L + (1 - cas) * e, e, dn * e);
-}
-
-/* (the caller has scaled L by KAPPA and H by TWO_INV_K while copying them in) */
-static void lift97(const dwt_ops *op, float *L, float *H, uint32_t sn, uint32_t dn, uint32_t cas,
-                   size_t e)
-{
-    int32_t *iL = (int32_t *)(void *)L, *iH = (int32_t *)(void *)H;
-    pad(iH, dn, e);
-    op->step97(L + e, H + cas * e, e, sn * e, DELTA);
-    pad(iL, sn, e);
-    op->step97(H + e, L + (1 - cas) * e, e, dn * e, GAMMA);
-    pad(iH, dn, e);
-    op->step97(L + e, H + cas * e, e, sn * e, BETA);
-    pad(iL, sn, e);
-    op->step97(H + e, L + (1 - cas) * e, e, dn * e, ALPHA);
-}
-
-/* HOR_SR of one row of n samples (L = row[0..sn), H = row[sn..n)), in two halves so that the
- * result can go to another row: hor_in lifts the row in T (hor_tmp(n) samples), hor_out
- * writes it interleaved to out (n samples; may be the row itself). */
 static size_t hor_tmp(const dwt_ops *op, uint32_t n)
 {
     return (size_t)n + 4 + 2 * op->v;
@@ -210,28 +210,38 @@ static void hor_in(const dwt_ops *op, int rev, const int32_t *row, int32_t *T, u
     }
     int32_t *L = T, *H = T + sn + 2 + op->v;
     if (rev) {
-        memcpy(L + 1, row, sn * sizeof *row);
         memcpy(H + 1, row + sn, dn * sizeof *row);
-        lift53(op, L, H, sn, dn, cas, 1);
+        pad(H, dn);
+        op->lo53s(L + 1, row, H + cas, sn, n);
+        pad(L, sn);
     } else {
+        /* the low-pass band scaled by KAPPA, the high-pass by TWO_INV_K, then F.3.8.2's steps
+         * delta, gamma, beta here and alpha in hor_out */
         float *fL = (float *)(void *)L, *fH = (float *)(void *)H;
         const float *frow = (const float *)(const void *)row;
-        op->copy_scale(fL + 1, frow, sn, KAPPA);
         op->copy_scale(fH + 1, frow + sn, dn, TWO_INV_K);
-        lift97(op, fL, fH, sn, dn, cas, 1);
+        pad(H, dn);
+        op->sstep97(fL + 1, frow, fH + cas, sn, n, KAPPA, DELTA);
+        pad(L, sn);
+        op->step97(fH + 1, fL + 1 - cas, 1, dn, GAMMA);
+        pad(H, dn);
+        op->step97(fL + 1, fH + cas, 1, sn, BETA);
+        pad(L, sn);
     }
 }
 
-static void hor_out(const dwt_ops *op, int32_t *out, const int32_t *T, uint32_t n, uint32_t sn,
-                    uint32_t cas)
+static void hor_out(const dwt_ops *op, int rev, int32_t *out, const int32_t *T, uint32_t n,
+                    uint32_t sn, uint32_t cas)
 {
     if (n == 1) {
         out[0] = T[0];
         return;
     }
     const int32_t *L = T, *H = T + sn + 2 + op->v;
-    if (cas) op->zip(out, H + 1, L + 1, n);
-    else op->zip(out, L + 1, H + 1, n);
+    if (rev) op->zip53(out, L + 1 - cas, H + 1, n, cas);
+    else
+        op->zip97((float *)(void *)out, (const float *)(const void *)(L + 1 - cas),
+                  (const float *)(const void *)(H + 1), n, cas, ALPHA);
 }
 
 /* VER_SR of the columns [0, nw) of n rows, lifting whole rows in place: the low-pass rows
@@ -555,13 +565,13 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
                     if (ia >= i) prefetch_row(data + ahead * stride, rw);
                 }
                 hor_in(op, rev, data + y * stride, T1, rw, snx, casx);
-                hor_out(op, data + y * stride, T0, rw, snx, casx);
+                hor_out(op, rev, data + y * stride, T0, rw, snx, casx);
                 int32_t *t = T0;
                 T0 = T1, T1 = t;
             }
             int32_t *out = sg->carry == UINT32_MAX ? data + dest_row(y, sny, casy) * stride
                                                    : carry + (size_t)sg->carry * rw;
-            hor_out(op, out, T0, rw, snx, casx);
+            hor_out(op, rev, out, T0, rw, snx, casx);
         }
         return;
     }

@@ -7,10 +7,10 @@
  *   DWT_ZIP_LO / DWT_ZIP_HI   __builtin_shufflevector indices interleaving two vectors' first /
  *                  second halves
  *
- * Every step works on flat arrays: X[j] op= f(A[j], A[j + off]) for j in [0, total), a whole
- * vector at a time, on a row copied out of the tile-component (the elements are samples,
- * off = 1).  The last vector may run past `total`: the caller's buffers have DWT_V elements of
- * slack after each array.
+ * HOR_SR's steps work on a row's halves copied into padded arrays, a whole vector at a time;
+ * the last vector may run past the array's end: the caller's buffers have DWT_V elements of
+ * slack after each array.  What they read from or write to the tile-component's rows (the
+ * source row S, the output row) is exact.
  */
 
 typedef int32_t DWT_FN(vi) __attribute__((vector_size(4 * DWT_V), aligned(4), may_alias));
@@ -20,104 +20,219 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
 #define VU DWT_FN(vu)
 #define VF DWT_FN(vf)
 
-/* 5-3, F.3.8.1 (F-5): X -= (A + A' + 2) >> 2, wrapping (see j2k_wadd) */
-DWT_ATTR void DWT_FN(lo53)(int32_t *X, const int32_t *A, size_t off, size_t total)
-{
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + off) + 2;
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) - (VU)((VI)s >> 2));
-    }
-}
+/* Whole vectors from j while they fit below lim, two per turn of the loop (half the loop
+ * overhead); j ends on the first element left. */
+#define DWT_VECTORS(j, lim, AT)                       \
+    do {                                              \
+        for (; (j) + 2 * DWT_V <= (lim); (j) += 2 * DWT_V) { \
+            AT(j);                                    \
+            AT((j) + DWT_V);                          \
+        }                                             \
+        if ((j) + DWT_V <= (lim)) {                   \
+            AT(j);                                    \
+            (j) += DWT_V;                             \
+        }                                             \
+    } while (0)
 
-/* 5-3 (F-6): X += (A + A') >> 1 */
-DWT_ATTR void DWT_FN(hi53)(int32_t *X, const int32_t *A, size_t off, size_t total)
+/* HOR_SR's steps (see hor_in / hor_out in dwt.c) work on a row's low-pass and high-pass
+ * halves copied into padded arrays, X[j] op= f(A[j], A[j + 1]), except for the first step, which
+ * reads its X from the row itself (S), and the last, which writes its result interleaved with
+ * the other band straight to the output row. */
+
+/* 5-3, F.3.8.1 (F-5), the first step: X[j] = S[j] - ((A[j] + A[j + 1] + 2) >> 2) for j < n,
+ * wrapping (see j2k_wadd).  S has nread >= n readable elements; whole vectors, the last one
+ * reading on into S's slack or overlapping the one before (X does not overlap S or A, so the
+ * elements done twice get the same values), one element at a time only when n and nread are
+ * both below a vector. */
+#define LO53S_AT(j)                                                                  \
+    do {                                                                             \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(A + (j) + 1) + 2; \
+        *(VI *)(X + (j)) = (VI)((VU) * (const VI *)(S + (j)) - (VU)((VI)s_ >> 2));   \
+    } while (0)
+DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(A + j + off);
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) + (VU)((VI)s >> 1));
-    }
+    size_t j = 0;
+    DWT_VECTORS(j, n, LO53S_AT);
+    if (j == n) return;
+    if (j + DWT_V <= nread) LO53S_AT(j);
+    else if (n >= DWT_V) LO53S_AT(n - DWT_V);
+    else
+        for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
+#undef LO53S_AT
+
+/* 5-3 (F-6), the last step and the interleave: the high-pass element h[i] = H[i] +
+ * ((P[i] + P[i + 1]) >> 1) lies between the low-pass elements P[i] and P[i + 1]; out gets
+ * P[0], h[0], P[1], h[1], ... (cas 0) or h[0], P[1], h[1], P[2], ... (cas 1), exactly n
+ * elements (the last whole vector pair overlapping the one before; out does not overlap P
+ * or H). */
+#define ZIP53_AT(i, lo, hi)                                                            \
+    do {                                                                               \
+        VI a = *(const VI *)(P + (i)), b = *(const VI *)(P + (i) + 1);                 \
+        VI h = (VI)((VU) * (const VI *)(H + (i)) + (VU)((VI)((VU)a + (VU)b) >> 1));    \
+        *(VI *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
+        *(VI *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
+    } while (0)
+#define ZIP53_LO(i) ZIP53_AT(i, a, h)
+#define ZIP53_HI(i) ZIP53_AT(i, h, b)
+DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n,
+                            uint32_t cas)
+{
+    size_t i = 0, m = n / 2;
+    if (m >= DWT_V) {
+        if (!cas) {
+            DWT_VECTORS(i, m, ZIP53_LO);
+            if (i < m) ZIP53_LO(m - DWT_V);
+        } else {
+            DWT_VECTORS(i, m, ZIP53_HI);
+            if (i < m) ZIP53_HI(m - DWT_V);
+        }
+        i = m;
+    }
+    for (; i < m; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1);
+    }
+    if (n & 1) out[n - 1] = cas ? j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1) : P[i];
+}
+#undef ZIP53_AT
+#undef ZIP53_LO
+#undef ZIP53_HI
 
 /* 9-7, F.3.8.2: X -= cf * (A + A'), the operations in the order of the scalar code */
 DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total, float cf)
 {
-    for (size_t j = 0; j < total; j += DWT_V) {
-        VF s = *(const VF *)(A + j) + *(const VF *)(A + j + off);
-        *(VF *)(X + j) = *(VF *)(X + j) - cf * s;
+#define STEP97_AT(j)                                                       \
+    do {                                                                   \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + off);     \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+    } while (0)
+    size_t j = 0;
+    for (; j + DWT_V < total; j += 2 * DWT_V) {
+        STEP97_AT(j);
+        STEP97_AT(j + DWT_V);
     }
+    if (j < total) STEP97_AT(j);
+#undef STEP97_AT
 }
 
-DWT_ATTR void DWT_FN(scale97)(float *X, size_t total, float m)
+/* 9-7, the first step with the scaling of its X: X[j] = S[j] * m - cf * (A[j] + A[j + 1]) for
+ * j < n (the vectors as in lo53s) */
+#define SSTEP97_AT(j)                                                                       \
+    do {                                                                                    \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + 1);                        \
+        *(VF *)(X + (j)) = *(const VF *)(S + (j)) * m - cf * s_;                            \
+    } while (0)
+DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread,
+                              float m, float cf)
 {
-    for (size_t j = 0; j < total; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
+    size_t j = 0;
+    DWT_VECTORS(j, n, SSTEP97_AT);
+    if (j == n) return;
+    if (j + DWT_V <= nread) SSTEP97_AT(j);
+    else if (n >= DWT_V) SSTEP97_AT(n - DWT_V);
+    else
+        for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
 }
+#undef SSTEP97_AT
+
+/* 9-7, the last step and the interleave, as zip53 with h[i] = H[i] - cf * (P[i] + P[i + 1]) */
+#define ZIP97_AT(i, lo, hi)                                                            \
+    do {                                                                               \
+        VF a = *(const VF *)(P + (i)), b = *(const VF *)(P + (i) + 1);                 \
+        VF h = *(const VF *)(H + (i)) - cf * (a + b);                                  \
+        *(VF *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
+        *(VF *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
+    } while (0)
+#define ZIP97_LO(i) ZIP97_AT(i, a, h)
+#define ZIP97_HI(i) ZIP97_AT(i, h, b)
+DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
+                            float cf)
+{
+    size_t i = 0, m = n / 2;
+    if (m >= DWT_V) {
+        if (!cas) {
+            DWT_VECTORS(i, m, ZIP97_LO);
+            if (i < m) ZIP97_LO(m - DWT_V);
+        } else {
+            DWT_VECTORS(i, m, ZIP97_HI);
+            if (i < m) ZIP97_HI(m - DWT_V);
+        }
+        i = m;
+    }
+    for (; i < m; i++) {
+        out[2 * i + cas] = P[i + cas];
+        out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
+    }
+    if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
+}
+#undef ZIP97_AT
+#undef ZIP97_LO
+#undef ZIP97_HI
 
 /* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
 DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m)
 {
+#define COPY_SCALE_AT(i) (*(VF *)(dst + (i)) = *(const VF *)(src + (i)) * m)
     size_t i = 0;
-    for (; i + DWT_V <= n; i += DWT_V) *(VF *)(dst + i) = *(const VF *)(src + i) * m;
+    DWT_VECTORS(i, n, COPY_SCALE_AT);
     for (; i < n; i++) dst[i] = src[i] * m;
+#undef COPY_SCALE_AT
 }
 
 /* The same steps on whole rows of the tile-component (VER_SR, SIMD across the row): X, A and
  * B are rows of n samples, and exactly n are read and written (the rows' neighbours belong to
  * other bands or other threads), so the last partial vector is done one sample at a time with
  * the operations of the vector code. */
+#define LO53R_AT(j)                                                                    \
+    do {                                                                               \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(B + (j)) + 2;       \
+        *(VI *)(X + (j)) = (VI)((VU) * (VI *)(X + (j)) - (VU)((VI)s_ >> 2));           \
+    } while (0)
 DWT_ATTR void DWT_FN(lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j) + 2;
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) - (VU)((VI)s >> 2));
-    }
+    DWT_VECTORS(j, n, LO53R_AT);
     for (; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
 }
+#undef LO53R_AT
 
+#define HI53R_AT(j)                                                                    \
+    do {                                                                               \
+        VU s_ = (VU) * (const VI *)(A + (j)) + (VU) * (const VI *)(B + (j));           \
+        *(VI *)(X + (j)) = (VI)((VU) * (VI *)(X + (j)) + (VU)((VI)s_ >> 1));           \
+    } while (0)
 DWT_ATTR void DWT_FN(hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VU s = (VU) * (const VI *)(A + j) + (VU) * (const VI *)(B + j);
-        *(VI *)(X + j) = (VI)((VU) * (VI *)(X + j) + (VU)((VI)s >> 1));
-    }
+    DWT_VECTORS(j, n, HI53R_AT);
     for (; j < n; j++) X[j] = j2k_wadd(X[j], j2k_wadd(A[j], B[j]) >> 1);
 }
+#undef HI53R_AT
 
+#define STEP97R_AT(j)                                                      \
+    do {                                                                   \
+        VF s_ = *(const VF *)(A + (j)) + *(const VF *)(B + (j));           \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+    } while (0)
 DWT_ATTR void DWT_FN(step97r)(float *X, const float *A, const float *B, size_t n, float cf)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) {
-        VF s = *(const VF *)(A + j) + *(const VF *)(B + j);
-        *(VF *)(X + j) = *(VF *)(X + j) - cf * s;
-    }
+    DWT_VECTORS(j, n, STEP97R_AT);
     for (; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
 }
+#undef STEP97R_AT
 
+#define SCALE97R_AT(j) (*(VF *)(X + (j)) = *(VF *)(X + (j)) * m)
 DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
 {
     size_t j = 0;
-    for (; j + DWT_V <= n; j += DWT_V) *(VF *)(X + j) = *(VF *)(X + j) * m;
+    DWT_VECTORS(j, n, SCALE97R_AT);
     for (; j < n; j++) X[j] = X[j] * m;
 }
+#undef SCALE97R_AT
 
-/* out[2i] = first[i], out[2i + 1] = second[i] for 2i + 1 < n (and out[n - 1] = first[n / 2]
- * when n is odd); writes exactly n elements. */
-DWT_ATTR void DWT_FN(zip)(int32_t *out, const int32_t *first, const int32_t *second, uint32_t n)
-{
-    size_t i = 0;
-    for (; 2 * i + 2 * DWT_V <= n; i += DWT_V) {
-        VI a = *(const VI *)(first + i), b = *(const VI *)(second + i);
-        *(VI *)(out + 2 * i) = __builtin_shufflevector(a, b, DWT_ZIP_LO);
-        *(VI *)(out + 2 * i + DWT_V) = __builtin_shufflevector(a, b, DWT_ZIP_HI);
-    }
-    for (; 2 * i + 1 < n; i++) {
-        out[2 * i] = first[i];
-        out[2 * i + 1] = second[i];
-    }
-    if (n & 1) out[n - 1] = first[n / 2];
-}
-
+#undef DWT_VECTORS
 #undef VI
 #undef VU
 #undef VF
