@@ -235,8 +235,9 @@ static void hor_out(const dwt_ops *op, int32_t *out, const int32_t *T, uint32_t 
 }
 
 /* VER_SR of the columns [x0, x0 + nw) of n rows, lifting whole rows in place: the low-pass
- * rows L(i) = row 2i + cas (i < sn) and the high-pass rows H(j) = row 2j + 1 - cas (j < dn) of
- * the tile-component (j2k_row: the rows need not be equally spaced), HOR_SR put them there.  A
+ * rows L(i) = rows[2i + cas] (i < sn) and the high-pass rows H(j) = rows[2j + 1 - cas]
+ * (j < dn) of the tile-component (its row table, see dwt_queue: the rows need not be equally
+ * spaced), HOR_SR put them there.  A
  * neighbour index past either end is clamped, which is the symmetric extension (F.3.7).
  *
  * All the lifting steps go in one sweep down the rows, each step a row or two behind the one it
@@ -263,12 +264,11 @@ static inline void prefetch_row(const void *row, uint32_t n)
 #endif
 }
 
-/* (the row pointers, one j2k_row per row a kernel call touches) */
-#define LROW(i) (j2k_row(tc, 2 * (size_t)(i) + cas) + x0)
-#define HROW(j) (j2k_row(tc, 2 * (size_t)(j) + 1 - cas) + x0)
+#define LROW(i) (rows[2 * (size_t)(i) + cas] + x0)
+#define HROW(j) (rows[2 * (size_t)(j) + 1 - cas] + x0)
 #define FROW(p) ((float *)(void *)(p))
 
-static void ver_lift53(const dwt_ops *op, const j2k_tilecomp *tc, uint32_t x0, uint32_t nw,
+static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
                        uint32_t sn, uint32_t dn, uint32_t cas)
 {
     uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
@@ -283,7 +283,7 @@ static void ver_lift53(const dwt_ops *op, const j2k_tilecomp *tc, uint32_t x0, u
     }
 }
 
-static void ver_lift97(const dwt_ops *op, const j2k_tilecomp *tc, uint32_t x0, uint32_t nw,
+static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
                        uint32_t sn, uint32_t dn, uint32_t cas)
 {
     static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
@@ -308,18 +308,18 @@ static void ver_lift97(const dwt_ops *op, const j2k_tilecomp *tc, uint32_t x0, u
 #undef HROW
 #undef FROW
 
-/* VER_SR of the columns [x0, x0 + nw) of the n interleaved rows of tc. */
-static void ver(const dwt_ops *op, int rev, const j2k_tilecomp *tc, uint32_t x0, uint32_t nw,
+/* VER_SR of the columns [x0, x0 + nw) of the n interleaved rows rows[0 .. n). */
+static void ver(const dwt_ops *op, int rev, int32_t *const *rows, uint32_t x0, uint32_t nw,
                 uint32_t n, uint32_t sn, uint32_t cas)
 {
     if (n == 1) {
-        int32_t *d = j2k_row(tc, 0) + x0;
+        int32_t *d = rows[0] + x0;
         if (rev && cas)
             for (uint32_t k = 0; k < nw; k++) d[k] /= 2;
         return;
     }
-    if (rev) ver_lift53(op, tc, x0, nw, sn, n - sn, cas);
-    else ver_lift97(op, tc, x0, nw, sn, n - sn, cas);
+    if (rev) ver_lift53(op, rows, x0, nw, sn, n - sn, cas);
+    else ver_lift97(op, rows, x0, nw, sn, n - sn, cas);
 }
 
 /* The interleave of VER_SR's input (2D_INTERLEAVE, F.3.3) is a permutation of the rows: at
@@ -374,6 +374,8 @@ typedef struct dwt_queue {
     uint32_t *ib;                      /* first segment of each item, relative to seg0 */
     uint32_t *carry_dst;               /* the row each carry goes to */
     int32_t *carry_buf;
+    int32_t **rowtab;                  /* every row of every component (j2k_row), */
+    size_t row0[DWT_TEAM_PASSES];      /* component c's from rowtab + row0[c] */
     atomic_size_t next, all_done;
     atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
     pthread_mutex_t mutex;
@@ -447,6 +449,15 @@ static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t 
     q->ib = NULL;
     q->carry_dst = NULL;
     q->carry_buf = NULL;
+    size_t nrows = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        q->row0[c] = nrows;
+        nrows += tcs[c].h;
+    }
+    q->rowtab = malloc((nrows + 1) * sizeof *q->rowtab);
+    if (!q->rowtab) return TD_E_NOMEM;
+    for (uint32_t c = 0; c < n; c++)
+        for (uint32_t y = 0; y < tcs[c].h; y++) q->rowtab[q->row0[c] + y] = j2k_row(&tcs[c], y);
     for (uint32_t c = 0; c < n; c++) {
         j2k_tilecomp *tc = &tcs[c];
         if (tc->dres <= 1) continue;
@@ -530,6 +541,7 @@ static void dwt_queue_free(dwt_queue *q)
     free(q->ib);
     free(q->carry_dst);
     free(q->carry_buf);
+    free(q->rowtab);
 }
 
 /* Item k of pass ps. */
@@ -543,6 +555,7 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
     int rev = tc->tccp->reversible;
+    int32_t *const *rows = q->rowtab + q->row0[ps->comp];
     int32_t *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
     if (!(p & 1)) {
         int32_t *T0 = tmp, *T1 = tmp + hor_tmp(op, rw);
@@ -552,20 +565,19 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
         for (uint32_t s = ib[k]; s < ib[k + 1]; s++) {
             const dwt_seg *sg = &q->segs[ps->seg0 + s];
             uint32_t y = sg->a, ahead = y, ia = 0;
-            hor_in(op, rev, j2k_row(tc, y), T0, rw, snx, casx);
+            hor_in(op, rev, rows[y], T0, rw, snx, casx);
             for (uint32_t i = 1; i < sg->len; i++) {
                 y = dest_row(y, sny, casy);
                 for (; ia < i + depth && ia + 1 < sg->len; ia++) {
                     ahead = dest_row(ahead, sny, casy);
-                    if (ia >= i) prefetch_row(j2k_row(tc, ahead), rw);
+                    if (ia >= i) prefetch_row(rows[ahead], rw);
                 }
-                int32_t *row = j2k_row(tc, y);
-                hor_in(op, rev, row, T1, rw, snx, casx);
-                hor_out(op, row, T0, rw, snx, casx);
+                hor_in(op, rev, rows[y], T1, rw, snx, casx);
+                hor_out(op, rows[y], T0, rw, snx, casx);
                 int32_t *t = T0;
                 T0 = T1, T1 = t;
             }
-            int32_t *out = sg->carry == UINT32_MAX ? j2k_row(tc, dest_row(y, sny, casy))
+            int32_t *out = sg->carry == UINT32_MAX ? rows[dest_row(y, sny, casy)]
                                                    : carry + (size_t)sg->carry * rw;
             hor_out(op, out, T0, rw, snx, casx);
         }
@@ -575,9 +587,9 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
     uint32_t x0 = u0 * STRIP, x1 = u1 * STRIP < rw ? u1 * STRIP : rw;
     for (uint32_t c = 0; c < ps->ncarry; c++)
-        memcpy(j2k_row(tc, q->carry_dst[ps->carry0 + c]) + x0, carry + (size_t)c * rw + x0,
+        memcpy(rows[q->carry_dst[ps->carry0 + c]] + x0, carry + (size_t)c * rw + x0,
                (x1 - x0) * sizeof *carry);
-    ver(op, rev, tc, x0, x1 - x0, rh, sny, casy);
+    ver(op, rev, rows, x0, x1 - x0, rh, sny, casy);
 }
 
 /* Until *counter >= target: briefly spinning, then sleeping. */
