@@ -183,3 +183,186 @@ def test_fork_while_other_threads_decode():
     finally:
         stop.set()
         t.join()
+
+
+# ------------------------------------------------------------------------------------------
+# Coefficients hosted in the output buffer
+# ------------------------------------------------------------------------------------------
+# A single-component image whose one tile fills the frame keeps the low-pass rows of its
+# highest decoded level in the caller's buffer (csrc/j2k/decode.c, host_rows) when they fit it
+# and the buffer is as aligned as malloc's blocks; the output stage converts them in place.
+# Each case below decodes into an aligned buffer (hosted when the rows fit) and a misaligned
+# one (never hosted, the plain path), both inside guard bytes that must stay untouched, and
+# compares the two with each other and with the source (reversible, every layer) or OpenJPEG
+# / OpenJPH.
+from turbodicom import _j2kdec  # noqa: E402
+
+import j2k_streams as js  # noqa: E402
+
+_GUARD = 0xA5
+
+
+def _decode_at(stream: bytes, misalign: int, **kw) -> np.ndarray:
+    """Decode into a buffer `misalign` bytes past a 64-byte boundary, guard bytes around it."""
+    need, bps = _j2kdec.decoded_size(stream, bytes_per_sample=kw.get("bytes_per_sample", 0),
+                                      reduce=kw.get("reduce", 0))
+    buf = np.full(need + 256, _GUARD, np.uint8)
+    start = (-buf.ctypes.data) % 64 + misalign
+    _j2kdec.decode_into(stream, buf[start:start + need], **kw)
+    assert (buf[:start] == _GUARD).all() and (buf[start + need:] == _GUARD).all(), \
+        "bytes written outside the output"
+    return buf[start:start + need].copy()
+
+
+def _hosted_and_plain(stream: bytes, **kw) -> np.ndarray:
+    hosted = _decode_at(stream, 0, **kw)
+    plain = _decode_at(stream, 4, **kw)
+    assert np.array_equal(hosted, plain)
+    return hosted
+
+
+def _as(raw: np.ndarray, bits: int, signed: bool, bps: int, shape) -> np.ndarray:
+    return raw.view(f"<{'i' if signed else 'u'}{bps}").reshape(shape)
+
+
+_OPJ_HOST = [  # (rows, cols, bits, signed, opj_compress arguments)
+    (64, 48, 12, False, "-n 4"),
+    (65, 40, 16, True, "-n 4"),                     # odd height, cas 0: does not fit 16 bits
+    (65, 40, 16, False, "-n 4 -d 0,1"),             # odd height, cas 1: fits
+    (37, 53, 12, True, "-n 4 -d 5,3"),              # cas 1 after reduce 1 and 2 too
+    (64, 64, 16, False, "-n 3 -b 8,8 -c [16,16]"),  # small blocks, precincts
+    (60, 44, 16, False, "-n 4 -I"),                 # 9/7
+    (61, 44, 12, True, "-n 3 -I -d 0,1"),
+    (64, 48, 8, False, "-n 4"),                     # 8 bits: never fits
+    (64, 64, 16, False, "-n 4 -r 40,10,1"),         # layers
+]
+
+
+@pytest.fixture(scope="module")
+def opj_host_streams():
+    if js.OPJ_COMPRESS is None:
+        pytest.skip("opj_compress (Debian libopenjp2-tools) encodes these streams")
+    out = []
+    for i, (rows, cols, bits, signed, args) in enumerate(_OPJ_HOST):
+        src = js.image(rows, cols, bits, signed, 40 + i)
+        out.append((js.opj_compress([src], bits, signed, args.split()), src, bits, signed, args))
+    return out
+
+
+@pytest.mark.parametrize("case", range(len(_OPJ_HOST)))
+def test_hosted_coefficients_part1(opj_host_streams, case):
+    stream, src, bits, signed, args = opj_host_streams[case]
+    hdr = _j2kdec.read_header(stream)
+    natural = hdr["bytes_per_sample"]
+    lossless = "-I" not in args
+    ref = ic.jpeg2k_decode(stream)
+    for reduce in range(hdr["decomposition_levels"] + 1):
+        info = _j2kdec.read_header(stream, reduce)["component_info"][0]
+        shape = (info["rows"], info["columns"])
+        for bps in sorted({natural, 4}):
+            for threads in (1, 2):
+                raw = _hosted_and_plain(stream, reduce=reduce, threads=threads,
+                                        bytes_per_sample=bps)
+                arr = _as(raw, bits, signed, bps, shape)
+                if reduce == 0 and lossless:
+                    assert np.array_equal(arr, src)
+                if reduce == 0:
+                    assert np.abs(arr.astype(np.int64) - ref.astype(np.int64)).max() <= (
+                        0 if lossless else 1)
+        for layers in range(1, hdr["layers"]):
+            _hosted_and_plain(stream, reduce=reduce, layers=layers)
+
+
+@pytest.mark.parametrize("rows,cols,bits,signed,reversible", [
+    (300, 437, 16, False, True),    # 2 threads share the DWT and the output stage
+    (301, 440, 12, True, True),     # odd height: sn = 151, does not fit 16 bits
+    (298, 451, 12, True, False),   # (OpenJPH wraps 16-bit 9/7 extremes around)
+])
+def test_hosted_coefficients_htj2k_threads(rows, cols, bits, signed, reversible):
+    src = js.image(rows, cols, bits, signed, rows)
+    stream = bytes(ic.htj2k_encode(src, reversible=reversible))
+    ref = ic.htj2k_decode(stream)
+    natural = 2
+    for threads in (1, 2):
+        for bps in (natural, 4):
+            arr = _as(_hosted_and_plain(stream, threads=threads, bytes_per_sample=bps), bits,
+                      signed, bps, src.shape)
+            if reversible:
+                assert np.array_equal(arr, src)
+            else:
+                assert np.abs(arr.astype(np.int64) - ref.astype(np.int64)).max() <= 1
+        for reduce in (1, 2):
+            _hosted_and_plain(stream, threads=threads, reduce=reduce)
+
+
+def test_hosted_coefficients_part1_threads():
+    """A large Part 1 frame (the output stage in waves on 2 threads), an image origin that
+    makes the highest level's parity 1."""
+    if js.OPJ_COMPRESS is None:
+        pytest.skip("opj_compress (Debian libopenjp2-tools)")
+    for rows, cols, args in [(420, 333, "-n 5"), (421, 330, "-n 5 -d 0,1"),
+                             (400, 340, "-n 5 -I")]:
+        src = js.image(rows, cols, 16, False, cols)
+        stream = js.opj_compress([src], 16, False, args.split())
+        for threads in (1, 2):
+            arr = _as(_hosted_and_plain(stream, threads=threads), 16, False, 2, src.shape)
+            if "-I" not in args:
+                assert np.array_equal(arr, src)
+            else:
+                ref = ic.jpeg2k_decode(stream)
+                assert np.abs(arr.astype(np.int64) - ref.astype(np.int64)).max() <= 1
+
+
+def test_not_hosted_still_exact():
+    """Tiles, several components: the plain path, equal to the source."""
+    src = js.image(96, 80, 16, False, 7)
+    tiled = bytes(ic.htj2k_encode(src, reversible=True, tile=(32, 32)))
+    assert np.array_equal(_as(_hosted_and_plain(tiled), 16, False, 2, src.shape), src)
+    rgb = np.stack([js.image(96, 80, 16, False, 8 + k) for k in range(3)], axis=-1)
+    three = bytes(ic.jpeg2k_encode(rgb, level=0, codecformat="J2K", reversible=True))
+    assert np.array_equal(_as(_hosted_and_plain(three), 16, False, 2, rgb.shape), rgb)
+
+
+def test_hosted_frames_of_a_multiframe_file_and_the_plugin(unregistered):
+    """Frames at their offsets in one array (several at once on threads), and pydicom's
+    plugin (a bytearray per frame)."""
+    frames = [js.image(128, 96, 16, False, 60 + i) for i in range(5)]
+    enc = [bytes(ic.jpeg2k_encode(f, level=0, codecformat="J2K", reversible=True))
+           for f in frames]
+    data = fac.encapsulated_file(enc, transfer_syntax="1.2.840.10008.1.2.4.90", rows=128,
+                                 columns=96, bits_allocated=16, photometric="MONOCHROME2")
+    for threads in (1, 2, 3):
+        assert np.array_equal(turbodicom.decode(data, threads=threads), np.stack(frames))
+    turbodicom.register()
+    try:
+        assert np.array_equal(fac.pydicom_array(data, plugin="turbodicom"), np.stack(frames))
+    finally:
+        turbodicom.unregister()
+
+
+def test_hosted_damaged_streams_stay_inside_the_output():
+    """Truncated and bit-flipped streams: nothing written outside the output (the guard bytes
+    here; run under the ASan build for the heap), and the hosted and plain paths agree."""
+    src = js.image(200, 168, 16, False, 11)
+    streams = [bytes(ic.jpeg2k_encode(src, level=0, codecformat="J2K", reversible=True)),
+               bytes(ic.htj2k_encode(src, reversible=True))]
+    rng = np.random.default_rng(5)
+    for stream in streams:
+        cases = [stream[:n] for n in (len(stream) // 5, len(stream) // 2, len(stream) - 7)]
+        for _ in range(12):
+            b = bytearray(stream)
+            for p in rng.integers(200, len(b), size=3):
+                b[p] ^= 1 << int(rng.integers(0, 8))
+            cases.append(bytes(b))
+        for bad in cases:
+            for threads in (1, 2):
+                got = []
+                for misalign in (0, 4):
+                    try:
+                        got.append(_decode_at(bad, misalign, threads=threads))
+                    except (turbodicom.DecodeError, turbodicom.UnsupportedError):
+                        got.append(None)
+                if got[0] is not None and got[1] is not None:
+                    assert np.array_equal(got[0], got[1])
+                else:
+                    assert got[0] is None and got[1] is None

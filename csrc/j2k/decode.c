@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,21 +309,34 @@ static int gather(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, uint32_t *n
     return TD_OK;
 }
 
-/* A code-block with no data (not included in the layers read, or its packets cut off): zeros
- * in its place in the tile-component, which is not cleared beforehand. */
-static void zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
+/* Where code-block cb's sample (0, 0) goes in its tile-component (row stride tc->w): the
+ * band's place (the high-pass bands of resolution r > 0 follow the low-pass samples of
+ * resolution r - 1, 2D_DEINTERLEAVE of F.3.3).  A block lies in one band, so never across the
+ * boundary of the hosted rows (j2k_row): those are the rows of level dres - 1's low-pass
+ * samples, where its LL and HL bands end (checked all the same: NULL if it did). */
+static int32_t *cblk_origin(const j2k_tilecomp *tc, const j2k_cblk *cb)
 {
-    const j2k_tilecomp *tc = &t->comps[cb->comp];
     const j2k_band *bd = &tc->res[cb->res].band[cb->band];
     uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
-    uint32_t w = (uint32_t)(cb->x1 - cb->x0), h = (uint32_t)(cb->y1 - cb->y0);
     if (cb->res > 0) {
         const j2k_res *lr = &tc->res[cb->res - 1];
         if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
         if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
     }
-    int32_t *dst = (int32_t *)tc->data + (size_t)y * tc->w + x; /* 0.0f is all zero bits too */
+    if (y < tc->hrows && (uint64_t)y + (uint32_t)(cb->y1 - cb->y0) > tc->hrows) return NULL;
+    return j2k_row(tc, y) + x;
+}
+
+/* A code-block with no data (not included in the layers read, or its packets cut off): zeros
+ * in its place in the tile-component, which is not cleared beforehand. */
+static int zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
+{
+    const j2k_tilecomp *tc = &t->comps[cb->comp];
+    uint32_t w = (uint32_t)(cb->x1 - cb->x0), h = (uint32_t)(cb->y1 - cb->y0);
+    int32_t *dst = cblk_origin(tc, cb); /* 0.0f is all zero bits too */
+    if (!dst) return TD_E_CORRUPT;
     for (uint32_t j = 0; j < h; j++, dst += tc->w) memset(dst, 0, (size_t)w * sizeof *dst);
+    return TD_OK;
 }
 
 /* Decode code-block cb into its place in the tile-component.  Every code-block of a decoded
@@ -332,7 +346,7 @@ static void zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
 static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 {
     if (!cb->decode) return TD_OK; /* a resolution discarded by `reduce` */
-    if (cb->first == NONE) { zero_cblk(t, cb); return TD_OK; }
+    if (cb->first == NONE) return zero_cblk(t, cb);
     const j2k_tilecomp *tc = &t->comps[cb->comp];
     const j2k_res *rs = &tc->res[cb->res];
     const j2k_band *bd = &rs->band[cb->band];
@@ -350,17 +364,12 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.orient = bd->orient;
     job.style = cb->part1 ? tc->tccp->cblk_style & ~(uint32_t)J2K_CBLK_HT : tc->tccp->cblk_style;
     /* E.1 dequantisation into the tile-component */
-    uint32_t x = (uint32_t)(cb->x0 - bd->x0), y = (uint32_t)(cb->y0 - bd->y0);
-    if (cb->res > 0) {
-        const j2k_res *lr = &tc->res[cb->res - 1];
-        if (bd->orient & 1) x += (uint32_t)(lr->x1 - lr->x0);
-        if (bd->orient & 2) y += (uint32_t)(lr->y1 - lr->y0);
-    }
+    int32_t *origin = cblk_origin(tc, cb);
+    if (!origin) return TD_E_CORRUPT;
     job.rev = tc->tccp->reversible;
     job.step = bd->stepsize;
     job.out_stride = tc->w;
-    job.out = job.rev ? (void *)((int32_t *)tc->data + (size_t)y * tc->w + x)
-                      : (void *)((float *)tc->data + (size_t)y * tc->w + x);
+    job.out = origin;
     rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
     if (rc != TD_OK) return rc;
     /* EBCOT (tier1.c) leaves sign-magnitude values (bit 31 the sign) in stripe-column order
@@ -376,7 +385,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
             uint32_t i0 = 0;
 #if defined(__SSE2__)
             if (n == 4) { /* four columns (16 values in a row) at a time, transposed to rows */
-                size_t st = tc->w, row = (size_t)(y + y0) * st + x;
+                size_t st = tc->w, row = (size_t)y0 * st;
                 const __m128i keep = _mm_set1_epi32(0x7FFFFFFF);
                 __m128 vstep = _mm_set1_ps(step);
                 for (; i0 + 4 <= job.w; i0 += 4) {
@@ -393,9 +402,9 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
                                     _mm_unpacklo_epi64(t2, t3), _mm_unpackhi_epi64(t2, t3)};
                     for (int k = 0; k < 4; k++) {
                         if (rev)
-                            _mm_storeu_si128((__m128i *)((int32_t *)tc->data + row + k * st + i0), r[k]);
+                            _mm_storeu_si128((__m128i *)(origin + row + k * st + i0), r[k]);
                         else
-                            _mm_storeu_ps((float *)tc->data + row + k * st + i0,
+                            _mm_storeu_ps((float *)(void *)origin + row + k * st + i0,
                                           _mm_mul_ps(_mm_cvtepi32_ps(r[k]), vstep));
                     }
                 }
@@ -403,16 +412,16 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 #endif
             for (uint32_t k = 0; k < n; k++) {
                 const uint32_t *sk = s0 + k;
-                size_t row = (size_t)(y + y0 + k) * tc->w + x;
+                size_t row = (size_t)(y0 + k) * tc->w;
                 if (rev) {
-                    int32_t *dst = (int32_t *)tc->data + row;
+                    int32_t *dst = origin + row;
                     for (uint32_t i = i0; i < job.w; i++) {
                         uint32_t v = sk[(size_t)i * n];
                         int32_t neg = -(int32_t)(v >> 31), mag = (int32_t)((v & 0x7FFFFFFFu) >> 1);
                         dst[i] = (mag ^ neg) - neg;
                     }
                 } else {
-                    float *dst = (float *)tc->data + row;
+                    float *dst = (float *)(void *)origin + row;
                     for (uint32_t i = i0; i < job.w; i++) {
                         uint32_t v = sk[(size_t)i * n];
                         int32_t neg = -(int32_t)(v >> 31), mag = (int32_t)(v & 0x7FFFFFFFu);
@@ -739,7 +748,7 @@ static void store_rows(void *arg, size_t item, uint32_t slot)
     for (; c < s->ncomps; c++) {
         const out_place *q = &s->pl[c];
         for (uint32_t y = y0; y < y1 && y < q->yn; y++)
-            store_row(fn, &s->p[c], (const int32_t *)tc[c].data + (size_t)y * tc[c].w, q->o + y * q->row_bytes, q->xn);
+            store_row(fn, &s->p[c], j2k_row(&tc[c], y), q->o + y * q->row_bytes, q->xn);
     }
 }
 
@@ -791,6 +800,83 @@ static void store_free(store_ctx *s)
     free(s->p);
 }
 
+/* ---- coefficients hosted in the output buffer ----
+ *
+ * A single-component image whose one tile fills the output keeps the first rows of its
+ * coefficients (four bytes each) in the output buffer itself, so that the working memory is
+ * the output plus the other rows: about half the coefficients for 16-bit samples.  The hosted
+ * rows are the low-pass rows of the highest decoded level (hrows = its sn): rows [0, hrows)
+ * hold its LL and HL bands and every lower level, rows [hrows, h) its LH and HH bands, so no
+ * code-block straddles the boundary.  They must fit the frame's bytes (hrows * w * 4 <=
+ * h * w * bps: 16- and 32-bit containers; never 8-bit), and the output must be as aligned as
+ * malloc's blocks are, with rows of w samples back to back (row_bytes == w * bps).
+ *
+ * The output stage then overwrites what it has not read yet unless it goes in order: output
+ * row y (bytes [y w bps, (y + 1) w bps)) lies over hosted rows floor(y bps / 4) ..
+ * floor(((y + 1) w bps - 1) / 4w), all < y for y > 0 and bps <= 2 (so ascending rows are
+ * safe), and row y itself for y = 0 or bps = 4, which goes through a small copy (in place).
+ * A work item of rows [a, b) therefore waits for the items that read the hosted rows it
+ * overwrites below a; items start in order, so the wait always ends. */
+#define HOST_ALIGN 16
+
+/* Rows of component 0 of tile t to host in out (need bytes, the frame), 0: none. */
+static uint32_t host_rows(const td_j2kdec *d, const j2k_tile *t, uint32_t reduce, uint8_t *out,
+                          size_t need, uint32_t bps, const uint32_t *dims)
+{
+    const j2k_tilecomp *tc = &t->comps[0];
+    if (d->ncomps != 1 || d->ntiles != 1 || tc->dres < 2 || !out ||
+        ((uintptr_t)out & (HOST_ALIGN - 1)))
+        return 0;
+    out_place pl = place(d, t, 0, reduce, out, 0, dims[0], dims[1], bps, 1, 0);
+    if (pl.o != out || pl.xn != tc->w || pl.yn != tc->h || pl.row_bytes != (size_t)tc->w * bps)
+        return 0;
+    const j2k_res *lr = &tc->res[tc->dres - 2];
+    uint32_t sn = (uint32_t)(lr->y1 - lr->y0);
+    if (sn == 0 || sn > tc->h || (uint64_t)sn * tc->w * 4 > need) return 0;
+    return sn;
+}
+
+typedef struct host_store {
+    const store_ctx *s;
+    const j2k_tilecomp *tc;
+    uint32_t bps;
+    atomic_uchar *done;   /* per item, set when its rows are out */
+} host_store;
+
+/* The output stage of a hosted component (j2k_dwt_then), items of s->rows_per_item rows. */
+static void store_hosted(void *arg, size_t item, uint32_t slot)
+{
+    const host_store *h = arg;
+    const store_ctx *s = h->s;
+    const j2k_tilecomp *tc = h->tc;
+    const out_place *q = &s->pl[0];
+    uint32_t per = s->rows_per_item, bps = h->bps;
+    uint32_t a = (uint32_t)(item * per), b = s->rows - a < per ? s->rows : a + per;
+    (void)slot;
+    /* the hosted rows [klo, khi] under these output rows, those below a read by earlier items */
+    uint64_t klo = (uint64_t)a * bps / 4, khi = ((uint64_t)b * tc->w * bps - 1) / (4 * (uint64_t)tc->w);
+    if (khi >= tc->hrows) khi = tc->hrows - (uint64_t)1;
+    if (khi >= a) khi = a - (uint64_t)1; /* (a = 0: klo > khi) */
+    if (a > 0 && klo <= khi)
+        for (size_t j = (size_t)(klo / per); j <= khi / per; j++)
+            while (!atomic_load_explicit(&h->done[j], memory_order_acquire)) sched_yield();
+    for (uint32_t y = a; y < b; y++) {
+        const int32_t *src = j2k_row(tc, y);
+        uint8_t *o = q->o + (size_t)y * q->row_bytes;
+        if (y < tc->hrows && (y == 0 || bps == 4)) { /* in place: through a copy, in pieces */
+            int32_t tmp[256];
+            for (uint32_t x = 0; x < q->xn; x += 256) {
+                uint32_t m = q->xn - x < 256 ? q->xn - x : 256;
+                memcpy(tmp, src + x, (size_t)m * sizeof *tmp);
+                store_row(s->fn, &s->p[0], tmp, o + (size_t)x * bps, m);
+            }
+        } else {
+            store_row(s->fn, &s->p[0], src, o, q->xn);
+        }
+    }
+    atomic_store_explicit(&h->done[item], 1, memory_order_release);
+}
+
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
                      td_error *err)
 {
@@ -837,21 +923,26 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
         if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, err);
         if (rc == TD_OK && t.truncated) truncated = 1;
+        uint32_t hosted = 0;
         for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++) {
             j2k_tilecomp *tc = &t.comps[c];
             const j2k_res *rs = &tc->res[tc->dres - 1];
             tc->w = (uint32_t)(rs->x1 - rs->x0);
             tc->h = (uint32_t)(rs->y1 - rs->y0);
+            if (c == 0 && (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
+                tc->host = out;
+                tc->hrows = hosted;
+            }
             /* uninitialised: the code-blocks write every sample (decode_cblk); the one element
              * past the end is zeroed */
             size_t n;
-            if (td_mul_overflow((size_t)tc->w, (size_t)tc->h, &n) || td_add_overflow(n, 1, &n) ||
-                td_mul_overflow(n, 4, &n))
+            if (td_mul_overflow((size_t)tc->w, (size_t)(tc->h - tc->hrows), &n) ||
+                td_add_overflow(n, 1, &n) || td_mul_overflow(n, 4, &n))
                 rc = td_fail(err, TD_E_LIMIT, -1, "tile %u component %u too large", ti, c);
             else if (!(tc->data = pool_get(n, &data_size[c])))
                 rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
             else
-                ((int32_t *)tc->data)[(size_t)tc->w * tc->h] = 0;
+                ((int32_t *)tc->data)[(size_t)tc->w * (tc->h - tc->hrows)] = 0;
         }
         if (rc == TD_OK) {
             rc = decode_blocks(d, &t, opt->threads);
@@ -870,13 +961,21 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             /* the inverse DWT of every component, then the output stage, by one team */
             store_ctx sc;
             rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);
+            size_t nitems = ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item;
+            host_store hs = {&sc, &t.comps[0], bps, NULL};
+            if (rc == TD_OK && hosted && !(hs.done = calloc(nitems + 1, sizeof *hs.done)))
+                rc = TD_E_NOMEM;
             if (rc == TD_OK) {
-                j2k_dwt_then then = {store_rows, &sc, ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item};
+                j2k_dwt_then then = {store_rows, &sc, nitems};
+                if (hosted) then = (j2k_dwt_then){store_hosted, &hs, nitems};
                 rc = j2k_dwt_decode_tile(t.comps, d->ncomps, opt->threads, &then);
             }
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
+            free(hs.done);
             store_free(&sc);
         }
+        /* a failed decode leaves no coefficients in the caller's buffer */
+        if (rc != TD_OK && hosted) memset(out, 0, need);
         for (uint32_t c = 0; c < t.ncomps_alloc; c++) {
             pool_put(t.comps[c].data, data_size[c]);
             t.comps[c].data = NULL;

@@ -244,9 +244,10 @@ static void hor_out(const dwt_ops *op, int rev, int32_t *out, const int32_t *T, 
                   (const float *)(const void *)(H + 1), n, cas, ALPHA);
 }
 
-/* VER_SR of the columns [0, nw) of n rows, lifting whole rows in place: the low-pass rows
- * L(i) = L0 + i rs (i < sn) and the high-pass rows H(j) = H0 + j rs (j < dn), interleaved
- * (L0 = d + cas stride, H0 = d + (1 - cas) stride, rs = 2 stride; HOR_SR put them there).  A
+/* VER_SR of the columns [x0, x0 + nw) of n rows, lifting whole rows in place: the low-pass
+ * rows L(i) = rows[2i + cas] (i < sn) and the high-pass rows H(j) = rows[2j + 1 - cas]
+ * (j < dn) of the tile-component (its row table, see dwt_queue: the rows need not be equally
+ * spaced), HOR_SR put them there.  A
  * neighbour index past either end is clamped, which is the symmetric extension (F.3.7).
  *
  * All the lifting steps go in one sweep down the rows, each step a row or two behind the one it
@@ -273,57 +274,62 @@ static inline void prefetch_row(const void *row, uint32_t n)
 #endif
 }
 
-static void ver_lift53(const dwt_ops *op, int32_t *L0, int32_t *H0, size_t rs, uint32_t nw,
+#define LROW(i) (rows[2 * (size_t)(i) + cas] + x0)
+#define HROW(j) (rows[2 * (size_t)(j) + 1 - cas] + x0)
+#define FROW(p) ((float *)(void *)(p))
+
+static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
                        uint32_t sn, uint32_t dn, uint32_t cas)
 {
     uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
     for (uint32_t t = 0; t <= tend; t++) {
         int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
-        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
-        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
+        if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
         if (i >= 0 && i < sn)
-            op->lo53r(L0 + (size_t)i * rs, H0 + clampi(i - 1 + cas, dn) * rs,
-                      H0 + clampi(i + cas, dn) * rs, nw);
+            op->lo53r(LROW(i), HROW(clampi(i - 1 + cas, dn)), HROW(clampi(i + cas, dn)), nw);
         if (j >= 0 && j < dn)
-            op->hi53r(H0 + (size_t)j * rs, L0 + clampi(j - cas, sn) * rs,
-                      L0 + clampi(j + 1 - cas, sn) * rs, nw);
+            op->hi53r(HROW(j), LROW(clampi(j - cas, sn)), LROW(clampi(j + 1 - cas, sn)), nw);
     }
 }
 
-static void ver_lift97(const dwt_ops *op, float *L0, float *H0, size_t rs, uint32_t nw,
+static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
                        uint32_t sn, uint32_t dn, uint32_t cas)
 {
     static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
     uint32_t tend = sn + cas > dn + 1 ? sn + cas : dn + 1;
     for (uint32_t t = 0; t <= tend; t++) {
-        if (t + DWT_AHEAD < sn) prefetch_row(L0 + (size_t)(t + DWT_AHEAD) * rs, nw);
-        if (t + DWT_AHEAD < dn) prefetch_row(H0 + (size_t)(t + DWT_AHEAD) * rs, nw);
-        if (t < sn) op->scale97r(L0 + (size_t)t * rs, nw, KAPPA);
-        if (t < dn) op->scale97r(H0 + (size_t)t * rs, nw, TWO_INV_K);
+        if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
+        if (t < sn) op->scale97r(FROW(LROW(t)), nw, KAPPA);
+        if (t < dn) op->scale97r(FROW(HROW(t)), nw, TWO_INV_K);
         for (uint32_t k = 0; k < 4; k++) {
             int64_t x = (int64_t)t - (k & 1 ? 1 : cas) - k / 2;  /* the row this step updates */
             if (!(k & 1) && x >= 0 && x < sn)
-                op->step97r(L0 + (size_t)x * rs, H0 + clampi(x - 1 + cas, dn) * rs,
-                            H0 + clampi(x + cas, dn) * rs, nw, cf[k]);
+                op->step97r(FROW(LROW(x)), FROW(HROW(clampi(x - 1 + cas, dn))),
+                            FROW(HROW(clampi(x + cas, dn))), nw, cf[k]);
             if ((k & 1) && x >= 0 && x < dn)
-                op->step97r(H0 + (size_t)x * rs, L0 + clampi(x - cas, sn) * rs,
-                            L0 + clampi(x + 1 - cas, sn) * rs, nw, cf[k]);
+                op->step97r(FROW(HROW(x)), FROW(LROW(clampi(x - cas, sn))),
+                            FROW(LROW(clampi(x + 1 - cas, sn))), nw, cf[k]);
         }
     }
 }
+#undef LROW
+#undef HROW
+#undef FROW
 
-/* VER_SR of the columns [0, nw) of the n interleaved rows at d. */
-static void ver(const dwt_ops *op, int rev, int32_t *d, size_t stride, uint32_t nw, uint32_t n,
-                uint32_t sn, uint32_t cas)
+/* VER_SR of the columns [x0, x0 + nw) of the n interleaved rows rows[0 .. n). */
+static void ver(const dwt_ops *op, int rev, int32_t *const *rows, uint32_t x0, uint32_t nw,
+                uint32_t n, uint32_t sn, uint32_t cas)
 {
     if (n == 1) {
+        int32_t *d = rows[0] + x0;
         if (rev && cas)
             for (uint32_t k = 0; k < nw; k++) d[k] /= 2;
         return;
     }
-    int32_t *L0 = d + cas * stride, *H0 = d + (1 - cas) * stride;
-    if (rev) ver_lift53(op, L0, H0, 2 * stride, nw, sn, n - sn, cas);
-    else ver_lift97(op, (float *)(void *)L0, (float *)(void *)H0, 2 * stride, nw, sn, n - sn, cas);
+    if (rev) ver_lift53(op, rows, x0, nw, sn, n - sn, cas);
+    else ver_lift97(op, rows, x0, nw, sn, n - sn, cas);
 }
 
 /* The interleave of VER_SR's input (2D_INTERLEAVE, F.3.3) is a permutation of the rows: at
@@ -378,6 +384,8 @@ typedef struct dwt_queue {
     uint32_t *ib;                      /* first segment of each item, relative to seg0 */
     uint32_t *carry_dst;               /* the row each carry goes to */
     int32_t *carry_buf;
+    int32_t **rowtab;                  /* every row of every component (j2k_row), */
+    size_t row0[DWT_TEAM_PASSES];      /* component c's from rowtab + row0[c] */
     atomic_size_t next, all_done;
     atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
     pthread_mutex_t mutex;
@@ -451,6 +459,15 @@ static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t 
     q->ib = NULL;
     q->carry_dst = NULL;
     q->carry_buf = NULL;
+    size_t nrows = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        q->row0[c] = nrows;
+        nrows += tcs[c].h;
+    }
+    q->rowtab = malloc((nrows + 1) * sizeof *q->rowtab);
+    if (!q->rowtab) return TD_E_NOMEM;
+    for (uint32_t c = 0; c < n; c++)
+        for (uint32_t y = 0; y < tcs[c].h; y++) q->rowtab[q->row0[c] + y] = j2k_row(&tcs[c], y);
     for (uint32_t c = 0; c < n; c++) {
         j2k_tilecomp *tc = &tcs[c];
         if (tc->dres <= 1) continue;
@@ -534,6 +551,7 @@ static void dwt_queue_free(dwt_queue *q)
     free(q->ib);
     free(q->carry_dst);
     free(q->carry_buf);
+    free(q->rowtab);
 }
 
 /* Item k of pass ps. */
@@ -547,8 +565,8 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
     uint32_t casx = (uint32_t)rs->x0 & 1, casy = (uint32_t)rs->y0 & 1;
     int rev = tc->tccp->reversible;
-    size_t stride = tc->w;
-    int32_t *data = tc->data, *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
+    int32_t *const *rows = q->rowtab + q->row0[ps->comp];
+    int32_t *carry = ps->ncarry ? q->carry_buf + ps->cbuf0 : NULL;
     if (!(p & 1)) {
         int32_t *T0 = tmp, *T1 = tmp + hor_tmp(op, rw);
         /* the rows of a cycle are far apart: ask for the next ones early, about 1 KiB ahead */
@@ -557,19 +575,19 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
         for (uint32_t s = ib[k]; s < ib[k + 1]; s++) {
             const dwt_seg *sg = &q->segs[ps->seg0 + s];
             uint32_t y = sg->a, ahead = y, ia = 0;
-            hor_in(op, rev, data + y * stride, T0, rw, snx, casx);
+            hor_in(op, rev, rows[y], T0, rw, snx, casx);
             for (uint32_t i = 1; i < sg->len; i++) {
                 y = dest_row(y, sny, casy);
                 for (; ia < i + depth && ia + 1 < sg->len; ia++) {
                     ahead = dest_row(ahead, sny, casy);
-                    if (ia >= i) prefetch_row(data + ahead * stride, rw);
+                    if (ia >= i) prefetch_row(rows[ahead], rw);
                 }
-                hor_in(op, rev, data + y * stride, T1, rw, snx, casx);
-                hor_out(op, rev, data + y * stride, T0, rw, snx, casx);
+                hor_in(op, rev, rows[y], T1, rw, snx, casx);
+                hor_out(op, rev, rows[y], T0, rw, snx, casx);
                 int32_t *t = T0;
                 T0 = T1, T1 = t;
             }
-            int32_t *out = sg->carry == UINT32_MAX ? data + dest_row(y, sny, casy) * stride
+            int32_t *out = sg->carry == UINT32_MAX ? rows[dest_row(y, sny, casy)]
                                                    : carry + (size_t)sg->carry * rw;
             hor_out(op, rev, out, T0, rw, snx, casx);
         }
@@ -579,9 +597,9 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     uint32_t u1 = nstrips - u0 < ps->per ? nstrips : u0 + ps->per;
     uint32_t x0 = u0 * STRIP, x1 = u1 * STRIP < rw ? u1 * STRIP : rw;
     for (uint32_t c = 0; c < ps->ncarry; c++)
-        memcpy(data + q->carry_dst[ps->carry0 + c] * stride + x0, carry + (size_t)c * rw + x0,
-               (x1 - x0) * sizeof *data);
-    ver(op, rev, data + x0, stride, x1 - x0, rh, sny, casy);
+        memcpy(rows[q->carry_dst[ps->carry0 + c]] + x0, carry + (size_t)c * rw + x0,
+               (x1 - x0) * sizeof *carry);
+    ver(op, rev, rows, x0, x1 - x0, rh, sny, casy);
 }
 
 /* Until *counter >= target: briefly spinning, then sleeping. */

@@ -184,10 +184,24 @@ typedef struct j2k_tilecomp {
     uint32_t dres;            /* resolutions decoded: nres - reduce */
     j2k_res res[J2K_MAX_LEVELS + 1];
     void *data;               /* coefficients of the decoded resolutions: int32_t (5-3) or
-                               * float (9-7), w x h, row stride w */
+                               * float (9-7), w x h, row stride w; rows [0, hrows) at host
+                               * instead, rows [hrows, h) at data (see j2k_row) */
+    void *host;               /* hrows > 0: the caller's output buffer (decode.c) */
+    uint32_t hrows;           /* rows hosted: 0, or the low-pass rows of level dres - 1 */
     uint32_t w, h;            /* decoded width / height (resolution dres - 1) */
     const j2k_tccp *tccp;
 } j2k_tilecomp;
+
+/* Row y of a tile-component's coefficients (int32_t or float, w of them).  A single-component
+ * image may keep its first hrows rows in the output buffer, where the output stage converts
+ * them in place (decode.c); they are the low-pass rows of the highest decoded level, so no
+ * code-block straddles the two parts and a block's rows are w apart in either.  Per row, never
+ * per sample: the hot loops take the pointer and run along the row. */
+static inline int32_t *j2k_row(const j2k_tilecomp *tc, size_t y)
+{
+    return y < tc->hrows ? (int32_t *)tc->host + y * tc->w
+                         : (int32_t *)tc->data + (y - tc->hrows) * tc->w;
+}
 
 typedef struct j2k_tile {
     uint32_t index;
