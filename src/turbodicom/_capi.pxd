@@ -84,6 +84,11 @@ cdef extern from "td_frames.h" nogil:
                          size_t *nr_out, td_error *err)
 
 
+cdef extern from "td_threads.h" nogil:
+    void td_parallel_for(size_t n, uint32_t threads, void (*fn)(void *ctx, size_t i) noexcept nogil,
+                         void *ctx)
+
+
 cdef extern from "td_pixels.h" nogil:
     void td_pixels_fix_unused_bits(uint8_t *buf, size_t nr_samples, uint32_t bytes_per_sample,
                                    uint32_t bits_stored, int is_signed)

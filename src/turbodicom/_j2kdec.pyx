@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """JPEG 2000 Part 1: the boundary over csrc/j2k (turbodicom's own decoder, no library)."""
 from libc.stdint cimport uint8_t, uint32_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 from turbodicom._capi cimport *
 
@@ -118,6 +119,92 @@ def reduced_dims(const uint8_t[::1] src not None, uint32_t reduce):
     return c0["rows"], c0["columns"]
 
 
+cdef struct _ds_params:
+    # what decode_for_dataset asks of every frame
+    td_j2kdec_options opt
+    uint32_t bytes_per_sample, rows, columns, samples_per_pixel, reduce
+    bint pixel_representation, monochrome
+
+
+cdef struct _ds_frame:
+    # one frame: its codestream and output slot in, its result out
+    const uint8_t *src
+    size_t src_len
+    uint8_t *out
+    size_t out_len
+    int rc
+    bint mismatch
+    td_error err
+    uint32_t rows, columns, components, precision, comp_rows, comp_columns
+    bint is_signed, mct
+
+
+cdef void _ds_decode(const _ds_params *p, _ds_frame *f) noexcept nogil:
+    """One frame of decode_for_dataset, without the GIL (see its docstring)."""
+    cdef td_j2kdec *dec = NULL
+    cdef const td_j2kdec_info *info
+    cdef td_j2kdec_comp comp
+    cdef size_t size = 0, nsamples
+    cdef uint32_t bps = 0, natural = 0
+    memset(&comp, 0, sizeof(comp))
+    td_error_clear(&f.err)
+    f.mismatch = False
+    f.rc = td_j2kdec_open(f.src, f.src_len, &dec, &f.err)
+    if f.rc == 0:
+        info = td_j2kdec_get_info(dec)
+        f.rows, f.columns, f.components = info.rows, info.columns, info.components
+        f.precision, f.is_signed, f.mct = info.precision, info.is_signed != 0, info.mct != 0
+        natural = 1 if info.precision <= 8 else 2 if info.precision <= 16 else 4
+        if p.rows:
+            f.mismatch = (info.rows != p.rows or info.columns != p.columns
+                          or info.components != p.samples_per_pixel)
+    if f.rc == 0 and not f.mismatch:
+        f.rc = td_j2kdec_component(dec, 0, p.reduce, &comp, &f.err)
+        f.comp_rows, f.comp_columns = comp.rows, comp.columns
+    if f.rc == 0 and not f.mismatch:
+        f.rc = td_j2kdec_decoded_size(dec, &p.opt, &size, &bps, &f.err)
+    if f.rc == 0 and not f.mismatch:
+        f.rc = td_j2kdec_decode(dec, f.out, f.out_len, &p.opt, &f.err)
+    if f.rc == 0 and not f.mismatch and p.bytes_per_sample:
+        nsamples = size // p.bytes_per_sample
+        if natural < p.bytes_per_sample:
+            td_pixels_fix_unused_bits(f.out, nsamples, p.bytes_per_sample, 8 * natural,
+                                      p.pixel_representation)
+        if p.monochrome and f.is_signed != p.pixel_representation:
+            td_pixels_fix_unused_bits(f.out, nsamples, p.bytes_per_sample, f.precision,
+                                      p.pixel_representation)
+    td_j2kdec_close(dec)
+
+
+cdef dict _ds_result(const _ds_params *p, _ds_frame *f):
+    """decode_for_dataset's dict for a decoded frame, or its exception."""
+    check(f.rc, &f.err)
+    if f.mismatch:
+        from turbodicom.errors import DecodeError
+        raise DecodeError(
+            f"the JPEG 2000 codestream is {f.rows} x {f.columns} with "
+            f"{f.components} component(s), but (0028,0010) 'Rows' is {p.rows}, "
+            f"(0028,0011) 'Columns' {p.columns} and (0028,0002) 'Samples per Pixel' "
+            f"{p.samples_per_pixel}")
+    return {"rows": f.comp_rows, "columns": f.comp_columns, "components": f.components,
+            "precision": f.precision, "is_signed": bool(f.is_signed),
+            "bytes_per_sample": 1 if f.precision <= 8 else 2 if f.precision <= 16 else 4,
+            "mct": bool(f.mct)}
+
+
+cdef _ds_params _ds_init(uint32_t bytes_per_sample, bint pixel_representation, bint monochrome,
+                         uint32_t reduce, uint32_t threads, uint32_t rows, uint32_t columns,
+                         uint32_t samples_per_pixel) noexcept:
+    cdef _ds_params p
+    p.opt = _options(bytes_per_sample, reduce, 0, threads, False, False)
+    p.bytes_per_sample = bytes_per_sample
+    p.pixel_representation = pixel_representation
+    p.monochrome = monochrome
+    p.reduce = reduce
+    p.rows, p.columns, p.samples_per_pixel = rows, columns, samples_per_pixel
+    return p
+
+
 def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
                        uint32_t bytes_per_sample, bint pixel_representation, bint monochrome,
                        uint32_t reduce=0, uint32_t threads=1, uint32_t rows=0,
@@ -133,54 +220,59 @@ def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not Non
     with the decoded rows and columns, components, precision, is_signed, bytes_per_sample (the
     natural container) and mct.
     """
-    cdef td_j2kdec *dec = NULL
-    cdef const td_j2kdec_info *info
-    cdef td_j2kdec_comp comp
-    cdef td_error err
-    cdef td_j2kdec_options opt
-    cdef size_t size = 0, nsamples
-    cdef uint32_t bps = 0, natural = 0
-    cdef int rc
-    cdef bint mismatch = False
-    opt = _options(bytes_per_sample, reduce, 0, threads, False, False)
-    memset(&comp, 0, sizeof(comp))
-    td_error_clear(&err)
+    cdef _ds_params p = _ds_init(bytes_per_sample, pixel_representation, monochrome, reduce,
+                                 threads, rows, columns, samples_per_pixel)
+    cdef _ds_frame f
+    memset(&f, 0, sizeof(f))
+    f.src, f.src_len = cptr(src), <size_t>src.shape[0]
+    f.out, f.out_len = wptr(out), <size_t>out.shape[0]
     with nogil:
-        rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
-        if rc == 0:
-            info = td_j2kdec_get_info(dec)
-            natural = 1 if info.precision <= 8 else 2 if info.precision <= 16 else 4
-            if rows:
-                mismatch = (info.rows != rows or info.columns != columns
-                            or info.components != samples_per_pixel)
-        if rc == 0 and not mismatch:
-            rc = td_j2kdec_component(dec, 0, reduce, &comp, &err)
-        if rc == 0 and not mismatch:
-            rc = td_j2kdec_decoded_size(dec, &opt, &size, &bps, &err)
-        if rc == 0 and not mismatch:
-            rc = td_j2kdec_decode(dec, wptr(out), <size_t>out.shape[0], &opt, &err)
-        if rc == 0 and not mismatch and bytes_per_sample:
-            nsamples = size // bytes_per_sample
-            if natural < bytes_per_sample:
-                td_pixels_fix_unused_bits(wptr(out), nsamples, bytes_per_sample,
-                                          8 * natural, pixel_representation)
-            if monochrome and (info.is_signed != 0) != pixel_representation:
-                td_pixels_fix_unused_bits(wptr(out), nsamples, bytes_per_sample,
-                                          info.precision, pixel_representation)
+        _ds_decode(&p, &f)
+    return _ds_result(&p, &f)
+
+
+cdef struct _ds_batch:
+    const _ds_params *p
+    _ds_frame *frames
+
+
+cdef void _ds_item(void *ctx, size_t i) noexcept nogil:
+    cdef _ds_batch *b = <_ds_batch *>ctx
+    _ds_decode(b.p, &b.frames[i])
+
+
+def decode_frames_for_dataset(srcs, uint8_t[:, ::1] out not None, *, uint32_t bytes_per_sample,
+                              bint pixel_representation, bint monochrome, uint32_t reduce=0,
+                              uint32_t threads=1, uint32_t rows=0, uint32_t columns=0,
+                              uint32_t samples_per_pixel=0):
+    """decode_for_dataset for several frames at once: codestream srcs[k] into row k of out,
+    the frames shared out over `threads` threads (one frame each at a time, one thread inside
+    every frame) with the GIL released once for all of them.  Every frame is decoded; then the
+    first failing frame's exception is raised, else the list of decode_for_dataset's dicts."""
+    cdef Py_ssize_t n = len(srcs), k
+    if out.shape[0] != n:
+        raise ValueError(f"{n} frames but {out.shape[0]} output rows")
+    cdef _ds_params p = _ds_init(bytes_per_sample, pixel_representation, monochrome, reduce,
+                                 1, rows, columns, samples_per_pixel)
+    cdef _ds_batch b
+    cdef const uint8_t[::1] view
+    views = []  # keeps every codestream's buffer alive while the threads read it
+    b.p = &p
+    b.frames = <_ds_frame *>calloc(n if n else 1, sizeof(_ds_frame))
+    if b.frames == NULL:
+        raise MemoryError()
     try:
-        check(rc, &err)
-        if mismatch:
-            from turbodicom.errors import DecodeError
-            raise DecodeError(
-                f"the JPEG 2000 codestream is {info.rows} x {info.columns} with "
-                f"{info.components} component(s), but (0028,0010) 'Rows' is {rows}, "
-                f"(0028,0011) 'Columns' {columns} and (0028,0002) 'Samples per Pixel' "
-                f"{samples_per_pixel}")
-        return {"rows": comp.rows, "columns": comp.columns, "components": info.components,
-                "precision": info.precision, "is_signed": bool(info.is_signed),
-                "bytes_per_sample": natural, "mct": bool(info.mct)}
+        for k in range(n):
+            view = srcs[k]
+            views.append(view)
+            b.frames[k].src, b.frames[k].src_len = cptr(view), <size_t>view.shape[0]
+            b.frames[k].out = &out[k, 0] if out.shape[1] else _EMPTY
+            b.frames[k].out_len = <size_t>out.shape[1]
+        with nogil:
+            td_parallel_for(<size_t>n, threads, _ds_item, &b)
+        return [_ds_result(&p, &b.frames[k]) for k in range(n)]
     finally:
-        td_j2kdec_close(dec)
+        free(b.frames)
 
 
 def release_memory():
