@@ -561,7 +561,8 @@ def test_concurrent_decodes_equal_serial(j2k_multiframe):
 
 
 def _spy_on_j2k(monkeypatch) -> list[int]:
-    """Record FrameSpec.threads of every J2K frame decode."""
+    """Record FrameSpec.threads of every J2K frame decode (the threads inside the frame; the
+    codec's frame batches run each frame on one thread inside, their threads are across)."""
     from turbodicom import codecs
 
     seen: list[int] = []
@@ -571,7 +572,13 @@ def _spy_on_j2k(monkeypatch) -> list[int]:
         seen.append(spec.threads)
         codec.decode_into(src, out, spec)
 
-    spy = dataclasses.replace(codec, decode_into=decode_into)
+    def decode_frames_into(srcs, out, spec, threads):
+        assert spec.threads == 1 and threads > 1
+        seen.extend([1] * len(srcs))
+        codec.decode_frames_into(srcs, out, spec, threads)
+
+    spy = dataclasses.replace(codec, decode_into=decode_into,
+                              decode_frames_into=decode_frames_into)
     for uid in codec.uids:
         monkeypatch.setitem(codecs._BY_UID, uid, spy)
     return seen

@@ -124,37 +124,84 @@ def test_concurrent_decodes_and_release(layered):
         t.join()
 
 
+def _rgb_file(frames: list[np.ndarray], enc: list[bytes]) -> bytes:
+    h, w = frames[0].shape[:2]
+    return fac.encapsulated_file(enc, transfer_syntax="1.2.840.10008.1.2.4.90", rows=h,
+                                 columns=w, bits_allocated=8, samples_per_pixel=3,
+                                 photometric="RGB")
+
+
 def test_small_j2k_frames_go_to_threads(monkeypatch):
-    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 threads, one frame each, the
-    last one with the codec's own threads."""
+    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 threads: six in one call that
+    shares them over the codec's C threads (the GIL released once), the seventh (alone at the
+    end) with the threads inside the frame."""
     dec = sys.modules["turbodicom.decode"]  # turbodicom.decode is also the function
 
     frames = [_image((240, 320, 3), 10 + i) for i in range(7)]
     enc = [bytes(ic.jpeg2k_encode(f, level=0, codecformat="J2K", reversible=True))
            for f in frames]
-    data = fac.encapsulated_file(enc, transfer_syntax="1.2.840.10008.1.2.4.90", rows=240,
-                                 columns=320, bits_allocated=8, samples_per_pixel=3,
-                                 photometric="RGB")
-    used = []
-    real = dec._executor
-    monkeypatch.setattr(dec, "_executor", lambda n: used.append(n) or real(n))
-    inner = []
-    run = dec._FramePlan.run
+    data = _rgb_file(frames, enc)
+    batches, single = [], []
+    run, run_batch = dec._FramePlan.run, dec._FramePlan.run_batch
 
     def recording_run(plan, index, out):
-        inner.append((index, plan.spec.threads))
+        single.append((index, plan.spec.threads))
         return run(plan, index, out)
 
+    def recording_batch(plan, indices, out, threads):
+        batches.append((list(indices), threads))
+        return run_batch(plan, indices, out, threads)
+
     monkeypatch.setattr(dec._FramePlan, "run", recording_run)
-    arr = turbodicom.decode(data, threads=2)
-    assert used == [2]
-    assert np.array_equal(arr, np.stack(frames))
-    # six frames one per thread, the seventh (alone at the end) on both
-    assert sorted(inner) == [(i, 1) for i in range(6)] + [(6, 2)]
-    inner.clear()
-    arr = turbodicom.decode(data, threads=3)  # 7 = 2 x 3 + 1: the last frame on 3 threads
-    assert np.array_equal(arr, np.stack(frames))
-    assert sorted(inner) == [(i, 1) for i in range(6)] + [(6, 3)]
+    monkeypatch.setattr(dec._FramePlan, "run_batch", recording_batch)
+    for threads in (2, 3):  # 7 = 3 x 2 + 1 = 2 x 3 + 1
+        batches.clear()
+        single.clear()
+        arr = turbodicom.decode(data, threads=threads)
+        assert np.array_equal(arr, np.stack(frames))
+        assert batches == [(list(range(6)), threads)]
+        assert single == [(6, threads)]
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_frame_batch_equals_one_thread(threads):
+    """Frames shared over the codec's C threads (td_parallel_for) decode as on one thread:
+    HTJ2K and Part 1, more frames than threads and fewer."""
+    frames = [_image((64, 96, 3), 30 + i) for i in range(11)]
+    for enc in ([bytes(ic.htj2k_encode(f, reversible=True)) for f in frames],
+                [bytes(ic.jpeg2k_encode(f, level=0, codecformat="J2K", reversible=True))
+                 for f in frames]):
+        for n in (2, 11):
+            data = _rgb_file(frames[:n], enc[:n])
+            assert np.array_equal(turbodicom.decode(data, threads=threads),
+                                  np.stack(frames[:n]))
+            assert np.array_equal(turbodicom.decode(data, threads=threads),
+                                  turbodicom.decode(data, threads=1))
+
+
+def test_frame_batch_raises_the_first_failing_frame():
+    """Every frame of a batch is decoded, then the first failing one (in frame order) raises
+    what decoding frame by frame on one thread raises: here frame 3 has the wrong size and
+    frame 6 is cut to its main header."""
+    frames = [_image((48, 64, 3), 50 + i) for i in range(9)]
+    enc = [bytes(ic.htj2k_encode(f, reversible=True)) for f in frames]
+    enc[3] = bytes(ic.htj2k_encode(_image((40, 64, 3), 3), reversible=True))
+    enc[6] = enc[6][:enc[6].find(b"\xff\x90")]
+    data = _rgb_file(frames, enc)
+    with pytest.raises(turbodicom.DecodeError) as one:
+        turbodicom.decode(data, threads=1)
+    assert "40 x 64" in str(one.value)
+    for threads in (2, 4):
+        with pytest.raises(turbodicom.DecodeError) as many:
+            turbodicom.decode(data, threads=threads)
+        assert type(many.value) is type(one.value) and str(many.value) == str(one.value)
+    enc[3] = bytes(ic.htj2k_encode(frames[3], reversible=True))
+    data = _rgb_file(frames, enc)
+    with pytest.raises(turbodicom.DecodeError) as one:
+        turbodicom.decode(data, threads=1)
+    with pytest.raises(turbodicom.DecodeError) as many:
+        turbodicom.decode(data, threads=2)
+    assert type(many.value) is type(one.value) and str(many.value) == str(one.value)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() only")
@@ -176,8 +223,11 @@ def test_fork_while_other_threads_decode():
         for _ in range(8):
             pid = os.fork()
             if pid == 0:  # the child: one decode, then out without running pytest's teardown
-                ok = np.array_equal(j2k.decode(stream), img)
-                os._exit(0 if ok else 1)
+                code = 1  # (an exception too must not let the child run on as pytest)
+                try:
+                    code = 0 if np.array_equal(j2k.decode(stream), img) else 1
+                finally:
+                    os._exit(code)
             _, status = os.waitpid(pid, 0)
             assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     finally:

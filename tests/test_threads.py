@@ -191,3 +191,20 @@ def test_gil_released_during_encode_rle(long_switch_interval):
         want=10, max_calls=50)
     assert isinstance(encoded, bytes) and len(encoded) > 64
     assert ticks >= 10, f"the ticker ran only {ticks} times during one encode_rle call"
+
+
+def test_gil_released_during_batched_j2k_frames(long_switch_interval):
+    """JPEG 2000 frames shared over the codec's own C threads (one call for all of them)
+    release the GIL for the whole batch."""
+    ic = pytest.importorskip("imagecodecs")
+    import numpy as np
+
+    rng = np.random.default_rng(60)
+    frames = rng.integers(0, 4096, size=(16, 256, 256), dtype=np.uint16)
+    enc = [bytes(ic.htj2k_encode(f, reversible=True)) for f in frames]
+    data = fac.encapsulated_file(enc, transfer_syntax="1.2.840.10008.1.2.4.201", rows=256,
+                                 columns=256, bits_allocated=16, samples_per_pixel=1,
+                                 photometric="MONOCHROME2", bits_stored=12)
+    ticks, arr = _ticks_during(lambda: turbodicom.decode(data, threads=2), want=8, max_calls=20)
+    assert np.array_equal(arr, frames)
+    assert ticks >= 8, f"the ticker ran only {ticks} times during a 16-frame batch"

@@ -247,6 +247,27 @@ class _FramePlan:
         self.codec.decode_into(data, buf, self.spec)
         self.post(buf)
 
+    def run_batch(self, indices: list[int], out: np.ndarray, threads: int) -> None:
+        """Decode frames `indices` into the rows of `out` through the codec's
+        decode_frames_into (its own threads, the GIL released once).  As frame by frame, the
+        first frame that fails, to locate or to decode, raises."""
+        srcs: list[Any] = []
+        located: Exception | None = None
+        for i in indices:
+            try:
+                srcs.append(self.px.frame(i))
+            except Exception as e:  # raised after the frames before it are decoded
+                located = e
+                break
+        buf = out.view(np.uint8)
+        if srcs:
+            assert self.codec.decode_frames_into is not None
+            self.codec.decode_frames_into(srcs, buf[:len(srcs)], self.spec, threads)
+            for k in range(len(srcs)):
+                self.post(buf[k])
+        if located is not None:
+            raise located
+
 
 #: Below this much decoded output per thread, handing frames to threads costs more than it saves
 #: (the default; Codec.frame_threads_min_bytes says it per codec).
@@ -258,9 +279,11 @@ def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: 
                 inner: Callable[[int], _FramePlan] | None = None) -> None:
     """Decode frames `indices` into the rows of `arr`, one frame per thread.
 
-    `inner(n)`, for a codec with threads of its own, is a plan whose frames use n threads
-    inside: the last ``len(indices) % threads`` frames (the ones left running alone once the
-    others are shared out evenly) take the threads the finished frames leave idle.
+    A codec with decode_frames_into (JPEG 2000) shares the frames over its own C threads in
+    one call; the others go through a Python thread pool frame by frame.  `inner(n)`, for a
+    codec with threads of its own, is a plan whose frames use n threads inside: the last
+    ``len(indices) % threads`` frames (the ones left running alone once the others are shared
+    out evenly) take the threads the finished frames leave idle.
     """
     threads = min(threads, len(indices), max(1, arr.nbytes // max(1, min_bytes)))
     if threads <= 1:
@@ -268,6 +291,20 @@ def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: 
             plan.run(i, arr[k])
         return
     tail = len(indices) % threads if inner is not None else 0
+    if plan.codec.decode_frames_into is not None and not plan.unpack_bits:
+        # the codec's C threads take the frames; then the frames left over at the end
+        head = len(indices) - tail
+        plan.run_batch(indices[:head], arr[:head], threads)
+        if tail == 1:
+            inner(threads).run(indices[head], arr[head])
+        elif tail:
+            tail_plan = inner(max(1, threads // tail))
+            ex = _executor(threads)
+            futures = [ex.submit(tail_plan.run, indices[k], arr[k])
+                       for k in range(head, len(indices))]
+            for f in futures:
+                f.result()
+        return
     plans = [plan] * (len(indices) - tail)
     if tail:
         plans += [inner(max(1, threads // tail))] * tail
