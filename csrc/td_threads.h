@@ -12,6 +12,11 @@
 extern "C" {
 #endif
 
+/* Run fn(arg) on `threads` threads at once, the caller's and threads - 1 it starts (fewer when
+ * a thread cannot be started; at most 64), and return when every one has returned: fn takes
+ * its own work from what arg shares (a counter), so it may also find none. */
+void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg);
+
 /* Call fn(ctx, i) once for every i in [0, n), on up to `threads` threads: the caller's and
  * threads - 1 it starts (fewer when n is smaller or a thread cannot be started; the caller
  * alone when threads <= 1).  Items are taken in increasing order from a shared counter, so a

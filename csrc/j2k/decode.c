@@ -16,6 +16,7 @@
 
 #include "j2k_internal.h"
 #include "td_bytes.h"
+#include "td_threads.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -434,11 +435,11 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     return TD_OK;
 }
 
-static void *worker(void *arg)
+static void worker(void *arg)
 {
     tile_job *tj = arg;
     j2k_t1 *t1 = pool_get_t1();
-    if (!t1) { atomic_store(&tj->rc, TD_E_NOMEM); return NULL; }
+    if (!t1) { atomic_store(&tj->rc, TD_E_NOMEM); return; }
     for (;;) {
         size_t i = atomic_fetch_add(&tj->next, 1);
         if (i >= tj->tile->ncblks || atomic_load(&tj->rc) != TD_OK) break;
@@ -446,7 +447,6 @@ static void *worker(void *arg)
         if (rc != TD_OK) { atomic_store(&tj->rc, rc); break; }
     }
     pool_put_t1(t1);
-    return NULL;
 }
 
 static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
@@ -456,16 +456,8 @@ static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
     tj.tile = t;
     atomic_init(&tj.next, 0);
     atomic_init(&tj.rc, TD_OK);
-    if (threads > 64) threads = 64;
     if (threads > 1 && t->ncblks / 4 < threads) threads = (uint32_t)(t->ncblks / 4) + 1;
-    pthread_t th[64];
-    uint32_t started = 0;
-    for (uint32_t i = 1; i < threads; i++) {
-        if (pthread_create(&th[started], NULL, worker, &tj) != 0) break;
-        started++;
-    }
-    worker(&tj);
-    for (uint32_t i = 0; i < started; i++) pthread_join(th[i], NULL);
+    td_parallel_run(threads, worker, &tj);
     return atomic_load(&tj.rc);
 }
 
