@@ -139,23 +139,27 @@ static const out3_base_fn out3_base[2][4] = {
     {out3_none_i1, out3_rct1, out3_none_f1, out3_ict1},
     {out3_none_i2, out3_rct2, out3_none_f2, out3_ict2}};
 
-#define OUT3_BASE_ROW(NAME, B, K)                                                              \
+/* The eight row functions of one kind of kernel ([bps - 1][kind] as out3_base) and their
+ * table P: ROW(name, bytes per sample, kind) defines one. */
+#define OUT3_ROWS(ROW, P)                                                                      \
+    ROW(P##_10, 1, 0)                                                                          \
+    ROW(P##_11, 1, 1)                                                                          \
+    ROW(P##_12, 1, 2)                                                                          \
+    ROW(P##_13, 1, 3)                                                                          \
+    ROW(P##_20, 2, 0)                                                                          \
+    ROW(P##_21, 2, 1)                                                                          \
+    ROW(P##_22, 2, 2)                                                                          \
+    ROW(P##_23, 2, 3)                                                                          \
+    static const j2k_out3_fn P[2][4] = {{P##_10, P##_11, P##_12, P##_13},                      \
+                                        {P##_20, P##_21, P##_22, P##_23}};
+
+#define OUT3_BASE_ROW(NAME, BPS, K)                                                            \
     static void NAME(const j2k_out3 *p, const void *a, const void *b, const void *c,           \
                      uint8_t *o, size_t n)                                                     \
     {                                                                                          \
-        out3_base[B][K](p, a, b, c, o, 0, n);                                                  \
+        out3_base[(BPS) - 1][K](p, a, b, c, o, 0, n);                                          \
     }
-OUT3_BASE_ROW(out3_row_base_10, 0, 0)
-OUT3_BASE_ROW(out3_row_base_11, 0, 1)
-OUT3_BASE_ROW(out3_row_base_12, 0, 2)
-OUT3_BASE_ROW(out3_row_base_13, 0, 3)
-OUT3_BASE_ROW(out3_row_base_20, 1, 0)
-OUT3_BASE_ROW(out3_row_base_21, 1, 1)
-OUT3_BASE_ROW(out3_row_base_22, 1, 2)
-OUT3_BASE_ROW(out3_row_base_23, 1, 3)
-static const j2k_out3_fn out3_row_base[2][4] = {
-    {out3_row_base_10, out3_row_base_11, out3_row_base_12, out3_row_base_13},
-    {out3_row_base_20, out3_row_base_21, out3_row_base_22, out3_row_base_23}};
+OUT3_ROWS(OUT3_BASE_ROW, out3_row_base)
 
 #ifdef MCT_HAVE_AVX2
 #define AVX2_INLINE static inline __attribute__((target("avx2"), always_inline))
@@ -292,17 +296,7 @@ AVX2_INLINE void out3_avx2_row(const j2k_out3 *p, int bps, int kind, int full, c
         if (p->full) out3_avx2_row(p, BPS, K, 1, a, b, c, o, n);                               \
         else out3_avx2_row(p, BPS, K, 0, a, b, c, o, n);                                       \
     }
-OUT3_AVX2_ROW(out3_row_avx2_10, 1, 0)
-OUT3_AVX2_ROW(out3_row_avx2_11, 1, 1)
-OUT3_AVX2_ROW(out3_row_avx2_12, 1, 2)
-OUT3_AVX2_ROW(out3_row_avx2_13, 1, 3)
-OUT3_AVX2_ROW(out3_row_avx2_20, 2, 0)
-OUT3_AVX2_ROW(out3_row_avx2_21, 2, 1)
-OUT3_AVX2_ROW(out3_row_avx2_22, 2, 2)
-OUT3_AVX2_ROW(out3_row_avx2_23, 2, 3)
-static const j2k_out3_fn out3_row_avx2[2][4] = {
-    {out3_row_avx2_10, out3_row_avx2_11, out3_row_avx2_12, out3_row_avx2_13},
-    {out3_row_avx2_20, out3_row_avx2_21, out3_row_avx2_22, out3_row_avx2_23}};
+OUT3_ROWS(OUT3_AVX2_ROW, out3_row_avx2)
 #endif
 
 j2k_out3_fn j2k_out3_pick(int transform, int reversible, uint32_t bps)
