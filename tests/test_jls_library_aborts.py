@@ -1,11 +1,12 @@
-"""A damaged JPEG-LS frame that aborts Debian's CharLS 2.4.1 in its own code.
+"""Damaged JPEG-LS frames that abort Debian's CharLS 2.4.1 in its own code.
 
-Debian builds libcharls2 without NDEBUG, so the assert() in CharLS's run-interruption decoding
-(context_run_mode::compute_error_value: ``map == compute_map(-error_value_abs, k)``), which a
-corrupt run-interruption sample can contradict, kills the process before turbodicom can check
-anything.  A CharLS built with NDEBUG (imagecodecs' and pyjpegls' builds) reports invalid
-encoded data instead.  Found by csrc/fuzz/fuzz_jls.
-The frame is decoded in a child process: it must finish with a turbodicom error or an array,
+Debian builds libcharls2 without NDEBUG, so the assert()s in CharLS's run-interruption decoding
+(context_run_mode::compute_error_value: ``map == compute_map(-error_value_abs, k)``, which a
+corrupt run-interruption sample can contradict; context_run_mode::get_golomb_code: ``k <= 32``,
+which a corrupt run context can break) kill the process before turbodicom can check anything.
+A CharLS built with NDEBUG (imagecodecs' and pyjpegls' builds) reports invalid encoded data
+instead.  Found by csrc/fuzz/fuzz_jls (CharLS is the tests' oracle for JPEG-LS).
+Each frame is decoded in a child process: it must finish with a turbodicom error or an array,
 and the only other accepted outcome is that assert.
 """
 
@@ -19,8 +20,10 @@ import pytest
 
 import turbodicom
 
-FRAME = Path(__file__).parent / "data" / "library-aborts" / \
-    "jls-charls-2.4.1-compute_error_value-assert.jls"
+ABORTS = Path(__file__).parent / "data" / "library-aborts"
+#: (frame, the CharLS function whose assert it trips)
+FRAMES = [(ABORTS / "jls-charls-2.4.1-compute_error_value-assert.jls", "compute_error_value"),
+          (ABORTS / "jls-charls-2.4.1-get_golomb_code-assert.jls", "get_golomb_code")]
 
 pytestmark = pytest.mark.skipif("jls" not in turbodicom.features()["codecs"],
                                 reason="this build has no JPEG-LS codec")
@@ -41,11 +44,12 @@ except turbodicom.TurboDicomError as exc:
 """
 
 
-def test_damaged_run_interruption_sample():
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(FRAME)], capture_output=True,
+@pytest.mark.parametrize("frame, function", FRAMES, ids=[f for _, f in FRAMES])
+def test_damaged_run_interruption_sample(frame, function):
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(frame)], capture_output=True,
                           text=True, timeout=120)
     if proc.returncode == 0:
         assert proc.stdout.split()[0] in ("array", "error"), proc.stdout
     else:
         # the library's own assert, and nothing else, may end the child
-        assert "compute_error_value" in proc.stderr, proc.stderr[-2000:]
+        assert function in proc.stderr, proc.stderr[-2000:]
