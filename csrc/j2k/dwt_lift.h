@@ -66,6 +66,21 @@ DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size
  * P[0], h[0], P[1], h[1], ... (cas 0) or h[0], P[1], h[1], P[2], ... (cas 1), exactly n
  * elements (the last whole vector pair overlapping the one before; out does not overlap P
  * or H). */
+/* The vector part of zip53 / zip97: the m = n / 2 pairs in whole vectors, the last one
+ * overlapping the one before (its outputs do not overlap its inputs), then i = m. */
+#define ZIP_VECTORS(LO, HI)                                                                    \
+    size_t i = 0, m = n / 2;                                                                   \
+    if (m >= DWT_V) {                                                                          \
+        if (!cas) {                                                                            \
+            DWT_VECTORS(i, m, LO);                                                             \
+            if (i < m) LO(m - DWT_V);                                                          \
+        } else {                                                                               \
+            DWT_VECTORS(i, m, HI);                                                             \
+            if (i < m) HI(m - DWT_V);                                                          \
+        }                                                                                      \
+        i = m;                                                                                 \
+    }
+
 #define ZIP53_AT(i, lo, hi)                                                            \
     do {                                                                               \
         VI a = *(const VI *)(P + (i)), b = *(const VI *)(P + (i) + 1);                 \
@@ -78,17 +93,7 @@ DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size
 DWT_ATTR void DWT_FN(zip53)(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n,
                             uint32_t cas)
 {
-    size_t i = 0, m = n / 2;
-    if (m >= DWT_V) {
-        if (!cas) {
-            DWT_VECTORS(i, m, ZIP53_LO);
-            if (i < m) ZIP53_LO(m - DWT_V);
-        } else {
-            DWT_VECTORS(i, m, ZIP53_HI);
-            if (i < m) ZIP53_HI(m - DWT_V);
-        }
-        i = m;
-    }
+    ZIP_VECTORS(ZIP53_LO, ZIP53_HI)
     for (; i < m; i++) {
         out[2 * i + cas] = P[i + cas];
         out[2 * i + 1 - cas] = j2k_wadd(H[i], j2k_wadd(P[i], P[i + 1]) >> 1);
@@ -149,17 +154,7 @@ DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n
 DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
                             float cf)
 {
-    size_t i = 0, m = n / 2;
-    if (m >= DWT_V) {
-        if (!cas) {
-            DWT_VECTORS(i, m, ZIP97_LO);
-            if (i < m) ZIP97_LO(m - DWT_V);
-        } else {
-            DWT_VECTORS(i, m, ZIP97_HI);
-            if (i < m) ZIP97_HI(m - DWT_V);
-        }
-        i = m;
-    }
+    ZIP_VECTORS(ZIP97_LO, ZIP97_HI)
     for (; i < m; i++) {
         out[2 * i + cas] = P[i + cas];
         out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
@@ -167,6 +162,7 @@ DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t
     if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
 }
 #undef ZIP97_AT
+#undef ZIP_VECTORS
 #undef ZIP97_LO
 #undef ZIP97_HI
 
