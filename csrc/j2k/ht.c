@@ -341,6 +341,21 @@ static const uint32_t ht_spread[16] = {
     0x00010101, 0x01000000, 0x01000001, 0x01000100, 0x01000101, 0x01010000, 0x01010001,
     0x01010100, 0x01010101};
 
+/* The samples of magsgn_quad_avx2 / magsgn_pair_avx2 in W-bit lanes (W = 64, 32), from each
+ * lane's MagSgn bits (bits, low bit first), m_n (mv), significance (sv, 0/1) and implicit bit
+ * (iv): declares vv = v_n (E.3: the m_n bits, the implicit bit above them, the sign bit below
+ * shifted in) and out = the signed sample (flt: unshifted, the caller scales it; else
+ * shifted right by rsh). one: the W-bit lanes' 1. */
+#define HT_SAMPLES_AVX2(W)                                                                     \
+    __m256i low = _mm256_sub_epi##W(_mm256_sllv_epi##W(one, mv), one);                         \
+    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),                 \
+                                                 _mm256_sllv_epi##W(iv, mv)), sv);             \
+    __m256i mag = _mm256_sll_epi##W(_mm256_add_epi##W(vv, _mm256_add_epi##W(sv, sv)),         \
+                                    _mm_cvtsi32_si128((int)(bp - 1)));                         \
+    __m256i neg = _mm256_sub_epi##W(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));      \
+    __m256i out = _mm256_sub_epi##W(                                                           \
+        _mm256_xor_si256(flt ? mag : _mm256_srl_epi##W(mag, rsh), neg), neg)
+
 /* magsgn_quad for a quad inside the block with U_q <= 14 (all its MagSgn bits, at most 56, in
  * the 64-bit window): the four samples side by side in 64-bit lanes, each shifted out of the
  * window at its own offset.  Writes the top samples at r0[0..1], the bottom ones at r1[0..1]
@@ -364,14 +379,7 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
     __m256i sv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)sig));
     __m256i iv = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128((int)ht_spread[(e >> 8) & 0xF]));
     __m256i bits = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)win), pv);
-    __m256i low = _mm256_sub_epi64(_mm256_sllv_epi64(one, mv), one);
-    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
-                                                 _mm256_sllv_epi64(iv, mv)), sv);
-    __m256i mag = _mm256_sll_epi64(_mm256_add_epi64(vv, _mm256_add_epi64(sv, sv)),
-                                   _mm_cvtsi32_si128((int)(bp - 1)));
-    __m256i neg = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
-    __m256i out = _mm256_sub_epi64(_mm256_xor_si256(flt ? mag : _mm256_srl_epi64(mag, rsh), neg),
-                                   neg);
+    HT_SAMPLES_AVX2(64);
     /* lanes 0..3 are samples TL, BL, TR, BR: TL TR to r0, BL BR to r1 */
     __m128i o = _mm256_castsi256_si128(
         _mm256_permutevar8x32_epi32(out, _mm256_setr_epi32(0, 4, 2, 6, 0, 0, 0, 0)));
@@ -423,14 +431,7 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
     __m256i mv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)m));
     __m256i sv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sig));
     __m256i iv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)ibit));
-    __m256i low = _mm256_sub_epi32(_mm256_sllv_epi32(one, mv), one);
-    __m256i vv = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(bits, low),
-                                                 _mm256_sllv_epi32(iv, mv)), sv);
-    __m256i mag = _mm256_sll_epi32(_mm256_add_epi32(vv, _mm256_add_epi32(sv, sv)),
-                                   _mm_cvtsi32_si128((int)(bp - 1)));
-    __m256i neg = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(bits, sv));
-    __m256i out = _mm256_sub_epi32(_mm256_xor_si256(flt ? mag : _mm256_srl_epi32(mag, rsh), neg),
-                                   neg);
+    HT_SAMPLES_AVX2(32);
     /* TL0 TR0 TL1 TR1 to r0, BL0 BR0 BL1 BR1 to r1 */
     const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     out = _mm256_permutevar8x32_epi32(out, perm);
