@@ -39,6 +39,22 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
  * reads its X from the row itself (S), and the last, which writes its result interleaved with
  * the other band straight to the output row. */
 
+/* The vector part of lo53s / sstep97: whole vectors over [0, n), the last one reading on into
+ * S's slack (nread) or overlapping the one before; returns unless n and nread are both below
+ * a vector, leaving j for the element-by-element loop that follows. */
+#define FIRST_STEP_VECTORS(AT)                                                                 \
+    size_t j = 0;                                                                              \
+    DWT_VECTORS(j, n, AT);                                                                     \
+    if (j == n) return;                                                                        \
+    if (j + DWT_V <= nread) {                                                                  \
+        AT(j);                                                                                 \
+        return;                                                                                \
+    }                                                                                          \
+    if (n >= DWT_V) {                                                                          \
+        AT(n - DWT_V);                                                                         \
+        return;                                                                                \
+    }
+
 /* 5-3, F.3.8.1 (F-5), the first step: X[j] = S[j] - ((A[j] + A[j + 1] + 2) >> 2) for j < n,
  * wrapping (see j2k_wadd).  S has nread >= n readable elements; whole vectors, the last one
  * reading on into S's slack or overlapping the one before (X does not overlap S or A, so the
@@ -51,13 +67,8 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
     } while (0)
 DWT_ATTR void DWT_FN(lo53s)(int32_t *X, const int32_t *S, const int32_t *A, size_t n, size_t nread)
 {
-    size_t j = 0;
-    DWT_VECTORS(j, n, LO53S_AT);
-    if (j == n) return;
-    if (j + DWT_V <= nread) LO53S_AT(j);
-    else if (n >= DWT_V) LO53S_AT(n - DWT_V);
-    else
-        for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
+    FIRST_STEP_VECTORS(LO53S_AT)
+    for (; j < n; j++) X[j] = j2k_wsub(S[j], j2k_wadd(j2k_wadd(A[j], A[j + 1]), 2) >> 2);
 }
 #undef LO53S_AT
 
@@ -131,15 +142,11 @@ DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total,
 DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread,
                               float m, float cf)
 {
-    size_t j = 0;
-    DWT_VECTORS(j, n, SSTEP97_AT);
-    if (j == n) return;
-    if (j + DWT_V <= nread) SSTEP97_AT(j);
-    else if (n >= DWT_V) SSTEP97_AT(n - DWT_V);
-    else
-        for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+    FIRST_STEP_VECTORS(SSTEP97_AT)
+    for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
 }
 #undef SSTEP97_AT
+#undef FIRST_STEP_VECTORS
 
 /* 9-7, the last step and the interleave, as zip53 with h[i] = H[i] - cf * (P[i] + P[i + 1]) */
 #define ZIP97_AT(i, lo, hi)                                                            \
