@@ -231,6 +231,8 @@ class _FramePlan:
         mask_bits = codec.masks_unused_bits and not self.unpack_bits
         self.post = _parse.PostProcess(
             bps, m.bits_stored if mask_bits else 0, m.pixel_representation == 1, c_ybr)
+        # whether post changes anything (PostProcess's fix_bits or ybr_to_rgb)
+        self.has_post = c_ybr or (mask_bits and 0 < m.bits_stored < 8 * bps)
         if not self.unpack_bits and self.decoded_nbytes != self.frame_items * dtype.itemsize:
             raise DecodeError("codec output size does not match the pixel module")
 
@@ -263,8 +265,9 @@ class _FramePlan:
         if srcs:
             assert self.codec.decode_frames_into is not None
             self.codec.decode_frames_into(srcs, buf[:len(srcs)], self.spec, threads)
-            for k in range(len(srcs)):
-                self.post(buf[k])
+            if self.has_post:
+                for k in range(len(srcs)):
+                    self.post(buf[k])
         if located is not None:
             raise located
 
