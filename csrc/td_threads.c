@@ -1,7 +1,7 @@
 /* td_threads.c - see td_threads.h.
  *
- * One process-wide set of worker threads, started when a call first wants more of them than
- * there are and kept, asleep, for the next calls (a decode of a few milliseconds would
+ * One process-wide set of worker threads, started when a call wants more of them than are
+ * idle and kept, asleep, for the next calls (a decode of a few milliseconds would
  * otherwise pay a thread start and join per call and per stage).  A job is open while its
  * caller runs fn: an idle worker (one asleep when the job was posted, or one that finishes
  * other work meanwhile) joins it until it has its helpers.  When the caller's own fn returns
@@ -133,12 +133,13 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     job **tail = &open_jobs;
     while (*tail) tail = &(*tail)->next;
     *tail = &j;
-    /* wake the idle workers it wants (those not woken for an earlier job); start workers
-     * only until there are threads - 1 (busy ones join when they are done: the workers
-     * stand for cores, and nested or concurrent calls share them) */
+    /* wake the idle workers it wants (those not woken for an earlier job).  A top-level
+     * call starts workers for the rest, as if it started its own threads; a nested call
+     * (from inside fn, whose call already has its threads) takes only workers that are, or
+     * become, idle, so that the threads stay as many as the callers asked for. */
     uint32_t idle = nidle - nwoken, wake = idle < j.want ? idle : j.want;
-    uint32_t start = threads - 1 > nworkers ? threads - 1 - nworkers : 0;
-    if (start > j.want - wake) start = j.want - wake;
+    uint32_t start = j.group == &j ? j.want - wake : 0;
+    if (start > TD_THREADS_MAX - nworkers) start = TD_THREADS_MAX - nworkers;
     for (uint32_t k = 0; k < wake; k++) pthread_cond_signal(&work_cv);
     nwoken += wake;
     nworkers += start;

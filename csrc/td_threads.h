@@ -14,10 +14,12 @@ extern "C" {
 
 /* Run fn(arg) on the caller's thread and on up to threads - 1 helpers (at most 63) from a
  * process-wide set of worker threads kept asleep between calls, and return when every call
- * has returned.  A helper may join while the caller's fn runs, late or not at all (a
- * thread that cannot be started), so fn takes its own work from what arg shares (a counter) and may
- * also find none; fn must never wait for another call of itself.  threads <= 1: fn(arg) on
- * the caller's thread alone.  Safe to call from several threads at once and from inside fn. */
+ * has returned.  A helper may join while the caller's fn runs, late or not at all, so fn
+ * takes its own work from what arg shares (a counter) and may also find none; fn must never
+ * wait for another call of itself.  A call from inside fn (nested: the frames of a batch
+ * decoded with threads inside) gets only workers that are or become idle, and the threads of
+ * a call that run out of work help its nested calls.  threads <= 1: fn(arg) on the caller's
+ * thread alone.  Safe to call from several threads at once. */
 void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg);
 
 /* Call fn(ctx, i) once for every i in [0, n), on up to `threads` threads: the caller's and
