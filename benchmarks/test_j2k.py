@@ -163,3 +163,61 @@ def test_j2k_threads(benchmark, peer, threads):
     _checked(f, decode)
     benchmark.extra_info["threads"] = threads
     _time(benchmark, f, decode, f"j2k threads: {THREADS_FRAME}")
+
+
+#: frames of the multi-frame batch benchmark (a CT slice, shifted a row per frame)
+BATCH_FRAMES = 24
+
+
+@functools.lru_cache(maxsize=None)
+def multiframe(syntax: str) -> bytes:
+    """A 24-frame 512x512 16-bit file in `syntax` (.90 or .201), its frames encoded here by
+    imagecodecs from the corpus's CT1 slice, each shifted one more row."""
+    ic = pytest.importorskip("imagecodecs")
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import UID
+
+    f = frame(THREADS_FRAME)
+    ct = np.asarray(ic.jpeg2k_decode(f.codestream, numthreads=1))
+    encode = ((lambda a: ic.htj2k_encode(a, level=0, reversible=True))
+              if syntax == "1.2.840.10008.1.2.4.201"
+              else (lambda a: ic.jpeg2k_encode(a, level=0, codecformat="J2K", reversible=True,
+                                               numthreads=1)))
+    frames = [bytes(encode(np.roll(ct, k, axis=0))) for k in range(BATCH_FRAMES)]
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4"
+    ds.Rows, ds.Columns = ct.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 1 if ct.dtype.kind == "i" else 0
+    ds.NumberOfFrames = BATCH_FRAMES
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    import io
+
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.90"])
+def test_j2k_frame_batch(benchmark, syntax, threads):
+    """turbodicom.decode of a 24-frame file, 1 vs 2 threads: the frames shared over the
+    decoder's C threads (td_threads.c); the ratio of the two rows is the batch's scaling."""
+    data = multiframe(syntax)
+    want = turbodicom.decode(data, threads=1)
+    assert np.array_equal(turbodicom.decode(data, threads=threads), want)
+    benchmark.group = f"j2k frame batch: {BATCH_FRAMES} x 512x512 16-bit {syntax}"
+    benchmark.extra_info["threads"] = threads
+    benchmark.extra_info["decoded_bytes"] = want.nbytes
+    benchmark.pedantic(turbodicom.decode, args=(data,), kwargs={"threads": threads},
+                       rounds=10, warmup_rounds=1)
+    if benchmark.stats is not None:
+        benchmark.extra_info["MB/s"] = round(want.nbytes / benchmark.stats.stats.median / 1e6, 1)

@@ -1,35 +1,177 @@
-/* td_threads.c - see td_threads.h. */
+/* td_threads.c - see td_threads.h.
+ *
+ * One process-wide set of worker threads, started when a call wants more of them than are
+ * idle and kept, asleep, for the next calls (a decode of a few milliseconds would
+ * otherwise pay a thread start and join per call and per stage).  A job is open while its
+ * caller runs fn: an idle worker (one asleep when the job was posted, or one that finishes
+ * other work meanwhile) joins it until it has its helpers.  When the caller's own fn returns
+ * the job closes, and while the caller waits for the helpers that joined it works on the open
+ * jobs those helpers posted (the nested jobs of one top-level call form a group), so that the
+ * thread that runs out of work first helps the others finish instead of idling.  A worker
+ * asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and no jobs
+ * (pthread_atfork). */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
+#endif
 #include "td_threads.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #define TD_THREADS_MAX 64
+#define IDLE_EXIT_SECONDS 2
 
-typedef struct team {
+typedef struct job {
     void (*fn)(void *arg);
     void *arg;
-} team;
+    const struct job *group; /* the top-level job of the call this one was posted from */
+    uint32_t want;     /* helpers that may still join */
+    uint32_t running;  /* helpers inside fn */
+    int closed;        /* the caller waits for running == 0 */
+    struct job *next;  /* in the open list while want > 0 and not closed */
+} job;
 
-static void *start(void *p)
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER; /* idle workers sleep here */
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER; /* callers wait for their helpers */
+static job *open_jobs;                                     /* oldest first */
+static uint32_t nworkers, nidle, nwoken;                   /* nwoken: signalled, not yet awake */
+static uint32_t nwaiting;                                  /* callers waiting on done_cv */
+static _Thread_local const job *current_group;             /* of the fn this thread runs */
+
+/* fork() while a thread holds mu would leave it locked in the child, whose only thread is the
+ * forking one: the handlers hold it across fork(); the child has no workers and no jobs. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void lock_for_fork(void) { pthread_mutex_lock(&mu); }
+static void unlock_in_parent(void) { pthread_mutex_unlock(&mu); }
+static void reset_in_child(void)
 {
-    const team *t = p;
-    t->fn(t->arg);
+    open_jobs = NULL;
+    nworkers = nidle = nwoken = nwaiting = 0;
+    pthread_cond_init(&work_cv, NULL);
+    pthread_cond_init(&done_cv, NULL);
+    pthread_mutex_unlock(&mu);
+}
+static void init(void) { pthread_atfork(lock_for_fork, unlock_in_parent, reset_in_child); }
+
+/* With mu held: take the job off the open list. */
+static void unlink_job(job *j)
+{
+    for (job **p = &open_jobs; *p; p = &(*p)->next)
+        if (*p == j) { *p = j->next; return; }
+}
+
+/* With mu held (released while fn runs): join open job j as one of its helpers. */
+static void help(job *j)
+{
+    if (--j->want == 0) unlink_job(j);
+    j->running++;
+    pthread_mutex_unlock(&mu);
+    const job *outer = current_group;
+    current_group = j->group;
+    j->fn(j->arg);
+    current_group = outer;
+    pthread_mutex_lock(&mu);
+    if (--j->running == 0 && j->closed) pthread_cond_broadcast(&done_cv);
+}
+
+static void *worker(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        if (open_jobs) {
+            help(open_jobs);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += IDLE_EXIT_SECONDS;
+        nidle++;
+        int rc = 0;
+        while (!open_jobs && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&work_cv, &mu, &until);
+        nidle--;
+        if (nwoken) nwoken--;
+        if (!open_jobs && rc == ETIMEDOUT) break;
+    }
+    nworkers--;
+    pthread_mutex_unlock(&mu);
     return NULL;
+}
+
+/* Start a detached worker with every signal blocked (they stay with the threads that expect
+ * them); 0 when it could not be started. */
+static int start_worker(void)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+    sigset_t all, old;
+    if (pthread_attr_init(&attr) != 0) return 0;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int ok = pthread_create(&th, &attr, worker, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return ok;
 }
 
 void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
 {
-    team t = {fn, arg};
-    if (threads > TD_THREADS_MAX) threads = TD_THREADS_MAX;
-    pthread_t th[TD_THREADS_MAX];
-    uint32_t started = 0;
-    for (uint32_t k = 1; k < threads; k++) {
-        if (pthread_create(&th[started], NULL, start, &t) != 0) break;
-        started++;
+    if (threads <= 1) {
+        fn(arg);
+        return;
     }
+    if (threads > TD_THREADS_MAX) threads = TD_THREADS_MAX;
+    pthread_once(&once, init);
+    job j = {fn, arg, NULL, threads - 1, 0, 0, NULL};
+    j.group = current_group ? current_group : &j;
+    pthread_mutex_lock(&mu);
+    job **tail = &open_jobs;
+    while (*tail) tail = &(*tail)->next;
+    *tail = &j;
+    /* wake the idle workers it wants (those not woken for an earlier job).  A top-level
+     * call starts workers for the rest, as if it started its own threads; a nested call
+     * (from inside fn, whose call already has its threads) takes only workers that are, or
+     * become, idle, so that the threads stay as many as the callers asked for. */
+    uint32_t idle = nidle - nwoken, wake = idle < j.want ? idle : j.want;
+    uint32_t start = j.group == &j ? j.want - wake : 0;
+    if (start > TD_THREADS_MAX - nworkers) start = TD_THREADS_MAX - nworkers;
+    for (uint32_t k = 0; k < wake; k++) pthread_cond_signal(&work_cv);
+    nwoken += wake;
+    nworkers += start;
+    if (nwaiting && j.group != &j) pthread_cond_broadcast(&done_cv); /* callers that may help */
+    pthread_mutex_unlock(&mu);
+    uint32_t failed = 0;
+    for (uint32_t k = 0; k < start; k++)
+        if (!start_worker()) failed++;
+    if (failed) {
+        pthread_mutex_lock(&mu);
+        nworkers -= failed;
+        pthread_mutex_unlock(&mu);
+    }
+    const job *outer = current_group;
+    current_group = j.group;
     fn(arg);
-    for (uint32_t k = 0; k < started; k++) pthread_join(th[k], NULL);
+    current_group = outer;
+    pthread_mutex_lock(&mu);
+    if (j.want) unlink_job(&j);
+    j.closed = 1;
+    while (j.running) {
+        job *k = open_jobs; /* an open job of this call's group: help it meanwhile */
+        while (k && k->group != j.group) k = k->next;
+        if (k) {
+            help(k);
+            continue;
+        }
+        nwaiting++;
+        pthread_cond_wait(&done_cv, &mu);
+        nwaiting--;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 typedef struct loop {

@@ -12,14 +12,19 @@
 extern "C" {
 #endif
 
-/* Run fn(arg) on `threads` threads at once, the caller's and threads - 1 it starts (fewer when
- * a thread cannot be started; at most 64), and return when every one has returned: fn takes
- * its own work from what arg shares (a counter), so it may also find none. */
+/* Run fn(arg) on the caller's thread and on up to threads - 1 helpers (at most 63) from a
+ * process-wide set of worker threads kept asleep between calls, and return when every call
+ * has returned.  A helper may join while the caller's fn runs, late or not at all, so fn
+ * takes its own work from what arg shares (a counter) and may also find none; fn must never
+ * wait for another call of itself.  A call from inside fn (nested: the frames of a batch
+ * decoded with threads inside) gets only workers that are or become idle, and the threads of
+ * a call that run out of work help its nested calls.  threads <= 1: fn(arg) on the caller's
+ * thread alone.  Safe to call from several threads at once. */
 void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg);
 
 /* Call fn(ctx, i) once for every i in [0, n), on up to `threads` threads: the caller's and
- * threads - 1 it starts (fewer when n is smaller or a thread cannot be started; the caller
- * alone when threads <= 1).  Items are taken in increasing order from a shared counter, so a
+ * up to threads - 1 helpers of td_parallel_run (fewer when n is smaller; the caller alone
+ * when threads <= 1).  Items are taken in increasing order from a shared counter, so a
  * thread that finishes early takes the next one.  Returns when every call has returned.
  * fn must be safe to run concurrently with itself on different items. */
 void td_parallel_for(size_t n, uint32_t threads, void (*fn)(void *ctx, size_t i), void *ctx);

@@ -132,9 +132,9 @@ def _rgb_file(frames: list[np.ndarray], enc: list[bytes]) -> bytes:
 
 
 def test_small_j2k_frames_go_to_threads(monkeypatch):
-    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 threads: six in one call that
-    shares them over the codec's C threads (the GIL released once), the seventh (alone at the
-    end) with the threads inside the frame."""
+    """7 frames of 240x320 RGB (1.6 MB in all) are decoded on 2 and 3 threads in one call that
+    shares them over the codec's C threads (the GIL released once); the frames left at the end
+    take the threads that run out of frames inside the C batch, not in a second call."""
     dec = sys.modules["turbodicom.decode"]  # turbodicom.decode is also the function
 
     frames = [_image((240, 320, 3), 10 + i) for i in range(7)]
@@ -154,13 +154,13 @@ def test_small_j2k_frames_go_to_threads(monkeypatch):
 
     monkeypatch.setattr(dec._FramePlan, "run", recording_run)
     monkeypatch.setattr(dec._FramePlan, "run_batch", recording_batch)
-    for threads in (2, 3):  # 7 = 3 x 2 + 1 = 2 x 3 + 1
+    for threads in (2, 3):
         batches.clear()
         single.clear()
         arr = turbodicom.decode(data, threads=threads)
         assert np.array_equal(arr, np.stack(frames))
-        assert batches == [(list(range(6)), threads)]
-        assert single == [(6, threads)]
+        assert batches == [(list(range(7)), threads)]
+        assert single == []
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])
@@ -230,6 +230,44 @@ def test_fork_while_other_threads_decode():
                     os._exit(code)
             _, status = os.waitpid(pid, 0)
             assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc/self/task"),
+                    reason="fork() and /proc/self/task only")
+def test_forked_child_starts_its_own_worker_threads():
+    """The decoder's worker threads (td_threads.c) stay asleep between calls; a child forked
+    while they exist, and while another thread keeps them busy, has none of them: it starts
+    its own (its thread count grows after a 2-thread batch) and decodes correctly."""
+    frames = [_image((240, 320, 3), 70 + i) for i in range(4)]
+    data = _rgb_file(frames, [bytes(ic.htj2k_encode(f, reversible=True)) for f in frames])
+    expected = np.stack(frames)
+    assert np.array_equal(turbodicom.decode(data, threads=2), expected)
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            turbodicom.decode(data, threads=2)
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:  # the child: only this thread exists, then out without pytest
+                code = 1
+                try:
+                    before = len(os.listdir("/proc/self/task"))
+                    ok = all(np.array_equal(turbodicom.decode(data, threads=2), expected)
+                             for _ in range(3))
+                    after = len(os.listdir("/proc/self/task"))
+                    code = 0 if ok and before == 1 and after > 1 else 2 if ok else 1
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     finally:
         stop.set()
         t.join()

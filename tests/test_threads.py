@@ -208,3 +208,36 @@ def test_gil_released_during_batched_j2k_frames(long_switch_interval):
     ticks, arr = _ticks_during(lambda: turbodicom.decode(data, threads=2), want=8, max_calls=20)
     assert np.array_equal(arr, frames)
     assert ticks >= 8, f"the ticker ran only {ticks} times during a 16-frame batch"
+
+
+def test_concurrent_j2k_batches_share_the_worker_threads():
+    """Several Python threads decoding JPEG 2000 frame batches at once, with a frame count
+    that leaves frames to share threads inside them at the end (nested td_parallel_run calls
+    on the decoder's one set of worker threads), and single frames on several threads: every
+    result equals the serial one-thread decode."""
+    ic = pytest.importorskip("imagecodecs")
+    import numpy as np
+
+    rng = np.random.default_rng(61)
+    frames = rng.integers(0, 4096, size=(7, 256, 320), dtype=np.uint16)
+    files = []
+    for syntax, encode in (("1.2.840.10008.1.2.4.201",
+                            lambda f: ic.htj2k_encode(f, reversible=True)),
+                           ("1.2.840.10008.1.2.4.90",
+                            lambda f: ic.jpeg2k_encode(f, level=0, codecformat="J2K",
+                                                       reversible=True))):
+        enc = [bytes(encode(f)) for f in frames]
+        files.append(fac.encapsulated_file(enc, transfer_syntax=syntax, rows=256, columns=320,
+                                           bits_allocated=16, samples_per_pixel=1,
+                                           photometric="MONOCHROME2", bits_stored=12))
+    jobs = [(k, threads, index) for k in range(2) for threads in (2, 3, 4)
+            for index in (None, 3)] * 3
+
+    def work(job):
+        k, threads, index = job
+        return job, turbodicom.decode(files[k], index=index, threads=threads)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        for (k, threads, index), arr in pool.map(work, jobs):
+            want = frames if index is None else frames[index]
+            assert np.array_equal(arr, want), (k, threads, index)

@@ -232,13 +232,15 @@ def decode_for_dataset(const uint8_t[::1] src not None, uint8_t[::1] out not Non
 
 
 cdef struct _ds_batch:
-    const _ds_params *p
+    const _ds_params *p     # one thread inside the frame
+    const _ds_params *tail  # threads inside the frame
+    size_t tail_from        # the frames from here on use tail
     _ds_frame *frames
 
 
 cdef void _ds_item(void *ctx, size_t i) noexcept nogil:
     cdef _ds_batch *b = <_ds_batch *>ctx
-    _ds_decode(b.p, &b.frames[i])
+    _ds_decode(b.tail if i >= b.tail_from else b.p, &b.frames[i])
 
 
 def decode_frames_for_dataset(srcs, uint8_t[:, ::1] out not None, *, uint32_t bytes_per_sample,
@@ -246,18 +248,27 @@ def decode_frames_for_dataset(srcs, uint8_t[:, ::1] out not None, *, uint32_t by
                               uint32_t threads=1, uint32_t rows=0, uint32_t columns=0,
                               uint32_t samples_per_pixel=0):
     """decode_for_dataset for several frames at once: codestream srcs[k] into row k of out,
-    the frames shared out over `threads` threads (one frame each at a time, one thread inside
-    every frame) with the GIL released once for all of them.  Every frame is decoded; then the
-    first failing frame's exception is raised, else the list of decode_for_dataset's dicts."""
+    the frames shared out over `threads` threads with the GIL released once for all of them.
+    Each frame runs on one thread, except the last ``len(srcs) % threads`` (the ones left
+    once the others are shared out evenly, while the other threads run out of frames): those
+    share the threads inside the frame (td_threads.h: a thread that finds no frame left joins
+    their code-blocks).  Every frame is decoded; then the first failing frame's exception is
+    raised, else the list of decode_for_dataset's dicts."""
     cdef Py_ssize_t n = len(srcs), k
     if out.shape[0] != n:
         raise ValueError(f"{n} frames but {out.shape[0]} output rows")
     cdef _ds_params p = _ds_init(bytes_per_sample, pixel_representation, monochrome, reduce,
                                  1, rows, columns, samples_per_pixel)
+    cdef size_t left = <size_t>n % threads if threads > 1 else 0
+    cdef _ds_params tail = _ds_init(bytes_per_sample, pixel_representation, monochrome, reduce,
+                                    (threads + left - 1) // left if left else 1, rows, columns,
+                                    samples_per_pixel)
     cdef _ds_batch b
     cdef const uint8_t[::1] view
     views = []  # keeps every codestream's buffer alive while the threads read it
     b.p = &p
+    b.tail = &tail
+    b.tail_from = <size_t>n - left
     b.frames = <_ds_frame *>calloc(n if n else 1, sizeof(_ds_frame))
     if b.frames == NULL:
         raise MemoryError()

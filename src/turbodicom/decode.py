@@ -231,6 +231,8 @@ class _FramePlan:
         mask_bits = codec.masks_unused_bits and not self.unpack_bits
         self.post = _parse.PostProcess(
             bps, m.bits_stored if mask_bits else 0, m.pixel_representation == 1, c_ybr)
+        # whether post changes anything (PostProcess's fix_bits or ybr_to_rgb)
+        self.has_post = c_ybr or (mask_bits and 0 < m.bits_stored < 8 * bps)
         if not self.unpack_bits and self.decoded_nbytes != self.frame_items * dtype.itemsize:
             raise DecodeError("codec output size does not match the pixel module")
 
@@ -263,8 +265,9 @@ class _FramePlan:
         if srcs:
             assert self.codec.decode_frames_into is not None
             self.codec.decode_frames_into(srcs, buf[:len(srcs)], self.spec, threads)
-            for k in range(len(srcs)):
-                self.post(buf[k])
+            if self.has_post:
+                for k in range(len(srcs)):
+                    self.post(buf[k])
         if located is not None:
             raise located
 
@@ -279,32 +282,22 @@ def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: 
                 inner: Callable[[int], _FramePlan] | None = None) -> None:
     """Decode frames `indices` into the rows of `arr`, one frame per thread.
 
-    A codec with decode_frames_into (JPEG 2000) shares the frames over its own C threads in
-    one call; the others go through a Python thread pool frame by frame.  `inner(n)`, for a
-    codec with threads of its own, is a plan whose frames use n threads inside: the last
-    ``len(indices) % threads`` frames (the ones left running alone once the others are shared
-    out evenly) take the threads the finished frames leave idle.
+    A codec with decode_frames_into (JPEG 2000) shares every frame over its own C threads in
+    one call (its last frames take the threads that run out of frames).  The others go through
+    a Python thread pool frame by frame; `inner(n)`, for a codec with threads of its own, is a
+    plan whose frames use n threads inside: the last ``len(indices) % threads`` frames (the
+    ones left running alone once the others are shared out evenly) take the threads the
+    finished frames leave idle.
     """
     threads = min(threads, len(indices), max(1, arr.nbytes // max(1, min_bytes)))
     if threads <= 1:
         for k, i in enumerate(indices):
             plan.run(i, arr[k])
         return
-    tail = len(indices) % threads if inner is not None else 0
     if plan.codec.decode_frames_into is not None and not plan.unpack_bits:
-        # the codec's C threads take the frames; then the frames left over at the end
-        head = len(indices) - tail
-        plan.run_batch(indices[:head], arr[:head], threads)
-        if tail == 1:
-            inner(threads).run(indices[head], arr[head])
-        elif tail:
-            tail_plan = inner(max(1, threads // tail))
-            ex = _executor(threads)
-            futures = [ex.submit(tail_plan.run, indices[k], arr[k])
-                       for k in range(head, len(indices))]
-            for f in futures:
-                f.result()
+        plan.run_batch(indices, arr, threads)
         return
+    tail = len(indices) % threads if inner is not None else 0
     plans = [plan] * (len(indices) - tail)
     if tail:
         plans += [inner(max(1, threads // tail))] * tail
