@@ -442,13 +442,15 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
                      _mm256_extracti128_si256(_mm256_permutevar8x32_epi32(vv, perm), 1));
 }
 
-/* kappa - 1 of quads x .. x + 7 of a quad row into gk[x .. x + 7], from the v of the bottom
- * samples of the row above (column c at vp[c + 1], v < 2^31): gk[x] = floor(log2(v_(2x-1) |
- * .. | v_(2x+2) | 2)) - 1.  Reads vp[2 x .. 2 x + 18].  Called as the pair loop gets there, not
- * for the whole row at its start: wide loads of words the row above has just stored in other
- * pieces would wait for the stores to complete. */
+/* U_q of quads x .. x + 7 of a quad row into uq[x .. x + 7] (clause 7.3.6): pass 1's u_q + 1
+ * (qr[x] >> 16) plus kappa - 1 where gamma (qr[x] & 1), kappa - 1 = floor(log2(v_(2x-1) | .. |
+ * v_(2x+2) | 2)) - 1 from the v of the bottom samples of the row above (column c at vp[c + 1],
+ * v < 2^31).  Reads vp[2 x .. 2 x + 18] and qr[x .. x + 7] (past the row's end: the next
+ * row's words, or the words after q in the scratch; their lanes are not used).  Called as the
+ * pair loop gets there, not for the whole row at its start: wide loads of words the row above
+ * has just stored in other pieces would wait for the stores to complete. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline void
-kappa8_avx2(const uint32_t *vp, uint32_t x, uint32_t *gk)
+uq8_avx2(const uint32_t *vp, const uint32_t *qr, uint32_t x, uint32_t *uq)
 {
     const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     {
@@ -465,7 +467,11 @@ kappa8_avx2(const uint32_t *vp, uint32_t x, uint32_t *gk)
         t = _mm256_andnot_si256(_mm256_srli_epi32(t, 1), t);
         t = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(t)), 23);
         t = _mm256_sub_epi32(t, _mm256_set1_epi32(128));
-        _mm256_storeu_si256((__m256i *)(void *)(gk + x), _mm256_permutevar8x32_epi32(t, perm));
+        t = _mm256_permutevar8x32_epi32(t, perm);
+        __m256i e = _mm256_loadu_si256((const __m256i *)(const void *)(qr + x));
+        t = _mm256_and_si256(t, _mm256_srai_epi32(_mm256_slli_epi32(e, 31), 31));
+        _mm256_storeu_si256((__m256i *)(void *)(uq + x),
+                            _mm256_add_epi32(t, _mm256_srli_epi32(e, 16)));
     }
 }
 
@@ -707,7 +713,7 @@ typedef struct ht_put {
 } ht_put;
 
 /* Words in a row of v (magsgn_pass): columns -1 .. 2 qw, zero beyond, up to what
- * kappa8_avx2 reads. */
+ * uq8_avx2 reads. */
 #define HT_VROW(qw) ((size_t)2 * (qw) + 20)
 
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
@@ -799,7 +805,7 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
     size_t nv = HT_VROW(qw);
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
 #ifdef TD_HT_AVX2
-    uint32_t gk[520];  /* kappa - 1 of the full quads of the row (kappa8_avx2) */
+    uint32_t uq[520];  /* U_q of the full quads of the row (uq8_avx2) */
 #endif
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
@@ -808,7 +814,7 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
 #ifdef TD_HT_AVX2
-        uint32_t gnext = 0;  /* gk[x] is there for the x of the pair loop up to this */
+        uint32_t gnext = 0;  /* uq[x] is there for the x of the pair loop up to this */
         if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
             for (; x + 1 < qfull; x += 2) {
                 if (!((qr[x] | qr[x + 1]) & 0xF0)) {
@@ -823,11 +829,10 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
                 }
                 uint32_t e0 = qr[x], e1 = qr[x + 1];
                 if (x + 1 >= gnext) {
-                    kappa8_avx2(vp, x, gk);
+                    uq8_avx2(vp, qr, x, uq);
                     gnext = x + 8;
                 }
-                uint32_t Uq0 = (e0 >> 16) + (gk[x] & (0u - (e0 & 1)));
-                uint32_t Uq1 = (e1 >> 16) + (gk[x + 1] & (0u - (e1 & 1)));
+                uint32_t Uq0 = uq[x], Uq1 = uq[x + 1];
                 if ((Uq0 > Uq1 ? Uq0 : Uq1) <= fast) {
                     magsgn_pair_avx2(ms, &pos, e0, e1, Uq0, Uq1, bp,
                                      _mm_cvtsi32_si128((int)pt.rsh), flt,
