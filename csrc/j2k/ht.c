@@ -395,22 +395,21 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
 /* Two quads side by side with U_q0, U_q1 <= 14 (at most 112 MagSgn bits, in the 16 bytes
  * from the byte of the current position): the eight samples in 32-bit lanes, each with the
  * 3 bytes holding its bits (at most 7 + 14) picked out of that window by a byte shuffle and
- * shifted by its own offset.  e0, e1: pass 1's quads; writes the top samples at r0[0..3], the
- * bottom ones at r1[0..3], their v at v[0..3], as magsgn_quad_avx2 does with check 0. */
+ * shifted by its own offset.  e01: pass 1's two quads (the first in the low word); U: U_q0 in
+ * bytes 0-3, U_q1 in bytes 4-7 (uq8_avx2); writes the top samples at r0[0..3], the bottom ones
+ * at r1[0..3], their v at v[0..3], as magsgn_quad_avx2 does with check 0. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline void
-magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, uint32_t Uq0,
-                 uint32_t Uq1, uint32_t bp, __m128i rsh, int flt, float step, int32_t *r0,
-                 int32_t *r1, uint32_t *v)
+magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint64_t e01, uint64_t U, uint32_t bp,
+                 __m128i rsh, int flt, float step, int32_t *r0, int32_t *r1, uint32_t *v)
 {
     const uint64_t ones = 0x0101010101010101u;
     /* nibbles k (bits 0-3) and l (bits 32-35) times 0x204081: bit i of each in byte i (the
      * four copies 7 bits apart do not overlap); sample i: TL0 BL0 TR0 BR0 TL1 BL1 TR1 BR1 */
-    uint64_t e01 = e0 | (uint64_t)e1 << 32;
     uint64_t sig = ((e01 >> 4) & 0xF0000000Fu) * 0x204081u & ones;
     uint64_t ibit = ((e01 >> 8) & 0xF0000000Fu) * 0x204081u & ones;
     uint64_t ek = ((e01 >> 12) & 0xF0000000Fu) * 0x204081u & ones;
     /* byte i: m_i (0 where insignificant) */
-    uint64_t m = (sig * Uq0 & 0xFFFFFFFFu) + ((sig >> 32) * Uq1 << 32) - ek;
+    uint64_t m = (U & sig * 0xFF) - ek;
     uint64_t pre = m * (ones << 8);  /* byte i: m_0 + .. + m_(i-1), at most 98 */
     uint32_t total = (uint32_t)((pre + m) >> 56), pos = *pos_io, at = pos >> 3;
     at = at < ms->lim ? at : ms->lim;  /* past lim every byte is 0xFF: any offset reads 1s */
@@ -442,7 +441,8 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
                      _mm256_extracti128_si256(_mm256_permutevar8x32_epi32(vv, perm), 1));
 }
 
-/* U_q of quads x .. x + 7 of a quad row into uq[x .. x + 7] (clause 7.3.6): pass 1's u_q + 1
+/* U_q of quads x .. x + 7 of a quad row into uq[x .. x + 7], in each of the word's four bytes
+ * (U_q < 128: u_q + 1 < 48, kappa - 1 < 30; clause 7.3.6): pass 1's u_q + 1
  * (qr[x] >> 16) plus kappa - 1 where gamma (qr[x] & 1), kappa - 1 = floor(log2(v_(2x-1) | .. |
  * v_(2x+2) | 2)) - 1 from the v of the bottom samples of the row above (column c at vp[c + 1],
  * v < 2^31).  Reads vp[2 x .. 2 x + 18] and qr[x .. x + 7] (past the row's end: the next
@@ -470,8 +470,11 @@ uq8_avx2(const uint32_t *vp, const uint32_t *qr, uint32_t x, uint32_t *uq)
         t = _mm256_permutevar8x32_epi32(t, perm);
         __m256i e = _mm256_loadu_si256((const __m256i *)(const void *)(qr + x));
         t = _mm256_and_si256(t, _mm256_srai_epi32(_mm256_slli_epi32(e, 31), 31));
-        _mm256_storeu_si256((__m256i *)(void *)(uq + x),
-                            _mm256_add_epi32(t, _mm256_srli_epi32(e, 16)));
+        t = _mm256_add_epi32(t, _mm256_srli_epi32(e, 16));
+        const __m256i bytes = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12,
+                                               12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12,
+                                               12, 12);
+        _mm256_storeu_si256((__m256i *)(void *)(uq + x), _mm256_shuffle_epi8(t, bytes));
     }
 }
 
@@ -805,7 +808,10 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
     size_t nv = HT_VROW(qw);
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
 #ifdef TD_HT_AVX2
-    uint32_t uq[520];  /* U_q of the full quads of the row (uq8_avx2) */
+    uint32_t uq[520];  /* U_q of the full quads of the row, in each byte (uq8_avx2) */
+    /* U_q <= fast in every byte of a word of uq: no byte of the word plus this at 128 (no
+     * carries: U_q + 127 - fast < 256) */
+    const uint64_t fast_add = (127 - (uint64_t)fast) * 0x0101010101010101u;
 #endif
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
@@ -817,7 +823,9 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         uint32_t gnext = 0;  /* uq[x] is there for the x of the pair loop up to this */
         if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
             for (; x + 1 < qfull; x += 2) {
-                if (!((qr[x] | qr[x + 1]) & 0xF0)) {
+                uint64_t e01; /* quads x (low word) and x + 1 */
+                memcpy(&e01, qr + x, sizeof e01);
+                if (!(e01 & 0xF0000000F0u)) {
                     _mm_storeu_si128((__m128i *)(void *)(r0 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(r1 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(vc + 1 + 2 * x), _mm_setzero_si128());
@@ -827,17 +835,15 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
                         x += 4;
                     continue;
                 }
-                uint32_t e0 = qr[x], e1 = qr[x + 1];
                 if (x + 1 >= gnext) {
                     uq8_avx2(vp, qr, x, uq);
                     gnext = x + 8;
                 }
-                uint32_t Uq0 = uq[x], Uq1 = uq[x + 1];
-                if ((Uq0 > Uq1 ? Uq0 : Uq1) <= fast) {
-                    magsgn_pair_avx2(ms, &pos, e0, e1, Uq0, Uq1, bp,
-                                     _mm_cvtsi32_si128((int)pt.rsh), flt,
-                                     pt.step, r0 + 2 * x, r1 + 2 * x,
-                                     vc + 1 + 2 * x);
+                uint64_t U;
+                memcpy(&U, uq + x, sizeof U);
+                if (!((U + fast_add) & 0x8080808080808080u)) {
+                    magsgn_pair_avx2(ms, &pos, e01, U, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                                     pt.step, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x);
                     continue;
                 }
                 if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
