@@ -665,12 +665,26 @@ static inline __attribute__((always_inline)) void vlc_row(ht_rev *vlc, ht_mel *m
     if (qx < qw) vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
 }
 
+/* Ask for the cache lines of n rows of w samples (row stride os) that pass 2 will write: the
+ * tile-component's rows are far apart and were last used a whole stage ago. */
+static inline __attribute__((always_inline)) void prefetch_rows(const int32_t *r, size_t os,
+                                                                uint32_t w, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++, r += os) {
+        const char *p = (const char *)r;
+        size_t bytes = (size_t)w * sizeof *r;
+        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 1, 3);
+        __builtin_prefetch(p + bytes - 1, 1, 3);
+    }
+}
+
 /* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
  * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
  * VLC table entry (bits 0-15, layout in ht_vlc_gen.py) and u_q (bits 16-22). */
 static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
                                                            uint32_t qw, uint32_t qh, uint32_t *q,
-                                                           int simd)
+                                                           int simd, const int32_t *out,
+                                                           size_t os, uint32_t w, uint32_t h)
 {
     ht_rev vl = *vlc_in;
     ht_mel *mel = mel_in;
@@ -681,6 +695,7 @@ static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_me
     memset(ac, 0, qw);
     vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1);
     for (uint32_t qy = 1; qy < qh; qy++) {
+        prefetch_rows(out + (size_t)2 * (qy - 1) * os, os, w, 2 * qy < h ? 2 : 1);
         uint32_t *cur = q + (size_t)qy * qs + 1;
         /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
         const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
@@ -695,6 +710,7 @@ static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_me
                               ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
         vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0);
     }
+    prefetch_rows(out + (size_t)2 * (qh - 1) * os, os, w, 2 * qh <= h ? 2 : 1);
     mel->q = mq;
     mel->qn = mqn;
     *vlc_in = vl;
@@ -884,7 +900,7 @@ typedef struct ht_cup {
 static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd, int flt)
 {
     uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
-    vlc_pass(&st->vlc, &st->mel, qw, qh, st->q, simd);
+    vlc_pass(&st->vlc, &st->mel, qw, qh, st->q, simd, st->out, st->os, st->w, st->h);
     return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->out, st->os, st->vbuf, simd,
                        flt, st->pt);
 }
