@@ -189,6 +189,12 @@ DWT_ATTR void DWT_FN(copy32)(int32_t *dst, const int32_t *src, size_t n)
 {
 #define COPY32_AT(i) (*(VI *)(dst + (i)) = *(const VI *)(src + (i)))
     size_t i = 0;
+    for (; i + 4 * DWT_V <= n; i += 4 * DWT_V) {
+        COPY32_AT(i);
+        COPY32_AT(i + DWT_V);
+        COPY32_AT(i + 2 * DWT_V);
+        COPY32_AT(i + 3 * DWT_V);
+    }
     DWT_VECTORS(i, n, COPY32_AT);
     if (i == n) return;
     if (n >= DWT_V) {
