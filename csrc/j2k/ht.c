@@ -24,9 +24,12 @@
  * at its bit position and the only serial chain of pass 2 is that position.  With AVX2, pass 2
  * takes full quads in pairs: the eight samples of a pair with U_q <= 14 in 32-bit lanes, each
  * lane's bytes picked out of one 16-byte window at prefix-summed offsets and shifted by its
- * own bit offset (other quads: four 64-bit lanes, or plain C).  Runs of insignificant quads,
- * common in image backgrounds, are cheap in both passes: a quad pair in context 0 with MEL
- * events 0 is one test in pass 1, a pair with rho 0 is three 16-byte zero stores in pass 2.
+ * own bit offset (other quads: four 64-bit lanes, or plain C); U_q of eight quads comes from
+ * one vector step.  Pass 1 also asks for the cache lines of the output rows (prefetch): they
+ * lie far apart in the tile-component and were last used a whole stage ago, and pass 2's
+ * stores would wait for them.  Runs of insignificant quads, common in image backgrounds, are
+ * cheap in both passes: a quad pair in context 0 with MEL events 0 is one test in pass 1, a
+ * pair with rho 0 is three 16-byte zero stores in pass 2.
  * Both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time, and stay
  * plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
@@ -671,6 +674,7 @@ static inline __attribute__((always_inline)) void vlc_row(ht_rev *vlc, ht_mel *m
 static inline __attribute__((always_inline)) void prefetch_rows(const int32_t *r, size_t os,
                                                                 uint32_t w, uint32_t n)
 {
+    if (!w) return;
     uintptr_t a = (uintptr_t)r & ~(uintptr_t)63, e = (uintptr_t)(r + w - 1);
     uintptr_t d = n > 1 ? os * sizeof *r : 0;
     for (; a <= e; a += 64) {
