@@ -91,6 +91,10 @@ static void copy_scale_c(float *dst, const float *src, size_t n, float m)
 {
     for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
 }
+static void copy32_c(int32_t *dst, const int32_t *src, size_t n)
+{
+    memcpy(dst, src, n * sizeof *dst);
+}
 static void lo53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 {
     for (size_t j = 0; j < n; j++) X[j] = j2k_wsub(X[j], j2k_wadd(j2k_wadd(A[j], B[j]), 2) >> 2);
@@ -143,6 +147,7 @@ typedef struct dwt_ops {
                     float cf);
     void (*zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas, float cf);
     void (*copy_scale)(float *dst, const float *src, size_t n, float m);
+    void (*copy32)(int32_t *dst, const int32_t *src, size_t n);
     void (*lo53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
     void (*hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
     void (*step97r)(float *X, const float *A, const float *B, size_t n, float cf);
@@ -151,7 +156,7 @@ typedef struct dwt_ops {
 } dwt_ops;
 
 #define DWT_OPS(sfx, scale97r, v) \
-    {lo53s##sfx, zip53##sfx, step97##sfx, sstep97##sfx, zip97##sfx, copy_scale##sfx, \
+    {lo53s##sfx, zip53##sfx, step97##sfx, sstep97##sfx, zip97##sfx, copy_scale##sfx, copy32##sfx, \
      lo53r##sfx, hi53r##sfx, step97r##sfx, scale97r, v}
 #ifdef DWT_HAVE_C
 static const dwt_ops ops_c = DWT_OPS(_c, scale97_c, 1);
@@ -210,7 +215,7 @@ static void hor_in(const dwt_ops *op, int rev, const int32_t *row, int32_t *T, u
     }
     int32_t *L = T, *H = T + sn + 2 + op->v;
     if (rev) {
-        memcpy(H + 1, row + sn, dn * sizeof *row);
+        op->copy32(H + 1, row + sn, dn);
         pad(H, dn);
         op->lo53s(L + 1, row, H + cas, sn, n);
         pad(L, sn);

@@ -183,6 +183,28 @@ DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m
 #undef COPY_SCALE_AT
 }
 
+/* dst[i] = src[i] for i < n (exactly n: src may end where its buffer ends; dst and src do not
+ * overlap), in whole vectors, the last one overlapping the one before. */
+DWT_ATTR void DWT_FN(copy32)(int32_t *dst, const int32_t *src, size_t n)
+{
+#define COPY32_AT(i) (*(VI *)(dst + (i)) = *(const VI *)(src + (i)))
+    size_t i = 0;
+    for (; i + 4 * DWT_V <= n; i += 4 * DWT_V) {
+        COPY32_AT(i);
+        COPY32_AT(i + DWT_V);
+        COPY32_AT(i + 2 * DWT_V);
+        COPY32_AT(i + 3 * DWT_V);
+    }
+    DWT_VECTORS(i, n, COPY32_AT);
+    if (i == n) return;
+    if (n >= DWT_V) {
+        COPY32_AT(n - DWT_V);
+        return;
+    }
+    for (; i < n; i++) dst[i] = src[i];
+#undef COPY32_AT
+}
+
 /* The same steps on whole rows of the tile-component (VER_SR, SIMD across the row): X, A and
  * B are rows of n samples, and exactly n are read and written (the rows' neighbours belong to
  * other bands or other threads), so the last partial vector is done one sample at a time with

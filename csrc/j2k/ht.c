@@ -24,9 +24,12 @@
  * at its bit position and the only serial chain of pass 2 is that position.  With AVX2, pass 2
  * takes full quads in pairs: the eight samples of a pair with U_q <= 14 in 32-bit lanes, each
  * lane's bytes picked out of one 16-byte window at prefix-summed offsets and shifted by its
- * own bit offset (other quads: four 64-bit lanes, or plain C).  Runs of insignificant quads,
- * common in image backgrounds, are cheap in both passes: a quad pair in context 0 with MEL
- * events 0 is one test in pass 1, a pair with rho 0 is three 16-byte zero stores in pass 2.
+ * own bit offset (other quads: four 64-bit lanes, or plain C); U_q of eight quads comes from
+ * one vector step.  Pass 1 also asks for the cache lines of the output rows (prefetch): they
+ * lie far apart in the tile-component and were last used a whole stage ago, and pass 2's
+ * stores would wait for them.  Runs of insignificant quads, common in image backgrounds, are
+ * cheap in both passes: a quad pair in context 0 with MEL events 0 is one test in pass 1, a
+ * pair with rho 0 is three 16-byte zero stores in pass 2.
  * Both passes are compiled for plain x86-64, BMI2 and AVX2 and chosen at run time, and stay
  * plain C elsewhere.
  * SigProp (clause 7.4) reads forward from the start of the refinement segment, MagRef
@@ -395,22 +398,21 @@ magsgn_quad_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e, uint32_t Uq, uin
 /* Two quads side by side with U_q0, U_q1 <= 14 (at most 112 MagSgn bits, in the 16 bytes
  * from the byte of the current position): the eight samples in 32-bit lanes, each with the
  * 3 bytes holding its bits (at most 7 + 14) picked out of that window by a byte shuffle and
- * shifted by its own offset.  e0, e1: pass 1's quads; writes the top samples at r0[0..3], the
- * bottom ones at r1[0..3], their v at v[0..3], as magsgn_quad_avx2 does with check 0. */
+ * shifted by its own offset.  e01: pass 1's two quads (the first in the low word); U: U_q0 in
+ * bytes 0-3, U_q1 in bytes 4-7 (uq8_avx2); writes the top samples at r0[0..3], the bottom ones
+ * at r1[0..3], their v at v[0..3], as magsgn_quad_avx2 does with check 0. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline void
-magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, uint32_t Uq0,
-                 uint32_t Uq1, uint32_t bp, __m128i rsh, int flt, float step, int32_t *r0,
-                 int32_t *r1, uint32_t *v)
+magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint64_t e01, uint64_t U, uint32_t bp,
+                 __m128i rsh, int flt, float step, int32_t *r0, int32_t *r1, uint32_t *v)
 {
     const uint64_t ones = 0x0101010101010101u;
     /* nibbles k (bits 0-3) and l (bits 32-35) times 0x204081: bit i of each in byte i (the
      * four copies 7 bits apart do not overlap); sample i: TL0 BL0 TR0 BR0 TL1 BL1 TR1 BR1 */
-    uint64_t e01 = e0 | (uint64_t)e1 << 32;
     uint64_t sig = ((e01 >> 4) & 0xF0000000Fu) * 0x204081u & ones;
     uint64_t ibit = ((e01 >> 8) & 0xF0000000Fu) * 0x204081u & ones;
     uint64_t ek = ((e01 >> 12) & 0xF0000000Fu) * 0x204081u & ones;
     /* byte i: m_i (0 where insignificant) */
-    uint64_t m = (sig * Uq0 & 0xFFFFFFFFu) + ((sig >> 32) * Uq1 << 32) - ek;
+    uint64_t m = (U & sig * 0xFF) - ek;
     uint64_t pre = m * (ones << 8);  /* byte i: m_0 + .. + m_(i-1), at most 98 */
     uint32_t total = (uint32_t)((pre + m) >> 56), pos = *pos_io, at = pos >> 3;
     at = at < ms->lim ? at : ms->lim;  /* past lim every byte is 0xFF: any offset reads 1s */
@@ -442,13 +444,16 @@ magsgn_pair_avx2(const ht_ms *ms, uint32_t *pos_io, uint32_t e0, uint32_t e1, ui
                      _mm256_extracti128_si256(_mm256_permutevar8x32_epi32(vv, perm), 1));
 }
 
-/* kappa - 1 of quads x .. x + 7 of a quad row into gk[x .. x + 7], from the v of the bottom
- * samples of the row above (column c at vp[c + 1], v < 2^31): gk[x] = floor(log2(v_(2x-1) |
- * .. | v_(2x+2) | 2)) - 1.  Reads vp[2 x .. 2 x + 18].  Called as the pair loop gets there, not
- * for the whole row at its start: wide loads of words the row above has just stored in other
- * pieces would wait for the stores to complete. */
+/* U_q of quads x .. x + 7 of a quad row into uq[x .. x + 7], in each of the word's four bytes
+ * (U_q < 128: u_q + 1 < 48, kappa - 1 < 30; clause 7.3.6): pass 1's u_q + 1
+ * (qr[x] >> 16) plus kappa - 1 where gamma (qr[x] & 1), kappa - 1 = floor(log2(v_(2x-1) | .. |
+ * v_(2x+2) | 2)) - 1 from the v of the bottom samples of the row above (column c at vp[c + 1],
+ * v < 2^31).  Reads vp[2 x .. 2 x + 18] and qr[x .. x + 7] (past the row's end: the next
+ * row's words, or the words after q in the scratch; their lanes are not used).  Called as the
+ * pair loop gets there, not for the whole row at its start: wide loads of words the row above
+ * has just stored in other pieces would wait for the stores to complete. */
 __attribute__((target("avx2,bmi,bmi2"))) static inline void
-kappa8_avx2(const uint32_t *vp, uint32_t x, uint32_t *gk)
+uq8_avx2(const uint32_t *vp, const uint32_t *qr, uint32_t x, uint32_t *uq)
 {
     const __m256i perm = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     {
@@ -465,7 +470,14 @@ kappa8_avx2(const uint32_t *vp, uint32_t x, uint32_t *gk)
         t = _mm256_andnot_si256(_mm256_srli_epi32(t, 1), t);
         t = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(t)), 23);
         t = _mm256_sub_epi32(t, _mm256_set1_epi32(128));
-        _mm256_storeu_si256((__m256i *)(void *)(gk + x), _mm256_permutevar8x32_epi32(t, perm));
+        t = _mm256_permutevar8x32_epi32(t, perm);
+        __m256i e = _mm256_loadu_si256((const __m256i *)(const void *)(qr + x));
+        t = _mm256_and_si256(t, _mm256_srai_epi32(_mm256_slli_epi32(e, 31), 31));
+        t = _mm256_add_epi32(t, _mm256_srli_epi32(e, 16));
+        const __m256i bytes = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12,
+                                               12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12,
+                                               12, 12);
+        _mm256_storeu_si256((__m256i *)(void *)(uq + x), _mm256_shuffle_epi8(t, bytes));
     }
 }
 
@@ -656,12 +668,28 @@ static inline __attribute__((always_inline)) void vlc_row(ht_rev *vlc, ht_mel *m
     if (qx < qw) vlc_pair(vlc, mel, mq, mqn, ac, qx, &lc, cur, 0, first);
 }
 
+/* Ask for the cache lines of n (1 or 2) rows of w samples from r (row stride os) that pass 2
+ * will write: the tile-component's rows are far apart and were last used a whole stage ago.
+ * (A prefetch does not fault; the addresses are those of the rows' own lines.) */
+static inline __attribute__((always_inline)) void prefetch_rows(const int32_t *r, size_t os,
+                                                                uint32_t w, uint32_t n)
+{
+    if (!w) return;
+    uintptr_t a = (uintptr_t)r & ~(uintptr_t)63, e = (uintptr_t)(r + w - 1);
+    uintptr_t d = n > 1 ? os * sizeof *r : 0;
+    for (; a <= e; a += 64) {
+        __builtin_prefetch((const void *)a, 1, 3);
+        __builtin_prefetch((const void *)(a + d), 1, 3);
+    }
+}
+
 /* Pass 1 of the cleanup: MEL, VLC and U-VLC of every quad (clause 7.3.3-7.3.6), which need
  * nothing from MagSgn.  Quad (x, y) goes to q[y * qs + x + 1] (qs = qw + 2, zero borders): the
  * VLC table entry (bits 0-15, layout in ht_vlc_gen.py) and u_q (bits 16-22). */
 static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_mel *mel_in,
                                                            uint32_t qw, uint32_t qh, uint32_t *q,
-                                                           int simd)
+                                                           int simd, const int32_t *out,
+                                                           size_t os, uint32_t w, uint32_t h)
 {
     ht_rev vl = *vlc_in;
     ht_mel *mel = mel_in;
@@ -672,6 +700,7 @@ static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_me
     memset(ac, 0, qw);
     vlc_row(&vl, mel, &mq, &mqn, ac, qw, q + 1, 1);
     for (uint32_t qy = 1; qy < qh; qy++) {
+        prefetch_rows(out + (size_t)2 * (qy - 1) * os, os, w, 2 * qy < h ? 2 : 1);
         uint32_t *cur = q + (size_t)qy * qs + 1;
         /* BR of quad x - 1 or BL of x (bit 0), BR of x or BL of x + 1 (bit 2) */
         const uint32_t *a = cur - qs - 1;  /* quad x - 1 above at a[x] */
@@ -686,6 +715,7 @@ static inline __attribute__((always_inline)) void vlc_pass(ht_rev *vlc_in, ht_me
                               ((((a[x + 1] >> 7) | (a[x + 2] >> 5)) & 1) << 2));
         vlc_row(&vl, mel, &mq, &mqn, ac, qw, cur, 0);
     }
+    prefetch_rows(out + (size_t)2 * (qh - 1) * os, os, w, 2 * qh <= h ? 2 : 1);
     mel->q = mq;
     mel->qn = mqn;
     *vlc_in = vl;
@@ -707,7 +737,7 @@ typedef struct ht_put {
 } ht_put;
 
 /* Words in a row of v (magsgn_pass): columns -1 .. 2 qw, zero beyond, up to what
- * kappa8_avx2 reads. */
+ * uq8_avx2 reads. */
 #define HT_VROW(qw) ((size_t)2 * (qw) + 20)
 
 /* One quad of the MagSgn pass; full: all four samples inside the block (a compile-time
@@ -799,7 +829,10 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
     size_t nv = HT_VROW(qw);
     uint32_t *vp = vbuf, *vc = vbuf + nv;  /* v of bottom samples, column x at x + 1 */
 #ifdef TD_HT_AVX2
-    uint32_t gk[520];  /* kappa - 1 of the full quads of the row (kappa8_avx2) */
+    uint32_t uq[520];  /* U_q of the full quads of the row, in each byte (uq8_avx2) */
+    /* U_q <= fast in every byte of a word of uq: no byte of the word plus this at 128 (no
+     * carries: U_q + 127 - fast < 256) */
+    const uint64_t fast_add = (127 - (uint64_t)fast) * 0x0101010101010101u;
 #endif
     for (uint32_t qy = 0; qy < qh; qy++) {
         const uint32_t *qr = q + (size_t)qy * qs + 1;
@@ -808,10 +841,12 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
         uint32_t qfull = bottom ? w / 2 : 0;  /* quads x < qfull have all four samples */
         uint32_t x = 0;
 #ifdef TD_HT_AVX2
-        uint32_t gnext = 0;  /* gk[x] is there for the x of the pair loop up to this */
+        uint32_t gnext = 0;  /* uq[x] is there for the x of the pair loop up to this */
         if (simd) /* quad pairs; two insignificant quads (runs of them are common) store 0s */
             for (; x + 1 < qfull; x += 2) {
-                if (!((qr[x] | qr[x + 1]) & 0xF0)) {
+                uint64_t e01; /* quads x (low word) and x + 1 */
+                memcpy(&e01, qr + x, sizeof e01);
+                if (!(e01 & 0xF0000000F0u)) {
                     _mm_storeu_si128((__m128i *)(void *)(r0 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(r1 + 2 * x), _mm_setzero_si128());
                     _mm_storeu_si128((__m128i *)(void *)(vc + 1 + 2 * x), _mm_setzero_si128());
@@ -821,18 +856,15 @@ static inline __attribute__((always_inline)) int magsgn_pass(const ht_ms *ms, co
                         x += 4;
                     continue;
                 }
-                uint32_t e0 = qr[x], e1 = qr[x + 1];
                 if (x + 1 >= gnext) {
-                    kappa8_avx2(vp, x, gk);
+                    uq8_avx2(vp, qr, x, uq);
                     gnext = x + 8;
                 }
-                uint32_t Uq0 = (e0 >> 16) + (gk[x] & (0u - (e0 & 1)));
-                uint32_t Uq1 = (e1 >> 16) + (gk[x + 1] & (0u - (e1 & 1)));
-                if ((Uq0 > Uq1 ? Uq0 : Uq1) <= fast) {
-                    magsgn_pair_avx2(ms, &pos, e0, e1, Uq0, Uq1, bp,
-                                     _mm_cvtsi32_si128((int)pt.rsh), flt,
-                                     pt.step, r0 + 2 * x, r1 + 2 * x,
-                                     vc + 1 + 2 * x);
+                uint64_t U;
+                memcpy(&U, uq + x, sizeof U);
+                if (!((U + fast_add) & 0x8080808080808080u)) {
+                    magsgn_pair_avx2(ms, &pos, e01, U, bp, _mm_cvtsi32_si128((int)pt.rsh), flt,
+                                     pt.step, r0 + 2 * x, r1 + 2 * x, vc + 1 + 2 * x);
                     continue;
                 }
                 if (magsgn_one(ms, &pos, qr[x], x, 1, w, 1, bp, r0, r1, vp, vc, simd, flt, pt,
@@ -873,7 +905,7 @@ typedef struct ht_cup {
 static inline __attribute__((always_inline)) int cup_passes(ht_cup *st, int simd, int flt)
 {
     uint32_t qw = (st->w + 1) / 2, qh = (st->h + 1) / 2;
-    vlc_pass(&st->vlc, &st->mel, qw, qh, st->q, simd);
+    vlc_pass(&st->vlc, &st->mel, qw, qh, st->q, simd, st->out, st->os, st->w, st->h);
     return magsgn_pass(&st->ms, st->q, st->w, st->h, st->bp, st->out, st->os, st->vbuf, simd,
                        flt, st->pt);
 }
