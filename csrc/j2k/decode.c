@@ -1251,43 +1251,48 @@ static void strip_worker(void *arg)
     pool_put_t1(t1);
 }
 
-/* Whether the LL bands of tile t (s planned) fit the output buffer out (need bytes): LL row i
- * of every component side by side (R = ncomps snx 4 bytes) at i R, where the output rows are
- * written only after the strips' HOR_SR has copied the LL rows under them: the output rows
- * [0, yk[k + 1]) (those of strips 0..k) lie over the LL rows [0, l0[k + 1]) of those strips.
- * So for 8-bit samples (an output row pair holds an LL row of every component, 4 bytes each),
- * not 16-bit ones.  Single-tile images, the tile filling the output, components interleaved
- * (or one). */
-static int strip_host(const strip_job *s, const td_j2kdec *d, const j2k_tile *t, uint32_t reduce,
-                      uint8_t *out, size_t need, uint32_t bps, const uint32_t *dims, int planar)
+/* Where in the output buffer out (need bytes) the LL bands of tile t (s planned) can lie, LL
+ * row i of every component side by side (R = ncomps snx 4 bytes) at base + i R, SIZE_MAX:
+ * nowhere.  The output rows are written only after the strips' HOR_SR has copied the LL rows
+ * under them: the output rows [0, yk[k + 1]) (those of strips 0..k) may lie over the LL rows
+ * [0, l0[k + 1]) only.  With the LL bands at the end of the buffer that holds for every
+ * container (the output rows before strip k's are about twice as many as its LL rows, and
+ * the LL bands take at most half the buffer: 8-bit samples all of it from 0, 16-bit the
+ * second half).  Single-tile images, the tile filling the output, components interleaved (or
+ * one). */
+static size_t strip_host(const strip_job *s, const td_j2kdec *d, const j2k_tile *t, uint32_t reduce,
+                         uint8_t *out, size_t need, uint32_t bps, const uint32_t *dims, int planar)
 {
     uint32_t nc = s->ncomps;
     if (d->ntiles != 1 || !out || ((uintptr_t)out & (HOST_ALIGN - 1)) || (planar && nc > 1) ||
         strip_force() == 2)
-        return 0;
+        return SIZE_MAX;
     uint64_t orow = (uint64_t)s->w * nc * bps, lrow = (uint64_t)s->snx * nc * 4;
     for (uint32_t c = 0; c < nc; c++) {
         out_place pl = place(d, t, c, reduce, out, 0, dims[2 * c], dims[2 * c + 1], bps, nc, c);
         if (pl.o != out + (size_t)c * bps || pl.xn != s->w || pl.yn != s->h || pl.row_bytes != orow)
-            return 0;
+            return SIZE_MAX;
     }
-    if (lrow == 0 || lrow * s->sny > need) return 0;
+    if (lrow == 0 || lrow * s->sny > need) return SIZE_MAX;
+    uint64_t base = (need - lrow * s->sny) & ~(uint64_t)(HOST_ALIGN - 1);
     for (uint32_t k = 0; k < s->nstrips; k++) {
-        uint64_t y = s->yk[k + 1];
-        if (y && s->l0[k + 1] < s->sny && (y * orow - 1) / lrow >= s->l0[k + 1]) return 0;
+        uint64_t end = s->yk[k + 1] * orow; /* output bytes [0, end) written */
+        if (end > base && s->l0[k + 1] < s->sny && (end - 1 - base) / lrow >= s->l0[k + 1])
+            return SIZE_MAX;
     }
-    return 1;
+    return (size_t)base;
 }
 
 /* The code-blocks, inverse DWT and output of tile t by strips (s planned by strip_plan). */
 static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, uint32_t reduce,
-                        uint8_t *out, size_t need, const size_t *plane, const uint32_t *dims,
-                        uint32_t bps, int planar, uint32_t threads, td_error *err)
+                        uint8_t *out, size_t need, size_t llbase, const size_t *plane,
+                        const uint32_t *dims, uint32_t bps, int planar, uint32_t threads,
+                        td_error *err)
 {
     uint32_t nc = s->ncomps, w = s->w, h = s->h, ti = t->index;
     uint32_t dres = t->comps[0].dres;
     int rc = TD_OK;
-    int host = strip_host(s, d, t, reduce, out, need, bps, dims, planar);
+    int host = llbase != SIZE_MAX;
     size_t *llsize = calloc(nc, sizeof *llsize), sbsize = 0;
     s->ll = calloc(nc, sizeof *s->ll);
     uint32_t *lower = malloc((t->ncblks + 1) * sizeof *lower);
@@ -1304,7 +1309,7 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
     for (uint32_t c = 0; c < nc; c++) {
         j2k_tilecomp *tc = &t->comps[c];
         if (host) {
-            s->ll[c] = (int32_t *)(void *)out + (size_t)c * s->snx;
+            s->ll[c] = (int32_t *)(void *)(out + llbase) + (size_t)c * s->snx;
             tc->host = s->ll[c];
             tc->hrows = s->sny;
             tc->hstride = s->llstride;
@@ -1439,18 +1444,23 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             tc->w = (uint32_t)(rs->x1 - rs->x0);
             tc->h = (uint32_t)(rs->y1 - rs->y0);
         }
-        if (rc == TD_OK && (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
+        /* strips with the LL bands in the output, else the rows hosted of a single-component
+         * image, else strips with an LL buffer, else the whole tile */
+        strip_job sj;
+        memset(&sj, 0, sizeof sj);
+        int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, opt->threads);
+        size_t llbase = strips ? strip_host(&sj, d, &t, opt->reduce, out, need, bps, dims, planar) : SIZE_MAX;
+        if (rc == TD_OK && llbase == SIZE_MAX &&
+            (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
+            strips = 0;
             t.comps[0].host = out;
             t.comps[0].hrows = hosted;
             t.comps[0].hstride = t.comps[0].w;
         }
-        strip_job sj;
-        memset(&sj, 0, sizeof sj);
-        int strips = rc == TD_OK && !hosted && strip_plan(&sj, &t, d->ncomps, opt->threads);
         if (strips) {
             int mct = tcp.mct && d->ncomps >= 3;
-            rc = strip_decode(&sj, d, &t, mct, opt->reduce, out, need, plane, dims, bps, planar,
-                              opt->threads, err);
+            rc = strip_decode(&sj, d, &t, mct, opt->reduce, out, need, llbase, plane, dims, bps,
+                              planar, opt->threads, err);
             j2k_tile_free_tier2(&t);
         }
         strip_free(&sj);
