@@ -42,6 +42,9 @@ CASES = [
     (96, 96, 3, 8, "-b 64,64 -n 2 -t 48,48 -T 7,11 -d 9,13"),
     (300, 77, 1, 8, "-I -b 4,64 -n 4 -d 0,3"),
     (111, 333, 3, 10, "-b 16,4 -n 3 -mct 0"),
+    # large enough for two threads to share the strips (and two strip buffers)
+    (400, 360, 3, 8, "-b 32,32 -n 3 -d 1,0"),
+    (384, 512, 1, 16, "-I -b 64,16 -n 4"),
 ]
 IDS = [f"{r}x{c}x{n}_{b}b_{a.replace(' ', '')}" for r, c, n, b, a in CASES]
 

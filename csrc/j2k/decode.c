@@ -928,8 +928,9 @@ static void store_hosted(void *arg, size_t item, uint32_t slot)
 enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS };
 
 typedef struct strip_phase {
-    size_t start;         /* its first item */
+    size_t start, count;  /* its items */
     uint32_t strip, kind;
+    uint32_t pre[2];      /* phases that must be complete first (UINT32_MAX: none) */
 } strip_phase;
 
 typedef struct strip_job {
@@ -948,9 +949,12 @@ typedef struct strip_job {
     size_t cstride;
     int32_t **rowtab;     /* per component h rows (component c at c * h) */
     uint32_t hor_per, ver_per, ver_n;
-    strip_phase *ph;      /* nph + 1 (the last: start = nitems) */
+    uint32_t nb;          /* strip buffers (2: the next strip's code-blocks overlap this one) */
+    strip_phase *ph;      /* nph + 1 (the last: start = nitems), in the queue's order */
+    atomic_size_t *pdone; /* per phase: items done */
+    uint32_t *decidx;     /* per strip: its DEC phase */
     size_t nph, nitems;
-    atomic_size_t next, done;
+    atomic_size_t next;
     atomic_int rc;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
@@ -1096,8 +1100,11 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
         s->ver_per = 16 * (per ? per : 1);
         s->ver_n = (w + s->ver_per - 1) / s->ver_per;
     }
+    s->nb = threads > 1 && nstrips > 2 ? 2 : 1;
     s->ph = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->ph);
-    if (!s->ph) return 0;
+    s->pdone = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->pdone);
+    s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
+    if (!s->ph || !s->pdone || !s->decidx) return 0;
     return 1;
 }
 
@@ -1107,38 +1114,67 @@ static void strip_free(strip_job *s)
     free(s->blk0);
     free(s->blk);
     free(s->ph);
+    free((void *)s->pdone);
+    free(s->decidx);
     free(s->rowtab);
 }
 
-/* Items of every phase, once the output stage is known. */
+/* Items of every phase, once the output stage is known.  Strip k: its code-blocks (DEC) once
+ * the output stage of strip k - nb has left its buffer; HOR_SR of its rows once they are
+ * decoded and strip k - 1 is out (its carry moved the rows in flight); VER_SR once they are
+ * synthesised; the output (and the carry) once VER_SR is done.  Queue order: DEC_0 ..
+ * DEC_nb-1, then per strip k HOR_k, VER_k, OUT_k, DEC_k+nb, so that with two buffers the
+ * threads decode the next strip's code-blocks while waiting on this one's steps. */
 static void strip_phases(strip_job *s)
 {
     size_t n = 0, np = 0;
-    uint32_t per = s->sc->rows_per_item;
-    for (uint32_t k = 0; k < s->nstrips; k++)
-        for (uint32_t kind = 0; kind < PH_KINDS; kind++) {
-            size_t c = 0;
-            uint32_t nr = (s->l0[k + 1] - s->l0[k]) + (s->h0[k + 1] - s->h0[k]);
-            if (kind == PH_DEC) c = s->blk0[k + 1] - s->blk0[k];
-            else if (kind == PH_HOR) c = ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per;
-            else if (kind == PH_VER) c = s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * s->ncomps : 0;
-            else c = (s->yk[k + 1] - s->yk[k] + per - 1) / per + (k + 1 < s->nstrips);
-            s->ph[np++] = (strip_phase){n, k, kind};
+    uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, prev_out = UINT32_MAX;
+    for (uint32_t k = 0; k < nst + nb; k++)
+        for (uint32_t q = 0; q < PH_KINDS; q++) {
+            /* HOR, VER, OUT of strip k - nb, then DEC of strip k */
+            uint32_t kind = (q + 1) % PH_KINDS, kk = kind == PH_DEC ? k : k - nb;
+            if (kind == PH_DEC ? k >= nst : k < nb) continue;
+            uint32_t nr = (s->l0[kk + 1] - s->l0[kk]) + (s->h0[kk + 1] - s->h0[kk]);
+            strip_phase *ph = &s->ph[np];
+            size_t c;
+            ph->pre[0] = ph->pre[1] = UINT32_MAX;
+            if (kind == PH_HOR) {
+                c = ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per;
+                ph->pre[0] = s->decidx[kk];
+                ph->pre[1] = prev_out;
+            } else if (kind == PH_VER) {
+                c = s->tk[kk + 1] > s->tk[kk] ? (size_t)s->ver_n * s->ncomps : 0;
+                ph->pre[0] = (uint32_t)np - 1;
+            } else if (kind == PH_OUT) {
+                c = (s->yk[kk + 1] - s->yk[kk] + per - 1) / per + (kk + 1 < nst);
+                ph->pre[0] = (uint32_t)np - 1;
+                prev_out = (uint32_t)np;
+            } else {
+                c = s->blk0[kk + 1] - s->blk0[kk];
+                ph->pre[0] = kk >= nb ? prev_out : UINT32_MAX; /* OUT of strip kk - nb */
+                s->decidx[kk] = (uint32_t)np;
+            }
+            ph->start = n;
+            ph->count = c;
+            ph->strip = kk;
+            ph->kind = kind;
+            atomic_init(&s->pdone[np], 0);
+            np++;
             n += c;
         }
-    s->ph[np] = (strip_phase){n, 0, PH_KINDS};
+    s->ph[np] = (strip_phase){n, 0, 0, PH_KINDS, {UINT32_MAX, UINT32_MAX}};
     s->nph = np;
     s->nitems = n;
 }
 
 static int32_t *strip_lrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t i)
 {
-    return s->sbuf + c * s->cstride + (size_t)(i - s->l0[k]) * s->w;
+    return s->sbuf + c * s->cstride + (2 * (size_t)s->G * (k % s->nb) + i - s->l0[k]) * s->w;
 }
 
 static int32_t *strip_hrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t j)
 {
-    return s->sbuf + c * s->cstride + ((size_t)s->G + j - s->h0[k]) * s->w;
+    return s->sbuf + c * s->cstride + (2 * (size_t)s->G * (k % s->nb) + s->G + j - s->h0[k]) * s->w;
 }
 
 static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1, int32_t *T)
@@ -1204,7 +1240,7 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
             if (n >= s->maxlive) return TD_E_CORRUPT; /* (never: see strip_plan) */
             for (uint32_t c = 0; c < s->ncomps; c++) {
                 int32_t *dst = s->sbuf + c * s->cstride +
-                               (2 * (size_t)s->G + (size_t)(k & 1) * s->maxlive + n) * w;
+                               (2 * (size_t)s->G * s->nb + (size_t)(k & 1) * s->maxlive + n) * w;
                 int32_t **src = &s->rowtab[(size_t)c * h + y];
                 memcpy(dst, *src, (size_t)w * sizeof *dst);
                 *src = dst;
@@ -1216,12 +1252,16 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
     }
 }
 
-static void strip_wait(strip_job *s, size_t target)
+/* Until phase q (UINT32_MAX: none) is complete: briefly spinning, then sleeping. */
+static void strip_wait(strip_job *s, uint32_t q)
 {
-    for (int spin = 0; spin < 4096 && atomic_load(&s->done) < target; spin++) {}
-    if (atomic_load(&s->done) >= target) return;
+    if (q == UINT32_MAX) return;
+    atomic_size_t *done = &s->pdone[q];
+    size_t target = s->ph[q].count;
+    for (int spin = 0; spin < 4096 && atomic_load(done) < target; spin++) {}
+    if (atomic_load(done) >= target) return;
     pthread_mutex_lock(&s->mutex);
-    while (atomic_load(&s->done) < target) pthread_cond_wait(&s->cond, &s->mutex);
+    while (atomic_load(done) < target) pthread_cond_wait(&s->cond, &s->mutex);
     pthread_mutex_unlock(&s->mutex);
 }
 
@@ -1236,12 +1276,13 @@ static void strip_worker(void *arg)
         size_t i = atomic_fetch_add(&s->next, 1);
         if (i >= s->nitems) break;
         while (i >= s->ph[p + 1].start) p++;
-        strip_wait(s, s->ph[p].start);
+        strip_wait(s, s->ph[p].pre[0]);
+        strip_wait(s, s->ph[p].pre[1]);
         if (atomic_load(&s->rc) == TD_OK) {
             int rc = strip_item(s, &s->ph[p], i - s->ph[p].start, &t1, T);
             if (rc != TD_OK) atomic_store(&s->rc, rc);
         }
-        if (atomic_fetch_add(&s->done, 1) + 1 == s->ph[p + 1].start) {
+        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count) {
             pthread_mutex_lock(&s->mutex); /* the phase is complete: wake its waiters */
             pthread_cond_broadcast(&s->cond);
             pthread_mutex_unlock(&s->mutex);
@@ -1341,7 +1382,7 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
     }
     if (rc != TD_OK) goto done;
     /* the strip buffers and the row tables */
-    size_t rowsn = 2 * (size_t)s->G + 2 * (size_t)s->maxlive, n;
+    size_t rowsn = 2 * (size_t)s->G * s->nb + 2 * (size_t)s->maxlive, n;
     if (td_mul_overflow(rowsn, (size_t)w, &n) || td_add_overflow(n, 16, &s->cstride) ||
         td_mul_overflow(s->cstride, (size_t)nc * sizeof(int32_t), &n)) {
         rc = td_fail(err, TD_E_LIMIT, -1, "tile %u strips too large", ti);
@@ -1363,7 +1404,6 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
         s->sc = &sc;
         strip_phases(s);
         atomic_init(&s->next, 0);
-        atomic_init(&s->done, 0);
         atomic_init(&s->rc, TD_OK);
         pthread_mutex_init(&s->mutex, NULL);
         pthread_cond_init(&s->cond, NULL);
