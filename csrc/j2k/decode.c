@@ -977,7 +977,7 @@ static const j2k_band *strip_band(const j2k_res *rs, uint32_t orient)
 
 /* Whether tile t goes strip by strip; if so *s is planned (its arrays allocated, freed by
  * strip_free).  0: the whole-tile path (also when out of memory here). */
-static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threads)
+static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threads, uint32_t bps)
 {
     memset(s, 0, sizeof *s);
     int force = strip_force();
@@ -1100,7 +1100,9 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
         s->ver_per = 16 * (per ? per : 1);
         s->ver_n = (w + s->ver_per - 1) / s->ver_per;
     }
-    s->nb = threads > 1 && nstrips > 2 ? 2 : 1;
+    /* a second strip buffer (threads overlap strips) when it costs at most half the tile's
+     * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes) */
+    s->nb = threads > 1 && nstrips > 2 && 16 * (uint64_t)G <= (uint64_t)h * bps ? 2 : 1;
     s->ph = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->ph);
     s->pdone = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->pdone);
     s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
@@ -1488,7 +1490,7 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
          * image, else strips with an LL buffer, else the whole tile */
         strip_job sj;
         memset(&sj, 0, sizeof sj);
-        int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, opt->threads);
+        int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, opt->threads, bps);
         size_t llbase = strips ? strip_host(&sj, d, &t, opt->reduce, out, need, bps, dims, planar) : SIZE_MAX;
         if (rc == TD_OK && llbase == SIZE_MAX &&
             (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
