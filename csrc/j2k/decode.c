@@ -259,6 +259,8 @@ int td_j2kdec_decoded_size(const td_j2kdec *d, const td_j2kdec_options *opt, siz
 typedef struct tile_job {
     const td_j2kdec *dec;
     j2k_tile *tile;
+    const uint32_t *list; /* the code-blocks to decode (NULL: all of them) */
+    size_t n;
     atomic_size_t next;
     atomic_int rc;
 } tile_job;
@@ -344,10 +346,29 @@ static int zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
  * resolution writes all of its samples (the decoder's, or zeros), and the code-blocks of the
  * bands of the decoded resolutions cover the tile-component (B.5, B.7), so its buffer needs
  * no clearing. */
+static int decode_cblk_at(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, int32_t *origin,
+                          size_t stride);
+
 static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 {
     if (!cb->decode) return TD_OK; /* a resolution discarded by `reduce` */
-    if (cb->first == NONE) return zero_cblk(t, cb);
+    const j2k_tilecomp *tc = &t->comps[cb->comp];
+    size_t stride = tc->hrows ? tc->hstride : tc->w;
+    if (cb->first == NONE && stride == tc->w) return zero_cblk(t, cb);
+    int32_t *origin = cblk_origin(tc, cb);
+    if (!origin) return TD_E_CORRUPT;
+    if (cb->first == NONE) { /* (a hosted LL band, rows hstride apart) */
+        uint32_t bw = (uint32_t)(cb->x1 - cb->x0), bh = (uint32_t)(cb->y1 - cb->y0);
+        for (uint32_t j = 0; j < bh; j++) memset(origin + j * stride, 0, (size_t)bw * sizeof *origin);
+        return TD_OK;
+    }
+    return decode_cblk_at(t1, t, cb, origin, stride);
+}
+
+/* Decode code-block cb (with data) to origin, rows stride samples apart. */
+static int decode_cblk_at(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb, int32_t *origin,
+                          size_t stride)
+{
     const j2k_tilecomp *tc = &t->comps[cb->comp];
     const j2k_res *rs = &tc->res[cb->res];
     const j2k_band *bd = &rs->band[cb->band];
@@ -365,11 +386,9 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
     job.orient = bd->orient;
     job.style = cb->part1 ? tc->tccp->cblk_style & ~(uint32_t)J2K_CBLK_HT : tc->tccp->cblk_style;
     /* E.1 dequantisation into the tile-component */
-    int32_t *origin = cblk_origin(tc, cb);
-    if (!origin) return TD_E_CORRUPT;
     job.rev = tc->tccp->reversible;
     job.step = bd->stepsize;
-    job.out_stride = tc->w;
+    job.out_stride = stride;
     job.out = origin;
     rc = (job.style & J2K_CBLK_HT) ? j2k_ht_decode(t1, &job) : j2k_t1_decode(t1, &job);
     if (rc != TD_OK) return rc;
@@ -386,7 +405,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
             uint32_t i0 = 0;
 #if defined(__SSE2__)
             if (n == 4) { /* four columns (16 values in a row) at a time, transposed to rows */
-                size_t st = tc->w, row = (size_t)y0 * st;
+                size_t st = stride, row = (size_t)y0 * st;
                 const __m128i keep = _mm_set1_epi32(0x7FFFFFFF);
                 __m128 vstep = _mm_set1_ps(step);
                 for (; i0 + 4 <= job.w; i0 += 4) {
@@ -413,7 +432,7 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 #endif
             for (uint32_t k = 0; k < n; k++) {
                 const uint32_t *sk = s0 + k;
-                size_t row = (size_t)(y0 + k) * tc->w;
+                size_t row = (size_t)(y0 + k) * stride;
                 if (rev) {
                     int32_t *dst = origin + row;
                     for (uint32_t i = i0; i < job.w; i++) {
@@ -442,21 +461,25 @@ static void worker(void *arg)
     if (!t1) { atomic_store(&tj->rc, TD_E_NOMEM); return; }
     for (;;) {
         size_t i = atomic_fetch_add(&tj->next, 1);
-        if (i >= tj->tile->ncblks || atomic_load(&tj->rc) != TD_OK) break;
-        int rc = decode_cblk(t1, tj->tile, &tj->tile->cblks[i]);
+        if (i >= tj->n || atomic_load(&tj->rc) != TD_OK) break;
+        int rc = decode_cblk(t1, tj->tile, &tj->tile->cblks[tj->list ? tj->list[i] : i]);
         if (rc != TD_OK) { atomic_store(&tj->rc, rc); break; }
     }
     pool_put_t1(t1);
 }
 
-static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads)
+/* Decode the code-blocks list[0 .. n) of tile t (list NULL: all of them, n = t->ncblks). */
+static int decode_blocks(const td_j2kdec *dec, j2k_tile *t, uint32_t threads, const uint32_t *list,
+                         size_t n)
 {
     tile_job tj;
     tj.dec = dec;
     tj.tile = t;
+    tj.list = list;
+    tj.n = n;
     atomic_init(&tj.next, 0);
     atomic_init(&tj.rc, TD_OK);
-    if (threads > 1 && t->ncblks / 4 < threads) threads = (uint32_t)(t->ncblks / 4) + 1;
+    if (threads > 1 && n / 4 < threads) threads = (uint32_t)(n / 4) + 1;
     td_parallel_run(threads, worker, &tj);
     return atomic_load(&tj.rc);
 }
@@ -704,30 +727,32 @@ typedef struct store_ctx {
     out_comp *p;          /* per component */
     uint32_t rows;        /* most rows of any component */
     uint32_t rows_per_item;
+    int32_t *const *rowtab; /* NULL, or row y of component c at rowtab[c * rowtab_h + y] */
+    uint32_t rowtab_h;
 } store_ctx;
 
-static void store_rows(void *arg, size_t item, uint32_t slot)
+static int32_t *store_src(const store_ctx *s, uint32_t c, uint32_t y)
 {
-    const store_ctx *s = arg;
+    return s->rowtab ? s->rowtab[(size_t)c * s->rowtab_h + y] : j2k_row(&s->t->comps[c], y);
+}
+
+/* Rows [y0, y1) of every component out. */
+static void store_range(const store_ctx *s, uint32_t y0, uint32_t y1)
+{
     const j2k_tilecomp *tc = s->t->comps;
     const out_fns *fn = s->fn;
-    uint32_t y0 = (uint32_t)(item * s->rows_per_item);
-    uint32_t y1 = s->rows - y0 < s->rows_per_item ? s->rows : y0 + s->rows_per_item;
     uint32_t c = 0;
-    (void)slot;
     if (s->out3) {
         const out_place *q = &s->pl[0];
-        for (uint32_t y = y0; y < y1 && y < q->yn; y++) {
-            size_t at = (size_t)y * tc[0].w; /* the three are of one size */
-            s->out3(&s->o3, (const int32_t *)tc[0].data + at, (const int32_t *)tc[1].data + at,
-                    (const int32_t *)tc[2].data + at, q->o + y * q->row_bytes, q->xn);
-        }
+        for (uint32_t y = y0; y < y1 && y < q->yn; y++) /* the three are of one size */
+            s->out3(&s->o3, store_src(s, 0, y), store_src(s, 1, y), store_src(s, 2, y),
+                    q->o + y * q->row_bytes, q->xn);
         c = 3;
     } else if (s->mct) {
         size_t w = tc[0].w;
         for (uint32_t y = y0; y < y1; y++) {
             int32_t *r[3];
-            for (c = 0; c < 3; c++) r[c] = (int32_t *)tc[c].data + y * tc[c].w;
+            for (c = 0; c < 3; c++) r[c] = store_src(s, c, y);
             if (y < tc[0].h) {
                 if (tc[0].tccp->reversible) j2k_mct_rct_inverse(r[0], r[1], r[2], w);
                 else j2k_mct_ict_inverse((float *)(void *)r[0], (float *)(void *)r[1], (float *)(void *)r[2], w);
@@ -740,8 +765,17 @@ static void store_rows(void *arg, size_t item, uint32_t slot)
     for (; c < s->ncomps; c++) {
         const out_place *q = &s->pl[c];
         for (uint32_t y = y0; y < y1 && y < q->yn; y++)
-            store_row(fn, &s->p[c], j2k_row(&tc[c], y), q->o + y * q->row_bytes, q->xn);
+            store_row(fn, &s->p[c], store_src(s, c, y), q->o + y * q->row_bytes, q->xn);
     }
+}
+
+static void store_rows(void *arg, size_t item, uint32_t slot)
+{
+    const store_ctx *s = arg;
+    uint32_t y0 = (uint32_t)(item * s->rows_per_item);
+    uint32_t y1 = s->rows - y0 < s->rows_per_item ? s->rows : y0 + s->rows_per_item;
+    (void)slot;
+    store_range(s, y0, y1);
 }
 
 /* Set up *s for tile t (allocations freed by store_free); 0 or TD_E_NOMEM. */
@@ -869,6 +903,536 @@ static void store_hosted(void *arg, size_t item, uint32_t slot)
     atomic_store_explicit(&h->done[item], 1, memory_order_release);
 }
 
+/* ---- the highest decoded level strip by strip ----
+ *
+ * Instead of one 32-bit coefficient per sample for the whole tile-component, a tile whose
+ * components share one geometry keeps in a full buffer only the LL band of its highest decoded
+ * level (the levels below decoded and transformed as usual into it: a quarter of the samples)
+ * and synthesises the highest level a strip of code-block rows at a time.  Strip k holds the
+ * band rows [a_k, a_k+1) (absolute band coordinates, boundaries at multiples of G, a multiple of
+ * the code-block height; HL and LH / HH share the grid although their origins may differ by a
+ * row): its HL code-blocks are decoded into the high half of the low-pass rows L(i) of the
+ * strip, its LH and HH code-blocks into the high-pass rows H(j), each row w samples as the
+ * whole-tile layout has them (so the block decoders see rows stride w apart).  Then HOR_SR of
+ * each row in place (the L rows after their LL part is copied in), then VER_SR's sweep as far
+ * as the rows present allow (j2k_dwt_ver_part), then every row that is final goes to the output
+ * stage; the rows the sweep still needs move to a small carry area (two, used in turn) before
+ * the next strip reuses the strip's buffer.  The rows are reached through a row table per
+ * component, as the whole-tile transform reaches them.
+ *
+ * Work: the strips' phases (code-blocks, HOR_SR rows, VER_SR column ranges, output rows and
+ * the carry) form one queue of items; a thread takes the next item and waits until every item
+ * of the earlier phases is done. */
+#define STRIP_MIN 16 /* band rows per strip at least (several code-block rows when shorter) */
+
+enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS };
+
+typedef struct strip_phase {
+    size_t start, count;  /* its items */
+    uint32_t strip, kind;
+    uint32_t pre[2];      /* phases that must be complete first (UINT32_MAX: none) */
+} strip_phase;
+
+typedef struct strip_job {
+    j2k_tile *t;
+    const store_ctx *sc;
+    uint32_t ncomps, w, h, snx, sny, dn, casx, casy, G;
+    int rev;
+    uint32_t nstrips;
+    uint32_t *l0, *h0;    /* nstrips + 1: the L / H rows of strip k are [l0[k], l0[k + 1]) ... */
+    uint32_t *tk, *yk;    /* nstrips + 1: VER_SR steps done / rows out after strip k - 1 */
+    uint32_t maxlive;     /* rows in the carry area at most */
+    uint32_t *blk, *blk0; /* the code-blocks of strip k: blk[blk0[k] .. blk0[k + 1]) */
+    int32_t **ll;         /* per component: the LL band, rows llstride apart */
+    size_t llstride;
+    int32_t *sbuf;        /* per component (cstride apart): G L rows, G H rows, 2 maxlive carry */
+    size_t cstride;
+    int32_t **rowtab;     /* per component h rows (component c at c * h) */
+    uint32_t hor_per, ver_per, ver_n;
+    uint32_t nb;          /* strip buffers (2: the next strip's code-blocks overlap this one) */
+    strip_phase *ph;      /* nph + 1 (the last: start = nitems), in the queue's order */
+    atomic_size_t *pdone; /* per phase: items done */
+    uint32_t *decidx;     /* per strip: its DEC phase */
+    size_t nph, nitems;
+    atomic_size_t next;
+    atomic_int rc;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+} strip_job;
+
+static int strip_force(void)
+{
+    /* tests: TURBODICOM_J2K_STRIPS=0 never takes the strip path, =1 whenever it can, =2
+     * whenever it can but with the LL band never in the output buffer */
+    const char *e = getenv("TURBODICOM_J2K_STRIPS");
+    return e && e[0] >= '0' && e[0] <= '2' && !e[1] ? e[0] - '0' : -1;
+}
+
+static const j2k_band *strip_band(const j2k_res *rs, uint32_t orient)
+{
+    for (uint32_t b = 0; b < rs->nbands && b < 3; b++)
+        if (rs->band[b].orient == orient) return &rs->band[b];
+    return NULL;
+}
+
+/* Whether tile t goes strip by strip; if so *s is planned (its arrays allocated, freed by
+ * strip_free).  0: the whole-tile path (also when out of memory here). */
+static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threads, uint32_t bps)
+{
+    memset(s, 0, sizeof *s);
+    int force = strip_force();
+    if (force == 0 || ncomps == 0) return 0;
+    const j2k_tilecomp *t0 = &t->comps[0];
+    if (t0->dres < 2 || t0->h < 2 || t0->w < 1) return 0;
+    uint32_t r = t0->dres - 1;
+    const j2k_res *rs = &t0->res[r], *lr = &t0->res[r - 1];
+    const j2k_band *hl = strip_band(rs, 1), *lh = strip_band(rs, 2), *hh = strip_band(rs, 3);
+    if (!hl || !lh || !hh) return 0;
+    uint32_t w = t0->w, h = t0->h;
+    uint32_t snx = (uint32_t)(lr->x1 - lr->x0), sny = (uint32_t)(lr->y1 - lr->y0);
+    if (sny == 0 || sny >= h || snx > w) return 0;
+    uint32_t dn = h - sny;
+    /* the bands as the whole-tile layout places them */
+    if ((uint32_t)(hl->x1 - hl->x0) != w - snx || (uint32_t)(hl->y1 - hl->y0) != sny ||
+        (uint32_t)(lh->x1 - lh->x0) != snx || (uint32_t)(lh->y1 - lh->y0) != dn ||
+        (uint32_t)(hh->x1 - hh->x0) != w - snx || (uint32_t)(hh->y1 - hh->y0) != dn ||
+        hh->y0 != lh->y0 || hl->ycb != lh->ycb || hl->ycb != hh->ycb || hl->ycb > 10)
+        return 0;
+    /* every component alike */
+    for (uint32_t c = 1; c < ncomps; c++) {
+        const j2k_tilecomp *tc = &t->comps[c];
+        if (tc->dres != t0->dres || tc->w != w || tc->h != h ||
+            tc->tccp->reversible != t0->tccp->reversible)
+            return 0;
+        const j2k_res *rc_ = &tc->res[r], *lc = &tc->res[r - 1];
+        if (memcmp(&rc_->x0, &rs->x0, 4 * sizeof rs->x0) || memcmp(&lc->x0, &lr->x0, 4 * sizeof lr->x0))
+            return 0;
+        for (uint32_t o = 1; o <= 3; o++) {
+            const j2k_band *a = strip_band(rs, o), *b = strip_band(rc_, o);
+            if (!b || memcmp(&a->x0, &b->x0, 4 * sizeof a->x0) || a->ycb != b->ycb) return 0;
+        }
+    }
+    uint32_t G = (uint32_t)1 << hl->ycb;
+    if (G < STRIP_MIN) G = STRIP_MIN;
+    int64_t ya = hl->y0 < lh->y0 ? hl->y0 : lh->y0, yb = hl->y1 > lh->y1 ? hl->y1 : lh->y1;
+    if (ya < 0) return 0;
+    int64_t kb = ya / G, nst = (yb + G - 1) / G - kb;
+    if (nst < (force >= 1 ? 1 : 3) || nst > (int64_t)h) return 0;
+    uint32_t nstrips = (uint32_t)nst;
+    s->t = t;
+    s->ncomps = ncomps;
+    s->w = w, s->h = h, s->snx = snx, s->sny = sny, s->dn = dn;
+    s->casx = (uint32_t)rs->x0 & 1, s->casy = (uint32_t)rs->y0 & 1;
+    s->G = G;
+    s->rev = t0->tccp->reversible;
+    s->nstrips = nstrips;
+    s->l0 = malloc(4 * ((size_t)nstrips + 1) * sizeof *s->l0);
+    s->blk0 = calloc((size_t)nstrips + 2, sizeof *s->blk0);
+    if (!s->l0 || !s->blk0) return 0;
+    s->h0 = s->l0 + nstrips + 1;
+    s->tk = s->h0 + nstrips + 1;
+    s->yk = s->tk + nstrips + 1;
+    for (uint32_t k = 0; k <= nstrips; k++) {
+        int64_t a = (kb + k) * G, li = a - hl->y0, hj = a - lh->y0;
+        s->l0[k] = (uint32_t)(li < 0 ? 0 : li > sny ? sny : li);
+        s->h0[k] = (uint32_t)(hj < 0 ? 0 : hj > dn ? dn : hj);
+    }
+    s->l0[nstrips] = sny;
+    s->h0[nstrips] = dn;
+    /* the sweep: after strip k, steps up to where rows are missing; rows below 2t - 6 final */
+    uint32_t steps = j2k_dwt_ver_steps(s->rev, h, sny, s->casy), t_ = 0;
+    s->tk[0] = s->yk[0] = 0;
+    for (uint32_t k = 0; k < nstrips; k++) {
+        uint32_t la = s->l0[k + 1], ha = s->h0[k + 1], lim = steps;
+        if (la < sny && la < lim) lim = la;
+        if (ha < dn && ha < lim) lim = ha;
+        if (lim > t_) t_ = lim;
+        uint64_t y = t_ == steps ? h : t_ > 3 ? 2 * (uint64_t)t_ - 6 : 0;
+        if (y > h) y = h;
+        if (y < s->yk[k]) y = s->yk[k];
+        s->tk[k + 1] = t_;
+        s->yk[k + 1] = (uint32_t)y;
+        /* rows present and not final: L(i) i < la, 2i + casy >= y; H(j) j < ha, 2j + 1 - casy >= y */
+        int64_t il = ((int64_t)y - s->casy + 1) / 2, jl = ((int64_t)y - 1 + s->casy + 1) / 2;
+        if (il < 0) il = 0;
+        if (jl < 0) jl = 0;
+        uint32_t live = (uint32_t)((la > il ? la - il : 0) + (ha > jl ? ha - jl : 0));
+        if (live > s->maxlive) s->maxlive = live;
+    }
+    if (s->maxlive > 64) return 0; /* (a few rows; never for a valid plan) */
+    /* the code-blocks of the level by strip; each must lie in one strip and in its rows */
+    size_t nblk = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < t->ncblks; i++) {
+            const j2k_cblk *cb = &t->cblks[i];
+            if (!cb->decode || cb->res != r || cb->comp >= ncomps || cb->y1 <= cb->y0 || cb->y0 < 0)
+                continue;
+            const j2k_band *bd = &t->comps[cb->comp].res[r].band[cb->band];
+            int64_t k = (int64_t)cb->y0 / G - kb;
+            if (k < 0 || k >= nstrips || ((int64_t)cb->y1 - 1) / G - kb != k) return 0;
+            if (pass == 0) {
+                int isl = bd->orient == 1;
+                int64_t row = (int64_t)cb->y0 - bd->y0 - (int64_t)(isl ? s->l0[k] : s->h0[k]);
+                int64_t col = (int64_t)cb->x0 - bd->x0 + (int64_t)(bd->orient & 1 ? snx : 0);
+                uint32_t nr = isl ? s->l0[k + 1] - s->l0[k] : s->h0[k + 1] - s->h0[k];
+                if (bd->orient == 0 || row < 0 || row + (cb->y1 - cb->y0) > nr || col < 0 ||
+                    col + (cb->x1 - cb->x0) > w)
+                    return 0;
+                s->blk0[k + 2]++;
+                nblk++;
+            } else {
+                s->blk[s->blk0[k + 1]++] = (uint32_t)i;
+            }
+        }
+        if (pass == 0) {
+            for (uint32_t k = 0; k < nstrips; k++) s->blk0[k + 2] += s->blk0[k + 1];
+            s->blk = malloc((nblk + 1) * sizeof *s->blk);
+            if (!s->blk) return 0;
+        }
+    }
+    /* work items */
+    if (threads < 1) threads = 1;
+    s->hor_per = (uint32_t)(((size_t)1 << 14) / w) + 1;
+    if (threads == 1) {
+        s->ver_per = w, s->ver_n = 1;
+    } else {
+        uint32_t units = (w + 15) / 16, per = (units + 2 * threads - 1) / (2 * threads);
+        s->ver_per = 16 * (per ? per : 1);
+        s->ver_n = (w + s->ver_per - 1) / s->ver_per;
+    }
+    /* a second strip buffer (threads overlap strips) when it costs at most half the tile's
+     * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes) */
+    s->nb = threads > 1 && nstrips > 2 && 16 * (uint64_t)G <= (uint64_t)h * bps ? 2 : 1;
+    s->ph = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->ph);
+    s->pdone = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->pdone);
+    s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
+    if (!s->ph || !s->pdone || !s->decidx) return 0;
+    return 1;
+}
+
+static void strip_free(strip_job *s)
+{
+    free(s->l0);
+    free(s->blk0);
+    free(s->blk);
+    free(s->ph);
+    free((void *)s->pdone);
+    free(s->decidx);
+    free(s->rowtab);
+}
+
+/* Items of every phase, once the output stage is known.  Strip k: its code-blocks (DEC) once
+ * the output stage of strip k - nb has left its buffer; HOR_SR of its rows once they are
+ * decoded and strip k - 1 is out (its carry moved the rows in flight); VER_SR once they are
+ * synthesised; the output (and the carry) once VER_SR is done.  Queue order: DEC_0 ..
+ * DEC_nb-1, then per strip k HOR_k, VER_k, OUT_k, DEC_k+nb, so that with two buffers the
+ * threads decode the next strip's code-blocks while waiting on this one's steps. */
+static void strip_phases(strip_job *s)
+{
+    size_t n = 0, np = 0;
+    uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, prev_out = UINT32_MAX;
+    for (uint32_t k = 0; k < nst + nb; k++)
+        for (uint32_t q = 0; q < PH_KINDS; q++) {
+            /* HOR, VER, OUT of strip k - nb, then DEC of strip k */
+            uint32_t kind = (q + 1) % PH_KINDS, kk = kind == PH_DEC ? k : k - nb;
+            if (kind == PH_DEC ? k >= nst : k < nb) continue;
+            uint32_t nr = (s->l0[kk + 1] - s->l0[kk]) + (s->h0[kk + 1] - s->h0[kk]);
+            strip_phase *ph = &s->ph[np];
+            size_t c;
+            ph->pre[0] = ph->pre[1] = UINT32_MAX;
+            if (kind == PH_HOR) {
+                c = ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per;
+                ph->pre[0] = s->decidx[kk];
+                ph->pre[1] = prev_out;
+            } else if (kind == PH_VER) {
+                c = s->tk[kk + 1] > s->tk[kk] ? (size_t)s->ver_n * s->ncomps : 0;
+                ph->pre[0] = (uint32_t)np - 1;
+            } else if (kind == PH_OUT) {
+                c = (s->yk[kk + 1] - s->yk[kk] + per - 1) / per + (kk + 1 < nst);
+                ph->pre[0] = (uint32_t)np - 1;
+                prev_out = (uint32_t)np;
+            } else {
+                c = s->blk0[kk + 1] - s->blk0[kk];
+                ph->pre[0] = kk >= nb ? prev_out : UINT32_MAX; /* OUT of strip kk - nb */
+                s->decidx[kk] = (uint32_t)np;
+            }
+            ph->start = n;
+            ph->count = c;
+            ph->strip = kk;
+            ph->kind = kind;
+            atomic_init(&s->pdone[np], 0);
+            np++;
+            n += c;
+        }
+    s->ph[np] = (strip_phase){n, 0, 0, PH_KINDS, {UINT32_MAX, UINT32_MAX}};
+    s->nph = np;
+    s->nitems = n;
+}
+
+static int32_t *strip_lrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t i)
+{
+    return s->sbuf + c * s->cstride + (2 * (size_t)s->G * (k % s->nb) + i - s->l0[k]) * s->w;
+}
+
+static int32_t *strip_hrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t j)
+{
+    return s->sbuf + c * s->cstride + (2 * (size_t)s->G * (k % s->nb) + s->G + j - s->h0[k]) * s->w;
+}
+
+static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1, int32_t *T)
+{
+    uint32_t k = ph->strip, w = s->w, h = s->h;
+    switch (ph->kind) {
+    case PH_DEC: {
+        const j2k_cblk *cb = &s->t->cblks[s->blk[s->blk0[k] + m]];
+        const j2k_band *bd = &s->t->comps[cb->comp].res[cb->res].band[cb->band];
+        uint32_t row = (uint32_t)(cb->y0 - bd->y0), col = (uint32_t)(cb->x0 - bd->x0);
+        int32_t *o = bd->orient == 1 ? strip_lrow(s, cb->comp, k, row) : strip_hrow(s, cb->comp, k, row);
+        o += col + (bd->orient & 1 ? s->snx : 0);
+        if (cb->first == NONE) { /* no data: zeros */
+            uint32_t bw = (uint32_t)(cb->x1 - cb->x0), bh = (uint32_t)(cb->y1 - cb->y0);
+            for (uint32_t j = 0; j < bh; j++) memset(o + (size_t)j * w, 0, (size_t)bw * sizeof *o);
+            return TD_OK;
+        }
+        if (!*t1 && !(*t1 = pool_get_t1())) return TD_E_NOMEM;
+        return decode_cblk_at(*t1, s->t, cb, o, w);
+    }
+    case PH_HOR: {
+        uint32_t nl = s->l0[k + 1] - s->l0[k], nr = nl + (s->h0[k + 1] - s->h0[k]);
+        size_t q0 = m * s->hor_per, q1 = q0 + s->hor_per, nq = (size_t)nr * s->ncomps;
+        if (q1 > nq) q1 = nq;
+        for (size_t q = q0; q < q1; q++) {
+            uint32_t c = (uint32_t)(q / nr), x = (uint32_t)(q % nr);
+            int32_t *row;
+            if (x < nl) {
+                uint32_t i = s->l0[k] + x;
+                row = strip_lrow(s, c, k, i);
+                memcpy(row, s->ll[c] + (size_t)i * s->llstride, (size_t)s->snx * sizeof *row);
+                s->rowtab[(size_t)c * h + 2 * i + s->casy] = row;
+            } else {
+                uint32_t j = s->h0[k] + x - nl;
+                row = strip_hrow(s, c, k, j);
+                s->rowtab[(size_t)c * h + 2 * j + 1 - s->casy] = row;
+            }
+            j2k_dwt_hor_row(s->rev, row, T, w, s->snx, s->casx);
+        }
+        return TD_OK;
+    }
+    case PH_VER: {
+        uint32_t c = (uint32_t)(m / s->ver_n), x0 = (uint32_t)(m % s->ver_n) * s->ver_per;
+        uint32_t nw = w - x0 < s->ver_per ? w - x0 : s->ver_per;
+        j2k_dwt_ver_part(s->rev, s->rowtab + (size_t)c * h, x0, nw, h, s->sny, s->casy, s->tk[k],
+                         s->tk[k + 1]);
+        return TD_OK;
+    }
+    default: {
+        uint32_t per = s->sc->rows_per_item, y0 = s->yk[k], y1 = s->yk[k + 1];
+        size_t nout = (y1 - y0 + per - 1) / per;
+        if (m < nout) {
+            uint32_t a = y0 + (uint32_t)m * per, b = y1 - a < per ? y1 : a + per;
+            store_range(s->sc, a, b);
+            return TD_OK;
+        }
+        /* the carry: rows present and not final, into carry area k % 2 */
+        uint32_t la = s->l0[k + 1], ha = s->h0[k + 1], n = 0;
+        uint64_t yend = 2 * (uint64_t)(la > ha ? la : ha) + 2;
+        for (uint32_t y = y1; y < h && y < yend; y++) {
+            uint32_t half = (y - ((y & 1) == s->casy ? s->casy : 1 - s->casy)) / 2;
+            if ((y & 1) == s->casy ? half >= la : half >= ha) continue;
+            if (n >= s->maxlive) return TD_E_CORRUPT; /* (never: see strip_plan) */
+            for (uint32_t c = 0; c < s->ncomps; c++) {
+                int32_t *dst = s->sbuf + c * s->cstride +
+                               (2 * (size_t)s->G * s->nb + (size_t)(k & 1) * s->maxlive + n) * w;
+                int32_t **src = &s->rowtab[(size_t)c * h + y];
+                memcpy(dst, *src, (size_t)w * sizeof *dst);
+                *src = dst;
+            }
+            n++;
+        }
+        return TD_OK;
+    }
+    }
+}
+
+/* Until phase q (UINT32_MAX: none) is complete: briefly spinning, then sleeping. */
+static void strip_wait(strip_job *s, uint32_t q)
+{
+    if (q == UINT32_MAX) return;
+    atomic_size_t *done = &s->pdone[q];
+    size_t target = s->ph[q].count;
+    for (int spin = 0; spin < 4096 && atomic_load(done) < target; spin++) {}
+    if (atomic_load(done) >= target) return;
+    pthread_mutex_lock(&s->mutex);
+    while (atomic_load(done) < target) pthread_cond_wait(&s->cond, &s->mutex);
+    pthread_mutex_unlock(&s->mutex);
+}
+
+static void strip_worker(void *arg)
+{
+    strip_job *s = arg;
+    j2k_t1 *t1 = NULL;
+    int32_t *T = calloc(j2k_dwt_row_tmp(s->w), sizeof *T);
+    if (!T) atomic_store(&s->rc, TD_E_NOMEM);
+    size_t p = 0;
+    for (;;) {
+        size_t i = atomic_fetch_add(&s->next, 1);
+        if (i >= s->nitems) break;
+        while (i >= s->ph[p + 1].start) p++;
+        strip_wait(s, s->ph[p].pre[0]);
+        strip_wait(s, s->ph[p].pre[1]);
+        if (atomic_load(&s->rc) == TD_OK) {
+            int rc = strip_item(s, &s->ph[p], i - s->ph[p].start, &t1, T);
+            if (rc != TD_OK) atomic_store(&s->rc, rc);
+        }
+        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count) {
+            pthread_mutex_lock(&s->mutex); /* the phase is complete: wake its waiters */
+            pthread_cond_broadcast(&s->cond);
+            pthread_mutex_unlock(&s->mutex);
+        }
+    }
+    free(T);
+    pool_put_t1(t1);
+}
+
+/* Where in the output buffer out (need bytes) the LL bands of tile t (s planned) can lie, LL
+ * row i of every component side by side (R = ncomps snx 4 bytes) at base + i R, SIZE_MAX:
+ * nowhere.  The output rows are written only after the strips' HOR_SR has copied the LL rows
+ * under them: the output rows [0, yk[k + 1]) (those of strips 0..k) may lie over the LL rows
+ * [0, l0[k + 1]) only.  With the LL bands at the end of the buffer that holds for every
+ * container (the output rows before strip k's are about twice as many as its LL rows, and
+ * the LL bands take at most half the buffer: 8-bit samples all of it from 0, 16-bit the
+ * second half).  Single-tile images, the tile filling the output, components interleaved (or
+ * one). */
+static size_t strip_host(const strip_job *s, const td_j2kdec *d, const j2k_tile *t, uint32_t reduce,
+                         uint8_t *out, size_t need, uint32_t bps, const uint32_t *dims, int planar)
+{
+    uint32_t nc = s->ncomps;
+    if (d->ntiles != 1 || !out || ((uintptr_t)out & (HOST_ALIGN - 1)) || (planar && nc > 1) ||
+        strip_force() == 2)
+        return SIZE_MAX;
+    uint64_t orow = (uint64_t)s->w * nc * bps, lrow = (uint64_t)s->snx * nc * 4;
+    for (uint32_t c = 0; c < nc; c++) {
+        out_place pl = place(d, t, c, reduce, out, 0, dims[2 * c], dims[2 * c + 1], bps, nc, c);
+        if (pl.o != out + (size_t)c * bps || pl.xn != s->w || pl.yn != s->h || pl.row_bytes != orow)
+            return SIZE_MAX;
+    }
+    if (lrow == 0 || lrow * s->sny > need) return SIZE_MAX;
+    uint64_t base = (need - lrow * s->sny) & ~(uint64_t)(HOST_ALIGN - 1);
+    for (uint32_t k = 0; k < s->nstrips; k++) {
+        uint64_t end = s->yk[k + 1] * orow; /* output bytes [0, end) written */
+        if (end > base && s->l0[k + 1] < s->sny && (end - 1 - base) / lrow >= s->l0[k + 1])
+            return SIZE_MAX;
+    }
+    return (size_t)base;
+}
+
+/* The code-blocks, inverse DWT and output of tile t by strips (s planned by strip_plan). */
+static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, uint32_t reduce,
+                        uint8_t *out, size_t need, size_t llbase, const size_t *plane,
+                        const uint32_t *dims, uint32_t bps, int planar, uint32_t threads,
+                        td_error *err)
+{
+    uint32_t nc = s->ncomps, w = s->w, h = s->h, ti = t->index;
+    uint32_t dres = t->comps[0].dres;
+    int rc = TD_OK;
+    int host = llbase != SIZE_MAX;
+    size_t *llsize = calloc(nc, sizeof *llsize), sbsize = 0;
+    s->ll = calloc(nc, sizeof *s->ll);
+    uint32_t *lower = malloc((t->ncblks + 1) * sizeof *lower);
+    if (!llsize || !s->ll || !lower) {
+        rc = td_fail(err, TD_E_NOMEM, -1, "tile %u strips", ti);
+        goto done;
+    }
+    /* the levels below: their code-blocks and transform into the LL buffers, each a
+     * tile-component of dres - 1 resolutions */
+    size_t nlower = 0;
+    for (size_t i = 0; i < t->ncblks; i++)
+        if (t->cblks[i].decode && t->cblks[i].res < dres - 1) lower[nlower++] = (uint32_t)i;
+    s->llstride = host ? (size_t)nc * s->snx : s->snx;
+    for (uint32_t c = 0; c < nc; c++) {
+        j2k_tilecomp *tc = &t->comps[c];
+        if (host) {
+            s->ll[c] = (int32_t *)(void *)(out + llbase) + (size_t)c * s->snx;
+            tc->host = s->ll[c];
+            tc->hrows = s->sny;
+            tc->hstride = s->llstride;
+        } else {
+            size_t n = (size_t)s->snx * s->sny + 1; /* (+ 1: as the whole-tile buffers) */
+            if (!(s->ll[c] = pool_get(n * sizeof(int32_t), &llsize[c]))) {
+                rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u LL band", ti, c);
+                goto done;
+            }
+            s->ll[c][n - 1] = 0;
+            tc->data = s->ll[c];
+        }
+        tc->dres = dres - 1;
+        tc->w = s->snx;
+        tc->h = s->sny;
+    }
+    rc = decode_blocks(d, t, threads, lower, nlower);
+    if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
+    if (rc == TD_OK && (rc = j2k_dwt_decode_tile(t->comps, nc, threads, NULL)) != TD_OK)
+        td_fail(err, rc, -1, "tile %u: inverse DWT", ti);
+    for (uint32_t c = 0; c < nc; c++) {
+        j2k_tilecomp *tc = &t->comps[c];
+        tc->dres = dres;
+        tc->w = w;
+        tc->h = h;
+        tc->data = NULL;
+        tc->host = NULL;
+        tc->hrows = 0;
+    }
+    if (rc != TD_OK) goto done;
+    /* the strip buffers and the row tables */
+    size_t rowsn = 2 * (size_t)s->G * s->nb + 2 * (size_t)s->maxlive, n;
+    if (td_mul_overflow(rowsn, (size_t)w, &n) || td_add_overflow(n, 16, &s->cstride) ||
+        td_mul_overflow(s->cstride, (size_t)nc * sizeof(int32_t), &n)) {
+        rc = td_fail(err, TD_E_LIMIT, -1, "tile %u strips too large", ti);
+        goto done;
+    }
+    s->sbuf = pool_get(n, &sbsize);
+    s->rowtab = malloc((size_t)nc * h * sizeof *s->rowtab);
+    if (!s->sbuf || !s->rowtab) {
+        rc = td_fail(err, TD_E_NOMEM, -1, "tile %u strips", ti);
+        goto done;
+    }
+    for (uint32_t c = 0; c < nc; c++) memset(s->sbuf + c * s->cstride + rowsn * w, 0, 16 * sizeof(int32_t));
+    for (size_t y = 0; y < (size_t)nc * h; y++) s->rowtab[y] = s->sbuf;
+    store_ctx sc;
+    rc = store_prepare(&sc, d, t, mct, reduce, out, plane, dims, bps, planar);
+    if (rc == TD_OK) {
+        sc.rowtab = s->rowtab;
+        sc.rowtab_h = h;
+        s->sc = &sc;
+        strip_phases(s);
+        atomic_init(&s->next, 0);
+        atomic_init(&s->rc, TD_OK);
+        pthread_mutex_init(&s->mutex, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        /* below ~64K samples a thread costs more than it saves */
+        size_t samples = (size_t)w * h * nc;
+        if (threads > 1 && samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
+        td_parallel_run(threads, strip_worker, s);
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->mutex);
+        rc = atomic_load(&s->rc);
+        if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding or output failed", ti);
+    } else {
+        td_fail(err, rc, -1, "tile %u: output", ti);
+    }
+    store_free(&sc);
+done:
+    if (rc != TD_OK && host) memset(out, 0, need); /* no coefficients left in the caller's buffer */
+    for (uint32_t c = 0; s->ll && !host && c < nc; c++) pool_put(s->ll[c], llsize[c]);
+    pool_put(s->sbuf, sbsize);
+    s->sbuf = NULL;
+    free(s->ll);
+    s->ll = NULL;
+    free(llsize);
+    free(lower);
+    return rc;
+}
+
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
                      td_error *err)
 {
@@ -921,10 +1485,29 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             const j2k_res *rs = &tc->res[tc->dres - 1];
             tc->w = (uint32_t)(rs->x1 - rs->x0);
             tc->h = (uint32_t)(rs->y1 - rs->y0);
-            if (c == 0 && (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
-                tc->host = out;
-                tc->hrows = hosted;
-            }
+        }
+        /* strips with the LL bands in the output, else the rows hosted of a single-component
+         * image, else strips with an LL buffer, else the whole tile */
+        strip_job sj;
+        memset(&sj, 0, sizeof sj);
+        int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, opt->threads, bps);
+        size_t llbase = strips ? strip_host(&sj, d, &t, opt->reduce, out, need, bps, dims, planar) : SIZE_MAX;
+        if (rc == TD_OK && llbase == SIZE_MAX &&
+            (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
+            strips = 0;
+            t.comps[0].host = out;
+            t.comps[0].hrows = hosted;
+            t.comps[0].hstride = t.comps[0].w;
+        }
+        if (strips) {
+            int mct = tcp.mct && d->ncomps >= 3;
+            rc = strip_decode(&sj, d, &t, mct, opt->reduce, out, need, llbase, plane, dims, bps,
+                              planar, opt->threads, err);
+            j2k_tile_free_tier2(&t);
+        }
+        strip_free(&sj);
+        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK && !strips; c++) {
+            j2k_tilecomp *tc = &t.comps[c];
             /* uninitialised: the code-blocks write every sample (decode_cblk); the one element
              * past the end is zeroed */
             size_t n;
@@ -936,20 +1519,20 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
             else
                 ((int32_t *)tc->data)[(size_t)tc->w * (tc->h - tc->hrows)] = 0;
         }
-        if (rc == TD_OK) {
-            rc = decode_blocks(d, &t, opt->threads);
+        if (rc == TD_OK && !strips) {
+            rc = decode_blocks(d, &t, opt->threads, NULL, t.ncblks);
             if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
         }
         j2k_tile_free_tier2(&t); /* the partition and packet data are done with */
         int mct = 0;
-        if (rc == TD_OK && tcp.mct && d->ncomps >= 3) {
+        if (rc == TD_OK && !strips && tcp.mct && d->ncomps >= 3) {
             j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
             if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
                 c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
                 rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
             mct = 1;
         }
-        if (rc == TD_OK) {
+        if (rc == TD_OK && !strips) {
             /* the inverse DWT of every component, then the output stage, by one team */
             store_ctx sc;
             rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);

@@ -283,11 +283,18 @@ static inline void prefetch_row(const void *row, uint32_t n)
 #define HROW(j) (rows[2 * (size_t)(j) + 1 - cas] + x0)
 #define FROW(p) ((float *)(void *)(p))
 
-static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
-                       uint32_t sn, uint32_t dn, uint32_t cas)
+/* The sweep's steps t in [t0, t1) (all of them: [0, ver_steps(...))), so that a sweep can stop
+ * after the rows that exist and go on when more have arrived (decode.c's strips). */
+static inline uint32_t ver_steps(int rev, uint32_t sn, uint32_t dn, uint32_t cas)
 {
-    uint32_t tend = sn - 1 + cas > dn ? sn - 1 + cas : dn;
-    for (uint32_t t = 0; t <= tend; t++) {
+    if (rev) return (sn - 1 + cas > dn ? sn - 1 + cas : dn) + 1;
+    return (sn + cas > dn + 1 ? sn + cas : dn + 1) + 1;
+}
+
+static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
+                       uint32_t sn, uint32_t dn, uint32_t cas, uint32_t t0, uint32_t t1)
+{
+    for (uint32_t t = t0; t < t1; t++) {
         int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
         if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
         if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
@@ -299,11 +306,10 @@ static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uin
 }
 
 static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uint32_t nw,
-                       uint32_t sn, uint32_t dn, uint32_t cas)
+                       uint32_t sn, uint32_t dn, uint32_t cas, uint32_t t0, uint32_t t1)
 {
     static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
-    uint32_t tend = sn + cas > dn + 1 ? sn + cas : dn + 1;
-    for (uint32_t t = 0; t <= tend; t++) {
+    for (uint32_t t = t0; t < t1; t++) {
         if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
         if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
         if (t < sn) op->scale97r(FROW(LROW(t)), nw, KAPPA);
@@ -333,8 +339,37 @@ static void ver(const dwt_ops *op, int rev, int32_t *const *rows, uint32_t x0, u
             for (uint32_t k = 0; k < nw; k++) d[k] /= 2;
         return;
     }
-    if (rev) ver_lift53(op, rows, x0, nw, sn, n - sn, cas);
-    else ver_lift97(op, rows, x0, nw, sn, n - sn, cas);
+    uint32_t t1 = ver_steps(rev, sn, n - sn, cas);
+    if (rev) ver_lift53(op, rows, x0, nw, sn, n - sn, cas, 0, t1);
+    else ver_lift97(op, rows, x0, nw, sn, n - sn, cas, 0, t1);
+}
+
+/* ---- one level row by row (decode.c's strips) ---- */
+
+size_t j2k_dwt_row_tmp(uint32_t n)
+{
+    return (size_t)n + 4 + 2 * STRIP;
+}
+
+void j2k_dwt_hor_row(int rev, int32_t *row, int32_t *T, uint32_t n, uint32_t sn, uint32_t cas)
+{
+    const dwt_ops *op = dwt_pick_ops();
+    hor_in(op, rev, row, T, n, sn, cas);
+    hor_out(op, rev, row, T, n, sn, cas);
+}
+
+uint32_t j2k_dwt_ver_steps(int rev, uint32_t n, uint32_t sn, uint32_t cas)
+{
+    return n < 2 ? 0 : ver_steps(rev, sn, n - sn, cas);
+}
+
+void j2k_dwt_ver_part(int rev, int32_t *const *rows, uint32_t x0, uint32_t nw, uint32_t n,
+                      uint32_t sn, uint32_t cas, uint32_t t0, uint32_t t1)
+{
+    const dwt_ops *op = dwt_pick_ops();
+    if (n < 2 || sn == 0 || sn >= n) return; /* (the strip path needs both bands) */
+    if (rev) ver_lift53(op, rows, x0, nw, sn, n - sn, cas, t0, t1);
+    else ver_lift97(op, rows, x0, nw, sn, n - sn, cas, t0, t1);
 }
 
 /* The interleave of VER_SR's input (2D_INTERLEAVE, F.3.3) is a permutation of the rows: at

@@ -187,7 +187,9 @@ typedef struct j2k_tilecomp {
                                * float (9-7), w x h, row stride w; rows [0, hrows) at host
                                * instead, rows [hrows, h) at data (see j2k_row) */
     void *host;               /* hrows > 0: the caller's output buffer (decode.c) */
-    uint32_t hrows;           /* rows hosted: 0, or the low-pass rows of level dres - 1 */
+    uint32_t hrows;           /* rows hosted: 0, or the low-pass rows of level dres - 1 (or
+                               * all rows: the LL band of decode.c's strips) */
+    size_t hstride;           /* hosted rows: samples from one to the next (>= w) */
     uint32_t w, h;            /* decoded width / height (resolution dres - 1) */
     const j2k_tccp *tccp;
 } j2k_tilecomp;
@@ -195,11 +197,12 @@ typedef struct j2k_tilecomp {
 /* Row y of a tile-component's coefficients (int32_t or float, w of them).  A single-component
  * image may keep its first hrows rows in the output buffer, where the output stage converts
  * them in place (decode.c); they are the low-pass rows of the highest decoded level, so no
- * code-block straddles the two parts and a block's rows are w apart in either.  Per row, never
+ * code-block straddles the two parts and a block's rows are w apart in either (hstride = w;
+ * the LL band of decode.c's strips may be hosted with all its rows hstride apart).  Per row, never
  * per sample: the hot loops take the pointer and run along the row. */
 static inline int32_t *j2k_row(const j2k_tilecomp *tc, size_t y)
 {
-    return y < tc->hrows ? (int32_t *)tc->host + y * tc->w
+    return y < tc->hrows ? (int32_t *)tc->host + y * tc->hstride
                          : (int32_t *)tc->data + (y - tc->hrows) * tc->w;
 }
 
@@ -293,6 +296,19 @@ typedef struct j2k_dwt_then {
  * threads. */
 int j2k_dwt_decode_tile(j2k_tilecomp *tcs, uint32_t ncomps, uint32_t threads,
                         const j2k_dwt_then *then);
+
+/* One level of VER_SR / HOR_SR row by row, for a level synthesised strip by strip (decode.c).
+ * j2k_dwt_hor_row: HOR_SR of one row of n samples in place (low-pass first: sn of them, parity
+ * cas); T holds j2k_dwt_row_tmp(n) samples, zeroed before its first use.  j2k_dwt_ver_part: the
+ * steps [t0, t1) of VER_SR's sweep over the n rows rows[] (columns [x0, x0 + nw)), out of
+ * j2k_dwt_ver_steps(rev, n, sn, cas) (n >= 2, 0 < sn < n).  Step t reads at most the low-pass
+ * row min(t, sn - 1) and the high-pass row min(t, dn - 1); after steps [0, t) every row
+ * y < 2t - 6 is final and is not read again (all rows after the last step). */
+size_t j2k_dwt_row_tmp(uint32_t n);
+void j2k_dwt_hor_row(int rev, int32_t *row, int32_t *T, uint32_t n, uint32_t sn, uint32_t cas);
+uint32_t j2k_dwt_ver_steps(int rev, uint32_t n, uint32_t sn, uint32_t cas);
+void j2k_dwt_ver_part(int rev, int32_t *const *rows, uint32_t x0, uint32_t nw, uint32_t n,
+                      uint32_t sn, uint32_t cas, uint32_t t0, uint32_t t1);
 
 /* ---- mct.c ---- */
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
