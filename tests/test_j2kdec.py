@@ -26,6 +26,7 @@ import pytest
 import turbodicom
 
 from conftest import bit_flips, corpus_params, corpus_rows, truncations
+from j2k_conformance import CONFORMANCE
 
 _j2kdec = pytest.importorskip("turbodicom._j2kdec", reason="this build has no _j2kdec")
 _j2k = pytest.importorskip("turbodicom._j2k", reason="OpenJPEG (_j2k) is the oracle")
@@ -369,7 +370,7 @@ def test_components_of_different_size_come_back_as_a_list():
     stream = opj(image((40, 48, 3), 8, False, seed=3), 8, False, "-mct", "0")
     # opj_compress cannot subsample raw input; the conformance codestream p0_06 has four
     # components of three sizes
-    conf = Path(os.environ.get("TURBODICOM_J2K_CONFORMANCE", "/work/shared/j2k/conformance"))
+    conf = CONFORMANCE
     if not (conf / "p0_06.j2k").is_file():
         pytest.skip("conformance codestream p0_06 (subsampled components) not present")
     from turbodicom import j2k
