@@ -55,7 +55,7 @@ static int skip_item_dataset(const walker *parent, size_t pos, int depth, size_t
                              td_error *err)
 {
     walker w = *parent;
-    element el;
+    element el = {0}; /* set by read_element; {0} for gcc -Wmaybe-uninitialized */
     int rc;
     detect_vr_style(&w, pos);
     for (;;) {
@@ -153,7 +153,7 @@ int td_parse_dataset(const uint8_t *buf, size_t len, size_t offset, int encoding
                      td_image_info *info, td_error *err)
 {
     walker w = {buf, len, encoding == TD_ENC_EXPLICIT_BE, encoding != TD_ENC_IMPLICIT_LE};
-    element el;
+    element el = {0}; /* set by read_element; {0} for gcc -Wmaybe-uninitialized */
     size_t pos = offset;
     int rc;
 

@@ -297,7 +297,7 @@ static int skip_sequence(scan *sc, style st, uint64_t pos, int depth, uint64_t *
  * (PS3.5 7.5.2). */
 static int skip_item_dataset(scan *sc, style st, uint64_t pos, int depth, uint64_t *end)
 {
-    td_walk_element el;
+    td_walk_element el = {0}; /* set by need_header; {0} for gcc -Wmaybe-uninitialized */
     int rc;
     st = detect_style(sc, st, pos);
     for (;;) {

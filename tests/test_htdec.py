@@ -108,10 +108,28 @@ IRREVERSIBLE_TOLERANCE = 3
 OPENJPH_CASES = {
     "plain": {},
     "tiles": {"tile": (64, 48)},
-    "one_resolution": {"resolutions": 1},
-    "eight_resolutions": {"resolutions": 8},
+    "one_level": {"levels": 1},
+    "seven_levels": {"levels": 7},  # LL 2 x 2 (imagecodecs 2026.11.11 writes at most 7 here)
     "tlm_tileparts": {"tile": (32, 32), "tlm": True, "tilepart": 1},  # a tile-part per level
 }
+
+
+def _htj2k_encode(imagecodecs, src: np.ndarray, *, levels: int | None = None, **kw) -> bytes:
+    """``imagecodecs.htj2k_encode`` writing `levels` wavelet decomposition levels.
+
+    Its ``resolutions`` argument changed meaning: imagecodecs 2026.3.6 (OpenJPH 0.26.3) writes
+    that many decomposition levels, 2026.11.11 (OpenJPH 0.33.0) that many resolutions, one
+    level fewer, and no more than log2 of the image's shorter side.  The level count is read
+    back from the COD segment (SPcod's first byte, T.800 A.6.1), so the stream has `levels`
+    levels with either version."""
+    if levels is None:
+        return imagecodecs.htj2k_encode(src, **kw)
+    for resolutions in (levels, levels + 1):
+        stream = imagecodecs.htj2k_encode(src, resolutions=resolutions, **kw)
+        written = stream[stream.index(b"\xff\x52") + 9]
+        if written == levels:
+            return stream
+    pytest.fail(f"imagecodecs.htj2k_encode wrote {written} decomposition levels, not {levels}")
 
 
 @pytest.mark.parametrize("case", sorted(OPENJPH_CASES))
@@ -126,7 +144,7 @@ def test_openjph_streams(case, bits, signed, comps, reversible):
     kw = dict(OPENJPH_CASES[case])
     if comps == 3 and not signed:
         kw["rgb"] = True  # the reversible / irreversible colour transform
-    stream = imagecodecs.htj2k_encode(src, reversible=reversible, **kw)
+    stream = _htj2k_encode(imagecodecs, src, reversible=reversible, **kw)
     theirs = imagecodecs.htj2k_decode(stream)
     ours = j2k.decode(stream, threads=1)
     assert ours.shape == theirs.shape
@@ -236,7 +254,7 @@ def test_damaged_cleanup_segment_is_a_decode_error():
     imagecodecs = pytest.importorskip("imagecodecs")
     src = np.zeros((8, 8), np.uint8)
     src[2, 3] = 200
-    stream = bytearray(imagecodecs.htj2k_encode(src, reversible=True, resolutions=1))
+    stream = bytearray(_htj2k_encode(imagecodecs, src, reversible=True, levels=1))
     assert np.array_equal(j2k.decode(bytes(stream)), src)
     eoc = bytes(stream).rindex(b"\xff\xd9")
     stream[eoc - 1] = 0xFF  # Scup's high byte (of the last block, HH): larger than the segment
@@ -256,7 +274,7 @@ def test_cut_stream_decodes_the_other_blocks():
     a ``DecodeError``."""
     imagecodecs = pytest.importorskip("imagecodecs")
     src = np.random.default_rng(5).integers(0, 1 << 12, (128, 128)).astype(np.uint16)
-    stream = imagecodecs.htj2k_encode(src, reversible=True, resolutions=1, tile=(64, 64))
+    stream = _htj2k_encode(imagecodecs, src, reversible=True, levels=1, tile=(64, 64))
     assert np.array_equal(j2k.decode(stream, threads=1), src)
     sots = [i for i in range(len(stream) - 1) if stream[i:i + 2] == b"\xff\x90"]
     assert len(sots) == 4
@@ -689,7 +707,7 @@ def test_mixed_mode_ht_and_ebcot_side_by_side(modesw, lead, tmp_path):
     path = tmp_path / "a.j2k"
     kw = {"modesw": modesw} if modesw else {}
     glymur.Jp2k(str(path), data=src, cbsize=(64, 64), numres=4, **kw)
-    ht = imagecodecs.htj2k_encode(src, reversible=True, resolutions=3)  # 64 x 64 blocks
+    ht = _htj2k_encode(imagecodecs, src, reversible=True, levels=3)  # 64 x 64 blocks
     assert np.array_equal(j2k.decode(ht, threads=1), src)
     stream, multi, leads = _relayer(path.read_bytes(), lead=lead, ht=ht)
     assert (multi > 0) == bool(modesw & 5) and (leads > 0) == lead

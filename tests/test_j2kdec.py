@@ -26,6 +26,7 @@ import pytest
 import turbodicom
 
 from conftest import bit_flips, corpus_params, corpus_rows, truncations
+from j2k_conformance import CONFORMANCE
 
 _j2kdec = pytest.importorskip("turbodicom._j2kdec", reason="this build has no _j2kdec")
 _j2k = pytest.importorskip("turbodicom._j2k", reason="OpenJPEG (_j2k) is the oracle")
@@ -263,6 +264,20 @@ def _fused_vs_general(stream: bytes, rows: int, cols: int, bits: int, signed: bo
     return want
 
 
+def _rgb_stream(ic, img: np.ndarray, bits: int, signed: bool, mct: bool, lossy: bool) -> bytes:
+    """Three components by imagecodecs (lossy: 9/7 at level 30), with the colour transform
+    when `mct`.  imagecodecs 2026.11.11 leaves signed samples untransformed whatever
+    ``mct`` says (the COD segment's MCT byte is 0; 2026.3.6 set it); opj_compress then encodes
+    the same image with the transform, as asked."""
+    kw = dict(reversible=False, level=30) if lossy else dict(level=0)
+    stream = ic.jpeg2k_encode(img, codecformat="j2k", bitspersample=bits, mct=mct, **kw)
+    if mct and stream[stream.index(b"\xff\x52") + 8] == 0:  # SGcod's MCT byte (T.800 A.6.1)
+        stream = opj(img, bits, signed, "-n", "1", "-mct", "1",
+                     *(("-I", "-q", "30") if lossy else ()))
+        assert stream[stream.index(b"\xff\x52") + 8] == 1
+    return stream
+
+
 @pytest.mark.parametrize("cols", [1, 2, 7, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 100])
 @pytest.mark.parametrize("bits,signed", [(8, False), (8, True), (12, False), (12, True),
                                          (16, False), (6, False)])
@@ -274,12 +289,11 @@ def test_fused_rgb_widths(cols, bits, signed):
     if signed:
         top, lo = top - (1 << (bits - 1)), -(1 << (bits - 1))
     for mct in (True, False):
-        lossless = ic.jpeg2k_encode(img, codecformat="j2k", bitspersample=bits, mct=mct, level=0)
+        lossless = _rgb_stream(ic, img, bits, signed, mct, lossy=False)
         got = _fused_vs_general(lossless, rows, cols, bits, signed)
         assert np.array_equal(got, img), f"lossless mct={mct}"
         assert_same(lossless, f"lossless {bits} bits signed={signed} mct={mct}")
-        lossy = ic.jpeg2k_encode(img, codecformat="j2k", bitspersample=bits, mct=mct,
-                                 reversible=False, level=30)
+        lossy = _rgb_stream(ic, img, bits, signed, mct, lossy=True)
         got = _fused_vs_general(lossy, rows, cols, bits, signed)
         if cols >= 16 and mct:   # the reconstruction overshoots and is clipped at both ends
             assert got.min() == lo and got.max() == top
@@ -356,7 +370,7 @@ def test_components_of_different_size_come_back_as_a_list():
     stream = opj(image((40, 48, 3), 8, False, seed=3), 8, False, "-mct", "0")
     # opj_compress cannot subsample raw input; the conformance codestream p0_06 has four
     # components of three sizes
-    conf = Path(os.environ.get("TURBODICOM_J2K_CONFORMANCE", "/work/shared/j2k/conformance"))
+    conf = CONFORMANCE
     if not (conf / "p0_06.j2k").is_file():
         pytest.skip("conformance codestream p0_06 (subsampled components) not present")
     from turbodicom import j2k
