@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "j2k_internal.h"
+#include "td_threads.h"
 
 #define ALPHA (-1.586134342059924f)
 #define BETA (-0.052980118572961f)
@@ -652,9 +653,8 @@ static void dwt_wait(dwt_queue *q, atomic_size_t *counter, size_t target)
     pthread_mutex_unlock(&q->mutex);
 }
 
-static void *dwt_worker(void *arg)
+static void dwt_worker(dwt_job *j)
 {
-    dwt_job *j = arg;
     dwt_queue *q = j->q;
     size_t total = q->ndwt + (q->then ? q->then->nitems : 0);
     uint32_t g = 0;
@@ -678,7 +678,26 @@ static void *dwt_worker(void *arg)
             pthread_mutex_unlock(&q->mutex);
         }
     }
-    return NULL;
+}
+
+/* The members of a team on the decoder's threads (td_parallel_run): each takes the next
+ * slot and its scratch rows.  Helpers may join late or not at all: items go in order and an
+ * item waits only for earlier ones, so whoever runs finishes the queue. */
+typedef struct dwt_team_run {
+    dwt_queue *q;
+    int32_t *tmp;
+    size_t per;
+    uint32_t threads;
+    atomic_uint slot;
+} dwt_team_run;
+
+static void dwt_team_member(void *arg)
+{
+    dwt_team_run *tr = arg;
+    uint32_t slot = atomic_fetch_add(&tr->slot, 1);
+    if (slot >= tr->threads) return;
+    dwt_job j = {tr->q, slot, tr->tmp + slot * tr->per};
+    dwt_worker(&j);
 }
 
 /* One queue over components [0, n) (passes within DWT_TEAM_PASSES) and `then`. */
@@ -710,16 +729,9 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     }
     pthread_mutex_init(&q->mutex, NULL);
     pthread_cond_init(&q->cond, NULL);
-    dwt_job jobs[J2K_DWT_MAX_THREADS];
-    pthread_t th[J2K_DWT_MAX_THREADS];
-    uint32_t started = 0;
-    for (uint32_t i = 0; i < threads; i++) jobs[i] = (dwt_job){q, i, tmp + i * per};
-    for (uint32_t i = 1; i < threads; i++) {
-        if (pthread_create(&th[i], NULL, dwt_worker, &jobs[i]) != 0) break;
-        started = i;
-    }
-    dwt_worker(&jobs[0]);
-    for (uint32_t i = 1; i <= started; i++) pthread_join(th[i], NULL);
+    dwt_team_run tr = {q, tmp, per, threads};
+    atomic_init(&tr.slot, 0);
+    td_parallel_run(threads, dwt_team_member, &tr);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->mutex);
     dwt_queue_free(q);
