@@ -1254,17 +1254,10 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
     }
 }
 
-/* Until phase q (UINT32_MAX: none) is complete: briefly spinning, then sleeping. */
+/* Until phase q (UINT32_MAX: none) is complete. */
 static void strip_wait(strip_job *s, uint32_t q)
 {
-    if (q == UINT32_MAX) return;
-    atomic_size_t *done = &s->pdone[q];
-    size_t target = s->ph[q].count;
-    for (int spin = 0; spin < 4096 && atomic_load(done) < target; spin++) {}
-    if (atomic_load(done) >= target) return;
-    pthread_mutex_lock(&s->mutex);
-    while (atomic_load(done) < target) pthread_cond_wait(&s->cond, &s->mutex);
-    pthread_mutex_unlock(&s->mutex);
+    if (q != UINT32_MAX) j2k_wait_count(&s->pdone[q], s->ph[q].count, &s->mutex, &s->cond);
 }
 
 static void strip_worker(void *arg)
@@ -1284,11 +1277,8 @@ static void strip_worker(void *arg)
             int rc = strip_item(s, &s->ph[p], i - s->ph[p].start, &t1, T);
             if (rc != TD_OK) atomic_store(&s->rc, rc);
         }
-        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count) {
-            pthread_mutex_lock(&s->mutex); /* the phase is complete: wake its waiters */
-            pthread_cond_broadcast(&s->cond);
-            pthread_mutex_unlock(&s->mutex);
-        }
+        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count)
+            j2k_wake_all(&s->mutex, &s->cond); /* the phase is complete: wake its waiters */
     }
     free(T);
     pool_put_t1(t1);

@@ -643,14 +643,27 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     ver(op, rev, rows, x0, x1 - x0, rh, sny, casy);
 }
 
-/* Until *counter >= target: briefly spinning, then sleeping. */
-static void dwt_wait(dwt_queue *q, atomic_size_t *counter, size_t target)
+void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mutex,
+                    pthread_cond_t *cond)
 {
     for (int spin = 0; spin < 4096 && atomic_load(counter) < target; spin++) {}
     if (atomic_load(counter) >= target) return;
-    pthread_mutex_lock(&q->mutex);
-    while (atomic_load(counter) < target) pthread_cond_wait(&q->cond, &q->mutex);
-    pthread_mutex_unlock(&q->mutex);
+    pthread_mutex_lock(mutex);
+    while (atomic_load(counter) < target) pthread_cond_wait(cond, mutex);
+    pthread_mutex_unlock(mutex);
+}
+
+void j2k_wake_all(pthread_mutex_t *mutex, pthread_cond_t *cond)
+{
+    pthread_mutex_lock(mutex);
+    pthread_cond_broadcast(cond);
+    pthread_mutex_unlock(mutex);
+}
+
+/* Until *counter >= target. */
+static void dwt_wait(dwt_queue *q, atomic_size_t *counter, size_t target)
+{
+    j2k_wait_count(counter, target, &q->mutex, &q->cond);
 }
 
 static void dwt_worker(dwt_job *j)
@@ -672,11 +685,8 @@ static void dwt_worker(dwt_job *j)
         dwt_wait(q, done, ps->prereq);
         dwt_item(q, j->tmp, ps, i - ps->start);
         atomic_fetch_add(&q->all_done, 1);
-        if (atomic_fetch_add(done, 1) + 1 == ps->prereq + ps->count) {
-            pthread_mutex_lock(&q->mutex);   /* the pass is complete: wake its waiters */
-            pthread_cond_broadcast(&q->cond);
-            pthread_mutex_unlock(&q->mutex);
-        }
+        if (atomic_fetch_add(done, 1) + 1 == ps->prereq + ps->count)
+            j2k_wake_all(&q->mutex, &q->cond); /* the pass is complete: wake its waiters */
     }
 }
 

@@ -12,6 +12,8 @@
 #ifndef TD_J2K_INTERNAL_H
 #define TD_J2K_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -309,6 +311,13 @@ void j2k_dwt_hor_row(int rev, int32_t *row, int32_t *T, uint32_t n, uint32_t sn,
 uint32_t j2k_dwt_ver_steps(int rev, uint32_t n, uint32_t sn, uint32_t cas);
 void j2k_dwt_ver_part(int rev, int32_t *const *rows, uint32_t x0, uint32_t nw, uint32_t n,
                       uint32_t sn, uint32_t cas, uint32_t t0, uint32_t t1);
+
+/* Work queues' counters (the DWT team, the strip path): j2k_wait_count waits until *counter
+ * >= target, briefly spinning, then sleeping on cond; j2k_wake_all wakes cond's sleepers once
+ * a counter has reached a target some may wait for. */
+void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mutex,
+                    pthread_cond_t *cond);
+void j2k_wake_all(pthread_mutex_t *mutex, pthread_cond_t *cond);
 
 /* ---- mct.c ---- */
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
