@@ -332,13 +332,12 @@ static int32_t *cblk_origin(const j2k_tilecomp *tc, const j2k_cblk *cb)
 
 /* A code-block with no data (not included in the layers read, or its packets cut off): zeros
  * in its place in the tile-component, which is not cleared beforehand. */
-static int zero_cblk(const j2k_tile *t, const j2k_cblk *cb)
+/* Code-block cb without data: zeros at dst, rows stride samples apart (0.0f is all zero bits
+ * too). */
+static int zero_cblk(const j2k_cblk *cb, int32_t *dst, size_t stride)
 {
-    const j2k_tilecomp *tc = &t->comps[cb->comp];
     uint32_t w = (uint32_t)(cb->x1 - cb->x0), h = (uint32_t)(cb->y1 - cb->y0);
-    int32_t *dst = cblk_origin(tc, cb); /* 0.0f is all zero bits too */
-    if (!dst) return TD_E_CORRUPT;
-    for (uint32_t j = 0; j < h; j++, dst += tc->w) memset(dst, 0, (size_t)w * sizeof *dst);
+    for (uint32_t j = 0; j < h; j++, dst += stride) memset(dst, 0, (size_t)w * sizeof *dst);
     return TD_OK;
 }
 
@@ -353,15 +352,10 @@ static int decode_cblk(j2k_t1 *t1, const j2k_tile *t, const j2k_cblk *cb)
 {
     if (!cb->decode) return TD_OK; /* a resolution discarded by `reduce` */
     const j2k_tilecomp *tc = &t->comps[cb->comp];
-    size_t stride = tc->hrows ? tc->hstride : tc->w;
-    if (cb->first == NONE && stride == tc->w) return zero_cblk(t, cb);
+    size_t stride = tc->hrows ? tc->hstride : tc->w; /* (a hosted LL band: hstride) */
     int32_t *origin = cblk_origin(tc, cb);
     if (!origin) return TD_E_CORRUPT;
-    if (cb->first == NONE) { /* (a hosted LL band, rows hstride apart) */
-        uint32_t bw = (uint32_t)(cb->x1 - cb->x0), bh = (uint32_t)(cb->y1 - cb->y0);
-        for (uint32_t j = 0; j < bh; j++) memset(origin + j * stride, 0, (size_t)bw * sizeof *origin);
-        return TD_OK;
-    }
+    if (cb->first == NONE) return zero_cblk(cb, origin, stride);
     return decode_cblk_at(t1, t, cb, origin, stride);
 }
 
@@ -1189,11 +1183,7 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
         uint32_t row = (uint32_t)(cb->y0 - bd->y0), col = (uint32_t)(cb->x0 - bd->x0);
         int32_t *o = bd->orient == 1 ? strip_lrow(s, cb->comp, k, row) : strip_hrow(s, cb->comp, k, row);
         o += col + (bd->orient & 1 ? s->snx : 0);
-        if (cb->first == NONE) { /* no data: zeros */
-            uint32_t bw = (uint32_t)(cb->x1 - cb->x0), bh = (uint32_t)(cb->y1 - cb->y0);
-            for (uint32_t j = 0; j < bh; j++) memset(o + (size_t)j * w, 0, (size_t)bw * sizeof *o);
-            return TD_OK;
-        }
+        if (cb->first == NONE) return zero_cblk(cb, o, w);
         if (!*t1 && !(*t1 = pool_get_t1())) return TD_E_NOMEM;
         return decode_cblk_at(*t1, s->t, cb, o, w);
     }
