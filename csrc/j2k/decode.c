@@ -914,12 +914,14 @@ static void store_hosted(void *arg, size_t item, uint32_t slot)
  * the next strip reuses the strip's buffer.  The rows are reached through a row table per
  * component, as the whole-tile transform reaches them.
  *
- * Work: the strips' phases (code-blocks, HOR_SR rows, VER_SR column ranges, output rows and
- * the carry) form one queue of items; a thread takes the next item and waits until every item
- * of the earlier phases is done. */
+ * Work: the levels below (their code-blocks, then their inverse DWT per component) and the
+ * strips' phases (code-blocks, HOR_SR rows, VER_SR column ranges, output rows and the carry)
+ * form one queue of items; a thread takes the next item and waits until every item of the
+ * phases it depends on is done.  The first strips' code-blocks need nothing, so they fill the
+ * time in which the last code-blocks of the levels below and their DWT run. */
 #define STRIP_MIN 16 /* band rows per strip at least (several code-block rows when shorter) */
 
-enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS };
+enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS, PH_LOW = PH_KINDS, PH_LDWT };
 
 typedef struct strip_phase {
     size_t start, count;  /* its items */
@@ -937,6 +939,10 @@ typedef struct strip_job {
     uint32_t *tk, *yk;    /* nstrips + 1: VER_SR steps done / rows out after strip k - 1 */
     uint32_t maxlive;     /* rows in the carry area at most */
     uint32_t *blk, *blk0; /* the code-blocks of strip k: blk[blk0[k] .. blk0[k + 1]) */
+    j2k_tile *lowt;       /* the tile as the levels below see it (its comps: copies, dres - 1
+                           * resolutions into the LL bands) */
+    const uint32_t *lower;/* their code-blocks (nlower) */
+    size_t nlower;
     int32_t **ll;         /* per component: the LL band, rows llstride apart */
     size_t llstride;
     int32_t *sbuf;        /* per component (cstride apart): G L rows, G H rows, 2 maxlive carry */
@@ -1097,8 +1103,8 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     /* a second strip buffer (threads overlap strips) when it costs at most half the tile's
      * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes) */
     s->nb = threads > 1 && nstrips > 2 && 16 * (uint64_t)G <= (uint64_t)h * bps ? 2 : 1;
-    s->ph = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->ph);
-    s->pdone = malloc(((size_t)PH_KINDS * nstrips + 1) * sizeof *s->pdone);
+    s->ph = malloc(((size_t)PH_KINDS * nstrips + 3) * sizeof *s->ph);
+    s->pdone = malloc(((size_t)PH_KINDS * nstrips + 3) * sizeof *s->pdone);
     s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
     if (!s->ph || !s->pdone || !s->decidx) return 0;
     return 1;
@@ -1115,51 +1121,50 @@ static void strip_free(strip_job *s)
     free(s->rowtab);
 }
 
-/* Items of every phase, once the output stage is known.  Strip k: its code-blocks (DEC) once
- * the output stage of strip k - nb has left its buffer; HOR_SR of its rows once they are
- * decoded and strip k - 1 is out (its carry moved the rows in flight); VER_SR once they are
- * synthesised; the output (and the carry) once VER_SR is done.  Queue order: DEC_0 ..
- * DEC_nb-1, then per strip k HOR_k, VER_k, OUT_k, DEC_k+nb, so that with two buffers the
- * threads decode the next strip's code-blocks while waiting on this one's steps. */
+/* Append a phase of count items to the queue; its index. */
+static uint32_t strip_add(strip_job *s, size_t *n, uint32_t kind, uint32_t k, size_t count,
+                          uint32_t pre0, uint32_t pre1)
+{
+    strip_phase *ph = &s->ph[s->nph];
+    *ph = (strip_phase){*n, count, k, kind, {pre0, pre1}};
+    atomic_init(&s->pdone[s->nph], 0);
+    *n += count;
+    return (uint32_t)s->nph++;
+}
+
+/* Items of every phase, once the output stage is known.  The levels below: their code-blocks
+ * (LOW), then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks
+ * (DEC) once the output stage of strip k - nb has left its buffer; HOR_SR of its rows once
+ * they are decoded and strip k - 1 is out (its carry moved the rows in flight; strip 0: once
+ * the LL bands are complete); VER_SR once they are synthesised; the output (and the carry)
+ * once VER_SR is done.  Queue order: LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k
+ * HOR_k, VER_k, OUT_k, DEC_k+nb, so that the threads decode strip code-blocks while waiting
+ * on the levels below and, with two buffers, the next strip's code-blocks while waiting on
+ * this one's steps. */
 static void strip_phases(strip_job *s)
 {
-    size_t n = 0, np = 0;
-    uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, prev_out = UINT32_MAX;
-    for (uint32_t k = 0; k < nst + nb; k++)
-        for (uint32_t q = 0; q < PH_KINDS; q++) {
-            /* HOR, VER, OUT of strip k - nb, then DEC of strip k */
-            uint32_t kind = (q + 1) % PH_KINDS, kk = kind == PH_DEC ? k : k - nb;
-            if (kind == PH_DEC ? k >= nst : k < nb) continue;
+    size_t n = 0;
+    uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, none = UINT32_MAX;
+    s->nph = 0;
+    uint32_t low = strip_add(s, &n, PH_LOW, 0, s->nlower, none, none), ldwt = none, prev_out = none;
+    for (uint32_t k = 0; k < nst + nb; k++) {
+        if (k >= nb) { /* HOR, VER, OUT of strip kk */
+            uint32_t kk = k - nb;
             uint32_t nr = (s->l0[kk + 1] - s->l0[kk]) + (s->h0[kk + 1] - s->h0[kk]);
-            strip_phase *ph = &s->ph[np];
-            size_t c;
-            ph->pre[0] = ph->pre[1] = UINT32_MAX;
-            if (kind == PH_HOR) {
-                c = ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per;
-                ph->pre[0] = s->decidx[kk];
-                ph->pre[1] = prev_out;
-            } else if (kind == PH_VER) {
-                c = s->tk[kk + 1] > s->tk[kk] ? (size_t)s->ver_n * s->ncomps : 0;
-                ph->pre[0] = (uint32_t)np - 1;
-            } else if (kind == PH_OUT) {
-                c = (s->yk[kk + 1] - s->yk[kk] + per - 1) / per + (kk + 1 < nst);
-                ph->pre[0] = (uint32_t)np - 1;
-                prev_out = (uint32_t)np;
-            } else {
-                c = s->blk0[kk + 1] - s->blk0[kk];
-                ph->pre[0] = kk >= nb ? prev_out : UINT32_MAX; /* OUT of strip kk - nb */
-                s->decidx[kk] = (uint32_t)np;
-            }
-            ph->start = n;
-            ph->count = c;
-            ph->strip = kk;
-            ph->kind = kind;
-            atomic_init(&s->pdone[np], 0);
-            np++;
-            n += c;
+            uint32_t hor = strip_add(s, &n, PH_HOR, kk, ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per,
+                                     s->decidx[kk], kk ? prev_out : ldwt);
+            uint32_t ver = strip_add(s, &n, PH_VER, kk,
+                                     s->tk[kk + 1] > s->tk[kk] ? (size_t)s->ver_n * s->ncomps : 0, hor, none);
+            prev_out = strip_add(s, &n, PH_OUT, kk,
+                                 (s->yk[kk + 1] - s->yk[kk] + per - 1) / per + (kk + 1 < nst), ver, none);
         }
-    s->ph[np] = (strip_phase){n, 0, 0, PH_KINDS, {UINT32_MAX, UINT32_MAX}};
-    s->nph = np;
+        if (k < nst) {
+            s->decidx[k] = strip_add(s, &n, PH_DEC, k, s->blk0[k + 1] - s->blk0[k],
+                                     k >= nb ? prev_out : none, none); /* OUT of strip k - nb */
+            if (k == 0) ldwt = strip_add(s, &n, PH_LDWT, 0, s->ncomps, low, none);
+        }
+    }
+    s->ph[s->nph] = (strip_phase){n, 0, 0, PH_KINDS, {none, none}};
     s->nitems = n;
 }
 
@@ -1177,6 +1182,11 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
 {
     uint32_t k = ph->strip, w = s->w, h = s->h;
     switch (ph->kind) {
+    case PH_LOW:
+        if (!*t1 && !(*t1 = pool_get_t1())) return TD_E_NOMEM;
+        return decode_cblk(*t1, s->lowt, &s->t->cblks[s->lower[m]]);
+    case PH_LDWT:
+        return j2k_dwt_decode_tile(&s->lowt->comps[m], 1, 1, NULL);
     case PH_DEC: {
         const j2k_cblk *cb = &s->t->cblks[s->blk[s->blk0[k] + m]];
         const j2k_band *bd = &s->t->comps[cb->comp].res[cb->res].band[cb->band];
@@ -1319,18 +1329,23 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
     size_t *llsize = calloc(nc, sizeof *llsize), sbsize = 0;
     s->ll = calloc(nc, sizeof *s->ll);
     uint32_t *lower = malloc((t->ncblks + 1) * sizeof *lower);
-    if (!llsize || !s->ll || !lower) {
+    j2k_tile lowt = *t; /* the levels below: each tile-component of dres - 1 resolutions, into
+                         * the LL buffers */
+    lowt.comps = malloc(nc * sizeof *lowt.comps);
+    if (!llsize || !s->ll || !lower || !lowt.comps) {
         rc = td_fail(err, TD_E_NOMEM, -1, "tile %u strips", ti);
         goto done;
     }
-    /* the levels below: their code-blocks and transform into the LL buffers, each a
-     * tile-component of dres - 1 resolutions */
     size_t nlower = 0;
     for (size_t i = 0; i < t->ncblks; i++)
         if (t->cblks[i].decode && t->cblks[i].res < dres - 1) lower[nlower++] = (uint32_t)i;
+    s->lowt = &lowt;
+    s->lower = lower;
+    s->nlower = nlower;
     s->llstride = host ? (size_t)nc * s->snx : s->snx;
     for (uint32_t c = 0; c < nc; c++) {
-        j2k_tilecomp *tc = &t->comps[c];
+        j2k_tilecomp *tc = &lowt.comps[c];
+        *tc = t->comps[c];
         if (host) {
             s->ll[c] = (int32_t *)(void *)(out + llbase) + (size_t)c * s->snx;
             tc->host = s->ll[c];
@@ -1349,20 +1364,6 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
         tc->w = s->snx;
         tc->h = s->sny;
     }
-    rc = decode_blocks(d, t, threads, lower, nlower);
-    if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
-    if (rc == TD_OK && (rc = j2k_dwt_decode_tile(t->comps, nc, threads, NULL)) != TD_OK)
-        td_fail(err, rc, -1, "tile %u: inverse DWT", ti);
-    for (uint32_t c = 0; c < nc; c++) {
-        j2k_tilecomp *tc = &t->comps[c];
-        tc->dres = dres;
-        tc->w = w;
-        tc->h = h;
-        tc->data = NULL;
-        tc->host = NULL;
-        tc->hrows = 0;
-    }
-    if (rc != TD_OK) goto done;
     /* the strip buffers and the row tables */
     size_t rowsn = 2 * (size_t)s->G * s->nb + 2 * (size_t)s->maxlive, n;
     if (td_mul_overflow(rowsn, (size_t)w, &n) || td_add_overflow(n, 16, &s->cstride) ||
@@ -1396,7 +1397,7 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->mutex);
         rc = atomic_load(&s->rc);
-        if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding or output failed", ti);
+        if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding, inverse DWT or output failed", ti);
     } else {
         td_fail(err, rc, -1, "tile %u: output", ti);
     }
@@ -1410,6 +1411,8 @@ done:
     s->ll = NULL;
     free(llsize);
     free(lower);
+    free(lowt.comps);
+    s->lowt = NULL;
     return rc;
 }
 
