@@ -916,15 +916,15 @@ static void store_hosted(void *arg, size_t item, uint32_t slot)
  *
  * Work: the levels below (their code-blocks, then their inverse DWT per component) and the
  * strips' phases (code-blocks, HOR_SR rows, VER_SR column ranges, output rows and the carry)
- * form one queue of items; a thread takes the next item and waits until every item of the
- * phases it depends on is done.  The first strips' code-blocks need nothing, so they fill the
- * time in which the last code-blocks of the levels below and their DWT run. */
+ * are phases of items, each with the phases it depends on; a thread takes an item of the
+ * earliest phase it can start (strip_worker).  The first strips' code-blocks need nothing, so
+ * they fill the time in which the last code-blocks of the levels below and their DWT run. */
 #define STRIP_MIN 16 /* band rows per strip at least (several code-block rows when shorter) */
 
 enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS, PH_LOW = PH_KINDS, PH_LDWT };
 
 typedef struct strip_phase {
-    size_t start, count;  /* its items */
+    size_t count;         /* its items */
     uint32_t strip, kind;
     uint32_t pre[2];      /* phases that must be complete first (UINT32_MAX: none) */
 } strip_phase;
@@ -950,11 +950,12 @@ typedef struct strip_job {
     int32_t **rowtab;     /* per component h rows (component c at c * h) */
     uint32_t hor_per, ver_per, ver_n;
     uint32_t nb;          /* strip buffers (2: the next strip's code-blocks overlap this one) */
-    strip_phase *ph;      /* nph + 1 (the last: start = nitems), in the queue's order */
+    strip_phase *ph;      /* nph, in the threads' order of preference */
+    atomic_size_t *taken; /* per phase: items taken (may run past its count) */
     atomic_size_t *pdone; /* per phase: items done */
+    atomic_size_t ncomplete; /* phases complete */
     uint32_t *decidx;     /* per strip: its DEC phase */
-    size_t nph, nitems;
-    atomic_size_t next;
+    size_t nph;
     atomic_int rc;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
@@ -1103,10 +1104,12 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     /* a second strip buffer (threads overlap strips) when it costs at most half the tile's
      * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes) */
     s->nb = threads > 1 && nstrips > 2 && 16 * (uint64_t)G <= (uint64_t)h * bps ? 2 : 1;
-    s->ph = malloc(((size_t)PH_KINDS * nstrips + 3) * sizeof *s->ph);
-    s->pdone = malloc(((size_t)PH_KINDS * nstrips + 3) * sizeof *s->pdone);
+    size_t nph = (size_t)PH_KINDS * nstrips + 2;
+    s->ph = malloc(nph * sizeof *s->ph);
+    s->pdone = malloc(2 * nph * sizeof *s->pdone);
     s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
     if (!s->ph || !s->pdone || !s->decidx) return 0;
+    s->taken = s->pdone + nph;
     return 1;
 }
 
@@ -1121,51 +1124,45 @@ static void strip_free(strip_job *s)
     free(s->rowtab);
 }
 
-/* Append a phase of count items to the queue; its index. */
-static uint32_t strip_add(strip_job *s, size_t *n, uint32_t kind, uint32_t k, size_t count,
-                          uint32_t pre0, uint32_t pre1)
+/* Append a phase of count items; its index. */
+static uint32_t strip_add(strip_job *s, uint32_t kind, uint32_t k, size_t count, uint32_t pre0,
+                          uint32_t pre1)
 {
-    strip_phase *ph = &s->ph[s->nph];
-    *ph = (strip_phase){*n, count, k, kind, {pre0, pre1}};
+    s->ph[s->nph] = (strip_phase){count, k, kind, {pre0, pre1}};
     atomic_init(&s->pdone[s->nph], 0);
-    *n += count;
+    atomic_init(&s->taken[s->nph], 0);
     return (uint32_t)s->nph++;
 }
 
-/* Items of every phase, once the output stage is known.  The levels below: their code-blocks
- * (LOW), then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks
- * (DEC) once the output stage of strip k - nb has left its buffer; HOR_SR of its rows once
- * they are decoded and strip k - 1 is out (its carry moved the rows in flight; strip 0: once
- * the LL bands are complete); VER_SR once they are synthesised; the output (and the carry)
- * once VER_SR is done.  Queue order: LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k
- * HOR_k, VER_k, OUT_k, DEC_k+nb, so that the threads decode strip code-blocks while waiting
- * on the levels below and, with two buffers, the next strip's code-blocks while waiting on
- * this one's steps. */
+/* The phases, once the output stage is known.  The levels below: their code-blocks (LOW),
+ * then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks (DEC) once
+ * the output stage of strip k - nb has left its buffer; HOR_SR of its rows once they are
+ * decoded and the LL bands complete; VER_SR once they are synthesised and strip k - 1 is out
+ * (its carry moved the rows in flight); the output (and the carry) once VER_SR is done.  One
+ * buffer: HOR_SR also waits for strip k - 1's output, the buffer being the same.  The order
+ * is the threads' preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per
+ * strip k HOR_k, VER_k, OUT_k, DEC_k+nb. */
 static void strip_phases(strip_job *s)
 {
-    size_t n = 0;
     uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, none = UINT32_MAX;
+    uint32_t out = none, k;
     s->nph = 0;
-    uint32_t low = strip_add(s, &n, PH_LOW, 0, s->nlower, none, none), ldwt = none, prev_out = none;
-    for (uint32_t k = 0; k < nst + nb; k++) {
-        if (k >= nb) { /* HOR, VER, OUT of strip kk */
-            uint32_t kk = k - nb;
-            uint32_t nr = (s->l0[kk + 1] - s->l0[kk]) + (s->h0[kk + 1] - s->h0[kk]);
-            uint32_t hor = strip_add(s, &n, PH_HOR, kk, ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per,
-                                     s->decidx[kk], kk ? prev_out : ldwt);
-            uint32_t ver = strip_add(s, &n, PH_VER, kk,
-                                     s->tk[kk + 1] > s->tk[kk] ? (size_t)s->ver_n * s->ncomps : 0, hor, none);
-            prev_out = strip_add(s, &n, PH_OUT, kk,
-                                 (s->yk[kk + 1] - s->yk[kk] + per - 1) / per + (kk + 1 < nst), ver, none);
-        }
-        if (k < nst) {
-            s->decidx[k] = strip_add(s, &n, PH_DEC, k, s->blk0[k + 1] - s->blk0[k],
-                                     k >= nb ? prev_out : none, none); /* OUT of strip k - nb */
-            if (k == 0) ldwt = strip_add(s, &n, PH_LDWT, 0, s->ncomps, low, none);
-        }
+#define ADD(kind, k, count, a, b) strip_add(s, kind, k, count, a, b)
+#define NDEC(k) (s->blk0[(k) + 1] - s->blk0[k])
+    uint32_t low = ADD(PH_LOW, 0, s->nlower, none, none);
+    s->decidx[0] = ADD(PH_DEC, 0, NDEC(0), none, none);
+    uint32_t ldwt = ADD(PH_LDWT, 0, s->ncomps, low, none);
+    for (k = 1; k < nb && k < nst; k++) s->decidx[k] = ADD(PH_DEC, k, NDEC(k), none, none);
+    for (k = 0; k < nst; k++) {
+        uint32_t nr = (s->l0[k + 1] - s->l0[k]) + (s->h0[k + 1] - s->h0[k]);
+        uint32_t h = ADD(PH_HOR, k, ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per,
+                         s->decidx[k], nb == 1 && k ? out : ldwt);
+        uint32_t v = ADD(PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * s->ncomps : 0, h, out);
+        out = ADD(PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per + (k + 1 < nst), v, none);
+        if (k + nb < nst) s->decidx[k + nb] = ADD(PH_DEC, k + nb, NDEC(k + nb), out, none);
     }
-    s->ph[s->nph] = (strip_phase){n, 0, 0, PH_KINDS, {none, none}};
-    s->nitems = n;
+#undef ADD
+#undef NDEC
 }
 
 static int32_t *strip_lrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t i)
@@ -1254,31 +1251,50 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
     }
 }
 
-/* Until phase q (UINT32_MAX: none) is complete. */
-static void strip_wait(strip_job *s, uint32_t q)
+static int strip_complete(strip_job *s, uint32_t q)
 {
-    if (q != UINT32_MAX) j2k_wait_count(&s->pdone[q], s->ph[q].count, &s->mutex, &s->cond);
+    return q == UINT32_MAX || atomic_load(&s->pdone[q]) >= s->ph[q].count;
 }
 
+/* The threads take items by preference in the phases' order: the next item of the first
+ * phase with items left and its prerequisites complete, among the STRIP_LOOK phases from the
+ * first with items left, so that a thread does not wait while there is work it can do (the
+ * code-blocks of the next strips while this one's steps run; the next strip's HOR_SR while
+ * this one's VER_SR and output finish).  With none, it waits until another phase is
+ * complete. */
+#define STRIP_LOOK 8
 static void strip_worker(void *arg)
 {
     strip_job *s = arg;
     j2k_t1 *t1 = NULL;
     int32_t *T = calloc(j2k_dwt_row_tmp(s->w), sizeof *T);
     if (!T) atomic_store(&s->rc, TD_E_NOMEM);
-    size_t p = 0;
+    size_t f = 0; /* every item of the phases before f is taken */
     for (;;) {
-        size_t i = atomic_fetch_add(&s->next, 1);
-        if (i >= s->nitems) break;
-        while (i >= s->ph[p + 1].start) p++;
-        strip_wait(s, s->ph[p].pre[0]);
-        strip_wait(s, s->ph[p].pre[1]);
+        size_t seen = atomic_load(&s->ncomplete);
+        while (f < s->nph && atomic_load(&s->taken[f]) >= s->ph[f].count) f++;
+        if (f == s->nph) break;
+        size_t p, m = SIZE_MAX;
+        for (p = f; p < s->nph && p < f + STRIP_LOOK; p++) {
+            const strip_phase *ph = &s->ph[p];
+            if (atomic_load(&s->taken[p]) >= ph->count || !strip_complete(s, ph->pre[0]) ||
+                !strip_complete(s, ph->pre[1]))
+                continue;
+            if ((m = atomic_fetch_add(&s->taken[p], 1)) < ph->count) break;
+            m = SIZE_MAX;
+        }
+        if (m == SIZE_MAX) { /* nothing to do until another phase is complete */
+            j2k_wait_count(&s->ncomplete, seen + 1, &s->mutex, &s->cond);
+            continue;
+        }
         if (atomic_load(&s->rc) == TD_OK) {
-            int rc = strip_item(s, &s->ph[p], i - s->ph[p].start, &t1, T);
+            int rc = strip_item(s, &s->ph[p], m, &t1, T);
             if (rc != TD_OK) atomic_store(&s->rc, rc);
         }
-        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count)
-            j2k_wake_all(&s->mutex, &s->cond); /* the phase is complete: wake its waiters */
+        if (atomic_fetch_add(&s->pdone[p], 1) + 1 == s->ph[p].count) {
+            atomic_fetch_add(&s->ncomplete, 1); /* the phase is complete: wake the waiters */
+            j2k_wake_all(&s->mutex, &s->cond);
+        }
     }
     free(T);
     pool_put_t1(t1);
@@ -1386,7 +1402,7 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
         sc.rowtab_h = h;
         s->sc = &sc;
         strip_phases(s);
-        atomic_init(&s->next, 0);
+        atomic_init(&s->ncomplete, 0);
         atomic_init(&s->rc, TD_OK);
         pthread_mutex_init(&s->mutex, NULL);
         pthread_cond_init(&s->cond, NULL);

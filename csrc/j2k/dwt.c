@@ -297,8 +297,8 @@ static void ver_lift53(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uin
 {
     for (uint32_t t = t0; t < t1; t++) {
         int64_t i = (int64_t)t - cas, j = (int64_t)t - 1;
-        if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
-        if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
         if (i >= 0 && i < sn)
             op->lo53r(LROW(i), HROW(clampi(i - 1 + cas, dn)), HROW(clampi(i + cas, dn)), nw);
         if (j >= 0 && j < dn)
@@ -311,8 +311,8 @@ static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uin
 {
     static const float cf[4] = {DELTA, GAMMA, BETA, ALPHA};
     for (uint32_t t = t0; t < t1; t++) {
-        if (t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
-        if (t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
+        if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
         if (t < sn) op->scale97r(FROW(LROW(t)), nw, KAPPA);
         if (t < dn) op->scale97r(FROW(HROW(t)), nw, TWO_INV_K);
         for (uint32_t k = 0; k < 4; k++) {
