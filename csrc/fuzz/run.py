@@ -1,6 +1,6 @@
 """Build the libFuzzer targets and run each one on seeds cut from DICOM files.
 
-    python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg] [--corpus DIR]
+    python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg,tsan] [--corpus DIR]
 
 Seeds: whole files for fuzz_parse; single encoded frames (extracted by turbodicom itself) for
 the codec targets; cut from the corpus (--corpus, $TURBODICOM_CORPUS, ../shared/corpus) when it
@@ -9,6 +9,11 @@ encoded on the spot), plus small frames generated with the installed encoders.  
 inputs are written to ./fuzz-artifacts/; copy each into tests/data/crashers/ (the suite
 replays them).  Exits non-zero if any target crashed in our code; a known assert() inside a
 system library (KNOWN_LIBRARY_ABORTS) restarts the run.
+
+Then ("tsan") the JPEG 2000 decoder's threads under ThreadSanitizer: tsan_j2kdec decodes the
+j2kdec seeds as whole frames and larger generated streams (big enough that 2 and 4 threads
+share their code-blocks, strips and DWT) on 1, 2 and 4 threads; any data race or any
+difference from one thread fails.
 """
 
 from __future__ import annotations
@@ -306,6 +311,87 @@ def _small_jls_frames() -> list[bytes]:
     return frames
 
 
+def _tsan_frames() -> list[bytes]:
+    """JPEG 2000 and HTJ2K streams of 128K-300K samples, so that the decoder shares them among
+    threads (smaller frames decode on one): OpenJPEG through imagecodecs and opj_compress
+    (5/3 and 9/7, 1 and 3 components, code-block shapes, precincts, tiles, odd origins),
+    OpenJPH through imagecodecs; none without the encoders."""
+    try:
+        import imagecodecs
+        import numpy as np
+    except ImportError:
+        return []
+    rng = np.random.default_rng(13)
+
+    def image(rows: int, cols: int, ncomp: int, bits: int) -> np.ndarray:
+        y, x = np.mgrid[0:rows, 0:cols]
+        smooth = (np.sin(x / 23.0) + np.cos(y / 17.0) + 2) / 4 * ((1 << bits) - 1)
+        shape = (rows, cols) + ((ncomp,) if ncomp > 1 else ())
+        if ncomp > 1:
+            smooth = np.stack([smooth, smooth[::-1], smooth[:, ::-1]], axis=-1)
+        noise = rng.integers(0, max(2, (1 << bits) // 32), size=shape)
+        img = np.clip(smooth + noise, 0, (1 << bits) - 1)
+        return img.astype(np.uint8 if bits <= 8 else np.uint16)
+
+    grey16, rgb8 = image(512, 384, 1, 16), image(360, 400, 3, 8)
+    jobs = [lambda: imagecodecs.jpeg2k_encode(grey16, level=0, codecformat="j2k"),
+            lambda: imagecodecs.jpeg2k_encode(grey16, level=50, codecformat="j2k",
+                                              reversible=False),
+            lambda: imagecodecs.jpeg2k_encode(rgb8, level=0, codecformat="j2k"),
+            lambda: imagecodecs.htj2k_encode(grey16, reversible=True),
+            lambda: imagecodecs.htj2k_encode(rgb8, reversible=True),
+            lambda: imagecodecs.htj2k_encode(rgb8, reversible=False)]
+    frames = []
+    for job in jobs:
+        try:
+            frames.append(bytes(job()))
+        except Exception:  # noqa: BLE001 - an encoder this imagecodecs lacks
+            pass
+    opj = shutil.which("opj_compress")
+    if opj:
+        import tempfile
+
+        cases = ((400, 360, 3, 8, "-b 32,32 -n 3 -d 1,0"), (384, 512, 1, 16, "-I -b 64,16 -n 4"),
+                 (517, 389, 3, 8, "-b 16,16 -n 4 -d 3,5"),
+                 (640, 480, 1, 12, "-I -b 16,64 -n 3 -c [32,32],[16,16]"),
+                 (600, 500, 1, 16, "-b 64,64 -n 5 -t 256,256"))
+        with tempfile.TemporaryDirectory() as d:
+            for rows, cols, ncomp, bits, args in cases:
+                img = image(rows, cols, ncomp, bits)
+                planes = img.transpose(2, 0, 1) if ncomp > 1 else img[None]
+                src = os.path.join(d, "in.raw")
+                planes.astype(">u2" if bits > 8 else "u1").tofile(src)
+                dst = os.path.join(d, "out.j2k")
+                r = subprocess.run([opj, "-i", src, "-o", dst, "-F",
+                                    f"{cols},{rows},{ncomp},{bits},u", *args.split()],
+                                   capture_output=True)
+                if r.returncode == 0:
+                    frames.append(Path(dst).read_bytes())
+    return frames
+
+
+def tsan(files: list[Path]) -> bool:
+    """tsan_j2kdec on the j2kdec seeds and _tsan_frames(); True if it passed."""
+    binary = next(BUILD.rglob("tsan_j2kdec"), None)
+    if binary is None:
+        print("tsan_j2kdec: not built")
+        return False
+    work = BUILD / "tsan-inputs"
+    shutil.rmtree(work, ignore_errors=True)
+    n = seeds("j2kdec", TARGETS["j2kdec"][1], files, work)
+    for frame in _tsan_frames():
+        (work / f"{n:04d}").write_bytes(frame)
+        n += 1
+    env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:exitcode=66")
+    proc = subprocess.run([str(binary), *sorted(map(str, work.iterdir()))], env=env,
+                          capture_output=True, text=True)
+    last = proc.stdout.strip().splitlines()[-1:] or [""]
+    print(f"tsan_j2kdec: {n} inputs, exit {proc.returncode}: {last[0]}")
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-4000:])
+    return proc.returncode == 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=int, default=0)
@@ -321,7 +407,8 @@ def main() -> int:
     files = seed_files(corpus, BUILD / "seed-files")
     print(f"seeds cut from {len(files)} files "
           f"({'the corpus' if (corpus / 'MANIFEST.tsv').is_file() else 'own test data'})")
-    names = [n for n in TARGETS if not args.only or n in args.only.split(",")]
+    only = args.only.split(",") if args.only else []
+    names = [n for n in TARGETS if not only or n in only]
     failed = []
     artifacts = ROOT / "fuzz-artifacts"
     artifacts.mkdir(exist_ok=True)
@@ -357,6 +444,8 @@ def main() -> int:
         if proc.returncode != 0 and not known:
             failed.append(exe)
             print(proc.stderr[-3000:])
+    if (not only or "tsan" in only) and not tsan(files):
+        failed.append("tsan_j2kdec")
     return 1 if failed else 0
 
 

@@ -1,0 +1,80 @@
+/* ThreadSanitizer check of csrc/j2k's threads (not a fuzzer): tsan_j2kdec FILE...
+ *
+ * Decodes each JPEG 2000 / HTJ2K codestream on 1 thread, then on 2 and 4 threads (the
+ * code-blocks, the strips' phases and the inverse DWT shared out), at reduce 0 and 1,
+ * interleaved and planar, and requires the same status and the same bytes every time.
+ * ThreadSanitizer reports every data race on the way (run with TSAN_OPTIONS=halt_on_error=1).
+ * Files that are not codestreams turbodicom opens, or decode to more than 64 MiB, are
+ * skipped.  Exit 0: every decode agreed; 1: a mismatch (printed); 2: no file was decoded. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "j2k/td_j2k.h"
+
+static unsigned char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = NULL;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (len > 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)len)) &&
+        fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = len > 0 ? (size_t)len : 0;
+    return b;
+}
+
+int main(int argc, char **argv)
+{
+    static const uint32_t threads[] = {2, 4};
+    unsigned decoded = 0, bad = 0;
+    for (int a = 1; a < argc; a++) {
+        size_t n;
+        unsigned char *data = read_file(argv[a], &n);
+        td_j2kdec *dec = NULL;
+        td_error err;
+        if (!data || td_j2kdec_open(data, n, &dec, &err) != TD_OK) {
+            free(data);
+            continue;
+        }
+        for (uint32_t v = 0; v < 4; v++) {
+            td_j2kdec_options opt = {0};
+            opt.reduce = v & 1;
+            opt.flags = v & 2 ? TD_J2KDEC_PLANAR : 0;
+            size_t need;
+            uint32_t bps;
+            if (td_j2kdec_decoded_size(dec, &opt, &need, &bps, &err) != TD_OK || need == 0 ||
+                need > ((size_t)64 << 20))
+                continue;
+            unsigned char *one = malloc(need), *many = malloc(need);
+            if (!one || !many) {
+                free(one);
+                free(many);
+                continue;
+            }
+            opt.threads = 1;
+            int rc1 = td_j2kdec_decode(dec, one, need, &opt, &err);
+            for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+                opt.threads = threads[t];
+                int rc = td_j2kdec_decode(dec, many, need, &opt, &err);
+                if (rc != rc1 || (rc == TD_OK && memcmp(one, many, need) != 0)) {
+                    printf("%s: reduce %u%s, %u threads: %s than on one thread\n", argv[a],
+                           opt.reduce, v & 2 ? " planar" : "", threads[t],
+                           rc != rc1 ? "another status" : "other bytes");
+                    bad++;
+                }
+            }
+            decoded++;
+            free(one);
+            free(many);
+        }
+        td_j2kdec_close(dec);
+        free(data);
+    }
+    printf("tsan_j2kdec: %u decodes compared, %u mismatches\n", decoded, bad);
+    return bad ? 1 : decoded ? 0 : 2;
+}
