@@ -8,8 +8,11 @@
  * the job closes, and while the caller waits for the helpers that joined it works on the open
  * jobs those helpers posted (the nested jobs of one top-level call form a group), so that the
  * thread that runs out of work first helps the others finish instead of idling.  A worker
- * asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and no jobs
- * (pthread_atfork). */
+ * that finishes a job waits LINGER_NS for the next one awake before it sleeps (waking a
+ * sleeping thread took about 50 us here, often milliseconds, against 1 us for one waiting
+ * awake: the cost of a frame of half a millisecond decoded on two threads frame after frame).
+ * A worker asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and
+ * no jobs (pthread_atfork). */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
 #endif
@@ -23,6 +26,7 @@
 
 #define TD_THREADS_MAX 64
 #define IDLE_EXIT_SECONDS 2
+#define LINGER_NS 500000  /* a worker waits awake this long after a job for the next one */
 
 typedef struct job {
     void (*fn)(void *arg);
@@ -41,6 +45,7 @@ static job *open_jobs;                                     /* oldest first */
 static uint32_t nworkers, nidle, nwoken;                   /* nwoken: signalled, not yet awake */
 static uint32_t nwaiting;                                  /* callers waiting on done_cv */
 static _Thread_local const job *current_group;             /* of the fn this thread runs */
+static atomic_uint posted;                                 /* jobs posted so far */
 
 /* fork() while a thread holds mu would leave it locked in the child, whose only thread is the
  * forking one: the handlers hold it across fork(); the child has no workers and no jobs. */
@@ -78,13 +83,42 @@ static void help(job *j)
     if (--j->running == 0 && j->closed) pthread_cond_broadcast(&done_cv);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static void *worker(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&mu);
+    int64_t linger = 0; /* until then, wait for a job awake */
     for (;;) {
         if (open_jobs) {
             help(open_jobs);
+            linger = now_ns() + LINGER_NS;
+            continue;
+        }
+        if (linger) {
+            /* right after a job: wait for the next one awake (idle) for a while, since waking
+             * a sleeping thread costs tens of microseconds, on a virtual machine often far
+             * more, which a caller decoding frame after frame would pay every time */
+            unsigned seen = atomic_load(&posted);
+            int64_t until = linger;
+            linger = 0;
+            nidle++;
+            pthread_mutex_unlock(&mu);
+            for (unsigned i = 1; atomic_load_explicit(&posted, memory_order_relaxed) == seen; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+                if (!(i & 63) && now_ns() > until) break;
+            }
+            pthread_mutex_lock(&mu);
+            nidle--;
+            if (nwoken) nwoken--;
             continue;
         }
         struct timespec until;
@@ -133,6 +167,7 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     job **tail = &open_jobs;
     while (*tail) tail = &(*tail)->next;
     *tail = &j;
+    atomic_fetch_add(&posted, 1);
     /* wake the idle workers it wants (those not woken for an earlier job).  A top-level
      * call starts workers for the rest, as if it started its own threads; a nested call
      * (from inside fn, whose call already has its threads) takes only workers that are, or

@@ -13,8 +13,8 @@ extern "C" {
 #endif
 
 /* Run fn(arg) on the caller's thread and on up to threads - 1 helpers (at most 63) from a
- * process-wide set of worker threads kept asleep between calls, and return when every call
- * has returned.  A helper may join while the caller's fn runs, late or not at all, so fn
+ * process-wide set of worker threads kept between calls (waiting awake for 0.5 ms after
+ * each job, then asleep), and return when every call has returned.  A helper may join while the caller's fn runs, late or not at all, so fn
  * takes its own work from what arg shares (a counter) and may also find none; fn must never
  * wait for another call of itself.  A call from inside fn (nested: the frames of a batch
  * decoded with threads inside) gets only workers that are or become idle, and the threads of
