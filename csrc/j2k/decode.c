@@ -926,7 +926,8 @@ enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS, PH_LOW = PH_KINDS, PH_LDWT };
 typedef struct strip_phase {
     size_t count;         /* its items */
     uint32_t strip, kind;
-    uint32_t pre[2];      /* phases that must be complete first (UINT32_MAX: none) */
+    uint32_t part;        /* DEC: its first block among the strip's; HOR: 0 L rows, 1 H rows */
+    uint32_t pre[3];      /* phases that must be complete first (UINT32_MAX: none) */
 } strip_phase;
 
 typedef struct strip_job {
@@ -938,7 +939,8 @@ typedef struct strip_job {
     uint32_t *l0, *h0;    /* nstrips + 1: the L / H rows of strip k are [l0[k], l0[k + 1]) ... */
     uint32_t *tk, *yk;    /* nstrips + 1: VER_SR steps done / rows out after strip k - 1 */
     uint32_t maxlive;     /* rows in the carry area at most */
-    uint32_t *blk, *blk0; /* the code-blocks of strip k: blk[blk0[k] .. blk0[k + 1]) */
+    uint32_t *blk, *blk0; /* the code-blocks of strip k: blk[blk0[k] .. blk0[k + 1]), its HL */
+    uint32_t *blkh;       /* blocks (L rows) before blk[blkh[k]], LH and HH (H rows) from it */
     j2k_tile *lowt;       /* the tile as the levels below see it (its comps: copies, dres - 1
                            * resolutions into the LL bands) */
     const uint32_t *lower;/* their code-blocks (nlower) */
@@ -954,7 +956,7 @@ typedef struct strip_job {
     atomic_size_t *taken; /* per phase: items taken (may run past its count) */
     atomic_size_t *pdone; /* per phase: items done */
     atomic_size_t ncomplete; /* phases complete */
-    uint32_t *decidx;     /* per strip: its DEC phase */
+    uint32_t *decidx;     /* per strip: its DEC phases (HL blocks, then LH and HH) */
     size_t nph;
     atomic_int rc;
     pthread_mutex_t mutex;
@@ -1028,8 +1030,9 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     s->rev = t0->tccp->reversible;
     s->nstrips = nstrips;
     s->l0 = malloc(4 * ((size_t)nstrips + 1) * sizeof *s->l0);
-    s->blk0 = calloc((size_t)nstrips + 2, sizeof *s->blk0);
+    s->blk0 = calloc(2 * (size_t)nstrips + 2, sizeof *s->blk0);
     if (!s->l0 || !s->blk0) return 0;
+    s->blkh = s->blk0 + nstrips + 2;
     s->h0 = s->l0 + nstrips + 1;
     s->tk = s->h0 + nstrips + 1;
     s->yk = s->tk + nstrips + 1;
@@ -1063,7 +1066,9 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     if (s->maxlive > 64) return 0; /* (a few rows; never for a valid plan) */
     /* the code-blocks of the level by strip; each must lie in one strip and in its rows */
     size_t nblk = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) { /* count; HL blocks; LH and HH blocks */
+        if (pass == 2)
+            for (uint32_t k = 0; k < nstrips; k++) s->blkh[k] = s->blk0[k + 1];
         for (size_t i = 0; i < t->ncblks; i++) {
             const j2k_cblk *cb = &t->cblks[i];
             if (!cb->decode || cb->res != r || cb->comp >= ncomps || cb->y1 <= cb->y0 || cb->y0 < 0)
@@ -1081,7 +1086,7 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
                     return 0;
                 s->blk0[k + 2]++;
                 nblk++;
-            } else {
+            } else if ((bd->orient == 1) == (pass == 1)) {
                 s->blk[s->blk0[k + 1]++] = (uint32_t)i;
             }
         }
@@ -1104,10 +1109,10 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     /* a second strip buffer (threads overlap strips) when it costs at most half the tile's
      * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes) */
     s->nb = threads > 1 && nstrips > 2 && 16 * (uint64_t)G <= (uint64_t)h * bps ? 2 : 1;
-    size_t nph = (size_t)PH_KINDS * nstrips + 2;
+    size_t nph = 6 * (size_t)nstrips + 2;
     s->ph = malloc(nph * sizeof *s->ph);
     s->pdone = malloc(2 * nph * sizeof *s->pdone);
-    s->decidx = malloc((size_t)nstrips * sizeof *s->decidx);
+    s->decidx = malloc(2 * (size_t)nstrips * sizeof *s->decidx);
     if (!s->ph || !s->pdone || !s->decidx) return 0;
     s->taken = s->pdone + nph;
     return 1;
@@ -1125,44 +1130,54 @@ static void strip_free(strip_job *s)
 }
 
 /* Append a phase of count items; its index. */
-static uint32_t strip_add(strip_job *s, uint32_t kind, uint32_t k, size_t count, uint32_t pre0,
-                          uint32_t pre1)
+static uint32_t strip_add(strip_job *s, uint32_t kind, uint32_t k, size_t count, uint32_t part,
+                          uint32_t pre0, uint32_t pre1, uint32_t pre2)
 {
-    s->ph[s->nph] = (strip_phase){count, k, kind, {pre0, pre1}};
+    s->ph[s->nph] = (strip_phase){count, k, kind, part, {pre0, pre1, pre2}};
     atomic_init(&s->pdone[s->nph], 0);
     atomic_init(&s->taken[s->nph], 0);
     return (uint32_t)s->nph++;
 }
 
+/* Strip k's code-blocks as two phases, the HL ones (the L rows) and the LH and HH ones (the H
+ * rows), once the output stage of strip k - nb has left its buffer (pre, or none). */
+static void strip_add_dec(strip_job *s, uint32_t k, uint32_t pre)
+{
+    uint32_t a = s->blk0[k], m = s->blkh[k], b = s->blk0[k + 1], none = UINT32_MAX;
+    s->decidx[2 * k] = strip_add(s, PH_DEC, k, m - a, 0, pre, none, none);
+    s->decidx[2 * k + 1] = strip_add(s, PH_DEC, k, b - m, m - a, pre, none, none);
+}
+
 /* The phases, once the output stage is known.  The levels below: their code-blocks (LOW),
- * then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks (DEC) once
- * the output stage of strip k - nb has left its buffer; HOR_SR of its rows once they are
- * decoded and the LL bands complete; VER_SR once they are synthesised and strip k - 1 is out
- * (its carry moved the rows in flight); the output (and the carry) once VER_SR is done.  One
- * buffer: HOR_SR also waits for strip k - 1's output, the buffer being the same.  The order
- * is the threads' preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per
- * strip k HOR_k, VER_k, OUT_k, DEC_k+nb. */
+ * then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks (DEC, HL
+ * then LH and HH) once the output stage of strip k - nb has left its buffer; HOR_SR of its L
+ * rows once its HL blocks are decoded and the LL bands complete, of its H rows once its LH
+ * and HH blocks are; VER_SR once they are synthesised and strip k - 1 is out (its carry moved
+ * the rows in flight); the output (and the carry) once VER_SR is done.  The order is the
+ * threads' preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k
+ * HOR_k, VER_k, OUT_k, DEC_k+nb; so with one buffer the threads synthesise the L rows while
+ * the last H-row blocks are decoded. */
 static void strip_phases(strip_job *s)
 {
     uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, none = UINT32_MAX;
-    uint32_t out = none, k;
+    uint32_t out = none, k, nc = s->ncomps, hp = s->hor_per;
     s->nph = 0;
-#define ADD(kind, k, count, a, b) strip_add(s, kind, k, count, a, b)
-#define NDEC(k) (s->blk0[(k) + 1] - s->blk0[k])
-    uint32_t low = ADD(PH_LOW, 0, s->nlower, none, none);
-    s->decidx[0] = ADD(PH_DEC, 0, NDEC(0), none, none);
-    uint32_t ldwt = ADD(PH_LDWT, 0, s->ncomps, low, none);
-    for (k = 1; k < nb && k < nst; k++) s->decidx[k] = ADD(PH_DEC, k, NDEC(k), none, none);
+    uint32_t low = strip_add(s, PH_LOW, 0, s->nlower, 0, none, none, none);
+    strip_add_dec(s, 0, none);
+    uint32_t ldwt = strip_add(s, PH_LDWT, 0, nc, 0, low, none, none);
+    for (k = 1; k < nb && k < nst; k++) strip_add_dec(s, k, none);
     for (k = 0; k < nst; k++) {
-        uint32_t nr = (s->l0[k + 1] - s->l0[k]) + (s->h0[k + 1] - s->h0[k]);
-        uint32_t h = ADD(PH_HOR, k, ((size_t)nr * s->ncomps + s->hor_per - 1) / s->hor_per,
-                         s->decidx[k], nb == 1 && k ? out : ldwt);
-        uint32_t v = ADD(PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * s->ncomps : 0, h, out);
-        out = ADD(PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per + (k + 1 < nst), v, none);
-        if (k + nb < nst) s->decidx[k + nb] = ADD(PH_DEC, k + nb, NDEC(k + nb), out, none);
+        size_t nl = (size_t)(s->l0[k + 1] - s->l0[k]) * nc, nh = (size_t)(s->h0[k + 1] - s->h0[k]) * nc;
+        uint32_t hl = strip_add(s, PH_HOR, k, (nl + hp - 1) / hp, 0, s->decidx[2 * k], ldwt, none);
+        uint32_t hh = strip_add(s, PH_HOR, k, (nh + hp - 1) / hp, 1, s->decidx[2 * k + 1], none, none);
+        /* (VER_SR with no step still one item, which does nothing: the output stage and the
+         * carry must wait for what it waits for) */
+        uint32_t v = strip_add(s, PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * nc : 1, 0,
+                               hl, hh, out);
+        out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per + (k + 1 < nst), 0,
+                        v, none, none);
+        if (k + nb < nst) strip_add_dec(s, k + nb, out);
     }
-#undef ADD
-#undef NDEC
 }
 
 static int32_t *strip_lrow(const strip_job *s, uint32_t c, uint32_t k, uint32_t i)
@@ -1185,7 +1200,7 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
     case PH_LDWT:
         return j2k_dwt_decode_tile(&s->lowt->comps[m], 1, 1, NULL);
     case PH_DEC: {
-        const j2k_cblk *cb = &s->t->cblks[s->blk[s->blk0[k] + m]];
+        const j2k_cblk *cb = &s->t->cblks[s->blk[s->blk0[k] + ph->part + m]];
         const j2k_band *bd = &s->t->comps[cb->comp].res[cb->res].band[cb->band];
         uint32_t row = (uint32_t)(cb->y0 - bd->y0), col = (uint32_t)(cb->x0 - bd->x0);
         int32_t *o = bd->orient == 1 ? strip_lrow(s, cb->comp, k, row) : strip_hrow(s, cb->comp, k, row);
@@ -1194,20 +1209,21 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
         if (!*t1 && !(*t1 = pool_get_t1())) return TD_E_NOMEM;
         return decode_cblk_at(*t1, s->t, cb, o, w);
     }
-    case PH_HOR: {
-        uint32_t nl = s->l0[k + 1] - s->l0[k], nr = nl + (s->h0[k + 1] - s->h0[k]);
-        size_t q0 = m * s->hor_per, q1 = q0 + s->hor_per, nq = (size_t)nr * s->ncomps;
+    case PH_HOR: { /* rows [m hor_per, (m + 1) hor_per) of the strip's L (or H) rows, all
+                    * components */
+        uint32_t nl = s->l0[k + 1] - s->l0[k], nh = s->h0[k + 1] - s->h0[k], n = ph->part ? nh : nl;
+        size_t q0 = m * s->hor_per, q1 = q0 + s->hor_per, nq = (size_t)n * s->ncomps;
         if (q1 > nq) q1 = nq;
         for (size_t q = q0; q < q1; q++) {
-            uint32_t c = (uint32_t)(q / nr), x = (uint32_t)(q % nr);
+            uint32_t c = (uint32_t)(q / n), x = (uint32_t)(q % n);
             int32_t *row;
-            if (x < nl) {
+            if (!ph->part) {
                 uint32_t i = s->l0[k] + x;
                 row = strip_lrow(s, c, k, i);
                 memcpy(row, s->ll[c] + (size_t)i * s->llstride, (size_t)s->snx * sizeof *row);
                 s->rowtab[(size_t)c * h + 2 * i + s->casy] = row;
             } else {
-                uint32_t j = s->h0[k] + x - nl;
+                uint32_t j = s->h0[k] + x;
                 row = strip_hrow(s, c, k, j);
                 s->rowtab[(size_t)c * h + 2 * j + 1 - s->casy] = row;
             }
@@ -1262,7 +1278,7 @@ static int strip_complete(strip_job *s, uint32_t q)
  * code-blocks of the next strips while this one's steps run; the next strip's HOR_SR while
  * this one's VER_SR and output finish).  With none, it waits until another phase is
  * complete. */
-#define STRIP_LOOK 8
+#define STRIP_LOOK 12
 static void strip_worker(void *arg)
 {
     strip_job *s = arg;
@@ -1278,7 +1294,7 @@ static void strip_worker(void *arg)
         for (p = f; p < s->nph && p < f + STRIP_LOOK; p++) {
             const strip_phase *ph = &s->ph[p];
             if (atomic_load(&s->taken[p]) >= ph->count || !strip_complete(s, ph->pre[0]) ||
-                !strip_complete(s, ph->pre[1]))
+                !strip_complete(s, ph->pre[1]) || !strip_complete(s, ph->pre[2]))
                 continue;
             if ((m = atomic_fetch_add(&s->taken[p], 1)) < ph->count) break;
             m = SIZE_MAX;
