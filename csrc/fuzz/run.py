@@ -243,24 +243,30 @@ def _small_j2k_frames() -> list[bytes]:
         for level in (0, 60):
             frames.append(bytes(imagecodecs.jpeg2k_encode(img, level=level, codecformat="j2k",
                                                           bitspersample=bits)))
-    opj = shutil.which("opj_compress")
-    if opj:
-        import tempfile
-
-        img = (rng.random((29, 37)) * 4095).astype("<u2")
-        with tempfile.TemporaryDirectory() as d:
-            src = os.path.join(d, "in.rawl")
-            img.tofile(src)
-            for args in (["-SOP", "-EPH", "-r", "10,1"], ["-M", "63", "-n", "3"],
-                         ["-t", "16,16", "-TP", "R", "-PLT", "-n", "2"],
-                         ["-p", "RPCL", "-c", "[16,16]", "-n", "3", "-I"],
-                         ["-POC", "T0=0,0,1,3,1,CPRL", "-n", "3", "-r", "5,1"]):
-                dst = os.path.join(d, "out.j2k")
-                r = subprocess.run([opj, "-i", src, "-o", dst, "-F", "37,29,1,12,u", *args],
-                                   capture_output=True)
-                if r.returncode == 0:
-                    frames.append(Path(dst).read_bytes())
+    img = (rng.random((29, 37)) * 4095).astype("<u2")
+    for args in (["-SOP", "-EPH", "-r", "10,1"], ["-M", "63", "-n", "3"],
+                 ["-t", "16,16", "-TP", "R", "-PLT", "-n", "2"],
+                 ["-p", "RPCL", "-c", "[16,16]", "-n", "3", "-I"],
+                 ["-POC", "T0=0,0,1,3,1,CPRL", "-n", "3", "-r", "5,1"]):
+        frames += _opj_compress(img, 12, args)
     return frames
+
+
+def _opj_compress(img, bits: int, args: list[str]) -> list[bytes]:
+    """img (rows x columns, or rows x columns x components; unsigned) encoded by Debian's
+    opj_compress with `args`: [the codestream], or [] without opj_compress or if it fails."""
+    opj = shutil.which("opj_compress")
+    if not opj:
+        return []
+    import tempfile
+
+    planes = img.transpose(2, 0, 1) if img.ndim == 3 else img[None]
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = os.path.join(d, "in.rawl"), os.path.join(d, "out.j2k")
+        planes.astype("<u2" if bits > 8 else "u1").tofile(src)
+        size = f"{planes.shape[2]},{planes.shape[1]},{planes.shape[0]},{bits},u"
+        r = subprocess.run([opj, "-i", src, "-o", dst, "-F", size, *args], capture_output=True)
+        return [Path(dst).read_bytes()] if r.returncode == 0 else []
 
 
 def _small_htj2k_frames() -> list[bytes]:
@@ -347,26 +353,12 @@ def _tsan_frames() -> list[bytes]:
             frames.append(bytes(job()))
         except Exception:  # noqa: BLE001 - an encoder this imagecodecs lacks
             pass
-    opj = shutil.which("opj_compress")
-    if opj:
-        import tempfile
-
-        cases = ((400, 360, 3, 8, "-b 32,32 -n 3 -d 1,0"), (384, 512, 1, 16, "-I -b 64,16 -n 4"),
-                 (517, 389, 3, 8, "-b 16,16 -n 4 -d 3,5"),
-                 (640, 480, 1, 12, "-I -b 16,64 -n 3 -c [32,32],[16,16]"),
-                 (600, 500, 1, 16, "-b 64,64 -n 5 -t 256,256"))
-        with tempfile.TemporaryDirectory() as d:
-            for rows, cols, ncomp, bits, args in cases:
-                img = image(rows, cols, ncomp, bits)
-                planes = img.transpose(2, 0, 1) if ncomp > 1 else img[None]
-                src = os.path.join(d, "in.raw")
-                planes.astype(">u2" if bits > 8 else "u1").tofile(src)
-                dst = os.path.join(d, "out.j2k")
-                r = subprocess.run([opj, "-i", src, "-o", dst, "-F",
-                                    f"{cols},{rows},{ncomp},{bits},u", *args.split()],
-                                   capture_output=True)
-                if r.returncode == 0:
-                    frames.append(Path(dst).read_bytes())
+    for rows, cols, ncomp, bits, args in (
+            (400, 360, 3, 8, "-b 32,32 -n 3 -d 1,0"), (384, 512, 1, 16, "-I -b 64,16 -n 4"),
+            (517, 389, 3, 8, "-b 16,16 -n 4 -d 3,5"),
+            (640, 480, 1, 12, "-I -b 16,64 -n 3 -c [32,32],[16,16]"),
+            (600, 500, 1, 16, "-b 64,64 -n 5 -t 256,256")):
+        frames += _opj_compress(image(rows, cols, ncomp, bits), bits, args.split())
     return frames
 
 
