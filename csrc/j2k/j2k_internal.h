@@ -313,7 +313,7 @@ void j2k_dwt_ver_part(int rev, int32_t *const *rows, uint32_t x0, uint32_t nw, u
                       uint32_t sn, uint32_t cas, uint32_t t0, uint32_t t1);
 
 /* Work queues' counters (the DWT team, the strip path): j2k_wait_count waits until *counter
- * >= target, briefly spinning, then sleeping on cond; j2k_wake_all wakes cond's sleepers once
+ * >= target, awake for up to 0.2 ms, then sleeping on cond; j2k_wake_all wakes cond's sleepers once
  * a counter has reached a target some may wait for. */
 void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mutex,
                     pthread_cond_t *cond);
