@@ -11,7 +11,9 @@
  * that finishes a job waits LINGER_NS for the next one awake before it sleeps (waking a
  * sleeping thread took about 50 us here, often milliseconds, against 1 us for one waiting
  * awake: the cost of a frame of half a millisecond decoded on two threads frame after frame).
- * A worker asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and
+ * td_parallel_prewake wakes sleeping workers into that awake wait ahead of a job, so that
+ * their wake-up overlaps the caller's serial start (a JPEG 2000 decode's marker and packet
+ * parsing) instead of delaying the job.  A worker asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and
  * no jobs (pthread_atfork). */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
@@ -44,6 +46,8 @@ static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER; /* callers wait for th
 static job *open_jobs;                                     /* oldest first */
 static uint32_t nworkers, nidle, nwoken;                   /* nwoken: signalled, not yet awake */
 static uint32_t nwaiting;                                  /* callers waiting on done_cv */
+static uint32_t nasleep;                                   /* idle workers asleep on work_cv */
+static unsigned prewakes;                                  /* td_parallel_prewake calls that woke some */
 static _Thread_local const job *current_group;             /* of the fn this thread runs */
 static atomic_uint posted;                                 /* jobs posted so far */
 
@@ -55,7 +59,7 @@ static void unlock_in_parent(void) { pthread_mutex_unlock(&mu); }
 static void reset_in_child(void)
 {
     open_jobs = NULL;
-    nworkers = nidle = nwoken = nwaiting = 0;
+    nworkers = nidle = nwoken = nwaiting = nasleep = 0;
     pthread_cond_init(&work_cv, NULL);
     pthread_cond_init(&done_cv, NULL);
     pthread_mutex_unlock(&mu);
@@ -125,11 +129,20 @@ static void *worker(void *unused)
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += IDLE_EXIT_SECONDS;
         nidle++;
+        nasleep++;
         int rc = 0;
-        while (!open_jobs && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&work_cv, &mu, &until);
+        unsigned pw = prewakes;
+        while (!open_jobs && rc != ETIMEDOUT && prewakes == pw)
+            rc = pthread_cond_timedwait(&work_cv, &mu, &until);
+        nasleep--;
         nidle--;
         if (nwoken) nwoken--;
-        if (!open_jobs && rc == ETIMEDOUT) break;
+        if (open_jobs) continue;
+        if (prewakes != pw) { /* a job is coming: wait for it awake */
+            linger = now_ns() + LINGER_NS;
+            continue;
+        }
+        if (rc == ETIMEDOUT) break;
     }
     nworkers--;
     pthread_mutex_unlock(&mu);
@@ -205,6 +218,19 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
         nwaiting++;
         pthread_cond_wait(&done_cv, &mu);
         nwaiting--;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void td_parallel_prewake(uint32_t threads)
+{
+    if (threads <= 1) return;
+    pthread_once(&once, init);
+    pthread_mutex_lock(&mu);
+    uint32_t n = nasleep < threads - 1 ? nasleep : threads - 1;
+    if (n) {
+        prewakes++;
+        for (uint32_t k = 0; k < n; k++) pthread_cond_signal(&work_cv);
     }
     pthread_mutex_unlock(&mu);
 }

@@ -4,11 +4,17 @@
  * code-blocks, the strips' phases and the inverse DWT shared out), at reduce 0 and 1,
  * interleaved and planar, and requires the same status and the same bytes every time.
  * ThreadSanitizer reports every data race on the way (run with TSAN_OPTIONS=halt_on_error=1).
+ * Before some multi-thread decodes the pool's workers are left to fall asleep (2 ms), so that
+ * the decode's early wake-up (td_parallel_prewake) races with its job as in a real caller.
  * Files that are not codestreams turbodicom opens, or decode to more than 64 MiB, are
  * skipped.  Exit 0: every decode agreed; 1: a mismatch (printed); 2: no file was decoded. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "j2k/td_j2k.h"
 
@@ -60,6 +66,10 @@ int main(int argc, char **argv)
             int rc1 = td_j2kdec_decode(dec, one, need, &opt, &err);
             for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
                 opt.threads = threads[t];
+                if (v & 1) { /* the workers asleep (they wait awake 0.5 ms after a job) */
+                    struct timespec nap = {0, 2000000};
+                    nanosleep(&nap, NULL);
+                }
                 int rc = td_j2kdec_decode(dec, many, need, &opt, &err);
                 if (rc != rc1 || (rc == TD_OK && memcmp(one, many, need) != 0)) {
                     printf("%s: reduce %u%s, %u threads: %s than on one thread\n", argv[a],

@@ -1459,6 +1459,12 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     int rc = td_j2kdec_decoded_size(d, opt, &need, &bps, err);
     if (rc != TD_OK) return rc;
     if (out_len < need) return td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1, "output %zu bytes, %zu needed", out_len, need);
+    /* the helpers asleep wake up while the tile headers and packets are parsed (as many as
+     * the strips' rule below will want) */
+    size_t nsamples = need / bps;
+    if (opt->threads > 1 && nsamples >= ((size_t)2 << 16))
+        td_parallel_prewake(nsamples < ((size_t)opt->threads << 16) ? (uint32_t)(nsamples >> 16) + 1
+                                                                    : opt->threads);
     int planar = (opt->flags & TD_J2KDEC_PLANAR) != 0;
     /* every sample is written by its tile; only absent tiles leave zeros to fill */
     for (uint32_t ti = 0; ti < d->ntiles; ti++)
