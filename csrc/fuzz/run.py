@@ -1,6 +1,6 @@
 """Build the libFuzzer targets and run each one on seeds cut from DICOM files.
 
-    python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg,tsan] [--corpus DIR]
+    python csrc/fuzz/run.py [--seconds 60 | --runs 1000000] [--only rle,ljpeg,tsan,fp] [--corpus DIR]
 
 Seeds: whole files for fuzz_parse; single encoded frames (extracted by turbodicom itself) for
 the codec targets; cut from the corpus (--corpus, $TURBODICOM_CORPUS, ../shared/corpus) when it
@@ -13,7 +13,9 @@ system library (KNOWN_LIBRARY_ABORTS) restarts the run.
 Then ("tsan") the JPEG 2000 decoder's threads under ThreadSanitizer: tsan_j2kdec decodes the
 j2kdec seeds as whole frames and larger generated streams (big enough that 2 and 4 threads
 share their code-blocks, strips and DWT) on 1, 2 and 4 threads; any data race or any
-difference from one thread fails.
+difference from one thread fails.  Then ("fp") the same inputs through the decoder built for
+the baseline x86-64 and for x86-64-v3 (FMA): any difference in the decoded bytes fails (the
+float arithmetic must not be fused into FMAs: TD_FP_FLAGS).
 """
 
 from __future__ import annotations
@@ -362,26 +364,61 @@ def _tsan_frames() -> list[bytes]:
     return frames
 
 
+_J2K_INPUTS: list[str] = []
+
+
+def _j2k_inputs(files: list[Path]) -> list[str]:
+    """The j2kdec seeds and _tsan_frames() as files (made once per run), for tsan and fp."""
+    if not _J2K_INPUTS:
+        work = BUILD / "j2k-inputs"
+        shutil.rmtree(work, ignore_errors=True)
+        n = seeds("j2kdec", TARGETS["j2kdec"][1], files, work)
+        for frame in _tsan_frames():
+            (work / f"{n:04d}").write_bytes(frame)
+            n += 1
+        _J2K_INPUTS.extend(sorted(map(str, work.iterdir())))
+    return _J2K_INPUTS
+
+
 def tsan(files: list[Path]) -> bool:
     """tsan_j2kdec on the j2kdec seeds and _tsan_frames(); True if it passed."""
     binary = next(BUILD.rglob("tsan_j2kdec"), None)
     if binary is None:
         print("tsan_j2kdec: not built")
         return False
-    work = BUILD / "tsan-inputs"
-    shutil.rmtree(work, ignore_errors=True)
-    n = seeds("j2kdec", TARGETS["j2kdec"][1], files, work)
-    for frame in _tsan_frames():
-        (work / f"{n:04d}").write_bytes(frame)
-        n += 1
+    inputs = _j2k_inputs(files)
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1:exitcode=66")
-    proc = subprocess.run([str(binary), *sorted(map(str, work.iterdir()))], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([str(binary), *inputs], env=env, capture_output=True, text=True)
     last = proc.stdout.strip().splitlines()[-1:] or [""]
-    print(f"tsan_j2kdec: {n} inputs, exit {proc.returncode}: {last[0]}")
+    print(f"tsan_j2kdec: {len(inputs)} inputs, exit {proc.returncode}: {last[0]}")
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-4000:])
     return proc.returncode == 0
+
+
+def fp(files: list[Path]) -> bool:
+    """The decoder built for x86-64-v3 (FMA) gives the bytes of the baseline build on the same
+    inputs (sums_j2kdec_*); True if so, or if this is not an x86-64 machine with v3."""
+    base = next(BUILD.rglob("sums_j2kdec_base"), None)
+    v3 = next(BUILD.rglob("sums_j2kdec_v3"), None)
+    if base is None or v3 is None:
+        print("sums_j2kdec: not built (not x86-64)")
+        return True
+    inputs = _j2k_inputs(files)
+    a = subprocess.run([str(base), *inputs], capture_output=True, text=True)
+    b = subprocess.run([str(v3), *inputs], capture_output=True, text=True)
+    if b.returncode < 0:
+        print(f"sums_j2kdec_v3: killed by signal {-b.returncode} (no x86-64-v3 here): skipped")
+        return True
+    sums = [ln for ln in a.stdout.splitlines() if not ln.startswith("tsan_j2kdec:")]
+    other = [ln for ln in b.stdout.splitlines() if not ln.startswith("tsan_j2kdec:")]
+    diff = [f"{x}  |  {y}" for x, y in zip(sums, other) if x != y]
+    ok = a.returncode == 0 and b.returncode == 0 and len(sums) == len(other) and not diff
+    print(f"sums_j2kdec: {len(sums)} decodes, x86-64-v3 build "
+          f"{'equal to' if ok else 'differs from'} the baseline build")
+    if not ok:
+        print("\n".join(diff[:20]), a.stdout[-500:], b.stdout[-500:])
+    return ok
 
 
 def main() -> int:
@@ -438,6 +475,8 @@ def main() -> int:
             print(proc.stderr[-3000:])
     if (not only or "tsan" in only) and not tsan(files):
         failed.append("tsan_j2kdec")
+    if (not only or "fp" in only) and not fp(files):
+        failed.append("sums_j2kdec")
     return 1 if failed else 0
 
 

@@ -7,7 +7,11 @@
  * Before some multi-thread decodes the pool's workers are left to fall asleep (2 ms), so that
  * the decode's early wake-up (td_parallel_prewake) races with its job as in a real caller.
  * Files that are not codestreams turbodicom opens, or decode to more than 64 MiB, are
- * skipped.  Exit 0: every decode agreed; 1: a mismatch (printed); 2: no file was decoded. */
+ * skipped.  Exit 0: every decode agreed; 1: a mismatch (printed); 2: no file was decoded.
+ *
+ * Built with -DTD_J2K_SUMS (sums_j2kdec, no sanitizer) it also prints a checksum of each
+ * one-thread decode, so that two builds (the baseline and one for a CPU with FMA) can be
+ * compared: the float arithmetic must not depend on the instruction set. */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #endif
@@ -17,6 +21,15 @@
 #include <time.h>
 
 #include "j2k/td_j2k.h"
+
+#ifdef TD_J2K_SUMS
+static unsigned long long fnv1a(const unsigned char *p, size_t n)
+{
+    unsigned long long h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+#endif
 
 static unsigned char *read_file(const char *path, size_t *n)
 {
@@ -64,6 +77,9 @@ int main(int argc, char **argv)
             }
             opt.threads = 1;
             int rc1 = td_j2kdec_decode(dec, one, need, &opt, &err);
+#ifdef TD_J2K_SUMS
+            printf("%s %u %d %016llx\n", argv[a], v, rc1, fnv1a(one, rc1 == TD_OK ? need : 0));
+#endif
             for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
                 opt.threads = threads[t];
                 if (v & 1) { /* the workers asleep (they wait awake 0.5 ms after a job) */

@@ -236,7 +236,7 @@ int td_j2kdec_decoded_size(const td_j2kdec *d, const td_j2kdec_options *opt, siz
     else if (b != 1 && b != 2 && b != 4) return td_fail(err, TD_E_INVALID_ARGUMENT, -1, "bytes_per_sample %u", b);
     else if (b < natural) return td_fail(err, TD_E_UNSUPPORTED, -1, "%u-bit samples do not fit %u byte(s)", prec, b);
     size_t total = 0;
-    td_j2kdec_comp c0, ci;
+    td_j2kdec_comp c0 = {0}, ci = {0};
     int rc = td_j2kdec_component(d, 0, opt->reduce, &c0, err);
     if (rc != TD_OK) return rc;
     for (uint32_t c = 0; c < d->ncomps; c++) {

@@ -765,7 +765,7 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     }
     pthread_mutex_init(&q->mutex, NULL);
     pthread_cond_init(&q->cond, NULL);
-    dwt_team_run tr = {q, tmp, per, threads};
+    dwt_team_run tr = {.q = q, .tmp = tmp, .per = per, .threads = threads};
     atomic_init(&tr.slot, 0);
     td_parallel_run(threads, dwt_team_member, &tr);
     pthread_cond_destroy(&q->cond);

@@ -4,7 +4,8 @@
  *
  * The in-place transforms are written for the compiler's vectoriser and compiled twice on
  * x86-64: for the baseline and for AVX2 (chosen at run time).  No FMA: the ICT rounds each
- * product and sum as the plain C expression does.
+ * product and sum as the plain C expression does (built with -ffp-contract=off, TD_FP_FLAGS,
+ * so also on aarch64, s390x or -march=x86-64-v3, where GNU C would fuse them).
  *
  * The fused output (j2k_out3_*) takes one row of each of components 0-2, applies the inverse
  * RCT / ICT or none, the DC level shift and clipping (G.1.2) and stores pixel-interleaved
