@@ -13,8 +13,8 @@
  * awake: the cost of a frame of half a millisecond decoded on two threads frame after frame).
  * td_parallel_prewake wakes sleeping workers into that awake wait ahead of a job, so that
  * their wake-up overlaps the caller's serial start (a JPEG 2000 decode's marker and packet
- * parsing) instead of delaying the job.  A worker asleep for IDLE_EXIT_SECONDS exits.  fork(): the child starts with no workers and
- * no jobs (pthread_atfork). */
+ * parsing) instead of delaying the job.  A worker asleep for IDLE_EXIT_SECONDS exits.
+ * fork(): the child starts with no workers and no jobs (pthread_atfork). */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
 #endif
