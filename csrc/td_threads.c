@@ -87,11 +87,20 @@ static void help(job *j)
     if (--j->running == 0 && j->closed) pthread_cond_broadcast(&done_cv);
 }
 
-static int64_t now_ns(void)
+int64_t td_now_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+void td_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
 static void *worker(void *unused)
@@ -102,7 +111,7 @@ static void *worker(void *unused)
     for (;;) {
         if (open_jobs) {
             help(open_jobs);
-            linger = now_ns() + LINGER_NS;
+            linger = td_now_ns() + LINGER_NS;
             continue;
         }
         if (linger) {
@@ -115,10 +124,8 @@ static void *worker(void *unused)
             nidle++;
             pthread_mutex_unlock(&mu);
             for (unsigned i = 1; atomic_load_explicit(&posted, memory_order_relaxed) == seen; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-                __builtin_ia32_pause();
-#endif
-                if (!(i & 63) && now_ns() > until) break;
+                td_cpu_relax();
+                if (!(i & 63) && td_now_ns() > until) break;
             }
             pthread_mutex_lock(&mu);
             nidle--;
@@ -139,7 +146,7 @@ static void *worker(void *unused)
         if (nwoken) nwoken--;
         if (open_jobs) continue;
         if (prewakes != pw) { /* a job is coming: wait for it awake */
-            linger = now_ns() + LINGER_NS;
+            linger = td_now_ns() + LINGER_NS;
             continue;
         }
         if (rc == ETIMEDOUT) break;

@@ -27,6 +27,12 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg);
  * that their wake-up (tens of microseconds) overlaps that work.  Cheap when none sleep. */
 void td_parallel_prewake(uint32_t threads);
 
+/* The monotonic clock in nanoseconds, and one turn's pause of a loop that waits awake (x86
+ * PAUSE, aarch64 YIELD): for the waits that spin before they sleep (the workers here, the
+ * JPEG 2000 decoder's work queues). */
+int64_t td_now_ns(void);
+void td_cpu_relax(void);
+
 /* Call fn(ctx, i) once for every i in [0, n), on up to `threads` threads: the caller's and
  * up to threads - 1 helpers of td_parallel_run (fewer when n is smaller; the caller alone
  * when threads <= 1).  Items are taken in increasing order from a shared counter, so a

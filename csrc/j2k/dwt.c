@@ -21,14 +21,10 @@
  * Threads: the passes of all components of a tile form one queue of work items (see
  * dwt_queue), followed by the caller's output stage.
  */
-#if !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
-#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "j2k_internal.h"
 #include "td_threads.h"
@@ -647,13 +643,6 @@ static void dwt_item(dwt_queue *q, int32_t *tmp, const dwt_pass *ps, size_t k)
     ver(op, rev, rows, x0, x1 - x0, rh, sny, casy);
 }
 
-static int64_t wait_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 /* A thread waits awake, for up to SPIN_NS, before it sleeps: the waits inside a decode are
  * mostly of a microsecond or two (another thread's item), while a sleep and its wake-up took
  * 20-50 us here (on a virtual machine, with a halted virtual CPU, at times milliseconds).
@@ -664,14 +653,10 @@ void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mute
                     pthread_cond_t *cond)
 {
     if (atomic_load(counter) >= target) return;
-    int64_t until = wait_now_ns() + SPIN_NS;
+    int64_t until = td_now_ns() + SPIN_NS;
     for (unsigned spin = 1; atomic_load_explicit(counter, memory_order_acquire) < target; spin++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ __volatile__("yield");
-#endif
-        if (!(spin & 63) && wait_now_ns() > until) break;
+        td_cpu_relax();
+        if (!(spin & 63) && td_now_ns() > until) break;
     }
     if (atomic_load(counter) >= target) return;
     pthread_mutex_lock(mutex);
