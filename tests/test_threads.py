@@ -241,3 +241,38 @@ def test_concurrent_j2k_batches_share_the_worker_threads():
         for (k, threads, index), arr in pool.map(work, jobs):
             want = frames if index is None else frames[index]
             assert np.array_equal(arr, want), (k, threads, index)
+
+
+@pytest.mark.parametrize("syntax", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                                    "1.2.840.10008.1.2.4.201"])
+def test_decode_frame_threads_inside_one_j2k_frame(syntax):
+    """decode_frame(threads=n) shares one 512x512 JPEG 2000 / HTJ2K frame over n threads:
+    the same bytes as one thread (and, lossless, as the image encoded), for any n."""
+    ic = pytest.importorskip("imagecodecs")
+    import numpy as np
+
+    rng = np.random.default_rng(62)
+    y, x = np.mgrid[0:512, 0:512]
+    img = ((x * 3 + y * 5) % 4096 + rng.integers(0, 64, size=(512, 512))).astype(np.uint16)
+    if syntax.endswith(".201"):
+        enc = bytes(ic.htj2k_encode(img, reversible=True))
+    else:
+        enc = bytes(ic.jpeg2k_encode(img, level=0 if syntax.endswith(".90") else 30,
+                                     codecformat="J2K", reversible=syntax.endswith(".90")))
+
+    def frame(**kw):
+        return bytes(turbodicom.decode_frame(enc, syntax, rows=512, columns=512,
+                                             bits_allocated=16, bits_stored=12, **kw))
+
+    one = frame()
+    assert frame(threads=1) == one
+    if not syntax.endswith(".91"):
+        assert one == img.astype("<u2").tobytes()
+    for threads in (2, 3, 4, None):
+        assert frame(threads=threads) == one, threads
+    out = bytearray(len(one))
+    assert turbodicom.decode_frame(enc, syntax, rows=512, columns=512, bits_allocated=16,
+                                   bits_stored=12, out=out, threads=2) is out
+    assert bytes(out) == one
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        frame(threads=0)

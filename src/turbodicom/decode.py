@@ -490,7 +490,7 @@ def decode_frame(data: Any, transfer_syntax_uid: str, *, rows: int, columns: int
                  samples_per_pixel: int = 1, bits_allocated: int, bits_stored: int | None = None,
                  pixel_representation: int = 0, planar_configuration: int = 0,
                  photometric_interpretation: str | None = None, out: Any = None,
-                 rle_segment_order: str = ">", reduce: int = 0) -> Any:
+                 rle_segment_order: str = ">", reduce: int = 0, threads: int = 1) -> Any:
     """Decode one encoded frame into little-endian samples (pydicom's plugin layout).
 
     Parameters
@@ -509,6 +509,11 @@ planar_configuration, photometric_interpretation
     reduce : int, optional
         JPEG 2000 / HTJ2K only: discard this many resolution levels; the frame then has
         ``ceil(rows / 2**reduce)`` rows and ``ceil(columns / 2**reduce)`` columns.
+    threads : int, optional
+        Threads inside the frame, JPEG 2000 / HTJ2K only, from 256 KiB of decoded output as in
+        `decode` (the code-blocks, wavelet steps and output shared out; the result is the same
+        for any number).  1 by default; None: the cores this process may run on.  The other
+        codecs decode a frame on one thread.
 
     Returns
     -------
@@ -519,6 +524,7 @@ planar_configuration, photometric_interpretation
         Unused high bits are returned as encoded (pydicom masks them itself).
     """
     check_reduce(str(transfer_syntax_uid), reduce)
+    threads = _resolve_threads(threads)
     spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
                      int(bits_stored if bits_stored is not None else bits_allocated),
                      int(pixel_representation), int(planar_configuration),
@@ -526,6 +532,8 @@ planar_configuration, photometric_interpretation
     spec.validate()
     codec = codec_for(str(transfer_syntax_uid))
     nbytes = codec.frame_nbytes(spec)
+    if threads > 1 and codec.inner_threads_min_bytes and nbytes >= codec.inner_threads_min_bytes:
+        spec = replace(spec, threads=threads)
     if out is None:
         check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                           f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
