@@ -1,4 +1,5 @@
-"""Frame-level (one core) and file-level decode, and RLE encode: turbodicom vs every peer."""
+"""Frame-level (one core; and the cores inside a JPEG 2000 / HTJ2K frame) and file-level decode,
+and RLE encode: turbodicom vs every peer."""
 
 from __future__ import annotations
 

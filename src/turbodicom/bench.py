@@ -438,11 +438,15 @@ FrameRunner = Callable[[], Any]
 PeerFactory = Callable[[Workload], "FrameRunner | None"]
 
 
-def _turbodicom_frames(w: Workload) -> FrameRunner | None:
+def _turbodicom_frames(w: Workload, threads: int = 1) -> FrameRunner | None:
     if not w.frames:
         return None
     s = w.spec
-    out = bytearray(codec_for(w.transfer_syntax_uid).frame_nbytes(s))
+    codec = codec_for(w.transfer_syntax_uid)
+    out = bytearray(codec.frame_nbytes(s))
+    if threads > 1 and not (codec.inner_threads_min_bytes
+                            and len(out) >= codec.inner_threads_min_bytes):
+        return None  # (a frame this codec decodes on one thread whatever it is asked)
 
     def run() -> bytearray:
         for f in w.frames:
@@ -451,7 +455,7 @@ def _turbodicom_frames(w: Workload) -> FrameRunner | None:
                                     bits_allocated=s.bits_allocated, bits_stored=s.bits_stored,
                                     pixel_representation=s.pixel_representation,
                                     photometric_interpretation=s.photometric_interpretation,
-                                    out=out)
+                                    out=out, threads=threads)
         return out
     return run
 
@@ -547,12 +551,18 @@ def _entry_point_peers(level: str) -> dict[str, PeerFactory]:
     return found
 
 
-def frame_peers() -> dict[str, PeerFactory]:
-    """Frame-level decoders: turbodicom first, then each installed peer.
+def frame_peers(threads: int | None = None) -> dict[str, PeerFactory]:
+    """Frame-level decoders: turbodicom (1 thread; N threads inside each frame, for the codecs
+    that have them), then each installed peer.
 
     Every factory returns None for a transfer syntax its peer does not decode.
     """
+    from turbodicom.decode import default_threads
+
+    n = threads or default_threads()
     peers: dict[str, PeerFactory] = {"turbodicom": _turbodicom_frames}
+    if n > 1:
+        peers[f"turbodicom ({n} threads)"] = lambda w: _turbodicom_frames(w, n)
     for name, module, syntaxes, usable, decoder in _FRAME_PEERS:
         if _importable(module.split(".")[0]):
             peers[name] = _frame_peer(module, syntaxes, usable, decoder)
@@ -671,7 +681,7 @@ def file_peers(threads: int | None = None) -> dict[str, PeerFactory]:
 
 
 def _peer_table(level: str, threads: int | None) -> dict[str, PeerFactory]:
-    return frame_peers() if level == "frame" else file_peers(threads)
+    return frame_peers(threads) if level == "frame" else file_peers(threads)
 
 
 # ------------------------------------------------------------------------------------------

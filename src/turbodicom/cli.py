@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-time", type=_positive_float, default=None,
                    help="seconds of repeated runs per measurement (default 0.5, quick 0.1)")
     s.add_argument("--threads", type=_int_at_least(1), default=None,
-                   help="threads for the multi-thread row")
+                   help="threads for the multi-thread rows (each file; inside each JPEG 2000 / "
+                        "HTJ2K frame)")
     s.add_argument("--peer-timeout", type=_positive_float, default=60.0,
                    help="seconds one decoder may take on one file (default 60)")
     s.add_argument("--json", help="also write the results to this JSON file")
