@@ -539,11 +539,13 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
                 if (br.overrun) goto overrun;
                 if (!inc) continue;
                 if (!cb->included) {
-                    int32_t v = 0;
-                    while (!tree_decode(t, pb->tree0 + pb->nnodes + k, v + 1, &br)) {
-                        if (br.overrun) goto overrun;
-                        if (++v > 74) return td_fail(err, TD_E_CORRUPT, -1, "zero bit-planes beyond 74");
-                    }
+                    /* the zero bit-planes: the leaf's value, in one walk down the tree (the
+                     * same bits as raising the threshold one at a time until it is passed) */
+                    uint32_t leaf = pb->tree0 + pb->nnodes + k;
+                    int known = tree_decode(t, leaf, 75, &br);
+                    if (br.overrun) goto overrun;
+                    int32_t v = t->nodes[2 * leaf];
+                    if (!known) return td_fail(err, TD_E_CORRUPT, -1, "zero bit-planes beyond 74");
                     cb->numbps = bd->mb - v;
                     cb->included = 1;
                 }
