@@ -481,3 +481,52 @@ def test_huge_tile_behind_a_small_reduced_output_is_refused():
     struct.pack_into(">IIIIIIII", s, 8, 60000, 60000, 0, 0, 60000, 60000, 0, 0)
     with pytest.raises(turbodicom.LimitError):
         j2k.decode(bytes(s), reduce=5)
+
+
+def _resplit(cs: bytes, cuts: list[float]) -> bytes:
+    """The same codestream with each tile's packet data cut into more tile-parts at the given
+    fractions of it (anywhere: inside packet headers, bodies, SOP and EPH markers), the tile-
+    part headers kept in the tile's first part: a decoder that joins a tile's tile-parts reads
+    it as before."""
+    import j2k_streams as js
+
+    main, parts = js.split_codestream(cs)
+    tiles: dict[int, list] = {}
+    for p in parts:
+        tiles.setdefault(p.isot, []).append(p)
+    out = bytearray(main)
+    for isot, tps in tiles.items():
+        data = b"".join(p.body for p in tps)
+        header = b"".join(p.header for p in tps)
+        at = sorted({min(len(data), max(0, round(f * len(data)))) for f in cuts})
+        pieces = [data[a:b] for a, b in zip([0] + at, at + [len(data)])]
+        for k, piece in enumerate(pieces):
+            part = js.TilePart(isot, k, len(pieces), b"", piece)
+            out += js._sot(part, header if k == 0 else b"", piece)
+    return bytes(out + b"\xff\xd9")
+
+
+@pytest.mark.skipif(OPJ_COMPRESS is None, reason="opj_compress not found")
+@pytest.mark.parametrize("args", ["-n 3 -r 8,4,1 -SOP -EPH", "-n 4 -b 16,16 -c [32,32],[16,16]",
+                                  "-t 32,32 -n 2 -r 4,1 -TP R -SOP -EPH", "-I -n 3 -r 20,10,5"])
+def test_tile_parts_cut_anywhere_decode_as_joined(args):
+    """Tile-parts are read where they lie, one after another (no copy of a tile's data), and a
+    packet that runs on from one into the next (not allowed, but OpenJPEG joins a tile's tile-
+    parts) still decodes: every cut gives the uncut stream's bytes, as OpenJPEG gives them."""
+    import j2k_streams as js
+
+    rng = np.random.default_rng(63)
+    img = (np.add.outer(np.arange(64) * 9, np.arange(64) * 5) % 4096
+           + rng.integers(0, 32, size=(64, 64))).astype(np.uint16)
+    cs = js.opj_compress([img], 12, False, args.split())
+    want = ours(cs)
+    assert want == openjpeg(cs)
+    fractions = [i / 97 for i in range(98)]
+    for a in fractions[::3]:
+        for cuts in ([a], [a, a + 0.013], [a, a, a + 0.2]):
+            cut = _resplit(cs, cuts)
+            assert ours(cut) == want, (args, cuts)
+    if "-EPH" in args:  # and with the headers in PPT (to_ppt reads them by SOP/EPH)
+        for cuts in ([0.5], [0.1, 0.7]):
+            cut = _resplit(js.to_ppt(cs), cuts)
+            assert ours(cut) == want == openjpeg(cut), (args, cuts)

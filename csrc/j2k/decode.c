@@ -1498,7 +1498,12 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         if ((rc = j2k_tile_tcp(d, ti, &tcp, err)) != TD_OK) break;
         j2k_tile t;
         rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
-        if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, err);
+        if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 0, err);
+        if (rc == J2K_PACKETS_SPAN) { /* (not in a conforming stream) */
+            j2k_tile_free(&t);
+            rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
+            if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 1, err);
+        }
         if (rc == TD_OK && t.truncated) truncated = 1;
         uint32_t hosted = 0;
         for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++) {

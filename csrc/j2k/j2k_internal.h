@@ -231,9 +231,13 @@ typedef struct j2k_tile {
 int j2k_tile_build(const td_j2kdec *dec, const j2k_tcp *tcp, uint32_t t, uint32_t reduce,
                    j2k_tile *tile, td_error *err);
 /* Read every packet of the tile (B.9-B.12) recording the code-block contributions of layers
- * < max_layers.  A stream that ends early is not an error (what was read is decoded). */
+ * < max_layers.  A stream that ends early is not an error (what was read is decoded).  A tile
+ * of several tile-parts is read from them in place unless join; J2K_PACKETS_SPAN: a packet
+ * seemed to run on from one into the next, so the tile must be built again and read with join
+ * (from a copy of its tile-parts' data joined, which reads such a packet whole). */
+#define J2K_PACKETS_SPAN 1000
 int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *tile,
-                     uint32_t max_layers, td_error *err);
+                     uint32_t max_layers, int join, td_error *err);
 void j2k_tile_free(j2k_tile *tile);
 /* Free what tier 2 built for a tile (partition, tag trees, packet data), keeping the
  * tile-components: the inverse DWT and the output need only those. */

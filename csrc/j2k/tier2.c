@@ -338,7 +338,33 @@ typedef struct packet_ctx {
     size_t pend_cap;
     int ended;                /* the data ran out: no further packets */
     int ht_mixed;             /* CAP Ccap15: HT and EBCOT code-blocks side by side */
+    /* the tile-parts' bodies one after another, in place (body: tile-part k's, of the tile's
+     * tile-parts [k, kend) in the decoder's list), instead of copied into one buffer; spans:
+     * a packet seemed to run on into the next tile-part, where only the copy reads it right */
+    const td_j2kdec *dec;
+    uint32_t k, kend;
+    int spans;
 } packet_ctx;
+
+/* Byte i of the tile's data from the current tile-part's start on (i >= body_len: in the tile-
+ * parts after it); -1 past the end. */
+static int body_byte(const packet_ctx *ctx, size_t i)
+{
+    if (i < ctx->body_len) return ctx->body[i];
+    i -= ctx->body_len;
+    for (uint32_t k = ctx->k + 1; ctx->dec && k < ctx->kend; k++) {
+        const j2k_tilepart *tp = &ctx->dec->parts[ctx->dec->tile_parts[k]];
+        if (i < tp->body_len) return tp->body[i];
+        i -= tp->body_len;
+    }
+    return -1;
+}
+
+/* Whether tile-parts with data follow the current one (read in place). */
+static int more_parts(const packet_ctx *ctx)
+{
+    return body_byte(ctx, ctx->body_len) >= 0;
+}
 
 static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t len, uint32_t seg,
                      uint32_t passes, int cut)
@@ -515,6 +541,21 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
     const j2k_res *rs = &tc->res[pr->res];
     uint32_t style = tc->tccp->cblk_style;
     if (ctx->ended) return TD_OK;
+    if (ctx->dec) {
+        /* the bodies in place: a packet starts in the next tile-part once this one is used up;
+         * an SOP marker that would run past its end takes the joined copy */
+        while (ctx->body_pos >= ctx->body_len && more_parts(ctx)) {
+            const j2k_tilepart *tp;
+            do tp = &ctx->dec->parts[ctx->dec->tile_parts[++ctx->k]];
+            while (tp->body_len == 0);
+            ctx->body = tp->body, ctx->body_len = tp->body_len, ctx->body_pos = 0;
+        }
+        if (ctx->body_pos + 6 > ctx->body_len && ctx->body_pos < ctx->body_len &&
+            ctx->body[ctx->body_pos] == 0xFF && more_parts(ctx)) {
+            ctx->spans = ctx->ended = 1;
+            return TD_OK;
+        }
+    }
     /* SOP (A.8.1) */
     if (ctx->body_pos + 6 <= ctx->body_len && ctx->body[ctx->body_pos] == 0xFF &&
         ctx->body[ctx->body_pos + 1] == 0x91)
@@ -572,7 +613,19 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
     }
     if (br.overrun) goto overrun;
     size_t end = br_align(&br);
-    /* EPH (A.8.2) */
+    if (end > br.len) { /* the byte after a last 0xFF lies past the data */
+        if (!ctx->hdr && ctx->dec && more_parts(ctx)) {
+            ctx->spans = ctx->ended = 1;
+            return TD_OK;
+        }
+        end = br.len;
+    }
+    /* EPH (A.8.2; one that would run past the tile-part read in place takes the joined copy) */
+    if (!ctx->hdr && ctx->dec && end + 2 > br.len && body_byte(ctx, end) == 0xFF &&
+        body_byte(ctx, end + 1) == 0x92) {
+        ctx->spans = ctx->ended = 1;
+        return TD_OK;
+    }
     if (end + 2 <= br.len && br.p[end] == 0xFF && br.p[end + 1] == 0x92) end += 2;
     if (ctx->hdr) ctx->hdr_pos = end;
     else ctx->body_pos = end;
@@ -581,6 +634,10 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
         pending *pd = &ctx->pend[i];
         size_t avail = ctx->body_len - ctx->body_pos;
         uint32_t len = pd->len;
+        if (len > avail && ctx->dec && more_parts(ctx)) { /* on into the next tile-part */
+            ctx->spans = ctx->ended = 1;
+            return TD_OK;
+        }
         if (len > avail) { len = (uint32_t)avail; ctx->ended = 1; }
         if (keep) {
             if (add_chunk(t, pd->cblk, ctx->body + ctx->body_pos, len, pd->seg, pd->passes,
@@ -592,6 +649,7 @@ static int read_packet(packet_ctx *ctx, j2k_precinct *pr, uint32_t l, td_error *
     }
     return TD_OK;
 overrun:
+    if (!ctx->hdr && ctx->dec && more_parts(ctx)) ctx->spans = 1; /* (the header ran on) */
     ctx->ended = 1;
     return TD_OK;
 }
@@ -637,7 +695,7 @@ static void sort_prcs(uint32_t *v, uint32_t *tmp, size_t n, const j2k_precinct *
 }
 
 int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint32_t max_layers,
-                     td_error *err)
+                     int join, td_error *err)
 {
     packet_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -668,6 +726,13 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     if (nbody == 1) {
         ctx.body = single->body;
         ctx.body_len = single->body_len;
+    } else if (!join) { /* in place, from the first tile-part with data */
+        ctx.dec = dec;
+        ctx.k = p0, ctx.kend = p1;
+        const j2k_tilepart *tp = &dec->parts[dec->tile_parts[p0]];
+        while (tp->body_len == 0 && ctx.k + 1 < p1) tp = &dec->parts[dec->tile_parts[++ctx.k]];
+        ctx.body = tp->body;
+        ctx.body_len = tp->body_len;
     } else {
         t->body = malloc(total ? total : 1);
         if (!t->body) return td_fail(err, TD_E_NOMEM, -1, "tile data");
@@ -748,6 +813,7 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     }
     free(list);
     free(ctx.pend);
+    if (rc == TD_OK && ctx.spans) return J2K_PACKETS_SPAN;
     if (rc == TD_OK && ctx.ended) t->truncated = 1;
     return rc;
 }
