@@ -248,23 +248,28 @@ def test_dicomsdl_on_rtdose_rle_stays_in_its_row():
     assert mr.rstrip(" |").endswith("yes"), mr  # the next file is timed as usual
 
 
-def test_frame_level_thread_row_only_where_a_frame_has_threads(tmp_path):
+@pytest.mark.parametrize("samples", [1, 3])
+def test_frame_level_thread_row_only_where_a_frame_has_threads(tmp_path, samples):
     """`--threads 2` adds a frame-level "turbodicom (2 threads)" row for a JPEG 2000 frame
-    large enough for threads inside it (its output agreeing with one thread's), none for an
-    RLE frame, which is decoded on one thread whatever it is asked."""
+    large enough for threads inside it (gray or RGB), its output agreeing with one thread's,
+    none for an RLE frame, which is decoded on one thread whatever it is asked."""
     ic = pytest.importorskip("imagecodecs")
     pytest.importorskip("pydicom")
     import numpy as np
 
     import dicom_factory as fac
 
-    img = (np.arange(512 * 512, dtype=np.uint32) * 7 % 4096).astype(np.uint16).reshape(512, 512)
+    img = (np.arange(512 * 512 * samples, dtype=np.uint32) * 7 % 4096).reshape(512, 512, samples)
+    img = img.astype(np.uint16) if samples == 1 else (img % 256).astype(np.uint8)
+    img = img[..., 0] if samples == 1 else img
     enc = bytes(ic.jpeg2k_encode(img, level=0, codecformat="J2K", reversible=True))
     j2k = tmp_path / "j2k.dcm"
     j2k.write_bytes(fac.encapsulated_file([enc], transfer_syntax="1.2.840.10008.1.2.4.90",
-                                          rows=512, columns=512, bits_allocated=16,
-                                          samples_per_pixel=1, photometric="MONOCHROME2",
-                                          bits_stored=12))
+                                          rows=512, columns=512,
+                                          bits_allocated=16 if samples == 1 else 8,
+                                          samples_per_pixel=samples,
+                                          photometric="MONOCHROME2" if samples == 1 else "RGB",
+                                          bits_stored=12 if samples == 1 else 8))
     for path, want in ((str(j2k), True), (pydicom_file("MR_small_RLE.dcm"), False)):
         proc = _bench(path, "--level", "frame", "--threads", "2", "--min-time", "0.05",
                       env=_env())
@@ -273,4 +278,5 @@ def test_frame_level_thread_row_only_where_a_frame_has_threads(tmp_path):
         assert ("frame", "turbodicom") in rows
         assert (("frame", "turbodicom (2 threads)") in rows) == want, proc.stdout
         if want:
-            assert re.match(r"yes [0-9.]+x one thread$", rows[("frame", "turbodicom (2 threads)")][6])
+            assert re.match(r"yes [0-9.]+x one thread$", rows[("frame", "turbodicom (2 threads)")][6]), \
+                proc.stdout

@@ -726,7 +726,7 @@ def _normalise(w: Workload, level: str, peer: str, value: Any) -> np.ndarray | N
             arr = arr.view(f"{kind}{bps}")  # same bits, the dataset's signedness
         return arr.astype(np.int64)
     # pylibjpeg-rle, imagecodecs' RLE and pydicom return colour planes (planar config. 1)
-    planar = peer != "turbodicom" and s.samples_per_pixel > 1
+    planar = not peer.startswith("turbodicom") and s.samples_per_pixel > 1
     if isinstance(value, tuple):  # pyjpegls: (bytes, info), planes only in interleave mode 0
         value, info = value
         planar = planar and info.get("interleave_mode", 0) == 0
@@ -940,7 +940,7 @@ def _time_workload(w: Workload, level: str, names: list[str], threads: int | Non
             ref_speed = speed
         ratio = ref_speed / speed if ref_speed else None
         if wk.peer.startswith("turbodicom (") and ref_speed:
-            note, ratio = f"{speed / ref_speed:.2f}x one thread", None
+            note, ratio = f"{speed / ref_speed:.2f}x one thread" + (f"; {note}" if note else ""), None
         results.append(Result(w.label, w.syntax_name, level, wk.peer, med, speed, ratio,
                               agrees, len(wk.times), note, max_diff=max_diff))
     return results
