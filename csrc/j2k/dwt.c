@@ -67,22 +67,22 @@ static void zip53_c(int32_t *out, const int32_t *P, const int32_t *H, uint32_t n
 }
 static void step97_c(float *X, const float *A, size_t off, size_t total, float cf)
 {
-    for (size_t j = 0; j < total; j++) X[j] -= cf * (A[j] + A[j + off]);
+    for (size_t j = 0; j < total; j++) X[j] = j2k_fsub_mul_sum(X[j], cf, A[j], A[j + off]);
 }
 static void sstep97_c(float *X, const float *S, const float *A, size_t n, size_t nread, float m,
                       float cf)
 {
     (void)nread;
-    for (size_t j = 0; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+    for (size_t j = 0; j < n; j++) X[j] = j2k_fmul_sub_mul_sum(S[j], m, cf, A[j], A[j + 1]);
 }
 static void zip97_c(float *out, const float *P, const float *H, uint32_t n, uint32_t cas, float cf)
 {
     uint32_t i = 0;
     for (; 2 * i + 1 < n; i++) {
         out[2 * i + cas] = P[i + cas];
-        out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
+        out[2 * i + 1 - cas] = j2k_fsub_mul_sum(H[i], cf, P[i], P[i + 1]);
     }
-    if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
+    if (n & 1) out[n - 1] = cas ? j2k_fsub_mul_sum(H[i], cf, P[i], P[i + 1]) : P[i];
 }
 static void scale97_c(float *X, size_t total, float m)
 {
@@ -106,7 +106,7 @@ static void hi53r_c(int32_t *X, const int32_t *A, const int32_t *B, size_t n)
 }
 static void step97r_c(float *X, const float *A, const float *B, size_t n, float cf)
 {
-    for (size_t j = 0; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
+    for (size_t j = 0; j < n; j++) X[j] = j2k_fsub_mul_sum(X[j], cf, A[j], B[j]);
 }
 #define DWT_HAVE_C 1
 #else

@@ -19,6 +19,13 @@ typedef float DWT_FN(vf) __attribute__((vector_size(4 * DWT_V), aligned(4), may_
 #define VI DWT_FN(vi)
 #define VU DWT_FN(vu)
 #define VF DWT_FN(vf)
+/* A float in every lane, by an initialiser (no scalar operand, which ISO C modes on targets
+ * with FLT_EVAL_METHOD 1 would widen to double) */
+#if DWT_V == 4
+#define SPLAT(x) {(x), (x), (x), (x)}
+#else
+#define SPLAT(x) {(x), (x), (x), (x), (x), (x), (x), (x)}
+#endif
 
 /* Whole vectors from j while they fit below lim, two per turn of the loop (half the loop
  * overhead); j ends on the first element left. */
@@ -121,8 +128,9 @@ DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total,
 #define STEP97_AT(j)                                                       \
     do {                                                                   \
         VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + off);     \
-        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cfv * s_;                    \
     } while (0)
+    const VF cfv = SPLAT(cf);
     size_t j = 0;
     for (; j + DWT_V < total; j += 2 * DWT_V) {
         STEP97_AT(j);
@@ -137,13 +145,14 @@ DWT_ATTR void DWT_FN(step97)(float *X, const float *A, size_t off, size_t total,
 #define SSTEP97_AT(j)                                                                       \
     do {                                                                                    \
         VF s_ = *(const VF *)(A + (j)) + *(const VF *)(A + (j) + 1);                        \
-        *(VF *)(X + (j)) = *(const VF *)(S + (j)) * m - cf * s_;                            \
+        *(VF *)(X + (j)) = *(const VF *)(S + (j)) * mv - cfv * s_;                          \
     } while (0)
 DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n, size_t nread,
                               float m, float cf)
 {
+    const VF mv = SPLAT(m), cfv = SPLAT(cf);
     FIRST_STEP_VECTORS(SSTEP97_AT)
-    for (; j < n; j++) X[j] = S[j] * m - cf * (A[j] + A[j + 1]);
+    for (; j < n; j++) X[j] = j2k_fmul_sub_mul_sum(S[j], m, cf, A[j], A[j + 1]);
 }
 #undef SSTEP97_AT
 #undef FIRST_STEP_VECTORS
@@ -152,7 +161,7 @@ DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n
 #define ZIP97_AT(i, lo, hi)                                                            \
     do {                                                                               \
         VF a = *(const VF *)(P + (i)), b = *(const VF *)(P + (i) + 1);                 \
-        VF h = *(const VF *)(H + (i)) - cf * (a + b);                                  \
+        VF h = *(const VF *)(H + (i)) - cfv * (a + b);                                 \
         *(VF *)(out + 2 * (i)) = __builtin_shufflevector(lo, hi, DWT_ZIP_LO);          \
         *(VF *)(out + 2 * (i) + DWT_V) = __builtin_shufflevector(lo, hi, DWT_ZIP_HI);  \
     } while (0)
@@ -161,12 +170,13 @@ DWT_ATTR void DWT_FN(sstep97)(float *X, const float *S, const float *A, size_t n
 DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t n, uint32_t cas,
                             float cf)
 {
+    const VF cfv = SPLAT(cf);
     ZIP_VECTORS(ZIP97_LO, ZIP97_HI)
     for (; i < m; i++) {
         out[2 * i + cas] = P[i + cas];
-        out[2 * i + 1 - cas] = H[i] - cf * (P[i] + P[i + 1]);
+        out[2 * i + 1 - cas] = j2k_fsub_mul_sum(H[i], cf, P[i], P[i + 1]);
     }
-    if (n & 1) out[n - 1] = cas ? H[i] - cf * (P[i] + P[i + 1]) : P[i];
+    if (n & 1) out[n - 1] = cas ? j2k_fsub_mul_sum(H[i], cf, P[i], P[i + 1]) : P[i];
 }
 #undef ZIP97_AT
 #undef ZIP_VECTORS
@@ -176,7 +186,8 @@ DWT_ATTR void DWT_FN(zip97)(float *out, const float *P, const float *H, uint32_t
 /* dst[i] = src[i] * m for i < n (exactly n: src may end where its buffer ends) */
 DWT_ATTR void DWT_FN(copy_scale)(float *dst, const float *src, size_t n, float m)
 {
-#define COPY_SCALE_AT(i) (*(VF *)(dst + (i)) = *(const VF *)(src + (i)) * m)
+#define COPY_SCALE_AT(i) (*(VF *)(dst + (i)) = *(const VF *)(src + (i)) * mv)
+    const VF mv = SPLAT(m);
     size_t i = 0;
     DWT_VECTORS(i, n, COPY_SCALE_AT);
     for (; i < n; i++) dst[i] = src[i] * m;
@@ -238,19 +249,21 @@ DWT_ATTR void DWT_FN(hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size
 #define STEP97R_AT(j)                                                      \
     do {                                                                   \
         VF s_ = *(const VF *)(A + (j)) + *(const VF *)(B + (j));           \
-        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cf * s_;                     \
+        *(VF *)(X + (j)) = *(VF *)(X + (j)) - cfv * s_;                    \
     } while (0)
 DWT_ATTR void DWT_FN(step97r)(float *X, const float *A, const float *B, size_t n, float cf)
 {
+    const VF cfv = SPLAT(cf);
     size_t j = 0;
     DWT_VECTORS(j, n, STEP97R_AT);
-    for (; j < n; j++) X[j] = X[j] - cf * (A[j] + B[j]);
+    for (; j < n; j++) X[j] = j2k_fsub_mul_sum(X[j], cf, A[j], B[j]);
 }
 #undef STEP97R_AT
 
-#define SCALE97R_AT(j) (*(VF *)(X + (j)) = *(VF *)(X + (j)) * m)
+#define SCALE97R_AT(j) (*(VF *)(X + (j)) = *(VF *)(X + (j)) * mv)
 DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
 {
+    const VF mv = SPLAT(m);
     size_t j = 0;
     DWT_VECTORS(j, n, SCALE97R_AT);
     for (; j < n; j++) X[j] = X[j] * m;
@@ -261,3 +274,4 @@ DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
 #undef VI
 #undef VU
 #undef VF
+#undef SPLAT

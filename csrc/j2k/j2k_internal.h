@@ -332,6 +332,28 @@ void j2k_mct_ict_inverse(float *c0, float *c1, float *c2, size_t n);
  * becomes flo), rounded to nearest, ties to even, then as reversible: |f| < 2^22, so adding
  * 1.5 * 2^23 leaves no fraction bits and the addition does the rounding. */
 #define J2K_RINT_MAGIC 12582912.0f
+
+/* Float arithmetic one rounded operation at a time: each result assigned to a float, so that
+ * a compiler that evaluates float expressions in a wider type (FLT_EVAL_METHOD 1 or 2: ISO C
+ * modes on s390x, x87) rounds where one that does not (SSE, NEON) rounds, and both give the
+ * same bits (one operation in double rounded to float is the float operation).  Used by the
+ * scalar paths of the 9-7 lifting, the ICT and the output. */
+static inline float j2k_fsub_mul_sum(float x, float c, float a, float b)
+{
+    float s = a + b;
+    float p = c * s;
+    return x - p; /* x - c (a + b) */
+}
+static inline float j2k_fmul_sub_mul_sum(float y, float m, float c, float a, float b)
+{
+    float t = y * m;
+    return j2k_fsub_mul_sum(t, c, a, b); /* y m - c (a + b) */
+}
+static inline float j2k_fround(float f)
+{
+    float t = f + J2K_RINT_MAGIC; /* (|f| < 2^22: no fraction bits left, rounded to even) */
+    return t - J2K_RINT_MAGIC;
+}
 static inline uint32_t j2k_rev_value(int32_t v, int32_t vlo, int32_t vhi, uint32_t shift)
 {
     v = v < vlo ? vlo : v;
@@ -343,7 +365,7 @@ static inline uint32_t j2k_irr_value(float f, float flo, float fhi, int32_t vlo,
 {
     f = f > flo ? f : flo;
     f = f < fhi ? f : fhi;
-    return j2k_rev_value((int32_t)((f + J2K_RINT_MAGIC) - J2K_RINT_MAGIC), vlo, vhi, shift);
+    return j2k_rev_value((int32_t)j2k_fround(f), vlo, vhi, shift);
 }
 
 /* Components 0-2 of equal size out as pixel-interleaved samples of 1 or 2 bytes (little-endian),

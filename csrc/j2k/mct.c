@@ -19,6 +19,19 @@
 
 #include "td_bytes.h"
 
+/* G.3.2 inverse ICT of one sample, one rounded operation at a time and the constants as floats
+ * (a compiler with FLT_EVAL_METHOD 1 or 2 would keep wider intermediates and constants: see
+ * j2k_fsub_mul_sum) */
+#define J2K_ICT(r, g, b, y, u, v)                                                              \
+    do {                                                                                       \
+        const float kr_ = 1.402f, kug_ = 0.34413f, kvg_ = 0.71414f, kb_ = 1.772f;              \
+        float vr_ = (v) * kr_, ug_ = (u) * kug_, vg_ = (v) * kvg_, ub_ = (u) * kb_;            \
+        float yg_ = (y) - ug_;                                                                 \
+        (r) = (y) + vr_;                                                                       \
+        (g) = yg_ - vg_;                                                                       \
+        (b) = (y) + ub_;                                                                       \
+    } while (0)
+
 /* G.2.2 inverse RCT and G.3.2 inverse ICT over n samples of three different arrays. */
 #define MCT_FNS(SFX, ATTR)                                                                     \
     ATTR void rct##SFX(int32_t *restrict c0, int32_t *restrict c1, int32_t *restrict c2,       \
@@ -36,9 +49,7 @@
     {                                                                                          \
         for (size_t i = 0; i < n; i++) {                                                       \
             float y = c0[i], u = c1[i], v = c2[i];                                             \
-            c0[i] = y + v * 1.402f;                                                            \
-            c1[i] = y - u * 0.34413f - v * 0.71414f;                                           \
-            c2[i] = y + u * 1.772f;                                                            \
+            J2K_ICT(c0[i], c1[i], c2[i], y, u, v);                                             \
         }                                                                                      \
     }
 
@@ -101,9 +112,7 @@ void j2k_out3_init(j2k_out3 *p, const int32_t vlo[3], const int32_t vhi[3],
 #define OUT3_ICT(s, x)                                                                         \
     do {                                                                                       \
         float y_ = c0[x], u_ = c1[x], v_ = c2[x];                                              \
-        s[0] = y_ + v_ * 1.402f;                                                               \
-        s[1] = y_ - u_ * 0.34413f - v_ * 0.71414f;                                             \
-        s[2] = y_ + u_ * 1.772f;                                                               \
+        J2K_ICT(s[0], s[1], s[2], y_, u_, v_);                                                 \
     } while (0)
 #define OUT3_REV(v, k) j2k_rev_value(v, p->vlo[k], p->vhi[k], p->shift[k])
 #define OUT3_IRR(v, k) j2k_irr_value(v, p->flo[k], p->fhi[k], p->vlo[k], p->vhi[k], p->shift[k])
