@@ -246,3 +246,29 @@ def test_open_pixels_native_module(reference_files):
         assert (m.bits_allocated, m.bits_stored, m.pixel_representation) == (
             ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation)
         assert bytes(px.native_bytes()) == bytes(ds.PixelData)
+
+
+@pytest.mark.parametrize("nframes", [3, 60])
+def test_paths_read_whole_or_mapped_give_the_same_frames(tmp_path, nframes):
+    """A file of up to 512 KiB is read whole, a larger one memory-mapped: the same frames
+    either way, whole and by index, from a path and from a file object part-way through a
+    file (read from where it stands)."""
+    import numpy as np
+
+    from turbodicom import frames
+
+    arr = reference.runs_and_noise((nframes, 64, 64, 3), "u2", seed=41)
+    data = fac.rle_file(arr, bits_allocated=16, samples_per_pixel=3, encoder="turbodicom")
+    assert (len(data) > frames._READ_WHOLE_MAX) == (nframes == 60), len(data)
+    path = tmp_path / "f.dcm"
+    path.write_bytes(data)
+    want = turbodicom.decode(data)
+    fac.assert_same_array(want, arr, "from bytes")
+    fac.assert_same_array(turbodicom.decode(path), want, "path")
+    fac.assert_same_array(turbodicom.decode(str(path), index=nframes - 1), want[-1], "index")
+    prefixed = tmp_path / "g.bin"
+    prefixed.write_bytes(b"x" * 100 + data)
+    with open(prefixed, "rb") as f:
+        f.seek(100)
+        fac.assert_same_array(turbodicom.decode(f), want, "file object")
+    assert np.array_equal(turbodicom.decode(path, threads=2), want)

@@ -393,10 +393,11 @@ def decode(src: Source, index: int | None = None, *, threads: int | None = None,
     Parameters
     ----------
     src : str, os.PathLike, bytes-like, binary file object or pydicom.Dataset
-        The file (paths are memory-mapped; pydicom is not needed) or dataset.
+        The file (paths are memory-mapped, or read whole up to 512 KiB; pydicom is not
+        needed) or dataset.
     index : int, optional
-        Decode only frame `index` (0-based).  From a file, only that frame's bytes and the
-        item headers needed to find them are read.
+        Decode only frame `index` (0-based).  From a file of more than 512 KiB, only that
+        frame's bytes and the item headers needed to find them are read.
     threads : int, optional
         Frames decoded in parallel with the GIL released (default: all cores available).
         A single large frame is split among the threads by the codec where it can (OpenJPEG's

@@ -2,9 +2,9 @@
 
 :func:`open_pixels` accepts a path, bytes-like object, binary file object or pydicom
 ``Dataset`` and returns a :class:`PixelSource`: the Image Pixel module attributes plus access
-to each frame's bytes.  Files are memory-mapped and walked by turbodicom's C element walker
-(``csrc/td_parse.c``), so only the pages holding element headers and the requested frame's bytes
-are ever read.  Encapsulated frames are located through the Extended or Basic Offset Table when
+to each frame's bytes.  Files of more than 512 KiB are memory-mapped and walked by turbodicom's
+C element walker (``csrc/td_parse.c``), so only the pages holding element headers and the
+requested frame's bytes are ever read; smaller ones are read whole (see _READ_WHOLE_MAX).  Encapsulated frames are located through the Extended or Basic Offset Table when
 present, and by walking item headers otherwise (``csrc/td_frames.c``).
 """
 
@@ -352,8 +352,9 @@ def open_pixels(src: Source, *, sequential: bool = True) -> PixelSource:
     ----------
     src : str, os.PathLike, bytes-like, binary file object or pydicom.Dataset
         A Part 10 file (with or without preamble and file meta) or bare dataset.  Paths and real
-        files are memory-mapped; in-memory file objects (``io.BytesIO``) are used without a copy;
-        other file objects without a file descriptor are read whole.
+        files are memory-mapped (up to 512 KiB: read whole, which costs less); in-memory file
+        objects (``io.BytesIO``) are used without a copy; other file objects without a file
+        descriptor are read whole.
     sequential : bool
         Hint for the memory map: True when most frames will be read (read-ahead helps), False
         when only one frame is wanted (the kernel then reads only the pages touched).
@@ -381,6 +382,12 @@ def open_pixels(src: Source, *, sequential: bool = True) -> PixelSource:
                     "binary file object or a pydicom Dataset")
 
 
+#: Files up to this size are read whole rather than memory-mapped: mapping, faulting the pages
+#: in and unmapping cost more than the copy (RLE CT/MR/US frames of 250-420 KB decoded 9-10%
+#: faster from a path read whole; a 1.9 MB file 6% slower).
+_READ_WHOLE_MAX = 512 << 10
+
+
 def _open_file(f: IO[bytes], sequential: bool = True) -> PixelSource:
     try:
         fd = f.fileno()
@@ -391,6 +398,8 @@ def _open_file(f: IO[bytes], sequential: bool = True) -> PixelSource:
         size = os.fstat(fd).st_size
         if size == 0:
             raise DecodeError("empty file: no DICOM data")
+        if size - start <= _READ_WHOLE_MAX:
+            return _open_buffer(memoryview(f.read()))
         mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         try:
             mm.madvise(mmap.MADV_SEQUENTIAL if sequential else mmap.MADV_RANDOM)
