@@ -726,13 +726,11 @@ int j2k_tile_packets(const td_j2kdec *dec, const j2k_tcp *tcp, j2k_tile *t, uint
     if (nbody == 1) {
         ctx.body = single->body;
         ctx.body_len = single->body_len;
-    } else if (!join) { /* in place, from the first tile-part with data */
+    } else if (!join) { /* in place (read_packet moves on past tile-parts without data) */
         ctx.dec = dec;
         ctx.k = p0, ctx.kend = p1;
-        const j2k_tilepart *tp = &dec->parts[dec->tile_parts[p0]];
-        while (tp->body_len == 0 && ctx.k + 1 < p1) tp = &dec->parts[dec->tile_parts[++ctx.k]];
-        ctx.body = tp->body;
-        ctx.body_len = tp->body_len;
+        ctx.body = dec->parts[dec->tile_parts[p0]].body;
+        ctx.body_len = dec->parts[dec->tile_parts[p0]].body_len;
     } else {
         t->body = malloc(total ? total : 1);
         if (!t->body) return td_fail(err, TD_E_NOMEM, -1, "tile data");

@@ -444,8 +444,7 @@ def _turbodicom_frames(w: Workload, threads: int = 1) -> FrameRunner | None:
     s = w.spec
     codec = codec_for(w.transfer_syntax_uid)
     out = bytearray(codec.frame_nbytes(s))
-    if threads > 1 and not (codec.inner_threads_min_bytes
-                            and len(out) >= codec.inner_threads_min_bytes):
+    if threads > 1 and not codec.threads_inside(len(out)):
         return None  # (a frame this codec decodes on one thread whatever it is asked)
 
     def run() -> bytearray:
@@ -551,15 +550,20 @@ def _entry_point_peers(level: str) -> dict[str, PeerFactory]:
     return found
 
 
+def _thread_count(threads: int | None) -> int:
+    """The N of the N-thread rows: `threads`, else the cores this process may run on."""
+    from turbodicom.decode import default_threads
+
+    return threads or default_threads()
+
+
 def frame_peers(threads: int | None = None) -> dict[str, PeerFactory]:
     """Frame-level decoders: turbodicom (1 thread; N threads inside each frame, for the codecs
     that have them), then each installed peer.
 
     Every factory returns None for a transfer syntax its peer does not decode.
     """
-    from turbodicom.decode import default_threads
-
-    n = threads or default_threads()
+    n = _thread_count(threads)
     peers: dict[str, PeerFactory] = {"turbodicom": _turbodicom_frames}
     if n > 1:
         peers[f"turbodicom ({n} threads)"] = lambda w: _turbodicom_frames(w, n)
@@ -656,9 +660,7 @@ ISOLATED_PEERS = ("dicomsdl",)
 
 def file_peers(threads: int | None = None) -> dict[str, PeerFactory]:
     """File-level decoders: turbodicom (1 thread, N threads) then each installed peer."""
-    from turbodicom.decode import default_threads
-
-    n = threads or default_threads()
+    n = _thread_count(threads)
     peers: dict[str, PeerFactory] = {
         "turbodicom": lambda w: (lambda: turbodicom.decode(w.path, threads=1)),
     }

@@ -228,6 +228,10 @@ class Codec:
     #: of microseconds a frame on 2 threads, which shows on sub-millisecond frames)
     decode_frames_into: Callable[[list[Any], Any, FrameSpec, int], None] | None = None
 
+    def threads_inside(self, nbytes: int) -> bool:
+        """Whether a frame decoding to `nbytes` bytes is worth this codec's own threads."""
+        return bool(self.inner_threads_min_bytes) and nbytes >= self.inner_threads_min_bytes
+
 
 def _rle_nbytes(spec: FrameSpec) -> int:
     if spec.bits_allocated == 1:

@@ -331,8 +331,7 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
     single = indices is not None and len(indices) == 1 or (
         indices is None and m.number_of_frames == 1)
     out_nbytes = spec.out_rows * spec.out_columns * m.samples_per_pixel * dtype.itemsize
-    if (single and threads > 1 and codec.inner_threads_min_bytes
-            and out_nbytes >= codec.inner_threads_min_bytes):
+    if single and threads > 1 and codec.threads_inside(out_nbytes):
         spec = replace(spec, threads=threads)
     if reduce:
         _check_reduced_dims(px, codec, spec, indices[0] if indices else 0)
@@ -533,7 +532,7 @@ planar_configuration, photometric_interpretation
     spec.validate()
     codec = codec_for(str(transfer_syntax_uid))
     nbytes = codec.frame_nbytes(spec)
-    if threads > 1 and codec.inner_threads_min_bytes and nbytes >= codec.inner_threads_min_bytes:
+    if threads > 1 and codec.threads_inside(nbytes):
         spec = replace(spec, threads=threads)
     if out is None:
         check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "

@@ -197,7 +197,7 @@ def _decode_frame(src: bytes, runner: Any) -> bytearray:
                      runner.planar_configuration if spp > 1 else 0, photometric,
                      runner.get_option("rle_segment_order", ">"), as_rgb=as_rgb)
     spec.validate()
-    if codec.inner_threads_min_bytes and codec.frame_nbytes(spec) >= codec.inner_threads_min_bytes:
+    if codec.threads_inside(codec.frame_nbytes(spec)):
         # pydicom hands over one frame at a time: the codec's own threads are the only
         # parallelism available here
         from turbodicom.decode import default_threads
