@@ -14,8 +14,9 @@ Then ("tsan") the JPEG 2000 decoder's threads under ThreadSanitizer: tsan_j2kdec
 j2kdec seeds as whole frames and larger generated streams (big enough that 2 and 4 threads
 share their code-blocks, strips and DWT) on 1, 2 and 4 threads; any data race or any
 difference from one thread fails.  Then ("fp") the same inputs through the decoder built for
-the baseline x86-64 and for x86-64-v3 (FMA): any difference in the decoded bytes fails (the
-float arithmetic must not be fused into FMAs: TD_FP_FLAGS).
+the baseline x86-64, for x86-64-v3 (FMA) and without its x86 paths (portable C, as on other
+machines): any difference in the decoded bytes fails (the float arithmetic must not be fused
+into FMAs: TD_FP_FLAGS; the vector, assembly and LZCNT versions must equal the C).
 """
 
 from __future__ import annotations
@@ -397,27 +398,32 @@ def tsan(files: list[Path]) -> bool:
 
 
 def fp(files: list[Path]) -> bool:
-    """The decoder built for x86-64-v3 (FMA) gives the bytes of the baseline build on the same
-    inputs (sums_j2kdec_*); True if so, or if this is not an x86-64 machine with v3."""
-    base = next(BUILD.rglob("sums_j2kdec_base"), None)
-    v3 = next(BUILD.rglob("sums_j2kdec_v3"), None)
-    if base is None or v3 is None:
+    """The decoder built for x86-64-v3 (FMA) and the portable one give the bytes of the baseline
+    build on the same inputs (sums_j2kdec_*); True if so, or if this is not an x86-64 machine
+    (v3 alone is skipped on a machine without it)."""
+    builds = {v: next(BUILD.rglob(f"sums_j2kdec_{v}"), None) for v in ("base", "v3", "portable")}
+    if None in builds.values():
         print("sums_j2kdec: not built (not x86-64)")
         return True
     inputs = _j2k_inputs(files)
-    a = subprocess.run([str(base), *inputs], capture_output=True, text=True)
-    b = subprocess.run([str(v3), *inputs], capture_output=True, text=True)
-    if b.returncode < 0:
-        print(f"sums_j2kdec_v3: killed by signal {-b.returncode} (no x86-64-v3 here): skipped")
-        return True
+    a = subprocess.run([str(builds["base"]), *inputs], capture_output=True, text=True)
     sums = [ln for ln in a.stdout.splitlines() if not ln.startswith("tsan_j2kdec:")]
-    other = [ln for ln in b.stdout.splitlines() if not ln.startswith("tsan_j2kdec:")]
-    diff = [f"{x}  |  {y}" for x, y in zip(sums, other) if x != y]
-    ok = a.returncode == 0 and b.returncode == 0 and len(sums) == len(other) and not diff
-    print(f"sums_j2kdec: {len(sums)} decodes, x86-64-v3 build "
-          f"{'equal to' if ok else 'differs from'} the baseline build")
+    ok = a.returncode == 0
     if not ok:
-        print("\n".join(diff[:20]), a.stdout[-500:], b.stdout[-500:])
+        print(f"sums_j2kdec_base: exit {a.returncode}", a.stdout[-500:], a.stderr[-2000:])
+    for variant in ("v3", "portable"):
+        b = subprocess.run([str(builds[variant]), *inputs], capture_output=True, text=True)
+        if variant == "v3" and b.returncode < 0:
+            print(f"sums_j2kdec_v3: killed by signal {-b.returncode} (no x86-64-v3 here): skipped")
+            continue
+        other = [ln for ln in b.stdout.splitlines() if not ln.startswith("tsan_j2kdec:")]
+        diff = [f"{x}  |  {y}" for x, y in zip(sums, other) if x != y]
+        same = b.returncode == 0 and len(sums) == len(other) and not diff
+        print(f"sums_j2kdec: {len(sums)} decodes, {variant} build "
+              f"{'equal to' if same else 'differs from'} the baseline build")
+        if not same:
+            print("\n".join(diff[:20]), b.stdout[-500:], b.stderr[-2000:])
+        ok = ok and same
     return ok
 
 

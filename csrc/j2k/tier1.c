@@ -39,6 +39,7 @@
 
 #include "j2k_internal.h"
 #include "mq.h"
+#include "td_cpu.h"
 #include "tier1_tables.h"
 
 /* The flag word of stripe column x.  Bits 0-17: significance of the 3 x 6 samples around the
@@ -62,10 +63,11 @@
 #define T1_PI4 (T1_PI * 0x249u) /* PI of rows 0-3; >> 17 lines them up with T1_SIG4 */
 
 #if defined(__GNUC__)
-#define T1_PASS __attribute__((noinline)) static void /* one register allocation per pass */
+#define T1_PASS_ATTR __attribute__((noinline)) /* one register allocation per pass */
 #else
-#define T1_PASS static void
+#define T1_PASS_ATTR
 #endif
+#define T1_PASS T1_PASS_ATTR static void
 
 #define CX_RL 17
 #define CX_UNI 18
@@ -209,8 +211,6 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
     MQ_SAVE(s);
 }
 
-T1_PASS sigpass_mq(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 0); }
-T1_PASS sigpass_mq_vc(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 1); }
 
 /* D.3.1 in a raw (bypass) segment, D.6: the significance bit and the sign read together (two
  * bits peeked, one or two used), the reader in locals for the pass. */
@@ -260,7 +260,7 @@ static const uint8_t t1_refpos[64] = {
 
 /* D.3.3 magnitude refinement.  The value's bit pl (the half bit so far) becomes the decoded
  * bit, and the new half bit is set. */
-T1_PASS refpass_mq(t1_state *s, uint32_t pl)
+T1_INLINE void refpass_mq_body(t1_state *s, uint32_t pl)
 {
     const uint32_t one = 1u << pl, half = one >> 1;
     const size_t fs = s->fs, w = s->w;
@@ -459,8 +459,38 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
     MQ_SAVE(s);
 }
 
-T1_PASS clnpass(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 0); }
-T1_PASS clnpass_vc(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 1); }
+/* The MQ-coded passes, as one set per instruction set: the one the library is built for, and
+ * on x86-64 the same code with LZCNT (td_cpu.h): every decision's RENORMD counts the leading
+ * zeros of A (J2K_MQ_RENORM).  With LZCNT the lossless WG04 frames decode 5-8% faster on
+ * AMD Zen 1. */
+typedef struct t1_mq_passes {
+    void (*sig)(t1_state *s, uint32_t pl), (*sig_vc)(t1_state *s, uint32_t pl);
+    void (*ref)(t1_state *s, uint32_t pl);
+    void (*cln)(t1_state *s, uint32_t pl), (*cln_vc)(t1_state *s, uint32_t pl);
+} t1_mq_passes;
+
+#define T1_MQ_PASSES(SFX, ATTR)                                                                \
+    ATTR void sigpass_mq##SFX(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 0); }        \
+    ATTR void sigpass_mq_vc##SFX(t1_state *s, uint32_t pl) { sigpass_mq_body(s, pl, 1); }     \
+    ATTR void refpass_mq##SFX(t1_state *s, uint32_t pl) { refpass_mq_body(s, pl); }           \
+    ATTR void clnpass##SFX(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 0); }              \
+    ATTR void clnpass_vc##SFX(t1_state *s, uint32_t pl) { clnpass_body(s, pl, 1); }           \
+    static const t1_mq_passes t1_mq##SFX = {sigpass_mq##SFX, sigpass_mq_vc##SFX,              \
+                                            refpass_mq##SFX, clnpass##SFX, clnpass_vc##SFX};
+
+T1_MQ_PASSES(, T1_PASS_ATTR static)
+#if TD_LZCNT_TARGET
+T1_MQ_PASSES(_lzcnt, T1_PASS_ATTR __attribute__((target("lzcnt"))) static)
+#endif
+#undef T1_MQ_PASSES
+
+static const t1_mq_passes *t1_mq_pick(void)
+{
+#if TD_LZCNT_TARGET
+    if (td_cpu_lzcnt()) return &t1_mq_lzcnt;
+#endif
+    return &t1_mq;
+}
 
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
@@ -490,6 +520,7 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     s.zc = lut_zc[job->orient & 3];
     s.vcausal = (job->style & J2K_CBLK_VCAUSAL) != 0;
     j2k_mq_reset(&s.mq);
+    const t1_mq_passes *mqp = t1_mq_pick();
     uint32_t passtype = 2;
     for (uint32_t sg = 0; sg < job->nsegs && bp >= 1; sg++) {
         const j2k_segment *seg = &job->segs[sg];
@@ -502,15 +533,15 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
         for (uint32_t k = 0; k < seg->passes && bp >= 1; k++) {
             if (passtype == 0) {
                 if (raw) sigpass_raw(&s, (uint32_t)bp);
-                else if (s.vcausal) sigpass_mq_vc(&s, (uint32_t)bp);
-                else sigpass_mq(&s, (uint32_t)bp);
+                else if (s.vcausal) mqp->sig_vc(&s, (uint32_t)bp);
+                else mqp->sig(&s, (uint32_t)bp);
             } else if (passtype == 1) {
                 if (raw) refpass_raw(&s, (uint32_t)bp);
-                else refpass_mq(&s, (uint32_t)bp);
+                else mqp->ref(&s, (uint32_t)bp);
             }
             else {
-                if (s.vcausal) clnpass_vc(&s, (uint32_t)bp);
-                else clnpass(&s, (uint32_t)bp);
+                if (s.vcausal) mqp->cln_vc(&s, (uint32_t)bp);
+                else mqp->cln(&s, (uint32_t)bp);
                 if (job->style & J2K_CBLK_SEGSYM)
                     for (int i = 0; i < 4; i++) (void)j2k_mq_decode(&s.mq, CX_UNI);
             }
