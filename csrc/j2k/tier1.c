@@ -26,13 +26,18 @@
  * the zero-coding decisions of the cleanup pass (a branch on the decision itself is enough);
  * only its run-length and UNIFORM decisions, mostly the likely symbol, keep the branches.
  * The refinement pass takes four columns per 64-bit mask of the rows to refine (one loop end
- * per four columns), and keeps context 16 (most of its decisions) in a register.
+ * per four columns), and keeps context 16 (most of its decisions) in a register.  The
+ * cleanup pass takes a run of run-mode columns whose decisions are the MPS 0 without
+ * renormalisation (empty regions: most of a lossy frame's columns) in a loop of its own that
+ * only takes Qe from A and C: 2-17% fewer instructions per WG04 frame, 3-8% less time.
  *
  * Tried and slower here (wall time, interleaved A/B on CT1/MR1/US1_J2KR): the significance
  * pass over the candidate rows by count-trailing-zeros (one loop end per column instead of
  * the tests per row), or with one test per row of a candidate mask; its sign decision made
  * without a branch and kept by conditional moves; the three refinement contexts all in
- * registers (spills); a run of run-mode columns as one subtraction of m Qe.
+ * registers (spills); a run of run-mode columns as one subtraction of m Qe (a division to
+ * find m); passing over a run of columns without significant neighbours in the significance
+ * pass in a loop of its own (more instructions: the runs are short).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +423,27 @@ T1_INLINE void clnpass_body(t1_state *s, uint32_t pl, const int vc)
             }
             uint32_t k0 = 0;
             if (!f) { /* run mode: no row or neighbour significant, none coded */
+                /* In an empty region nearly every run-mode decision is the MPS 0 of CX_RL
+                 * without renormalisation (C.3.2: C_high >= Qe, A - Qe >= 0x8000), which
+                 * leaves the context as it is: only A and C lose Qe.  Such columns are taken
+                 * in a loop of their own, up to the first column that is not in run mode or
+                 * whose decision needs the full decode. */
+                j2k_mq_cx rl = cxs[CX_RL];
+                if (!J2K_MQ_MPS(rl)) {
+                    const uint32_t qe = J2K_MQ_QE(rl);
+                    const uint64_t qe64 = J2K_MQ_QE64(rl);
+                    uint32_t *run0 = p;
+                    while (c >= qe64 && (int32_t)(a - qe) < 0) {
+                        a -= qe;
+                        c -= qe64;
+                        if (++p == pe || *p) break;
+                    }
+                    if (p != run0) { /* the loop's p++ takes the next column */
+                        cp += 4 * (p - run0 - 1);
+                        p--;
+                        continue;
+                    }
+                }
                 uint32_t bit;
                 DEC(bit, CX_RL);
                 if (!bit) continue;
