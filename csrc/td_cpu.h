@@ -31,8 +31,11 @@ static inline int td_cpu_lzcnt(void)
     }
     return v == 2;
 }
+/* &name_lzcnt (a table of the kernels built with LZCNT) if the CPU has it, else &name */
+#define TD_LZCNT_PICK(name) (td_cpu_lzcnt() ? &name##_lzcnt : &name)
 #else
 #define TD_LZCNT_TARGET 0
+#define TD_LZCNT_PICK(name) (&name)
 #endif
 
 #endif /* TD_CPU_H */

@@ -624,14 +624,6 @@ TD_JLSD_LINES(_lzcnt, TD_NOINLINE __attribute__((target("lzcnt"))))
 #endif
 #undef TD_JLSD_LINES
 
-static const td_jlsd_line_fns *td_jlsd_pick_lines(void)
-{
-#if TD_LZCNT_TARGET
-    if (td_cpu_lzcnt()) return &td_jlsd_lines_lzcnt;
-#endif
-    return &td_jlsd_lines;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Output: one decoded line into the caller's pixel-interleaved buffer
  * ------------------------------------------------------------------------------------------- */
@@ -973,7 +965,7 @@ static int td_jlsd_scan(const uint8_t *src, size_t len, size_t *pos, const td_jl
     const size_t row_bytes = (size_t)width * pixel_bytes;
     const int32_t interval = f->restart_interval > 0 ? f->restart_interval : height;
     const int pow2 = (s->pm.maxval & (s->pm.maxval + 1)) == 0 && s->pm.range == s->pm.maxval + 1;
-    const td_jlsd_line_fns *ln = td_jlsd_pick_lines();
+    const td_jlsd_line_fns *ln = TD_LZCNT_PICK(td_jlsd_lines);
     int32_t rst = 0;
     for (int32_t line = 0; line < height;) {
         const int32_t todo = height - line < interval ? height - line : interval;

@@ -510,14 +510,6 @@ T1_MQ_PASSES(_lzcnt, T1_PASS_ATTR __attribute__((target("lzcnt"))) static)
 #endif
 #undef T1_MQ_PASSES
 
-static const t1_mq_passes *t1_mq_pick(void)
-{
-#if TD_LZCNT_TARGET
-    if (td_cpu_lzcnt()) return &t1_mq_lzcnt;
-#endif
-    return &t1_mq;
-}
-
 int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
 {
     t1_state s;
@@ -546,7 +538,7 @@ int j2k_t1_decode(j2k_t1 *t1, const j2k_block_job *job)
     s.zc = lut_zc[job->orient & 3];
     s.vcausal = (job->style & J2K_CBLK_VCAUSAL) != 0;
     j2k_mq_reset(&s.mq);
-    const t1_mq_passes *mqp = t1_mq_pick();
+    const t1_mq_passes *mqp = TD_LZCNT_PICK(t1_mq);
     uint32_t passtype = 2;
     for (uint32_t sg = 0; sg < job->nsegs && bp >= 1; sg++) {
         const j2k_segment *seg = &job->segs[sg];
