@@ -8,8 +8,8 @@
  * as is and with __attribute__((target("lzcnt"))), and take the second when td_cpu_lzcnt().
  * Built with -mlzcnt or -march=x86-64-v3 the one version has LZCNT; -DTD_NO_LZCNT leaves the
  * second out, to test the first on a CPU that has LZCNT (the sanitizer build, TD_SANITIZE, and
- * csrc/fuzz's portable sums build do).  __builtin_cpu_supports("lzcnt") is
- * not known to every clang that builds the fuzz targets, hence CPUID itself.
+ * csrc/fuzz's portable sums build do).  __builtin_cpu_supports("lzcnt") is not known to every
+ * clang that builds the fuzz targets, hence CPUID itself.
  */
 #ifndef TD_CPU_H
 #define TD_CPU_H

@@ -580,7 +580,7 @@ corrupt:
 
 /* The line decoders, as one set per instruction set: the one the library is built for, and on
  * x86-64 the same code with LZCNT (td_cpu.h), which the Golomb codes' prefix and k count with:
- * 10-13% faster on the WG04 JPEG-LS frames on AMD Zen 1. */
+ * 9.5-13% faster on the WG04 JPEG-LS frames on AMD Zen 1. */
 typedef struct td_jlsd_line_fns {
     int (*lossless)(td_jlsd_state *s, const uint16_t *prev, uint16_t *cur, int32_t width,
                     int32_t *run_index);

@@ -216,7 +216,6 @@ T1_INLINE void sigpass_mq_body(t1_state *s, uint32_t pl, const int vc)
     MQ_SAVE(s);
 }
 
-
 /* D.3.1 in a raw (bypass) segment, D.6: the significance bit and the sign read together (two
  * bits peeked, one or two used), the reader in locals for the pass. */
 T1_PASS sigpass_raw(t1_state *s, uint32_t pl)
