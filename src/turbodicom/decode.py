@@ -528,12 +528,13 @@ planar_configuration, photometric_interpretation
     spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
                      int(bits_stored if bits_stored is not None else bits_allocated),
                      int(pixel_representation), int(planar_configuration),
-                     photometric_interpretation or "", rle_segment_order, reduce=int(reduce))
+                     photometric_interpretation or "", rle_segment_order, threads=threads,
+                     reduce=int(reduce))
     spec.validate()
     codec = codec_for(str(transfer_syntax_uid))
     nbytes = codec.frame_nbytes(spec)
-    if threads > 1 and codec.threads_inside(nbytes):
-        spec = replace(spec, threads=threads)
+    if threads > 1 and not codec.threads_inside(nbytes):
+        spec = replace(spec, threads=1)  # (a second dataclass costs ~9 us: only when needed)
     if out is None:
         check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                           f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
