@@ -331,6 +331,43 @@ def test_decode_frame_names_the_bad_element(kwargs, fragment, rle_streams):
     assert fragment in str(info.value)
 
 
+def test_decode_frame_checks_survive_its_plan_cache(rle_streams, monkeypatch):
+    """decode_frame keeps the checked plan of each frame description for the next call: a
+    description that differs in any argument is checked again, a bool reduce stays refused
+    after reduce=0, a codec registered since is used, and the cache stays bounded."""
+    import dataclasses
+    import sys
+
+    from turbodicom import codecs
+
+    dec = sys.modules["turbodicom.decode"]
+    s = rle_streams["RLE_8_1_1F_1X1"]
+    want = bytes(turbodicom.decode_frame(s.data, RLE, **s.kwargs))
+    assert bytes(turbodicom.decode_frame(s.data, RLE, **s.kwargs)) == want
+    with pytest.raises(TypeError, match="reduce must be an int"):
+        turbodicom.decode_frame(s.data, RLE, reduce=False, **s.kwargs)
+    with pytest.raises(turbodicom.UnsupportedError, match="resolution"):
+        turbodicom.decode_frame(s.data, RLE, reduce=1, **s.kwargs)
+    with pytest.raises(turbodicom.DecodeError, match="'Bits Stored'"):
+        turbodicom.decode_frame(s.data, RLE, **dict(s.kwargs, bits_stored=99))
+    with pytest.raises(TypeError):
+        turbodicom.decode_frame(s.data, RLE, **dict(s.kwargs, rows=[1]))
+    seen = []
+    codec = codecs.codec_for(RLE)
+
+    def decode_into(src, out, spec):
+        seen.append(spec.rows)
+        codec.decode_into(src, out, spec)
+
+    monkeypatch.setitem(codecs._BY_UID, RLE, dataclasses.replace(codec, decode_into=decode_into))
+    assert bytes(turbodicom.decode_frame(s.data, RLE, **s.kwargs)) == want
+    assert seen == [s.kwargs["rows"]]
+    for n in range(300):  # as many descriptions: every one decoded (or refused) on its own
+        with pytest.raises(turbodicom.DecodeError):
+            turbodicom.decode_frame(s.data, RLE, **dict(s.kwargs, columns=2 + n))
+    assert len(dec._FRAME_PLANS) <= dec._FRAME_PLANS_MAX
+
+
 def test_decode_frame_unsupported_transfer_syntax(rle_streams):
     s = rle_streams["RLE_8_1_1F_1X1"]
     with pytest.raises(turbodicom.UnsupportedError, match="1.2.3.4.5.6.7"):

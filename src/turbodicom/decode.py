@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from turbodicom import _parse
-from turbodicom.codecs import Codec, FrameSpec, check_reduce, codec_for
+from turbodicom.codecs import _BY_UID, Codec, FrameSpec, check_reduce, codec_for
 from turbodicom.errors import DecodeError, UnsupportedError
 from turbodicom.frames import PixelModule, PixelSource, Source, check_frame_limit, open_pixels
 
@@ -486,6 +486,35 @@ def _check_out(out: Any, nbytes: int) -> memoryview:
     return view[:nbytes]
 
 
+def _frame_plan(uid: Any, rows: Any, columns: Any, samples_per_pixel: Any, bits_allocated: Any,
+                bits_stored: Any, pixel_representation: Any, planar_configuration: Any,
+                photometric_interpretation: Any, rle_segment_order: str, reduce: int,
+                threads: int) -> tuple[Codec, FrameSpec, int]:
+    """decode_frame's checks of a frame description: its codec, FrameSpec and decoded bytes
+    (the exceptions name what is wrong)."""
+    check_reduce(str(uid), reduce)
+    spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
+                     int(bits_stored if bits_stored is not None else bits_allocated),
+                     int(pixel_representation), int(planar_configuration),
+                     photometric_interpretation or "", rle_segment_order, threads=threads,
+                     reduce=int(reduce))
+    spec.validate()
+    codec = codec_for(str(uid))
+    nbytes = codec.frame_nbytes(spec)
+    if threads > 1 and not codec.threads_inside(nbytes):
+        spec = replace(spec, threads=1)
+    return codec, spec, nbytes
+
+
+#: decode_frame's plans by its arguments: a caller decoding frame after frame of one series
+#: checks the description and builds its FrameSpec once (about 10 us a call otherwise, on a
+#: path where a 512x512 frame takes 1 ms on two threads).  Bounded; a plan is used only while
+#: its codec is still the one registered for the syntax.
+_FRAME_PLANS: dict[tuple[Any, ...], tuple[Codec, FrameSpec, int]] = {}
+_FRAME_PLANS_MAX = 256
+_NO_PLAN: Any = ()
+
+
 def decode_frame(data: Any, transfer_syntax_uid: str, *, rows: int, columns: int,
                  samples_per_pixel: int = 1, bits_allocated: int, bits_stored: int | None = None,
                  pixel_representation: int = 0, planar_configuration: int = 0,
@@ -523,18 +552,22 @@ planar_configuration, photometric_interpretation
         1 the frame is bit-packed, ``ceil(rows * columns / 8)`` bytes, as DICOM stores it.
         Unused high bits are returned as encoded (pydicom masks them itself).
     """
-    check_reduce(str(transfer_syntax_uid), reduce)
     threads = _resolve_threads(threads)
-    spec = FrameSpec(int(rows), int(columns), int(samples_per_pixel), int(bits_allocated),
-                     int(bits_stored if bits_stored is not None else bits_allocated),
-                     int(pixel_representation), int(planar_configuration),
-                     photometric_interpretation or "", rle_segment_order, threads=threads,
-                     reduce=int(reduce))
-    spec.validate()
-    codec = codec_for(str(transfer_syntax_uid))
-    nbytes = codec.frame_nbytes(spec)
-    if threads > 1 and not codec.threads_inside(nbytes):
-        spec = replace(spec, threads=1)  # (a second dataclass costs ~9 us: only when needed)
+    key = (transfer_syntax_uid, rows, columns, samples_per_pixel, bits_allocated, bits_stored,
+           pixel_representation, planar_configuration, photometric_interpretation,
+           rle_segment_order, reduce, threads)
+    try:  # (a bool reduce is refused by the checks, so never looked up as 0)
+        plan = _FRAME_PLANS.get(key) if type(reduce) is int else _NO_PLAN
+    except TypeError:  # an unhashable argument: the checks name it
+        plan = _NO_PLAN
+    if plan is None or plan is _NO_PLAN or _BY_UID.get(transfer_syntax_uid) is not plan[0]:
+        keep = plan is not _NO_PLAN
+        plan = _frame_plan(*key)
+        if keep:
+            if len(_FRAME_PLANS) >= _FRAME_PLANS_MAX:
+                _FRAME_PLANS.clear()
+            _FRAME_PLANS[key] = plan
+    codec, spec, nbytes = plan
     if out is None:
         check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                           f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
