@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -29,6 +30,7 @@
 #define TD_THREADS_MAX 64
 #define IDLE_EXIT_SECONDS 2
 #define LINGER_NS 500000  /* a worker waits awake this long after a job for the next one */
+#define SPIN_NS 200000    /* a caller waits awake this long for its helpers before it sleeps */
 
 typedef struct job {
     void (*fn)(void *arg);
@@ -77,14 +79,15 @@ static void unlink_job(job *j)
 static void help(job *j)
 {
     if (--j->want == 0) unlink_job(j);
-    j->running++;
+    __atomic_fetch_add(&j->running, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&mu);
     const job *outer = current_group;
     current_group = j->group;
     j->fn(j->arg);
     current_group = outer;
     pthread_mutex_lock(&mu);
-    if (--j->running == 0 && j->closed) pthread_cond_broadcast(&done_cv);
+    if (__atomic_sub_fetch(&j->running, 1, __ATOMIC_RELEASE) == 0 && j->closed)
+        pthread_cond_broadcast(&done_cv);
 }
 
 int64_t td_now_ns(void)
@@ -103,6 +106,29 @@ void td_cpu_relax(void)
 #endif
 }
 
+#define YIELD_NS 10000 /* a thread waiting awake yields its CPU this often */
+
+void td_spin_start(td_spin *s, int64_t ns)
+{
+    int64_t now = td_now_ns();
+    s->until = now + ns;
+    s->next_yield = now + YIELD_NS;
+    s->turn = 0;
+}
+
+int td_spin_turn(td_spin *s)
+{
+    td_cpu_relax();
+    if (++s->turn & 63) return 1;
+    int64_t now = td_now_ns();
+    if (now > s->until) return 0;
+    if (now > s->next_yield) {
+        sched_yield();
+        s->next_yield = now + YIELD_NS;
+    }
+    return 1;
+}
+
 static void *worker(void *unused)
 {
     (void)unused;
@@ -119,14 +145,13 @@ static void *worker(void *unused)
              * a sleeping thread costs tens of microseconds, on a virtual machine often far
              * more, which a caller decoding frame after frame would pay every time */
             unsigned seen = atomic_load(&posted);
-            int64_t until = linger;
+            td_spin spin;
+            td_spin_start(&spin, linger - td_now_ns());
             linger = 0;
             nidle++;
             pthread_mutex_unlock(&mu);
-            for (unsigned i = 1; atomic_load_explicit(&posted, memory_order_relaxed) == seen; i++) {
-                td_cpu_relax();
-                if (!(i & 63) && td_now_ns() > until) break;
-            }
+            while (atomic_load_explicit(&posted, memory_order_relaxed) == seen && td_spin_turn(&spin))
+                ;
             pthread_mutex_lock(&mu);
             nidle--;
             if (nwoken) nwoken--;
@@ -215,11 +240,29 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&mu);
     if (j.want) unlink_job(&j);
     j.closed = 1;
-    while (j.running) {
+    int spun = 0;
+    while (__atomic_load_n(&j.running, __ATOMIC_ACQUIRE)) {
         job *k = open_jobs; /* an open job of this call's group: help it meanwhile */
         while (k && k->group != j.group) k = k->next;
         if (k) {
             help(k);
+            continue;
+        }
+        if (!spun) {
+            /* the helpers finish within microseconds of the caller as a rule: wait for them
+             * awake (or for a job posted meanwhile, which may be one of this call's to help)
+             * before sleeping, since a sleeper woken onto a CPU where a worker waits awake
+             * for the next job could wait there for the end of that wait (0.5 ms: MR1 J2KI
+             * on 2 threads, 1.66 ms a decode instead of 1.14 in most decodes, 2026-12-05) */
+            spun = 1;
+            unsigned seen = atomic_load(&posted);
+            pthread_mutex_unlock(&mu);
+            td_spin spin;
+            td_spin_start(&spin, SPIN_NS);
+            while (__atomic_load_n(&j.running, __ATOMIC_ACQUIRE) &&
+                   atomic_load_explicit(&posted, memory_order_relaxed) == seen && td_spin_turn(&spin))
+                ;
+            pthread_mutex_lock(&mu);
             continue;
         }
         nwaiting++;

@@ -33,6 +33,19 @@ void td_parallel_prewake(uint32_t threads);
 int64_t td_now_ns(void);
 void td_cpu_relax(void);
 
+/* A wait awake for up to ns nanoseconds: td_spin_start, then one td_spin_turn per test of
+ * the awaited condition (a pause), which returns 0 once the time is up.  Every few
+ * microseconds a turn also yields the CPU (sched_yield): the scheduler may wake a thread of
+ * ours onto the CPU of the one waiting awake (a caller whose helper has just finished, on a
+ * machine of 2 vCPUs: wake-affine placement), where it would otherwise wait for the end of
+ * that wait, since a thread that ran recently is not moved to the idle CPU for 0.5 ms. */
+typedef struct td_spin {
+    int64_t until, next_yield;
+    unsigned turn;
+} td_spin;
+void td_spin_start(td_spin *s, int64_t ns);
+int td_spin_turn(td_spin *s);
+
 /* Call fn(ctx, i) once for every i in [0, n), on up to `threads` threads: the caller's and
  * up to threads - 1 helpers of td_parallel_run (fewer when n is smaller; the caller alone
  * when threads <= 1).  Items are taken in increasing order from a shared counter, so a

@@ -653,11 +653,10 @@ void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mute
                     pthread_cond_t *cond)
 {
     if (atomic_load(counter) >= target) return;
-    int64_t until = td_now_ns() + SPIN_NS;
-    for (unsigned spin = 1; atomic_load_explicit(counter, memory_order_acquire) < target; spin++) {
-        td_cpu_relax();
-        if (!(spin & 63) && td_now_ns() > until) break;
-    }
+    td_spin spin;
+    td_spin_start(&spin, SPIN_NS);
+    while (atomic_load_explicit(counter, memory_order_acquire) < target && td_spin_turn(&spin))
+        ;
     if (atomic_load(counter) >= target) return;
     pthread_mutex_lock(mutex);
     while (atomic_load(counter) < target) pthread_cond_wait(cond, mutex);
