@@ -956,6 +956,8 @@ typedef struct strip_job {
     atomic_size_t *taken; /* per phase: items taken (may run past its count) */
     atomic_size_t *pdone; /* per phase: items done */
     atomic_size_t ncomplete; /* phases complete */
+    uint32_t nthreads;       /* the threads asked for: strip k is thread k % nthreads's */
+    atomic_uint entered;     /* threads that have started: each one's number */
     uint32_t *decidx;     /* per strip: its DEC phases (HL blocks, then LH and HH) */
     size_t nph;
     atomic_int rc;
@@ -1277,7 +1279,13 @@ static int strip_complete(strip_job *s, uint32_t q)
  * first with items left, so that a thread does not wait while there is work it can do (the
  * code-blocks of the next strips while this one's steps run; the next strip's HOR_SR while
  * this one's VER_SR and output finish).  With none, it waits until another phase is
- * complete. */
+ * complete.  Each strip belongs to one thread (strip k to the k % nthreads-th to start), which
+ * takes the items of its own strips and of the levels below first, and another's only when it
+ * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
+ * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
+ * thread's on 2 threads), instead of each stage reading rows another core wrote.  MR1 / CT1
+ * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 2% faster when the two vCPUs
+ * share a cache, 8-11% when they are 250 ns apart; HTJ2K 3% faster, lossless the same. */
 #define STRIP_LOOK 12
 static void strip_worker(void *arg)
 {
@@ -1286,13 +1294,16 @@ static void strip_worker(void *arg)
     int32_t *T = calloc(j2k_dwt_row_tmp(s->w), sizeof *T);
     if (!T) atomic_store(&s->rc, TD_E_NOMEM);
     size_t f = 0; /* every item of the phases before f is taken */
+    uint32_t me = atomic_fetch_add(&s->entered, 1), nt = s->nthreads ? s->nthreads : 1;
     for (;;) {
         size_t seen = atomic_load(&s->ncomplete);
         while (f < s->nph && atomic_load(&s->taken[f]) >= s->ph[f].count) f++;
         if (f == s->nph) break;
-        size_t p, m = SIZE_MAX;
+        size_t p = f, m = SIZE_MAX;
+        for (int any = 0; any < 2 && m == SIZE_MAX; any++) /* own strips first, then any */
         for (p = f; p < s->nph && p < f + STRIP_LOOK; p++) {
             const strip_phase *ph = &s->ph[p];
+            if (!any && ph->kind < PH_KINDS && ph->strip % nt != me) continue;
             if (atomic_load(&s->taken[p]) >= ph->count || !strip_complete(s, ph->pre[0]) ||
                 !strip_complete(s, ph->pre[1]) || !strip_complete(s, ph->pre[2]))
                 continue;
@@ -1425,6 +1436,8 @@ static int strip_decode(strip_job *s, const td_j2kdec *d, j2k_tile *t, int mct, 
         /* below ~64K samples a thread costs more than it saves */
         size_t samples = (size_t)w * h * nc;
         if (threads > 1 && samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
+        s->nthreads = threads;
+        atomic_init(&s->entered, 0);
         td_parallel_run(threads, strip_worker, s);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->mutex);
