@@ -17,9 +17,9 @@
  * to SPIN_NS before it sleeps, and every wait awake yields its CPU every YIELD_NS (td_spin):
  * Linux may wake a sleeping caller onto the CPU where its helper now waits awake for the next
  * job, and does not move a thread that ran within the last 0.5 ms to the idle CPU, so the
- * caller waited there for the end of the helper's wait (on 2 vCPUs, in most 2-thread decodes
- * of a 512x512 JPEG 2000 frame: 1.66 ms instead of 1.14).  A worker asleep for
- * IDLE_EXIT_SECONDS exits.
+ * caller waited there for the end of the helper's wait (on 2 vCPUs, a 512x512 JPEG 2000 frame
+ * decoded on 2 threads frame after frame: a median of 1.64-1.67 ms instead of 1.13-1.17 in
+ * half the rounds of 100 decodes).  A worker asleep for IDLE_EXIT_SECONDS exits.
  * fork(): the child starts with no workers and no jobs (pthread_atfork). */
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
@@ -258,8 +258,8 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
             /* the helpers finish within microseconds of the caller as a rule: wait for them
              * awake (or for a job posted meanwhile, which may be one of this call's to help)
              * before sleeping, since a sleeper woken onto a CPU where a worker waits awake
-             * for the next job could wait there for the end of that wait (0.5 ms: MR1 J2KI
-             * on 2 threads, 1.66 ms a decode instead of 1.14 in most decodes, 2026-12-05) */
+             * for the next job could wait there for the end of that wait (0.5 ms; see the
+             * top of this file) */
             spun = 1;
             unsigned seen = atomic_load(&posted);
             pthread_mutex_unlock(&mu);
