@@ -1284,8 +1284,8 @@ static int strip_complete(strip_job *s, uint32_t q)
  * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
  * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
  * thread's on 2 threads), instead of each stage reading rows another core wrote.  MR1 / CT1
- * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 2% faster when the two vCPUs
- * share a cache, 8-11% when they are 250 ns apart; HTJ2K 3% faster, lossless the same. */
+ * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 1.4-2.5% faster when the two
+ * vCPUs share a cache, 8-11% when they are 250 ns apart; HTJ2K 1-3%, lossless the same. */
 #define STRIP_LOOK 12
 static void strip_worker(void *arg)
 {
