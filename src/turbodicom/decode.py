@@ -512,7 +512,6 @@ def _frame_plan(uid: Any, rows: Any, columns: Any, samples_per_pixel: Any, bits_
 #: its codec is still the one registered for the syntax.
 _FRAME_PLANS: dict[tuple[Any, ...], tuple[Codec, FrameSpec, int]] = {}
 _FRAME_PLANS_MAX = 256
-_NO_PLAN: Any = ()
 
 
 def decode_frame(data: Any, transfer_syntax_uid: str, *, rows: int, columns: int,
@@ -556,12 +555,12 @@ planar_configuration, photometric_interpretation
     key = (transfer_syntax_uid, rows, columns, samples_per_pixel, bits_allocated, bits_stored,
            pixel_representation, planar_configuration, photometric_interpretation,
            rle_segment_order, reduce, threads)
-    try:  # (a bool reduce is refused by the checks, so never looked up as 0)
-        plan = _FRAME_PLANS.get(key) if type(reduce) is int else _NO_PLAN
+    keep = type(reduce) is int  # (a bool reduce is refused by the checks, never looked up as 0)
+    try:
+        plan = _FRAME_PLANS.get(key) if keep else None
     except TypeError:  # an unhashable argument: the checks name it
-        plan = _NO_PLAN
-    if plan is None or plan is _NO_PLAN or _BY_UID.get(transfer_syntax_uid) is not plan[0]:
-        keep = plan is not _NO_PLAN
+        plan, keep = None, False
+    if plan is None or _BY_UID.get(transfer_syntax_uid) is not plan[0]:
         plan = _frame_plan(*key)
         if keep:
             if len(_FRAME_PLANS) >= _FRAME_PLANS_MAX:
