@@ -45,6 +45,9 @@ CASES = [
     # large enough for two threads to share the strips (and two strip buffers)
     (400, 360, 3, 8, "-b 32,32 -n 3 -d 1,0"),
     (384, 512, 1, 16, "-I -b 64,16 -n 4"),
+    # wide enough for VER_SR in several column ranges (decode.c VER_MIN: 512 columns at least)
+    (136, 1100, 1, 8, "-b 32,32 -n 3 -d 3,0"),
+    (130, 1537, 3, 8, "-I -b 64,16 -n 2 -d 1,1"),
 ]
 IDS = [f"{r}x{c}x{n}_{b}b_{a.replace(' ', '')}" for r, c, n, b, a in CASES]
 
