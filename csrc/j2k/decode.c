@@ -922,7 +922,7 @@ static void store_hosted(void *arg, size_t item, uint32_t slot)
 #define STRIP_MIN 16 /* band rows per strip at least (several code-block rows when shorter) */
 #define VER_MIN 512  /* columns per VER_SR item at least (one item below 1024) */
 
-enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_KINDS, PH_LOW = PH_KINDS, PH_LDWT };
+enum { PH_DEC, PH_HOR, PH_VER, PH_OUT, PH_CARRY, PH_KINDS, PH_LOW = PH_KINDS, PH_LDWT };
 
 typedef struct strip_phase {
     size_t count;         /* its items */
@@ -1119,7 +1119,7 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
      * second buffer 1.07x the decoded size) HTJ2K 6-17% faster, J2KI 5%, J2KR the same;
      * 756x486 RGB HTJ2K 14%, J2KI 6%; 512x512 8-bit gray (1.0x) J2KI 6-11%, J2KR 5%. */
     s->nb = threads > 1 && nstrips > 2 && 32 * (uint64_t)G <= 5 * (uint64_t)h * bps ? 2 : 1;
-    size_t nph = 6 * (size_t)nstrips + 2;
+    size_t nph = 7 * (size_t)nstrips + 2;
     s->ph = malloc(nph * sizeof *s->ph);
     s->pdone = malloc(2 * nph * sizeof *s->pdone);
     s->decidx = malloc(2 * (size_t)nstrips * sizeof *s->decidx);
@@ -1150,43 +1150,47 @@ static uint32_t strip_add(strip_job *s, uint32_t kind, uint32_t k, size_t count,
 }
 
 /* Strip k's code-blocks as two phases, the HL ones (the L rows) and the LH and HH ones (the H
- * rows), once the output stage of strip k - nb has left its buffer (pre, or none). */
-static void strip_add_dec(strip_job *s, uint32_t k, uint32_t pre)
+ * rows), once the output stage and the carry of strip k - nb have left its buffer (pre0,
+ * pre1, or none). */
+static void strip_add_dec(strip_job *s, uint32_t k, uint32_t pre0, uint32_t pre1)
 {
     uint32_t a = s->blk0[k], m = s->blkh[k], b = s->blk0[k + 1], none = UINT32_MAX;
-    s->decidx[2 * k] = strip_add(s, PH_DEC, k, m - a, 0, pre, none, none);
-    s->decidx[2 * k + 1] = strip_add(s, PH_DEC, k, b - m, m - a, pre, none, none);
+    s->decidx[2 * k] = strip_add(s, PH_DEC, k, m - a, 0, pre0, pre1, none);
+    s->decidx[2 * k + 1] = strip_add(s, PH_DEC, k, b - m, m - a, pre0, pre1, none);
 }
 
 /* The phases, once the output stage is known.  The levels below: their code-blocks (LOW),
  * then their inverse DWT (LDWT, one item per component).  Strip k: its code-blocks (DEC, HL
- * then LH and HH) once the output stage of strip k - nb has left its buffer; HOR_SR of its L
- * rows once its HL blocks are decoded and the LL bands complete, of its H rows once its LH
- * and HH blocks are; VER_SR once they are synthesised and strip k - 1 is out (its carry moved
- * the rows in flight); the output (and the carry) once VER_SR is done.  The order is the
- * threads' preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k
- * HOR_k, VER_k, OUT_k, DEC_k+nb; so with one buffer the threads synthesise the L rows while
+ * then LH and HH) once the output stage and the carry of strip k - nb have left its buffer;
+ * HOR_SR of its L rows once its HL blocks are decoded and the LL bands complete, of its H
+ * rows once its LH and HH blocks are; VER_SR once they are synthesised and strip k - 1's
+ * carry has moved the rows in flight; then the carry (one item: the rows present and not
+ * final into carry area k % 2, which strip k - 1's output no longer reads) and the output of
+ * the rows that are final.  Strip k + 1's VER_SR thus runs while strip k's rows go out: it
+ * changes only rows that are not final after strip k, and those are in the carry area.  A
+ * phase of no items is complete at once, so each phase names everything it waits for (VER_SR
+ * with no step is still one item, which does nothing).  The order is the threads'
+ * preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k HOR_k,
+ * VER_k, CARRY_k, OUT_k, DEC_k+nb; so with one buffer the threads synthesise the L rows while
  * the last H-row blocks are decoded. */
 static void strip_phases(strip_job *s)
 {
     uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, none = UINT32_MAX;
-    uint32_t out = none, k, nc = s->ncomps, hp = s->hor_per;
+    uint32_t out = none, carry = none, k, nc = s->ncomps, hp = s->hor_per;
     s->nph = 0;
     uint32_t low = strip_add(s, PH_LOW, 0, s->nlower, 0, none, none, none);
-    strip_add_dec(s, 0, none);
+    strip_add_dec(s, 0, none, none);
     uint32_t ldwt = strip_add(s, PH_LDWT, 0, nc, 0, low, none, none);
-    for (k = 1; k < nb && k < nst; k++) strip_add_dec(s, k, none);
+    for (k = 1; k < nb && k < nst; k++) strip_add_dec(s, k, none, none);
     for (k = 0; k < nst; k++) {
         size_t nl = (size_t)(s->l0[k + 1] - s->l0[k]) * nc, nh = (size_t)(s->h0[k + 1] - s->h0[k]) * nc;
         uint32_t hl = strip_add(s, PH_HOR, k, (nl + hp - 1) / hp, 0, s->decidx[2 * k], ldwt, none);
         uint32_t hh = strip_add(s, PH_HOR, k, (nh + hp - 1) / hp, 1, s->decidx[2 * k + 1], none, none);
-        /* (VER_SR with no step still one item, which does nothing: the output stage and the
-         * carry must wait for what it waits for) */
         uint32_t v = strip_add(s, PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * nc : 1, 0,
-                               hl, hh, out);
-        out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per + (k + 1 < nst), 0,
-                        v, none, none);
-        if (k + nb < nst) strip_add_dec(s, k + nb, out);
+                               hl, hh, carry);
+        carry = strip_add(s, PH_CARRY, k, k + 1 < nst, 0, v, out, none);
+        out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per, 0, v, none, none);
+        if (k + nb < nst) strip_add_dec(s, k + nb, out, carry);
     }
 }
 
@@ -1248,16 +1252,14 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
                          s->tk[k + 1]);
         return TD_OK;
     }
-    default: {
+    case PH_OUT: {
         uint32_t per = s->sc->rows_per_item, y0 = s->yk[k], y1 = s->yk[k + 1];
-        size_t nout = (y1 - y0 + per - 1) / per;
-        if (m < nout) {
-            uint32_t a = y0 + (uint32_t)m * per, b = y1 - a < per ? y1 : a + per;
-            store_range(s->sc, a, b);
-            return TD_OK;
-        }
-        /* the carry: rows present and not final, into carry area k % 2 */
-        uint32_t la = s->l0[k + 1], ha = s->h0[k + 1], n = 0;
+        uint32_t a = y0 + (uint32_t)m * per, b = y1 - a < per ? y1 : a + per;
+        store_range(s->sc, a, b);
+        return TD_OK;
+    }
+    default: { /* the carry: rows present and not final, into carry area k % 2 */
+        uint32_t y1 = s->yk[k + 1], la = s->l0[k + 1], ha = s->h0[k + 1], n = 0;
         uint64_t yend = 2 * (uint64_t)(la > ha ? la : ha) + 2;
         for (uint32_t y = y1; y < h && y < yend; y++) {
             uint32_t half = (y - ((y & 1) == s->casy ? s->casy : 1 - s->casy)) / 2;
