@@ -88,6 +88,28 @@ static void scale97_c(float *X, size_t total, float m)
 {
     for (size_t j = 0; j < total; j++) X[j] *= m;
 }
+static void ver97t_c(float *const r[7], float kl, float kh, const float cf[4], size_t n,
+                     uint32_t cas)
+{
+    /* (the lifting steps in ver_lift97's order, each column on its own: dwt_lift.h ver97t) */
+    float *Lt = r[0], *Ht = r[1], *L1 = r[2], *H1 = r[3], *L2 = r[4], *H2 = r[5], *L3 = r[6];
+    for (size_t j = 0; j < n; j++) {
+        Lt[j] *= kl;
+        Ht[j] *= kh;
+        if (!cas) {
+            Lt[j] = j2k_fsub_mul_sum(Lt[j], cf[0], H1[j], Ht[j]);
+            H1[j] = j2k_fsub_mul_sum(H1[j], cf[1], L1[j], Lt[j]);
+            L1[j] = j2k_fsub_mul_sum(L1[j], cf[2], H2[j], H1[j]);
+            H2[j] = j2k_fsub_mul_sum(H2[j], cf[3], L2[j], L1[j]);
+        } else {
+            L1[j] = j2k_fsub_mul_sum(L1[j], cf[0], H1[j], Ht[j]);
+            H1[j] = j2k_fsub_mul_sum(H1[j], cf[1], L2[j], L1[j]);
+            L2[j] = j2k_fsub_mul_sum(L2[j], cf[2], H2[j], H1[j]);
+            H2[j] = j2k_fsub_mul_sum(H2[j], cf[3], L3[j], L2[j]);
+        }
+    }
+}
+
 static void copy_scale_c(float *dst, const float *src, size_t n, float m)
 {
     for (size_t i = 0; i < n; i++) dst[i] = src[i] * m;
@@ -153,12 +175,13 @@ typedef struct dwt_ops {
     void (*hi53r)(int32_t *X, const int32_t *A, const int32_t *B, size_t n);
     void (*step97r)(float *X, const float *A, const float *B, size_t n, float cf);
     void (*scale97r)(float *X, size_t n, float m);
+    void (*ver97t)(float *const r[7], float kl, float kh, const float cf[4], size_t n, uint32_t cas);
     uint32_t v;  /* lanes: the slack every array needs after its end */
 } dwt_ops;
 
 #define DWT_OPS(sfx, scale97r, v) \
     {lo53s##sfx, zip53##sfx, step97##sfx, sstep97##sfx, zip97##sfx, copy_scale##sfx, copy32##sfx, \
-     lo53r##sfx, hi53r##sfx, step97r##sfx, scale97r, v}
+     lo53r##sfx, hi53r##sfx, step97r##sfx, scale97r, ver97t##sfx, v}
 #ifdef DWT_HAVE_C
 static const dwt_ops ops_c = DWT_OPS(_c, scale97_c, 1);
 #endif
@@ -313,6 +336,12 @@ static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uin
     for (uint32_t t = t0; t < t1; t++) {
         if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
         if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
+        if (t >= 2 + cas && t < sn && t < dn) { /* away from the edges: one pass (ver97t) */
+            float *r[7] = {FROW(LROW(t)), FROW(HROW(t)), FROW(LROW(t - 1)), FROW(HROW(t - 1)),
+                           FROW(LROW(t - 2)), FROW(HROW(t - 2)), FROW(LROW(t - 2 - cas))};
+            op->ver97t(r, KAPPA, TWO_INV_K, cf, nw, cas);
+            continue;
+        }
         if (t < sn) op->scale97r(FROW(LROW(t)), nw, KAPPA);
         if (t < dn) op->scale97r(FROW(HROW(t)), nw, TWO_INV_K);
         for (uint32_t k = 0; k < 4; k++) {
