@@ -5,7 +5,8 @@
 #
 #   ./install.sh                what building, running and testing turbodicom need
 #   ./install.sh --dev          also the fuzzing toolchain (clang, libclang-rt-dev: libFuzzer
-#                               and the sanitizer runtimes for csrc/fuzz/run.py)
+#                               and the sanitizer runtimes; cmake, ninja-build: the builds
+#                               of csrc/fuzz/run.py)
 #   ./install.sh --system-only  only the Debian packages (with --dev: the toolchain too)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,7 +33,7 @@ fi
 APT_PACKAGES=(build-essential pkg-config python3-dev python3-venv
               libopenjp2-7-dev "$JPEG_DEV" libcharls-dev zlib1g-dev
               libopenjp2-tools)
-if [ "$DEV" = 1 ]; then APT_PACKAGES+=(clang libclang-rt-dev); fi
+if [ "$DEV" = 1 ]; then APT_PACKAGES+=(clang libclang-rt-dev cmake ninja-build); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
