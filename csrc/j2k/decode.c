@@ -1106,8 +1106,8 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
      * range split between two threads has each read rows the other's HOR_SR wrote, which
      * costs more than the parallelism gains while the other thread has the next strip's
      * code-blocks and HOR_SR to do.  Interleaved, 2 threads, against ranges of w / 4
-     * (2026-12-05, Xeon, 2 vCPUs): 512-wide MR1 / CT1 / MR4 J2KI 5-12% faster, HTJ2K 7-11%,
-     * lossless 1.5-2%; 1024 / 1760 wide (2 / 3 ranges) 1-3%. */
+     * (2026-12-05, Xeon, 2 vCPUs; README): MR1 / CT1 J2KI 10 / 12% less time, MR1 HTJ2K 4%,
+     * US1 J2KI 2%, lossless 1%; RG3 J2KI (1760 wide, 3 ranges) 1% more, within the noise. */
     uint32_t units = (w + 15) / 16, vn = w / VER_MIN ? w / VER_MIN : 1, per = (units + vn - 1) / vn;
     s->ver_per = 16 * per;
     s->ver_n = (w + s->ver_per - 1) / s->ver_per;
@@ -1115,9 +1115,9 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
      * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes):
      * with one, the threads share each strip's stages and wait for its output before the next
      * strip's code-blocks, and every stage reads rows the other core wrote.  Against one
-     * buffer on 2 threads (interleaved, same bytes; 2026-12-05, Xeon): 640x480 8-bit RGB (the
-     * second buffer 1.07x the decoded size) HTJ2K 6-17% faster, J2KI 5%, J2KR the same;
-     * 756x486 RGB HTJ2K 14%, J2KI 6%; 512x512 8-bit gray (1.0x) J2KI 6-11%, J2KR 5%. */
+     * buffer on 2 threads (interleaved, same bytes; 2026-12-05, Xeon; README): 640x480 8-bit
+     * RGB (the second buffer 1.07x the decoded size) HTJ2K 20% less time, J2KI 5%; 756x486
+     * RGB HTJ2K 16%; 512x512 8-bit grey (1.0x) J2KI 11%. */
     s->nb = threads > 1 && nstrips > 2 && 32 * (uint64_t)G <= 5 * (uint64_t)h * bps ? 2 : 1;
     size_t nph = 7 * (size_t)nstrips + 2;
     s->ph = malloc(nph * sizeof *s->ph);
