@@ -92,22 +92,16 @@ static void ver97t_c(float *const r[7], float kl, float kh, const float cf[4], s
                      uint32_t cas)
 {
     /* (the lifting steps in ver_lift97's order, each column on its own: dwt_lift.h ver97t) */
-    float *Lt = r[0], *Ht = r[1], *L1 = r[2], *H1 = r[3], *L2 = r[4], *H2 = r[5], *L3 = r[6];
+    float *Lt = r[0], *Ht = r[1], *P0 = r[2], *P1 = r[3], *P2 = r[4], *P3 = r[5], *E = r[6];
     for (size_t j = 0; j < n; j++) {
         Lt[j] *= kl;
         Ht[j] *= kh;
-        if (!cas) {
-            Lt[j] = j2k_fsub_mul_sum(Lt[j], cf[0], H1[j], Ht[j]);
-            H1[j] = j2k_fsub_mul_sum(H1[j], cf[1], L1[j], Lt[j]);
-            L1[j] = j2k_fsub_mul_sum(L1[j], cf[2], H2[j], H1[j]);
-            H2[j] = j2k_fsub_mul_sum(H2[j], cf[3], L2[j], L1[j]);
-        } else {
-            L1[j] = j2k_fsub_mul_sum(L1[j], cf[0], H1[j], Ht[j]);
-            H1[j] = j2k_fsub_mul_sum(H1[j], cf[1], L2[j], L1[j]);
-            L2[j] = j2k_fsub_mul_sum(L2[j], cf[2], H2[j], H1[j]);
-            H2[j] = j2k_fsub_mul_sum(H2[j], cf[3], L3[j], L2[j]);
-        }
+        P0[j] = j2k_fsub_mul_sum(P0[j], cf[0], P1[j], Ht[j]);
+        P1[j] = j2k_fsub_mul_sum(P1[j], cf[1], P2[j], P0[j]);
+        P2[j] = j2k_fsub_mul_sum(P2[j], cf[2], P3[j], P1[j]);
+        P3[j] = j2k_fsub_mul_sum(P3[j], cf[3], E[j], P2[j]);
     }
+    (void)cas; /* (with cas 0, P0 is Lt: scaled above, then lifted) */
 }
 
 static void copy_scale_c(float *dst, const float *src, size_t n, float m)
@@ -337,8 +331,8 @@ static void ver_lift97(const dwt_ops *op, int32_t *const *rows, uint32_t x0, uin
         if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < sn) prefetch_row(LROW(t + DWT_AHEAD), nw);
         if (t + DWT_AHEAD < t1 && t + DWT_AHEAD < dn) prefetch_row(HROW(t + DWT_AHEAD), nw);
         if (t >= 2 + cas && t < sn && t < dn) { /* away from the edges: one pass (ver97t) */
-            float *r[7] = {FROW(LROW(t)), FROW(HROW(t)), FROW(LROW(t - 1)), FROW(HROW(t - 1)),
-                           FROW(LROW(t - 2)), FROW(HROW(t - 2)), FROW(LROW(t - 2 - cas))};
+            float *r[7] = {FROW(LROW(t)), FROW(HROW(t)), FROW(LROW(t - cas)), FROW(HROW(t - 1)),
+                           FROW(LROW(t - 1 - cas)), FROW(HROW(t - 2)), FROW(LROW(t - 2 - cas))};
             op->ver97t(r, KAPPA, TWO_INV_K, cf, nw, cas);
             continue;
         }

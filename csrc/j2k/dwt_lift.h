@@ -271,74 +271,54 @@ DWT_ATTR void DWT_FN(scale97r)(float *X, size_t n, float m)
 #undef SCALE97R_AT
 
 /* One step t of the 9-7 VER_SR sweep (dwt.c ver_lift97) away from the edges, its six row
- * operations fused column by column with the values kept in registers: r = L(t), H(t),
- * L(t - 1), H(t - 1), L(t - 2), H(t - 2), L(t - 3) (the last only for cas 1).  L(t) *= kl,
- * H(t) *= kh, then the four lifting steps, with cas 0
- *   L(t) -= c0 (H(t-1) + H(t)),  H(t-1) -= c1 (L(t-1) + L(t)),
- *   L(t-1) -= c2 (H(t-2) + H(t-1)),  H(t-2) -= c3 (L(t-2) + L(t-1)),
- * with cas 1
- *   L(t-1) -= c0 (H(t-1) + H(t)),  H(t-1) -= c1 (L(t-2) + L(t-1)),
- *   L(t-2) -= c2 (H(t-2) + H(t-1)),  H(t-2) -= c3 (L(t-3) + L(t-2)):
- * each column the same operations in the same order as six passes over the rows, so the
- * same bits, with 6-7 loads and 5-6 stores a vector instead of 18 and 6. */
-#define VER97T_AT0(j)                                                                  \
+ * operations fused column by column with the values kept in registers.  r = L(t), H(t), then
+ * the rows the four lifting steps update in turn, P0..P3 = L(t - cas), H(t - 1),
+ * L(t - 1 - cas), H(t - 2), then E = L(t - 2 - cas):
+ *   L(t) *= kl, H(t) *= kh,
+ *   P0 -= c0 (P1 + H(t)), P1 -= c1 (P2 + P0), P2 -= c2 (P3 + P1), P3 -= c3 (E + P2),
+ * each step reading the rows before the next step writes them and after the one before did,
+ * as six passes over the rows one after the other would: the same operations in the same
+ * order for every column, so the same bits, with 6-7 loads and 5-6 stores a vector instead of
+ * 18 and 6.  With cas 0, P0 is L(t) itself (scaled, then lifted). */
+#define VER97T_AT(j, cas0)                                                             \
     do {                                                                               \
-        VF lt_ = *(VF *)(Lt + (j)) * klv, ht_ = *(VF *)(Ht + (j)) * khv;               \
-        VF h1_ = *(VF *)(H1 + (j)), l1_ = *(VF *)(L1 + (j));                           \
-        VF h2_ = *(VF *)(H2 + (j)), l2_ = *(VF *)(L2 + (j));                           \
-        lt_ = lt_ - c0 * (h1_ + ht_);                                                  \
-        h1_ = h1_ - c1 * (l1_ + lt_);                                                  \
-        l1_ = l1_ - c2 * (h2_ + h1_);                                                  \
-        h2_ = h2_ - c3 * (l2_ + l1_);                                                  \
-        *(VF *)(Lt + (j)) = lt_, *(VF *)(Ht + (j)) = ht_;                              \
-        *(VF *)(H1 + (j)) = h1_, *(VF *)(L1 + (j)) = l1_, *(VF *)(H2 + (j)) = h2_;     \
-    } while (0)
-#define VER97T_AT1(j)                                                                  \
-    do {                                                                               \
-        VF ht_ = *(VF *)(Ht + (j)) * khv;                                              \
-        *(VF *)(Lt + (j)) = *(VF *)(Lt + (j)) * klv;                                   \
-        VF h1_ = *(VF *)(H1 + (j)), l1_ = *(VF *)(L1 + (j));                           \
-        VF h2_ = *(VF *)(H2 + (j)), l2_ = *(VF *)(L2 + (j)), l3_ = *(VF *)(L3 + (j));  \
-        l1_ = l1_ - c0 * (h1_ + ht_);                                                  \
-        h1_ = h1_ - c1 * (l2_ + l1_);                                                  \
-        l2_ = l2_ - c2 * (h2_ + h1_);                                                  \
-        h2_ = h2_ - c3 * (l3_ + l2_);                                                  \
-        *(VF *)(Ht + (j)) = ht_, *(VF *)(L1 + (j)) = l1_, *(VF *)(H1 + (j)) = h1_;     \
-        *(VF *)(L2 + (j)) = l2_, *(VF *)(H2 + (j)) = h2_;                              \
+        VF ht_ = *(VF *)(Ht + (j)) * khv, p0_ = *(VF *)(P0 + (j));                     \
+        if (cas0) p0_ = p0_ * klv;                                                     \
+        else *(VF *)(Lt + (j)) = *(VF *)(Lt + (j)) * klv;                              \
+        VF p1_ = *(VF *)(P1 + (j)), p2_ = *(VF *)(P2 + (j)), p3_ = *(VF *)(P3 + (j));  \
+        p0_ = p0_ - c0 * (p1_ + ht_);                                                  \
+        p1_ = p1_ - c1 * (p2_ + p0_);                                                  \
+        p2_ = p2_ - c2 * (p3_ + p1_);                                                  \
+        p3_ = p3_ - c3 * (*(const VF *)(E + (j)) + p2_);                               \
+        *(VF *)(Ht + (j)) = ht_, *(VF *)(P0 + (j)) = p0_, *(VF *)(P1 + (j)) = p1_;     \
+        *(VF *)(P2 + (j)) = p2_, *(VF *)(P3 + (j)) = p3_;                              \
     } while (0)
 DWT_ATTR void DWT_FN(ver97t)(float *const r[7], float kl, float kh, const float cf[4], size_t n,
                              uint32_t cas)
 {
     /* (the pointers in locals: the stores, which may alias anything, cannot change them) */
-    float *Lt = r[0], *Ht = r[1], *L1 = r[2], *H1 = r[3], *L2 = r[4], *H2 = r[5], *L3 = r[6];
+    float *Lt = r[0], *Ht = r[1], *P0 = r[2], *P1 = r[3], *P2 = r[4], *P3 = r[5];
+    const float *E = r[6];
     const VF klv = SPLAT(kl), khv = SPLAT(kh);
     const VF c0 = SPLAT(cf[0]), c1 = SPLAT(cf[1]), c2 = SPLAT(cf[2]), c3 = SPLAT(cf[3]);
     size_t j = 0;
-    if (!cas) {
-        for (; j + DWT_V <= n; j += DWT_V) VER97T_AT0(j);
-        for (; j < n; j++) {
-            float lt = Lt[j] * kl, ht = Ht[j] * kh, h1 = H1[j], l1 = L1[j], h2 = H2[j];
-            lt = j2k_fsub_mul_sum(lt, cf[0], h1, ht);
-            h1 = j2k_fsub_mul_sum(h1, cf[1], l1, lt);
-            l1 = j2k_fsub_mul_sum(l1, cf[2], h2, h1);
-            h2 = j2k_fsub_mul_sum(h2, cf[3], L2[j], l1);
-            Lt[j] = lt, Ht[j] = ht, H1[j] = h1, L1[j] = l1, H2[j] = h2;
-        }
-    } else {
-        for (; j + DWT_V <= n; j += DWT_V) VER97T_AT1(j);
-        for (; j < n; j++) {
-            float ht = Ht[j] * kh, h1 = H1[j], l1 = L1[j], l2 = L2[j], h2 = H2[j];
-            Lt[j] = Lt[j] * kl;
-            l1 = j2k_fsub_mul_sum(l1, cf[0], h1, ht);
-            h1 = j2k_fsub_mul_sum(h1, cf[1], l2, l1);
-            l2 = j2k_fsub_mul_sum(l2, cf[2], h2, h1);
-            h2 = j2k_fsub_mul_sum(h2, cf[3], L3[j], l2);
-            Ht[j] = ht, L1[j] = l1, H1[j] = h1, L2[j] = l2, H2[j] = h2;
-        }
+    if (!cas)
+        for (; j + DWT_V <= n; j += DWT_V) VER97T_AT(j, 1);
+    else
+        for (; j + DWT_V <= n; j += DWT_V) VER97T_AT(j, 0);
+    for (; j < n; j++) {
+        float ht = Ht[j] * kh, p0 = P0[j];
+        if (!cas) p0 = p0 * kl;
+        else Lt[j] = Lt[j] * kl;
+        float p1 = P1[j], p2 = P2[j], p3 = P3[j];
+        p0 = j2k_fsub_mul_sum(p0, cf[0], p1, ht);
+        p1 = j2k_fsub_mul_sum(p1, cf[1], p2, p0);
+        p2 = j2k_fsub_mul_sum(p2, cf[2], p3, p1);
+        p3 = j2k_fsub_mul_sum(p3, cf[3], E[j], p2);
+        Ht[j] = ht, P0[j] = p0, P1[j] = p1, P2[j] = p2, P3[j] = p3;
     }
 }
-#undef VER97T_AT0
-#undef VER97T_AT1
+#undef VER97T_AT
 
 #undef DWT_VECTORS
 #undef VI
