@@ -48,6 +48,11 @@ CASES = [
     # wide enough for VER_SR in several column ranges (decode.c VER_MIN: 512 columns at least)
     (136, 1100, 1, 8, "-b 32,32 -n 3 -d 3,0"),
     (130, 1537, 3, 8, "-I -b 64,16 -n 2 -d 1,1"),
+    # the last two strips' VER_SR on two threads: in 4 ranges of 512 columns or more (one phase
+    # per strip, not per range), and too narrow for halves (the last strip's sweep then waits
+    # for the one before without a carry between them)
+    (136, 2100, 1, 8, "-b 16,16 -n 2"),
+    (2800, 24, 1, 8, "-I -b 16,16 -n 2 -d 0,1"),
 ]
 IDS = [f"{r}x{c}x{n}_{b}b_{a.replace(' ', '')}" for r, c, n, b, a in CASES]
 

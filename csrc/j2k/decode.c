@@ -952,6 +952,7 @@ typedef struct strip_job {
     size_t cstride;
     int32_t **rowtab;     /* per component h rows (component c at c * h) */
     uint32_t hor_per, ver_per, ver_n;
+    uint32_t vs_n, vs_per; /* the last two strips' VER_SR: vs_n phases of vs_per columns, or 0 */
     uint32_t nb;          /* strip buffers (2: the next strip's code-blocks overlap this one) */
     strip_phase *ph;      /* nph, in the threads' order of preference */
     atomic_size_t *taken; /* per phase: items taken (may run past its count) */
@@ -1111,6 +1112,14 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
     uint32_t units = (w + 15) / 16, vn = w / VER_MIN ? w / VER_MIN : 1, per = (units + vn - 1) / vn;
     s->ver_per = 16 * per;
     s->ver_n = (w + s->ver_per - 1) / s->ver_per;
+    /* The last two strips' VER_SR in column ranges, a phase each, so that the last strip's
+     * range r starts once the strip before has swept its range r: the two sweeps, one after
+     * the other at the end of the frame, then overlap (each strip's ranges stay with its
+     * thread; what crosses cores is a few rows in flight).  The ranges of ver_per columns
+     * (2 or 3 of them), or two halves of a narrower strip. */
+    s->vs_n = s->ver_n > 1 ? s->ver_n : w >= 32 ? 2 : 0;
+    s->vs_per = s->ver_n > 1 ? s->ver_per : 16 * ((units + 1) / 2);
+    if (s->vs_n > 3) s->vs_n = 0;
     /* a second strip buffer (threads overlap strips) when it costs at most 5/4 of the tile's
      * decoded size (2 G rows of w 32-bit samples per component against h rows of bps bytes):
      * with one, the threads share each strip's stages and wait for its output before the next
@@ -1119,7 +1128,7 @@ static int strip_plan(strip_job *s, j2k_tile *t, uint32_t ncomps, uint32_t threa
      * RGB (the second buffer 1.07x the decoded size) HTJ2K 20% less time, J2KI 5%; 756x486
      * RGB HTJ2K 16%; 512x512 8-bit grey (1.0x) J2KI 11%. */
     s->nb = threads > 1 && nstrips > 2 && 32 * (uint64_t)G <= 5 * (uint64_t)h * bps ? 2 : 1;
-    size_t nph = 7 * (size_t)nstrips + 2;
+    size_t nph = 7 * (size_t)nstrips + 2 + 4; /* (+ 4: the last two strips' VER_SR ranges) */
     s->ph = malloc(nph * sizeof *s->ph);
     s->pdone = malloc(2 * nph * sizeof *s->pdone);
     s->decidx = malloc(2 * (size_t)nstrips * sizeof *s->decidx);
@@ -1169,14 +1178,18 @@ static void strip_add_dec(strip_job *s, uint32_t k, uint32_t pre0, uint32_t pre1
  * the rows that are final.  Strip k + 1's VER_SR thus runs while strip k's rows go out: it
  * changes only rows that are not final after strip k, and those are in the carry area.  A
  * phase of no items is complete at once, so each phase names everything it waits for (VER_SR
- * with no step is still one item, which does nothing).  The order is the threads'
- * preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 .. DEC_nb-1, then per strip k HOR_k,
- * VER_k, CARRY_k, OUT_k, DEC_k+nb; so with one buffer the threads synthesise the L rows while
- * the last H-row blocks are decoded. */
+ * with no step is still one item, which does nothing).  A strip whose buffer no later strip
+ * reuses (k + nb >= nstrips) has no carry: its rows in flight stay where they are, and strip
+ * k + 1's VER_SR waits for strip k's.  With two buffers that is the last two strips, whose
+ * VER_SR go by column ranges (strip_plan's vs_n), range r of the last after range r of the one
+ * before.  The order is the threads' preference (strip_worker): LOW, DEC_0, LDWT, DEC_1 ..
+ * DEC_nb-1, then per strip k HOR_k, VER_k, CARRY_k, OUT_k, DEC_k+nb; so with one buffer the
+ * threads synthesise the L rows while the last H-row blocks are decoded. */
 static void strip_phases(strip_job *s)
 {
     uint32_t per = s->sc->rows_per_item, nst = s->nstrips, nb = s->nb, none = UINT32_MAX;
     uint32_t out = none, carry = none, k, nc = s->ncomps, hp = s->hor_per;
+    uint32_t vprev[3] = {none, none, none};
     s->nph = 0;
     uint32_t low = strip_add(s, PH_LOW, 0, s->nlower, 0, none, none, none);
     strip_add_dec(s, 0, none, none);
@@ -1186,10 +1199,19 @@ static void strip_phases(strip_job *s)
         size_t nl = (size_t)(s->l0[k + 1] - s->l0[k]) * nc, nh = (size_t)(s->h0[k + 1] - s->h0[k]) * nc;
         uint32_t hl = strip_add(s, PH_HOR, k, (nl + hp - 1) / hp, 0, s->decidx[2 * k], ldwt, none);
         uint32_t hh = strip_add(s, PH_HOR, k, (nh + hp - 1) / hp, 1, s->decidx[2 * k + 1], none, none);
-        uint32_t v = strip_add(s, PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * nc : 1, 0,
-                               hl, hh, carry);
-        carry = strip_add(s, PH_CARRY, k, k + 1 < nst, 0, v, out, none);
-        out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per, 0, v, none, none);
+        uint32_t v[3] = {none, none, none};
+        if (nb > 1 && s->vs_n && k + 2 >= nst) { /* in column ranges (strip_plan) */
+            for (uint32_t r = 0; r < s->vs_n; r++)
+                v[r] = strip_add(s, PH_VER, k, nc, r + 1, hl, hh, k + 2 == nst ? carry : vprev[r]);
+            memcpy(vprev, v, sizeof v);
+        } else {
+            v[0] = strip_add(s, PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * nc : 1, 0,
+                             hl, hh, k && !s->ph[carry].count ? vprev[0] : carry);
+            vprev[0] = v[0];
+        }
+        /* (no carry when no strip reuses this one's buffer: the rows in flight stay there) */
+        carry = strip_add(s, PH_CARRY, k, k + nb < nst, 0, v[0], out, none);
+        out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per, 0, v[0], v[1], v[2]);
         if (k + nb < nst) strip_add_dec(s, k + nb, out, carry);
     }
 }
@@ -1245,9 +1267,16 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
         }
         return TD_OK;
     }
-    case PH_VER: {
-        uint32_t c = (uint32_t)(m / s->ver_n), x0 = (uint32_t)(m % s->ver_n) * s->ver_per;
-        uint32_t nw = w - x0 < s->ver_per ? w - x0 : s->ver_per;
+    case PH_VER: { /* part 0: item m is range m % ver_n of component m / ver_n; part r + 1:
+                    * range r of vs_per columns of component m */
+        uint32_t c, x0, nw;
+        if (!ph->part) {
+            c = (uint32_t)(m / s->ver_n), x0 = (uint32_t)(m % s->ver_n) * s->ver_per;
+            nw = w - x0 < s->ver_per ? w - x0 : s->ver_per;
+        } else {
+            c = (uint32_t)m, x0 = (ph->part - 1) * s->vs_per;
+            nw = w - x0 < s->vs_per ? w - x0 : s->vs_per;
+        }
         j2k_dwt_ver_part(s->rev, s->rowtab + (size_t)c * h, x0, nw, h, s->sny, s->casy, s->tk[k],
                          s->tk[k + 1]);
         return TD_OK;
@@ -1293,7 +1322,10 @@ static int strip_complete(strip_job *s, uint32_t q)
  * takes the items of its own strips and of the levels below first, and another's only when it
  * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
  * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
- * thread's on 2 threads), instead of each stage reading rows another core wrote.  MR1 / CT1
+ * thread's on 2 threads), instead of each stage reading rows another core wrote.  The last
+ * strips' VER_SR ranges are never another's (unless their thread never started: helpers may
+ * not come): swept on the other core, a range of 693_J2KI's took 2.2 times as long, and
+ * waiting for the owner costs less.  MR1 / CT1
  * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 1.4-2.5% faster when the two
  * vCPUs share a cache, 8-11% when they are 250 ns apart; HTJ2K 1-3%, lossless the same. */
 #define STRIP_LOOK 12
@@ -1313,7 +1345,10 @@ static void strip_worker(void *arg)
         for (int any = 0; any < 2 && m == SIZE_MAX; any++) /* own strips first, then any */
         for (p = f; p < s->nph && p < f + STRIP_LOOK; p++) {
             const strip_phase *ph = &s->ph[p];
-            if (!any && ph->kind < PH_KINDS && ph->strip % nt != me) continue;
+            if (ph->kind < PH_KINDS && ph->strip % nt != me &&
+                (!any || (ph->kind == PH_VER && ph->part &&
+                          ph->strip % nt < atomic_load(&s->entered))))
+                continue;
             if (atomic_load(&s->taken[p]) >= ph->count || !strip_complete(s, ph->pre[0]) ||
                 !strip_complete(s, ph->pre[1]) || !strip_complete(s, ph->pre[2]))
                 continue;
