@@ -24,6 +24,9 @@
 #if !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_sigmask */
 #endif
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sched_getaffinity */
+#endif
 #include "td_threads.h"
 
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TD_THREADS_MAX 64
 #define IDLE_EXIT_SECONDS 2
@@ -94,6 +98,23 @@ static void help(job *j)
     pthread_mutex_lock(&mu);
     if (__atomic_sub_fetch(&j->running, 1, __ATOMIC_RELEASE) == 0 && j->closed)
         pthread_cond_broadcast(&done_cv);
+}
+
+uint32_t td_cpu_count(void)
+{
+    static atomic_uint cached;
+    unsigned n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n) return n;
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = (unsigned)CPU_COUNT(&set);
+#endif
+    if (!n) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+    }
+    atomic_store_explicit(&cached, n, memory_order_relaxed);
+    return n;
 }
 
 int64_t td_now_ns(void)

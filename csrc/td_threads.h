@@ -27,6 +27,9 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg);
  * that their wake-up (tens of microseconds) overlaps that work.  Cheap when none sleep. */
 void td_parallel_prewake(uint32_t threads);
 
+/* The CPUs this process may run on (its affinity mask; found once). */
+uint32_t td_cpu_count(void);
+
 /* The monotonic clock in nanoseconds, and one turn's pause of a loop that waits awake (x86
  * PAUSE, aarch64 YIELD): for the waits that spin before they sleep (the workers here, the
  * JPEG 2000 decoder's work queues). */

@@ -1323,9 +1323,10 @@ static int strip_complete(strip_job *s, uint32_t q)
  * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
  * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
  * thread's on 2 threads), instead of each stage reading rows another core wrote.  The last
- * strips' VER_SR ranges are never another's (unless their thread never started: helpers may
- * not come): swept on the other core, a range of 693_J2KI's took 2.2 times as long, and
- * waiting for the owner costs less.  MR1 / CT1
+ * strips' VER_SR ranges are never another's (unless their thread never started, since helpers
+ * may not come, or there are more threads than CPUs, so that it may not be running): swept on
+ * the other core, a range of 693_J2KI's took 2.2 times as long, and waiting for the owner
+ * costs less.  (With 4 threads on the 2 vCPUs, waiting made MR1 J2KI 8% slower.)  MR1 / CT1
  * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 1.4-2.5% faster when the two
  * vCPUs share a cache, 8-11% when they are 250 ns apart; HTJ2K 1-3%, lossless the same. */
 #define STRIP_LOOK 12
@@ -1337,6 +1338,7 @@ static void strip_worker(void *arg)
     if (!T) atomic_store(&s->rc, TD_E_NOMEM);
     size_t f = 0; /* every item of the phases before f is taken */
     uint32_t me = atomic_fetch_add(&s->entered, 1), nt = s->nthreads ? s->nthreads : 1;
+    int wait_owner = nt <= td_cpu_count(); /* (more threads than CPUs: the owner may not run) */
     for (;;) {
         size_t seen = atomic_load(&s->ncomplete);
         while (f < s->nph && atomic_load(&s->taken[f]) >= s->ph[f].count) f++;
@@ -1346,7 +1348,7 @@ static void strip_worker(void *arg)
         for (p = f; p < s->nph && p < f + STRIP_LOOK; p++) {
             const strip_phase *ph = &s->ph[p];
             if (ph->kind < PH_KINDS && ph->strip % nt != me &&
-                (!any || (ph->kind == PH_VER && ph->part &&
+                (!any || (ph->kind == PH_VER && ph->part && wait_owner &&
                           ph->strip % nt < atomic_load(&s->entered))))
                 continue;
             if (atomic_load(&s->taken[p]) >= ph->count || !strip_complete(s, ph->pre[0]) ||
