@@ -1199,16 +1199,17 @@ static void strip_phases(strip_job *s)
         size_t nl = (size_t)(s->l0[k + 1] - s->l0[k]) * nc, nh = (size_t)(s->h0[k + 1] - s->h0[k]) * nc;
         uint32_t hl = strip_add(s, PH_HOR, k, (nl + hp - 1) / hp, 0, s->decidx[2 * k], ldwt, none);
         uint32_t hh = strip_add(s, PH_HOR, k, (nh + hp - 1) / hp, 1, s->decidx[2 * k + 1], none, none);
+        /* after strip k - 1's carry, or without one its VER_SR (range r) */
+        int nocarry = k && !s->ph[carry].count;
         uint32_t v[3] = {none, none, none};
         if (nb > 1 && s->vs_n && k + 2 >= nst) { /* in column ranges (strip_plan) */
             for (uint32_t r = 0; r < s->vs_n; r++)
-                v[r] = strip_add(s, PH_VER, k, nc, r + 1, hl, hh, k + 2 == nst ? carry : vprev[r]);
-            memcpy(vprev, v, sizeof v);
+                v[r] = strip_add(s, PH_VER, k, nc, r + 1, hl, hh, nocarry ? vprev[r] : carry);
         } else {
             v[0] = strip_add(s, PH_VER, k, s->tk[k + 1] > s->tk[k] ? (size_t)s->ver_n * nc : 1, 0,
-                             hl, hh, k && !s->ph[carry].count ? vprev[0] : carry);
-            vprev[0] = v[0];
+                             hl, hh, nocarry ? vprev[0] : carry);
         }
+        memcpy(vprev, v, sizeof v);
         /* (no carry when no strip reuses this one's buffer: the rows in flight stay there) */
         carry = strip_add(s, PH_CARRY, k, k + nb < nst, 0, v[0], out, none);
         out = strip_add(s, PH_OUT, k, (s->yk[k + 1] - s->yk[k] + per - 1) / per, 0, v[0], v[1], v[2]);
