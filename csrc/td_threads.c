@@ -47,6 +47,7 @@ typedef struct job {
     void *arg;
     const struct job *group; /* the top-level job of the call this one was posted from */
     uint32_t want;     /* helpers that may still join */
+    uint32_t claimed;  /* of them, the available workers counted on (nclaimed) */
     uint32_t running;  /* helpers inside fn */
     int closed;        /* the caller waits for running == 0 */
     struct job *next;  /* in the open list while want > 0 and not closed */
@@ -56,7 +57,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t work_cv = PTHREAD_COND_INITIALIZER; /* idle workers sleep here */
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER; /* callers wait for their helpers */
 static job *open_jobs;                                     /* oldest first */
-static uint32_t nworkers, nidle, nwoken;                   /* nwoken: signalled, not yet awake */
+static uint32_t nworkers, nidle, nstarting;                /* started, not yet in their loop */
+static uint32_t nclaimed;                                  /* the open jobs' claims */
 static uint32_t nwaiting;                                  /* callers waiting on done_cv */
 static uint32_t nasleep;                                   /* idle workers asleep on work_cv */
 static unsigned prewakes;                                  /* td_parallel_prewake calls that woke some */
@@ -71,7 +73,7 @@ static void unlock_in_parent(void) { pthread_mutex_unlock(&mu); }
 static void reset_in_child(void)
 {
     open_jobs = NULL;
-    nworkers = nidle = nwoken = nwaiting = nasleep = 0;
+    nworkers = nidle = nstarting = nclaimed = nwaiting = nasleep = 0;
     pthread_cond_init(&work_cv, NULL);
     pthread_cond_init(&done_cv, NULL);
     pthread_mutex_unlock(&mu);
@@ -89,6 +91,10 @@ static void unlink_job(job *j)
 static void help(job *j)
 {
     if (--j->want == 0) unlink_job(j);
+    if (j->claimed) { /* (whoever joins: the worker counted on stays available) */
+        j->claimed--;
+        nclaimed--;
+    }
     __atomic_fetch_add(&j->running, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&mu);
     const job *outer = current_group;
@@ -160,7 +166,9 @@ static void *worker(void *unused)
 {
     (void)unused;
     pthread_mutex_lock(&mu);
-    int64_t linger = 0; /* until then, wait for a job awake */
+    nstarting--;
+    int64_t linger = td_now_ns() + LINGER_NS; /* until then, wait for a job awake (started
+                                                * for a job it may have missed: more come) */
     for (;;) {
         if (open_jobs) {
             help(open_jobs);
@@ -181,7 +189,6 @@ static void *worker(void *unused)
                 ;
             pthread_mutex_lock(&mu);
             nidle--;
-            if (nwoken) nwoken--;
             continue;
         }
         struct timespec until;
@@ -195,7 +202,6 @@ static void *worker(void *unused)
             rc = pthread_cond_timedwait(&work_cv, &mu, &until);
         nasleep--;
         nidle--;
-        if (nwoken) nwoken--;
         if (open_jobs) continue;
         if (prewakes != pw) { /* a job is coming: wait for it awake */
             linger = td_now_ns() + LINGER_NS;
@@ -233,23 +239,32 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     }
     if (threads > TD_THREADS_MAX) threads = TD_THREADS_MAX;
     pthread_once(&once, init);
-    job j = {fn, arg, NULL, threads - 1, 0, 0, NULL};
+    job j = {fn, arg, NULL, threads - 1, 0, 0, 0, NULL};
     j.group = current_group ? current_group : &j;
     pthread_mutex_lock(&mu);
     job **tail = &open_jobs;
     while (*tail) tail = &(*tail)->next;
     *tail = &j;
     atomic_fetch_add(&posted, 1);
-    /* wake the idle workers it wants (those not woken for an earlier job).  A top-level
-     * call starts workers for the rest, as if it started its own threads; a nested call
-     * (from inside fn, whose call already has its threads) takes only workers that are, or
-     * become, idle, so that the threads stay as many as the callers asked for. */
-    uint32_t idle = nidle - nwoken, wake = idle < j.want ? idle : j.want;
+    /* count on the available workers it wants: idle, or started and not yet in their loop,
+     * and not counted on by another open job (each open job's claims stand until a thread
+     * joins it or it closes), and wake them.  A top-level call starts workers for the rest,
+     * as if it started its own threads; a nested call (from inside fn, whose call already
+     * has its threads) takes only workers that are, or become, idle, so that the threads
+     * stay as many as the callers asked for.  (Counting signalled workers instead, until one
+     * left its wait, sometimes counted one that had joined from elsewhere, or not yet
+     * started, as busy, and started a second helper for a 2-thread decode: the two then took
+     * turns, the one left out asleep, and in up to half the decodes the helper joined 20-40
+     * us late, for the life of the process: 11 of 16 processes in one count.) */
+    uint32_t avail = nidle + nstarting > nclaimed ? nidle + nstarting - nclaimed : 0;
+    uint32_t wake = avail < j.want ? avail : j.want;
     uint32_t start = j.group == &j ? j.want - wake : 0;
     if (start > TD_THREADS_MAX - nworkers) start = TD_THREADS_MAX - nworkers;
     for (uint32_t k = 0; k < wake; k++) pthread_cond_signal(&work_cv);
-    nwoken += wake;
+    j.claimed = wake + start;
+    nclaimed += wake + start;
     nworkers += start;
+    nstarting += start;
     if (nwaiting && j.group != &j) pthread_cond_broadcast(&done_cv); /* callers that may help */
     pthread_mutex_unlock(&mu);
     uint32_t failed = 0;
@@ -258,6 +273,10 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     if (failed) {
         pthread_mutex_lock(&mu);
         nworkers -= failed;
+        nstarting -= failed;
+        uint32_t c = failed < j.claimed ? failed : j.claimed;
+        j.claimed -= c;
+        nclaimed -= c;
         pthread_mutex_unlock(&mu);
     }
     const job *outer = current_group;
@@ -266,6 +285,8 @@ void td_parallel_run(uint32_t threads, void (*fn)(void *arg), void *arg)
     current_group = outer;
     pthread_mutex_lock(&mu);
     if (j.want) unlink_job(&j);
+    nclaimed -= j.claimed; /* (the workers not come yet are free for other jobs) */
+    j.claimed = 0;
     j.closed = 1;
     int spun = 0;
     while (__atomic_load_n(&j.running, __ATOMIC_ACQUIRE)) {

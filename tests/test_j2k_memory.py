@@ -273,6 +273,39 @@ def test_forked_child_starts_its_own_worker_threads():
         t.join()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc/self/task"),
+                    reason="fork() and /proc/self/task only")
+def test_frame_after_frame_on_two_threads_keeps_one_helper():
+    """One frame after another on 2 threads, from a process with no worker threads yet: the
+    decoder starts one helper and keeps it (td_threads.c counts on a worker that is idle or
+    still starting until it joins or the job closes).  Counting signalled workers until they
+    left their wait once made a second helper in most such processes (the first not yet
+    started when the second frame came, or counted as busy after joining from elsewhere):
+    the two then took turns, the one left out asleep, and the helper often joined 20-40 us
+    late.  Each child is a fresh process (fork); the task count is the threads.  (Before
+    the fix each of 5 runs of this test failed.)"""
+    img = _image((512, 512), 11).astype(np.uint16) * 13
+    stream = bytes(ic.jpeg2k_encode(img, level=40, reversible=False, codecformat="J2K"))
+    expected = j2k.decode(stream, threads=1)
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:  # the child: only this thread exists, then out without pytest
+            code = 1
+            try:
+                before = len(os.listdir("/proc/self/task"))
+                ok = all(np.array_equal(j2k.decode(stream, threads=2), expected)
+                         for _ in range(40))
+                after = len(os.listdir("/proc/self/task"))
+                code = 0 if ok and before == 1 and after == 2 else 10 + after if ok else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status), status
+        code = os.WEXITSTATUS(status)
+        assert code != 1, "a 2-thread decode differs from the 1-thread one"
+        assert code == 0, f"{code - 10} threads after 40 frames on 2 threads (1 + one helper)"
+
+
 # ------------------------------------------------------------------------------------------
 # Coefficients hosted in the output buffer
 # ------------------------------------------------------------------------------------------
