@@ -235,6 +235,25 @@ def test_fork_while_other_threads_decode():
         t.join()
 
 
+def _child_threads(decode_ok, runs: int) -> tuple[bool, int, int]:
+    """(every call of decode_ok() true, threads before, threads after) in a child forked from
+    this process, which has only the forking thread, calling decode_ok() `runs` times."""
+    pid = os.fork()
+    if pid == 0:  # the child: out without pytest, the result in the exit status
+        code = 255
+        try:
+            before = len(os.listdir("/proc/self/task"))
+            ok = all(decode_ok() for _ in range(runs))
+            after = len(os.listdir("/proc/self/task"))
+            code = 128 * ok + 16 * min(before, 7) + min(after, 14)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) != 255, status
+    code = os.WEXITSTATUS(status)
+    return code >= 128, (code >> 4) & 7, code & 15
+
+
 @pytest.mark.skipif(not hasattr(os, "fork") or not os.path.isdir("/proc/self/task"),
                     reason="fork() and /proc/self/task only")
 def test_forked_child_starts_its_own_worker_threads():
@@ -255,19 +274,9 @@ def test_forked_child_starts_its_own_worker_threads():
     t.start()
     try:
         for _ in range(4):
-            pid = os.fork()
-            if pid == 0:  # the child: only this thread exists, then out without pytest
-                code = 1
-                try:
-                    before = len(os.listdir("/proc/self/task"))
-                    ok = all(np.array_equal(turbodicom.decode(data, threads=2), expected)
-                             for _ in range(3))
-                    after = len(os.listdir("/proc/self/task"))
-                    code = 0 if ok and before == 1 and after > 1 else 2 if ok else 1
-                finally:
-                    os._exit(code)
-            _, status = os.waitpid(pid, 0)
-            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+            ok, before, after = _child_threads(
+                lambda: np.array_equal(turbodicom.decode(data, threads=2), expected), 3)
+            assert ok and before == 1 and after > 1, (ok, before, after)
     finally:
         stop.set()
         t.join()
@@ -288,22 +297,10 @@ def test_frame_after_frame_on_two_threads_keeps_one_helper():
     stream = bytes(ic.jpeg2k_encode(img, level=40, reversible=False, codecformat="J2K"))
     expected = j2k.decode(stream, threads=1)
     for _ in range(8):
-        pid = os.fork()
-        if pid == 0:  # the child: only this thread exists, then out without pytest
-            code = 1
-            try:
-                before = len(os.listdir("/proc/self/task"))
-                ok = all(np.array_equal(j2k.decode(stream, threads=2), expected)
-                         for _ in range(40))
-                after = len(os.listdir("/proc/self/task"))
-                code = 0 if ok and before == 1 and after == 2 else 10 + after if ok else 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status), status
-        code = os.WEXITSTATUS(status)
-        assert code != 1, "a 2-thread decode differs from the 1-thread one"
-        assert code == 0, f"{code - 10} threads after 40 frames on 2 threads (1 + one helper)"
+        ok, before, after = _child_threads(
+            lambda: np.array_equal(j2k.decode(stream, threads=2), expected), 40)
+        assert ok, "a 2-thread decode differs from the 1-thread one"
+        assert (before, after) == (1, 2), f"{after} threads after 40 frames on 2 threads"
 
 
 # ------------------------------------------------------------------------------------------
