@@ -51,61 +51,32 @@ static unsigned char *read_file(const char *path, size_t *n)
     return b;
 }
 
-#ifndef TD_J2K_SUMS
-/* One of the concurrent callers: every file on 1 and on 2 threads; its mismatches. */
-typedef struct caller {
+/* Each file of argv decoded on 1 thread, then on each of the thread counts, in nv variants
+ * (v & 1: reduce 1, with the workers left to fall asleep first; v & 2: planar): the decodes
+ * compared and the mismatches (printed; `beside` says what ran at the same time). */
+typedef struct check {
     int argc;
     char **argv;
+    uint32_t nv;
+    const uint32_t *threads;
+    size_t nthreads;
+    const char *beside;
     unsigned decoded, bad;
-} caller;
+} check;
 
-static void *caller_run(void *arg)
+static void *check_files(void *arg)
 {
-    caller *c = arg;
+    check *c = arg;
     for (int a = 1; a < c->argc; a++) {
-        size_t n, need;
-        uint32_t bps;
-        unsigned char *data = read_file(c->argv[a], &n), *one = NULL, *many = NULL;
-        td_j2kdec *dec = NULL;
-        td_error err;
-        td_j2kdec_options opt = {0};
-        if (data && td_j2kdec_open(data, n, &dec, &err) == TD_OK &&
-            td_j2kdec_decoded_size(dec, &opt, &need, &bps, &err) == TD_OK && need &&
-            need <= ((size_t)64 << 20) && (one = malloc(need)) && (many = malloc(need))) {
-            opt.threads = 1;
-            int rc1 = td_j2kdec_decode(dec, one, need, &opt, &err);
-            opt.threads = 2;
-            int rc = td_j2kdec_decode(dec, many, need, &opt, &err);
-            if (rc != rc1 || (rc == TD_OK && memcmp(one, many, need) != 0)) {
-                printf("%s: 2 threads beside another caller: %s than on one thread\n",
-                       c->argv[a], rc != rc1 ? "another status" : "other bytes");
-                c->bad++;
-            }
-            c->decoded++;
-        }
-        free(one);
-        free(many);
-        td_j2kdec_close(dec);
-        free(data);
-    }
-    return NULL;
-}
-#endif
-
-int main(int argc, char **argv)
-{
-    static const uint32_t threads[] = {2, 4};
-    unsigned decoded = 0, bad = 0;
-    for (int a = 1; a < argc; a++) {
         size_t n;
-        unsigned char *data = read_file(argv[a], &n);
+        unsigned char *data = read_file(c->argv[a], &n);
         td_j2kdec *dec = NULL;
         td_error err;
         if (!data || td_j2kdec_open(data, n, &dec, &err) != TD_OK) {
             free(data);
             continue;
         }
-        for (uint32_t v = 0; v < 4; v++) {
+        for (uint32_t v = 0; v < c->nv; v++) {
             td_j2kdec_options opt = {0};
             opt.reduce = v & 1;
             opt.flags = v & 2 ? TD_J2KDEC_PLANAR : 0;
@@ -123,34 +94,46 @@ int main(int argc, char **argv)
             opt.threads = 1;
             int rc1 = td_j2kdec_decode(dec, one, need, &opt, &err);
 #ifdef TD_J2K_SUMS
-            printf("%s %u %d %016llx\n", argv[a], v, rc1, fnv1a(one, rc1 == TD_OK ? need : 0));
+            printf("%s %u %d %016llx\n", c->argv[a], v, rc1, fnv1a(one, rc1 == TD_OK ? need : 0));
 #endif
-            for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
-                opt.threads = threads[t];
+            for (size_t t = 0; t < c->nthreads; t++) {
+                opt.threads = c->threads[t];
                 if (v & 1) { /* the workers asleep (they wait awake 0.5 ms after a job) */
                     struct timespec nap = {0, 2000000};
                     nanosleep(&nap, NULL);
                 }
                 int rc = td_j2kdec_decode(dec, many, need, &opt, &err);
                 if (rc != rc1 || (rc == TD_OK && memcmp(one, many, need) != 0)) {
-                    printf("%s: reduce %u%s, %u threads: %s than on one thread\n", argv[a],
-                           opt.reduce, v & 2 ? " planar" : "", threads[t],
+                    printf("%s: reduce %u%s, %u threads%s: %s than on one thread\n", c->argv[a],
+                           opt.reduce, v & 2 ? " planar" : "", opt.threads, c->beside,
                            rc != rc1 ? "another status" : "other bytes");
-                    bad++;
+                    c->bad++;
                 }
             }
-            decoded++;
+            c->decoded++;
             free(one);
             free(many);
         }
         td_j2kdec_close(dec);
         free(data);
     }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static const uint32_t threads[] = {2, 4};
+    check all = {argc, argv, 4, threads, 2, "", 0, 0};
+    check_files(&all);
+    unsigned decoded = all.decoded, bad = all.bad;
 #ifndef TD_J2K_SUMS
-    caller c[2] = {{argc, argv, 0, 0}, {argc, argv, 0, 0}};
+    /* two callers at once, each on 1 and 2 threads */
+    static const uint32_t two[] = {2};
+    check c[2] = {{argc, argv, 1, two, 1, " beside another caller", 0, 0},
+                  {argc, argv, 1, two, 1, " beside another caller", 0, 0}};
     pthread_t th;
-    int started = pthread_create(&th, NULL, caller_run, &c[1]) == 0;
-    caller_run(&c[0]);
+    int started = pthread_create(&th, NULL, check_files, &c[1]) == 0;
+    check_files(&c[0]);
     if (started) pthread_join(th, NULL);
     for (int k = 0; k < 2; k++) {
         decoded += c[k].decoded;
