@@ -1268,16 +1268,12 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
         }
         return TD_OK;
     }
-    case PH_VER: { /* part 0: item m is range m % ver_n of component m / ver_n; part r + 1:
-                    * range r of vs_per columns of component m */
-        uint32_t c, x0, nw;
-        if (!ph->part) {
-            c = (uint32_t)(m / s->ver_n), x0 = (uint32_t)(m % s->ver_n) * s->ver_per;
-            nw = w - x0 < s->ver_per ? w - x0 : s->ver_per;
-        } else {
-            c = (uint32_t)m, x0 = (ph->part - 1) * s->vs_per;
-            nw = w - x0 < s->vs_per ? w - x0 : s->vs_per;
-        }
+    case PH_VER: { /* part 0: item m is range m % ver_n (of ver_per columns) of component
+                    * m / ver_n; part r + 1: range r (of vs_per columns) of component m */
+        uint32_t per = ph->part ? s->vs_per : s->ver_per;
+        uint32_t c = (uint32_t)(ph->part ? m : m / s->ver_n);
+        uint32_t x0 = (ph->part ? ph->part - 1 : (uint32_t)(m % s->ver_n)) * per;
+        uint32_t nw = w - x0 < per ? w - x0 : per;
         j2k_dwt_ver_part(s->rev, s->rowtab + (size_t)c * h, x0, nw, h, s->sny, s->casy, s->tk[k],
                          s->tk[k + 1]);
         return TD_OK;
