@@ -440,7 +440,7 @@ typedef struct dwt_pass {
 typedef struct dwt_queue {
     j2k_tilecomp *tcs;
     const dwt_ops *op;
-    dwt_pass pass[DWT_TEAM_PASSES];
+    dwt_pass *pass;                    /* (allocated as needed: a fixed table was 24 KB) */
     uint32_t npasses;
     size_t ndwt;                       /* transform items; `then` items follow */
     const j2k_dwt_then *then;
@@ -449,9 +449,9 @@ typedef struct dwt_queue {
     uint32_t *carry_dst;               /* the row each carry goes to */
     int32_t *carry_buf;
     int32_t **rowtab;                  /* every row of every component (j2k_row), */
-    size_t row0[DWT_TEAM_PASSES];      /* component c's from rowtab + row0[c] */
+    size_t *row0;                      /* component c's from rowtab + row0[c] */
     atomic_size_t next, all_done;
-    atomic_size_t done[DWT_TEAM_PASSES]; /* per component of the group (at most one pass each) */
+    atomic_size_t *done;               /* per component of the group (at most one pass each) */
     pthread_mutex_t mutex;
     pthread_cond_t cond;
 } dwt_queue;
@@ -523,6 +523,14 @@ static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t 
     q->ib = NULL;
     q->carry_dst = NULL;
     q->carry_buf = NULL;
+    q->rowtab = NULL;
+    size_t npass = 0;
+    for (uint32_t c = 0; c < n; c++)
+        if (tcs[c].dres > 1) npass += 2 * (size_t)(tcs[c].dres - 1);
+    q->pass = malloc((npass + 1) * sizeof *q->pass);
+    q->row0 = malloc(((size_t)n + 1) * sizeof *q->row0);
+    q->done = malloc(((size_t)n + 1) * sizeof *q->done);
+    if (!q->pass || !q->row0 || !q->done) return TD_E_NOMEM;
     size_t nrows = 0;
     for (uint32_t c = 0; c < n; c++) {
         q->row0[c] = nrows;
@@ -611,6 +619,9 @@ static int dwt_queue_init(dwt_queue *q, j2k_tilecomp *tcs, uint32_t n, uint32_t 
 
 static void dwt_queue_free(dwt_queue *q)
 {
+    free(q->pass);
+    free(q->row0);
+    free((void *)q->done);
     free(q->segs);
     free(q->ib);
     free(q->carry_dst);

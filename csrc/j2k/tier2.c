@@ -370,7 +370,8 @@ static int add_chunk(j2k_tile *t, uint32_t cbi, const uint8_t *data, uint32_t le
                      uint32_t passes, int cut)
 {
     if (t->nchunks == t->cap_chunks) {
-        size_t cap = t->cap_chunks ? 2 * t->cap_chunks : 1024;
+        /* first as many as the code-blocks (one contribution each in a one-layer stream) */
+        size_t cap = t->cap_chunks ? 2 * t->cap_chunks : t->ncblks + 16;
         j2k_chunk *n = realloc(t->chunks, cap * sizeof *n);
         if (!n) return TD_E_NOMEM;
         t->chunks = n;
