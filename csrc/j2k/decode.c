@@ -1196,7 +1196,8 @@ static void strip_phases(strip_job *s)
     uint32_t vprev[3] = {none, none, none};
     s->nph = 0;
     uint32_t low = strip_add(s, PH_LOW, 0, s->nlow0, 0, none, none, none), low1 = none;
-    if (s->nlow0 < s->nlower) low1 = strip_add(s, PH_LOW, 1, s->nlower - s->nlow0, (uint32_t)s->nlow0, none, none, none);
+    if (s->nlow0 < s->nlower)
+        low1 = strip_add(s, PH_LOW, 1, s->nlower - s->nlow0, (uint32_t)s->nlow0, none, none, none);
     s->lowown[0] = low1 != none ? low : none;
     s->lowown[1] = low1;
     strip_add_dec(s, 0, none, none);
@@ -1346,7 +1347,8 @@ static void strip_worker(void *arg)
     if (!T) atomic_store(&s->rc, TD_E_NOMEM);
     size_t f = 0; /* every item of the phases before f is taken */
     uint32_t nt = s->nthreads ? s->nthreads : 1;
-    uint32_t me = pthread_equal(pthread_self(), s->caller) ? 0 : atomic_fetch_add(&s->entered, 1) + 1;
+    uint32_t me = pthread_equal(pthread_self(), s->caller) ? 0
+                                                            : atomic_fetch_add(&s->entered, 1) + 1;
     int wait_owner = nt <= td_cpu_count(); /* (more threads than CPUs: the owner may not run) */
     for (;;) {
         size_t seen = atomic_load(&s->ncomplete);
@@ -1444,7 +1446,8 @@ static void low_owners(strip_job *s, const uint8_t *out, size_t llbase, uint32_t
         const j2k_band *bd = &tc->res[cb->res].band[cb->band];
         /* its middle row in the LL band (the whole-tile layout of the levels below) */
         uint64_t y = (uint64_t)(cb->y0 - bd->y0) + (uint64_t)(cb->y1 - cb->y0) / 2;
-        if (cb->res > 0 && (bd->orient & 2)) y += (uint64_t)(tc->res[cb->res - 1].y1 - tc->res[cb->res - 1].y0);
+        if (cb->res > 0 && (bd->orient & 2))
+            y += (uint64_t)(tc->res[cb->res - 1].y1 - tc->res[cb->res - 1].y0);
         if (out) {
             uint64_t row = (llbase + y * lrow) / orow; /* the output row there */
             uint32_t k = 0;
