@@ -1457,12 +1457,12 @@ static void low_owners(strip_job *s, const uint8_t *out, size_t llbase, uint32_t
             own[i] = 2 * y >= s->sny;
         }
     }
-    for (int o = 0; o < 2; o++)
+    for (int o = 0; o < 2; o++) {
+        if (o == 1) s->nlow0 = a;
         for (size_t i = 0; i < s->nlower; i++)
             if (own[i] == o) tmp[a++] = s->lower[i];
+    }
     memcpy(s->lower, tmp, s->nlower * sizeof *tmp);
-    s->nlow0 = 0;
-    for (size_t i = 0; i < s->nlower; i++) s->nlow0 += own[i] == 0;
     free(own);
     free(tmp);
 }
