@@ -7,8 +7,9 @@ TURBODICOM_J2K_STRIPS picks the path for tests: 0 the whole-tile path, 1 strips 
 geometry allows (also for short tiles), 2 strips but never the LL band in the output buffer.
 Every path must give the same bits: reversible ones the encoder's input, irreversible ones
 what the whole-tile path gives; over short and odd strips (image and tile origins, code-block
-heights 4..64, precincts smaller than code-blocks), reduce, layers, truncated streams, 1 and 2
-threads, 1 and 3 components, 8 to 16 bits, 5-3 and 9-7.
+heights 4..64, precincts smaller than code-blocks), reduce, layers, truncated streams, 1, 2 and
+4 threads (on 2 every strip's VER_SR goes by column ranges, on more only the last two strips'),
+1 and 3 components, 8 to 16 bits, 5-3 and 9-7.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _levels(args: str) -> int:
     return int(a[a.index("-n") + 1]) - 1
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 4])
 def test_paths_agree(case, threads):
     stream, comps, args = case
     for reduce in range(min(3, _levels(args)) + 1):
