@@ -1370,8 +1370,8 @@ static int strip_complete(strip_job *s, uint32_t q)
  * takes the items of its own strips and of the levels below first, and another's only when it
  * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
  * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
- * thread's on 2 threads), instead of each stage reading rows another core wrote.  The last
- * strips' VER_SR ranges are never another's (unless their thread never started, since helpers
+ * thread's on 2 threads), instead of each stage reading rows another core wrote.  VER_SR
+ * column ranges (strip_phases) are never another's (unless their thread never started, since helpers
  * may not come, or there are more threads than CPUs, so that it may not be running): swept on
  * the other core, a range of 693_J2KI's took 2.2 times as long, and waiting for the owner
  * costs less.  (With 4 threads on the 2 vCPUs, waiting made MR1 J2KI 8% slower.)  MR1 / CT1
