@@ -1371,9 +1371,9 @@ static int strip_complete(strip_job *s, uint32_t q)
  * has none it can start: a strip's code-blocks, HOR_SR, VER_SR and output then mostly run on
  * one core, whose cache holds its rows (and strip k's buffer is strip k + 2's, the same
  * thread's on 2 threads), instead of each stage reading rows another core wrote.  VER_SR
- * column ranges (strip_phases) are never another's (unless their thread never started, since helpers
- * may not come, or there are more threads than CPUs, so that it may not be running): swept on
- * the other core, a range of 693_J2KI's took 2.2 times as long, and waiting for the owner
+ * column ranges (strip_phases) are never another's (unless their thread never started, since
+ * helpers may not come, or there are more threads than CPUs, so that it may not be running):
+ * swept on the other core, a range of 693_J2KI's took 2.2 times as long, and waiting for the owner
  * costs less.  (With 4 threads on the 2 vCPUs, waiting made MR1 J2KI 8% slower.)  MR1 / CT1
  * J2KI on 2 threads (2026-12-05, interleaved, same bytes): 1.4-2.5% faster when the two
  * vCPUs share a cache, 8-11% when they are 250 ns apart; HTJ2K 1-3%, lossless the same. */
