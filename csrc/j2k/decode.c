@@ -1232,7 +1232,7 @@ static void strip_phases(strip_job *s)
         /* the carry (none when no strip reuses this one's buffer: the rows in flight stay
          * there), by the ranges when each has a row table, one after another (strip k + nb's
          * code-blocks wait for the last) */
-        if (s->ntab > 1 && v[1] != none) {
+        if (s->ntab > 1) { /* (then every strip's VER_SR is by ranges) */
             uint32_t c = none;
             for (uint32_t r = 0; r < s->vs_n; r++)
                 cprev[r] = c = strip_add(s, PH_CARRY, k, k + nb < nst, r + 1, v[r], out, c);
@@ -1342,8 +1342,7 @@ static int strip_item(strip_job *s, const strip_phase *ph, size_t m, j2k_t1 **t1
                                (2 * (size_t)s->G * s->nb + (size_t)(k & 1) * s->maxlive + n) * w;
                 int32_t **src = &tab[(size_t)c * h + y];
                 memcpy(dst + x0, *src + x0, (size_t)nw * sizeof *dst);
-                if (ph->part) *src = dst;
-                else strip_set_row(s, c, y, dst);
+                *src = dst;
             }
             n++;
         }
