@@ -76,6 +76,19 @@ static int td_jls_open(const uint8_t *src, size_t len, charls_jpegls_decoder **d
     if (ec == CHARLS_JPEGLS_ERRC_SUCCESS)
         ec = charls_jpegls_decoder_get_color_transformation(d, &ct);
     if (ec != CHARLS_JPEGLS_ERRC_SUCCESS) goto fail_header;
+    /* CharLS 2.x (through 2.4.4) codes a sample-interleaved scan whose LSE sets a RESET other
+     * than the default 64 with its single-component codec, then copies each line out as
+     * 3- or 4-sample pixels: it reads past its line buffer (found by fuzz_jls).  Such a
+     * stream is not given to it; turbodicom's own decoder decodes it. */
+    charls_jpegls_pc_parameters pc;
+    ec = charls_jpegls_decoder_get_preset_coding_parameters(d, 0, &pc);
+    if (ec != CHARLS_JPEGLS_ERRC_SUCCESS) goto fail_header;
+    if (ilv == CHARLS_INTERLEAVE_MODE_SAMPLE && pc.reset_value != 0 && pc.reset_value != 64) {
+        charls_jpegls_decoder_destroy(d);
+        return td_fail(err, TD_E_UNSUPPORTED, -1,
+                       "JPEG-LS: a sample-interleaved scan with RESET %d is not given to "
+                       "CharLS, which reads out of bounds on it", (int)pc.reset_value);
+    }
     if (fi.width == 0 || fi.height == 0 || fi.component_count < 1 || fi.component_count > 255 ||
         fi.bits_per_sample < 2 || fi.bits_per_sample > 16 || near < 0 || (int)ilv < 0 ||
         (int)ilv > 2) {

@@ -389,6 +389,61 @@ def test_boundary_functions(encoded_cases):
     assert {JLS_LOSSLESS, JLS_NEAR} <= set(turbodicom.features()["decode"])
 
 
+def _with_lse_reset(stream: bytes, reset: int) -> bytes:
+    """`stream` with an LSE preset-parameters segment (T.87 C.2.4.1.1: MAXVAL, T1-T3 left
+    at 0, the defaults) setting RESET, inserted before its SOS."""
+    sos = stream.index(b"\xff\xda")
+    lse = b"\xff\xf8" + (13).to_bytes(2, "big") + b"\x01" + bytes(8) + reset.to_bytes(2, "big")
+    return stream[:sos] + lse + stream[sos:]
+
+
+def test_charls_is_not_given_sample_interleaved_scans_with_a_non_default_reset():
+    """CharLS 2.x decodes a sample-interleaved scan with a RESET other than 64 by its
+    single-component codec and reads past its line buffer (fuzz_jls found it through td_jls:
+    tests/data/crashers/jls/); td_jls refuses the stream before CharLS sees it.  The default
+    RESET written out explicitly, and line interleave with any RESET, still decode."""
+    from turbodicom import _jls
+
+    jpeg_ls = _pyjpegls()
+    img = _image((13, 17, 3), 8, seed=5)
+    for ilv, data in ((2, img), (1, img)):
+        stream = bytes(jpeg_ls.encode_array(data, interleave_mode=ilv))
+        out = bytearray(img.size)
+        _jls.decode_into(_with_lse_reset(stream, 64), out)
+        np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(img.shape), img)
+        _jls.decode_into(_with_lse_reset(stream, 0), out)  # 0: the default
+        np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(img.shape), img)
+        odd = _with_lse_reset(stream, 72)
+        if ilv == 1:  # line interleave: CharLS takes any RESET, and agrees with our decoder
+            assert _outcome(_jls.decode_into, odd) == _outcome(_jls.own_decode_into, odd)
+            continue
+        with pytest.raises(turbodicom.UnsupportedError, match="RESET 72"):
+            _jls.read_header(odd)
+        with pytest.raises(turbodicom.UnsupportedError, match="RESET 72"):
+            _jls.decode_into(odd, out)
+        hdr = _jls.own_read_header(odd)  # turbodicom's own decoder takes it
+        assert (hdr["rows"], hdr["columns"], hdr["components"]) == (13, 17, 3)
+    found = _jls_crasher("jls-charls-sample-interleave-reset-overread.jls")
+    with pytest.raises(turbodicom.UnsupportedError, match="RESET"):
+        _jls.decode_into(found, bytearray(13 * 17 * 3 * 2))
+
+
+def _outcome(decode_into, stream: bytes) -> bytes | str:
+    """The 8-bit image decode_into makes of `stream`, or "DecodeError" if it raises one."""
+    out = bytearray(13 * 17 * 3)
+    try:
+        decode_into(stream, out)
+    except turbodicom.DecodeError:
+        return "DecodeError"
+    return bytes(out)
+
+
+def _jls_crasher(name: str) -> bytes:
+    from conftest import CRASHERS
+
+    return (CRASHERS / "jls" / name).read_bytes()
+
+
 def test_frame_larger_or_smaller_than_the_dataset_says_is_an_error(encoded_cases):
     _, frames, _ = encoded_cases(_case("JLS_16u"))  # 37 x 51
     for rows, columns, spp in ((38, 51, 1), (37, 50, 1), (37, 51, 3)):

@@ -350,11 +350,12 @@ def test_bit_flips_raise_or_decode():
 
 
 def test_crashers_replay():
-    """Fuzzer finds for this kernel (none so far) and the JPEG-LS streams that abort or hang
-    other engines (tests/data/library-aborts/): an array or a turbodicom error, in-process."""
+    """Fuzzer finds for this kernel (none so far), those for the CharLS adapter (crashers/jls/)
+    and the JPEG-LS streams that abort or hang other engines (tests/data/library-aborts/): an
+    array or a turbodicom error, in-process."""
     here = CRASHERS.parent.parent / "library-aborts"
-    files = (sorted(CRASHERS.glob("*")) if CRASHERS.is_dir() else []) + sorted(
-        here.glob("*.jls"))
+    files = [f for d in (CRASHERS, CRASHERS.parent / "jls") if d.is_dir()
+             for f in sorted(d.glob("*"))] + sorted(here.glob("*.jls"))
     assert files, "the CharLS abort input is committed under tests/data/library-aborts"
     for f in files:
         _decode_or_error(f.read_bytes())
