@@ -427,7 +427,17 @@ def fp(files: list[Path]) -> bool:
     return ok
 
 
-def main() -> int:
+def _crash_report(stderr: str, head: int = 40) -> str:
+    """What a failed run printed worth reading in a CI log: the report's first `head` lines
+    (its cause and the innermost frames, from the first sanitizer or libFuzzer ERROR line, or
+    a failed assertion) and the last 1,500 characters (the artifact's path and the stats)."""
+    lines = stderr.splitlines()
+    start = next((i for i, ln in enumerate(lines)
+                  if "ERROR: " in ln or "runtime error:" in ln or "Assertion" in ln), None)
+    tail = stderr[-1500:]
+    if start is None:
+        return stderr[-3000:]
+    return "\n".join(lines[start:start + head]) + "\n...\n" + tail
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--runs", type=int, default=0)
@@ -478,7 +488,7 @@ def main() -> int:
         print(f"{exe}: {nseeds} seeds, exit {proc.returncode}, {total} executions{note}")
         if proc.returncode != 0 and not known:
             failed.append(exe)
-            print(proc.stderr[-3000:])
+            print(_crash_report(proc.stderr))
     if (not only or "tsan" in only) and not tsan(files):
         failed.append("tsan_j2kdec")
     if (not only or "fp" in only) and not fp(files):
