@@ -222,6 +222,24 @@ static size_t td_jls_zeros_before_eoi(const uint8_t *src, size_t len)
     return k;
 }
 
+/* For a frame of one scan per component (ILV 0 in the first SOS): the byte offset of an SOS
+ * in src[0..len) that is not one component in interleave mode 0, or 0 if every one is.
+ * CharLS 2.x (through 2.4.4) lays its output out as planes from the first scan's mode and
+ * then decodes each later scan in that scan's own mode: a later scan of all components in
+ * line or sample interleave writes a whole interleaved image into the last plane, past the
+ * end of the buffer (found by fuzz_jls; it corrupted the heap in CI).  Every FF DA pair is
+ * taken for an SOS: inside entropy-coded data FF is followed by a byte below 0x80, and an
+ * FF DA inside another segment at worst refuses a stream that CharLS would have decoded. */
+static size_t td_jls_mixed_scan(const uint8_t *src, size_t len)
+{
+    for (size_t p = 2; p + 1 < len; p++) {
+        if (src[p] != 0xFF || src[p + 1] != 0xDA) continue;
+        /* FF DA Ls(2) Ns [Cs Tm] NEAR ILV: Ns at p + 4, ILV at p + 8 when Ns is 1 */
+        if (p + 8 >= len || src[p + 4] != 1 || src[p + 8] != 0) return p;
+    }
+    return 0;
+}
+
 /* Decode with an opened decoder d (destroyed here) into dst[0..dst_len) (natural container,
  * CharLS layout); *ec gets CharLS's code. */
 static int td_jls_run(charls_jpegls_decoder *d, uint8_t *dst, size_t dst_len,
@@ -325,6 +343,14 @@ int td_jls_decode(const uint8_t *src, size_t len, uint8_t *out, size_t out_len,
     const size_t natural = nsamples * nbps;
     if (info.components > 1 && info.interleave_mode == 0) {
         /* one scan per component: CharLS writes component planes */
+        const size_t mixed = td_jls_mixed_scan(src, used);
+        if (mixed != 0) {
+            charls_jpegls_decoder_destroy(d);
+            return td_fail(err, TD_E_UNSUPPORTED, (int64_t)mixed,
+                           "JPEG-LS: the scan at byte %zu is not one component in interleave "
+                           "mode 0 like the first; such a stream is not given to CharLS, which "
+                           "writes past its output on it", mixed);
+        }
         uint8_t *planes = malloc(natural ? natural : 1);
         if (planes == NULL) {
             charls_jpegls_decoder_destroy(d);

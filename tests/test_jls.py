@@ -428,6 +428,33 @@ def test_charls_is_not_given_sample_interleaved_scans_with_a_non_default_reset()
         _jls.decode_into(found, bytearray(13 * 17 * 3 * 2))
 
 
+def test_charls_is_not_given_a_later_scan_interleaved_unlike_the_first():
+    """A frame of one scan per component whose third scan is all three components in line or
+    sample interleave: CharLS 2.x lays its output out as three planes, then decodes that scan
+    as a whole interleaved image into the last plane, writing past the end of the buffer
+    (found through fuzz_jls, which it crashed in CI).  td_jls refuses the stream; turbodicom's
+    own decoder reads it as the standard says: an array or a DecodeError, in-process."""
+    from turbodicom import _jls
+
+    jpeg_ls = _pyjpegls()
+    img = _image((13, 17, 3), 8, seed=5)
+    planar = bytes(jpeg_ls.encode_array(np.ascontiguousarray(img.transpose(2, 0, 1)),
+                                        interleave_mode=0))
+    out = bytearray(img.size)
+    _jls.decode_into(planar, out)  # as encoded: decoded by CharLS
+    np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(img.shape), img)
+    third = [i for i in range(len(planar) - 1) if planar[i:i + 2] == b"\xff\xda"][2]
+    for ilv in (1, 2):
+        interleaved = bytes(jpeg_ls.encode_array(img, interleave_mode=ilv))
+        mixed = planar[:third] + interleaved[interleaved.index(b"\xff\xda"):]
+        with pytest.raises(turbodicom.UnsupportedError, match=f"scan at byte {third} "):
+            _jls.decode_into(mixed, out)
+        assert _outcome(_jls.own_decode_into, mixed) is not None
+    found = _jls_crasher("jls-charls-later-scan-interleaved-heap-overflow.jls")
+    with pytest.raises(turbodicom.UnsupportedError, match="not one component"):
+        _jls.decode_into(found, bytearray(13 * 17 * 3))
+
+
 def _outcome(decode_into, stream: bytes) -> bytes | str:
     """The 8-bit image decode_into makes of `stream`, or "DecodeError" if it raises one."""
     out = bytearray(13 * 17 * 3)
