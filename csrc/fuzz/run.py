@@ -438,6 +438,9 @@ def _crash_report(stderr: str, head: int = 40) -> str:
     if start is None:
         return stderr[-3000:]
     return "\n".join(lines[start:start + head]) + "\n...\n" + tail
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--runs", type=int, default=0)
