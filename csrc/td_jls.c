@@ -227,9 +227,10 @@ static size_t td_jls_zeros_before_eoi(const uint8_t *src, size_t len)
  * CharLS 2.x (through 2.4.4) lays its output out as planes from the first scan's mode and
  * then decodes each later scan in that scan's own mode: a later scan of all components in
  * line or sample interleave writes a whole interleaved image into the last plane, past the
- * end of the buffer (found by fuzz_jls; it corrupted the heap in CI).  Every FF DA pair is
- * taken for an SOS: inside entropy-coded data FF is followed by a byte below 0x80, and an
- * FF DA inside another segment at worst refuses a stream that CharLS would have decoded. */
+ * end of the buffer (read in CharLS's decode loop after fuzz_jls died in CI on a corrupted
+ * heap, and confirmed under an ASan build of CharLS 2.4.1).  Every FF DA pair is taken for
+ * an SOS: inside entropy-coded data FF is followed by a byte below 0x80, and an FF DA inside
+ * another segment at worst refuses a stream that CharLS would have decoded. */
 static size_t td_jls_mixed_scan(const uint8_t *src, size_t len)
 {
     for (size_t p = 2; p + 1 < len; p++) {
