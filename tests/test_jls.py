@@ -24,7 +24,7 @@ import pytest
 import turbodicom
 
 import dicom_factory as fac
-from conftest import corpus_params, corpus_rows
+from conftest import CRASHERS, corpus_params, corpus_rows
 
 pytestmark = pytest.mark.skipif("jls" not in turbodicom.features()["codecs"],
                                 reason="this build of turbodicom has no CharLS")
@@ -406,8 +406,8 @@ def test_charls_is_not_given_sample_interleaved_scans_with_a_non_default_reset()
 
     jpeg_ls = _pyjpegls()
     img = _image((13, 17, 3), 8, seed=5)
-    for ilv, data in ((2, img), (1, img)):
-        stream = bytes(jpeg_ls.encode_array(data, interleave_mode=ilv))
+    for ilv in (2, 1):
+        stream = bytes(jpeg_ls.encode_array(img, interleave_mode=ilv))
         out = bytearray(img.size)
         _jls.decode_into(_with_lse_reset(stream, 64), out)
         np.testing.assert_array_equal(np.frombuffer(out, np.uint8).reshape(img.shape), img)
@@ -432,8 +432,9 @@ def test_charls_is_not_given_a_later_scan_interleaved_unlike_the_first():
     """A frame of one scan per component whose third scan is all three components in line or
     sample interleave: CharLS 2.x lays its output out as three planes, then decodes that scan
     as a whole interleaved image into the last plane, writing past the end of the buffer
-    (found through fuzz_jls, which it crashed in CI).  td_jls refuses the stream; turbodicom's
-    own decoder reads it as the standard says: an array or a DecodeError, in-process."""
+    (read in CharLS's decode loop after fuzz_jls died in CI on a corrupted heap; confirmed under
+    ASan).  td_jls refuses the stream; turbodicom's own decoder reads it as the standard says:
+    an array or a DecodeError, in-process."""
     from turbodicom import _jls
 
     jpeg_ls = _pyjpegls()
@@ -466,8 +467,6 @@ def _outcome(decode_into, stream: bytes) -> bytes | str:
 
 
 def _jls_crasher(name: str) -> bytes:
-    from conftest import CRASHERS
-
     return (CRASHERS / "jls" / name).read_bytes()
 
 
