@@ -425,6 +425,71 @@ def test_concurrent_decodes_equal_serial():
 
 
 # ------------------------------------------------------------------------------------------
+# Tiles on threads: a codestream of several tiles goes tile by tile on the threads, each tile
+# on one thread, when the tiles are two or more per thread or too small to share (decode.c,
+# tile_threads); two large tiles go one after another, each on all the threads.  The bytes
+# must be those of one thread (and OpenJPEG's), and a damaged stream's error that of tile
+# after tile: the first damaged tile's, named.
+# ------------------------------------------------------------------------------------------
+TILED = {  # image shape, bits, signed, opj_compress options
+    "grey16_53": ((300, 200), 16, False, ("-t", "64,64", "-n", "3")),
+    "grey12_97_origin": ((257, 190), 12, True,
+                         ("-t", "48,40", "-d", "5,3", "-I", "-r", "8", "-n", "2")),
+    "rgb8_mct_tileparts": ((200, 240, 3), 8, False, ("-t", "100,80", "-TP", "R", "-n", "4")),
+    "rgb8_97_layers": ((160, 160, 3), 8, False, ("-t", "32,32", "-I", "-r", "20,5,1", "-n", "2")),
+    "two_large_tiles": ((600, 600), 16, False, ("-t", "300,600", "-n", "5")),
+}
+
+
+@pytest.mark.parametrize("name", list(TILED))
+def test_tiles_on_threads_equal_one_thread(name):
+    shape, bits, signed, opts = TILED[name]
+    stream = opj(image(shape, bits, signed, seed=len(name)), bits, signed, *opts)
+    assert _j2kdec.read_header(stream)["tiles"] >= 2
+    if "-d" not in opts:  # (the adapter's size disagrees with OpenJPEG on an image offset)
+        assert_same(stream, name)
+    layers = (0, 1) if "-r" in opts else (0,)
+    for reduce in (0, 1):
+        for layer in layers:
+            one = ours(stream, reduce=reduce, layers=layer, threads=1)
+            for threads in (2, 3, 4):
+                got = ours(stream, reduce=reduce, layers=layer, threads=threads)
+                assert got == one, f"{threads} threads, reduce {reduce}, layers {layer}"
+
+
+def test_tiles_on_threads_report_the_first_damaged_tile():
+    """Three damaged tiles of 16: tile 5 fails late (a COC makes component 2 9/7 under the
+    reversible MCT: refused after its code-blocks are decoded), tiles 6 and 11 at once (a QCD
+    with one step size for 7 bands).  On any number of threads the error is tile 5's, as tile
+    after tile, although a thread that took tile 6 fails first."""
+    import struct
+
+    import j2k_streams as js
+
+    stream = opj(image((256, 256, 3), 8, False, seed=5), 8, False, "-t", "64,64", "-n", "3")
+    main, parts = js.split_codestream(stream)
+    assert len({p.isot for p in parts}) == 16
+    cod = dict(js._marker_segments(main[2:]))[0xFF52]
+    spcoc = bytearray(cod[9:])  # SPcod: levels, code-block size and style, transform
+    spcoc[4] = 0  # 9/7
+    coc = struct.pack(">HHBB", 0xFF53, 4 + len(spcoc), 2, cod[4] & 1) + bytes(spcoc)
+    bad_qcd = struct.pack(">HHBH", 0xFF5C, 5, 0x42, 0x4000)
+    for p in parts:
+        if p.tpsot == 0 and p.isot in (5, 6, 11):
+            p.header = (coc if p.isot == 5 else bad_qcd) + p.header
+    damaged = js._join(main, parts)
+    with pytest.raises(turbodicom.DecodeError) as first:
+        ours(damaged, threads=1)
+    want = str(first.value)
+    assert want == "tile 5: MCT over components of different size or filter", want
+    for threads in (2, 3, 4):
+        for _ in range(20):
+            with pytest.raises(turbodicom.DecodeError) as got:
+                ours(damaged, threads=threads)
+            assert str(got.value) == want and type(got.value) is type(first.value)
+
+
+# ------------------------------------------------------------------------------------------
 # Hostile input
 # ------------------------------------------------------------------------------------------
 def _decode_or_error(data: bytes) -> None:

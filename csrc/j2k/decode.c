@@ -1610,6 +1610,266 @@ done:
     return rc;
 }
 
+/* ---- tiles ---- */
+
+/* What the tiles of one decode share (read only). */
+typedef struct tiles_ctx {
+    const td_j2kdec *d;
+    uint8_t *out;
+    size_t need;
+    const td_j2kdec_options *opt;
+    const size_t *plane;
+    const uint32_t *dims;
+    uint32_t bps;
+    int planar;
+} tiles_ctx;
+
+/* Decode tile ti (present in the codestream) into the output on up to `threads` threads;
+ * *truncated set when its packets end early. */
+static int decode_tile(const tiles_ctx *x, uint32_t ti, uint32_t threads, int *truncated,
+                       td_error *err)
+{
+    const td_j2kdec *d = x->d;
+    const td_j2kdec_options *opt = x->opt;
+    uint8_t *out = x->out;
+    size_t need = x->need;
+    const size_t *plane = x->plane;
+    const uint32_t *dims = x->dims;
+    uint32_t bps = x->bps;
+    int planar = x->planar;
+    j2k_tcp tcp;
+    int rc = j2k_tile_tcp(d, ti, &tcp, err);
+    if (rc != TD_OK) return rc;
+    size_t *data_size = calloc(d->ncomps, sizeof *data_size); /* of each tc->data */
+    if (!data_size) {
+        j2k_tcp_free(&tcp);
+        return td_fail(err, TD_E_NOMEM, -1, "tile %u", ti);
+    }
+    j2k_tile t;
+    rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
+    if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 0, err);
+    if (rc == J2K_PACKETS_SPAN) { /* (not in a conforming stream) */
+        j2k_tile_free(&t);
+        rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
+        if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 1, err);
+    }
+    if (rc == TD_OK && t.truncated) *truncated = 1;
+    uint32_t hosted = 0;
+    for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++) {
+        j2k_tilecomp *tc = &t.comps[c];
+        const j2k_res *rs = &tc->res[tc->dres - 1];
+        tc->w = (uint32_t)(rs->x1 - rs->x0);
+        tc->h = (uint32_t)(rs->y1 - rs->y0);
+    }
+    /* strips with the LL bands in the output, else the rows hosted of a single-component
+     * image, else strips with an LL buffer, else the whole tile */
+    strip_job sj;
+    memset(&sj, 0, sizeof sj);
+    int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, threads, bps);
+    size_t llbase = strips ? strip_host(&sj, d, &t, opt->reduce, out, need, bps, dims, planar) : SIZE_MAX;
+    if (rc == TD_OK && llbase == SIZE_MAX &&
+        (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
+        strips = 0;
+        t.comps[0].host = out;
+        t.comps[0].hrows = hosted;
+        t.comps[0].hstride = t.comps[0].w;
+    }
+    if (strips) {
+        int mct = tcp.mct && d->ncomps >= 3;
+        rc = strip_decode(&sj, d, &t, mct, opt->reduce, out, need, llbase, plane, dims, bps,
+                          planar, threads, err);
+        j2k_tile_free_tier2(&t);
+    }
+    strip_free(&sj);
+    for (uint32_t c = 0; c < d->ncomps && rc == TD_OK && !strips; c++) {
+        j2k_tilecomp *tc = &t.comps[c];
+        /* uninitialised: the code-blocks write every sample (decode_cblk); the one element
+         * past the end is zeroed */
+        size_t n;
+        if (td_mul_overflow((size_t)tc->w, (size_t)(tc->h - tc->hrows), &n) ||
+            td_add_overflow(n, 1, &n) || td_mul_overflow(n, 4, &n))
+            rc = td_fail(err, TD_E_LIMIT, -1, "tile %u component %u too large", ti, c);
+        else if (!(tc->data = pool_get(n, &data_size[c])))
+            rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
+        else
+            ((int32_t *)tc->data)[(size_t)tc->w * (tc->h - tc->hrows)] = 0;
+    }
+    if (rc == TD_OK && !strips) {
+        rc = decode_blocks(d, &t, threads, NULL, t.ncblks);
+        if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
+    }
+    j2k_tile_free_tier2(&t); /* the partition and packet data are done with */
+    int mct = 0;
+    if (rc == TD_OK && !strips && tcp.mct && d->ncomps >= 3) {
+        j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
+        if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
+            c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
+            rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
+        mct = 1;
+    }
+    if (rc == TD_OK && !strips) {
+        /* the inverse DWT of every component, then the output stage, by one team */
+        store_ctx sc;
+        rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);
+        size_t nitems = ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item;
+        host_store hs = {&sc, &t.comps[0], bps, NULL};
+        if (rc == TD_OK && hosted && !(hs.done = calloc(nitems + 1, sizeof *hs.done)))
+            rc = TD_E_NOMEM;
+        if (rc == TD_OK) {
+            j2k_dwt_then then = {store_rows, &sc, nitems};
+            if (hosted) then = (j2k_dwt_then){store_hosted, &hs, nitems};
+            rc = j2k_dwt_decode_tile(t.comps, d->ncomps, threads, &then);
+        }
+        if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
+        free(hs.done);
+        store_free(&sc);
+    }
+    /* a failed decode leaves no coefficients in the caller's buffer */
+    if (rc != TD_OK && hosted) memset(out, 0, need);
+    for (uint32_t c = 0; c < t.ncomps_alloc; c++) {
+        pool_put(t.comps[c].data, data_size[c]);
+        t.comps[c].data = NULL;
+    }
+    j2k_tile_free(&t);
+    j2k_tcp_free(&tcp);
+    free(data_size);
+    return rc;
+}
+
+/* decode_tile, its error naming the tile when there are several */
+static int decode_tile_named(const tiles_ctx *x, uint32_t ti, uint32_t threads, int *truncated,
+                             td_error *err)
+{
+    int rc = decode_tile(x, ti, threads, truncated, err);
+    if (rc != TD_OK && err && x->d->ntiles > 1 && strncmp(err->message, "tile ", 5) != 0) {
+        char msg[sizeof err->message];
+        memcpy(msg, err->message, sizeof msg);
+        msg[sizeof msg - 1] = 0;
+        td_fail(err, rc, err->offset, "tile %u: %s", ti, msg);
+    }
+    return rc;
+}
+
+/* A codestream of several tiles goes tile by tile on the threads (each tile on one thread,
+ * taken in order from a counter) rather than each tile on all of them, when the tiles are at
+ * least two per thread or too small to share (below the 64K samples per thread under which
+ * the strips, the code-blocks and the inverse DWT of one tile stay on one thread): its tiles'
+ * stages then never wait for one another nor read what another core wrote.  The threads for
+ * that, or 1 (tile after tile, each on all of them). */
+static uint32_t tile_threads(const td_j2kdec *d, uint32_t threads, size_t nsamples)
+{
+    if (threads < 2 || d->ntiles < 2) return 1;
+    uint32_t present = 0;
+    for (uint32_t ti = 0; ti < d->ntiles; ti++) present += d->tile_first[ti] != d->tile_first[ti + 1];
+    if (present < 2) return 1;
+    if (present < 2 * threads && nsamples / present >= ((size_t)threads << 16)) return 1;
+    return present < threads ? present : threads;
+}
+
+typedef struct tiles_job {
+    const tiles_ctx *x;
+    const uint32_t *order;  /* the tiles present, in the order they are taken */
+    uint32_t n;
+    atomic_uint next;       /* the next of them to take */
+    atomic_uint fail;       /* the first tile (by index) that failed (ntiles: none yet) */
+    int rc;                 /* fail's (under mutex) */
+    td_error err;
+    atomic_int truncated;
+    pthread_mutex_t mutex;
+} tiles_job;
+
+/* Tiles from the order until none is left, skipping those after a tile that failed.  Every
+ * tile before the first that fails (by index) is decoded, so that tile and its error are
+ * those of tile after tile. */
+static void tiles_worker(void *arg)
+{
+    tiles_job *j = arg;
+    for (;;) {
+        uint32_t k = atomic_fetch_add(&j->next, 1);
+        if (k >= j->n) break;
+        uint32_t ti = j->order[k];
+        if (ti > atomic_load(&j->fail)) continue;
+        int truncated = 0;
+        td_error e;
+        memset(&e, 0, sizeof e);
+        int rc = decode_tile_named(j->x, ti, 1, &truncated, &e);
+        if (truncated) atomic_store(&j->truncated, 1);
+        if (rc != TD_OK) {
+            pthread_mutex_lock(&j->mutex);
+            if (ti < atomic_load(&j->fail)) {
+                atomic_store(&j->fail, ti);
+                j->rc = rc;
+                j->err = e;
+            }
+            pthread_mutex_unlock(&j->mutex);
+        }
+    }
+}
+
+typedef struct tile_cost {
+    uint64_t cost;
+    uint32_t tile;
+} tile_cost;
+
+static int tile_cost_cmp(const void *a, const void *b)
+{
+    const tile_cost *x = a, *y = b;
+    if (x->cost != y->cost) return x->cost > y->cost ? -1 : 1;
+    return x->tile < y->tile ? -1 : x->tile > y->tile;
+}
+
+/* Every tile, on `threads` threads (tile_threads), the costliest first: a tile's packet data
+ * (its code-blocks' work, about 64 ns a byte) and its samples (inverse DWT and output, about
+ * 1 ns each), so that the threads finish together (taken in index order, 4 tiles of 129-163
+ * KB (WG04 MR2 re-encoded with 512x512 tiles) left one thread a tile's time alone: 1.87x one
+ * thread instead of 1.96x with each tile on both). */
+static int decode_tiles(const tiles_ctx *x, uint32_t threads, int *truncated, td_error *err)
+{
+    const td_j2kdec *d = x->d;
+    tile_cost *tc = malloc((size_t)d->ntiles * sizeof *tc);
+    uint32_t *order = malloc((size_t)d->ntiles * sizeof *order);
+    if (!tc || !order) {
+        free(tc);
+        free(order);
+        return td_fail(err, TD_E_NOMEM, -1, "tile order");
+    }
+    uint32_t n = 0;
+    for (uint32_t ti = 0; ti < d->ntiles; ti++) {
+        if (d->tile_first[ti] == d->tile_first[ti + 1]) { /* absent */
+            *truncated = 1;
+            continue;
+        }
+        uint64_t bytes = 0;
+        for (uint32_t k = d->tile_first[ti]; k < d->tile_first[ti + 1]; k++)
+            bytes += d->parts[d->tile_parts[k]].body_len;
+        uint64_t tx = ti % d->ntx, ty = ti / d->ntx;
+        uint64_t x0 = d->tx0 + tx * d->tw, y0 = d->ty0 + ty * d->th;
+        uint64_t x1 = x0 + d->tw < d->x1 ? x0 + d->tw : d->x1, y1 = y0 + d->th < d->y1 ? y0 + d->th : d->y1;
+        if (x0 < d->x0) x0 = d->x0;
+        if (y0 < d->y0) y0 = d->y0;
+        uint64_t area = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
+        tc[n++] = (tile_cost){64 * bytes + area * d->ncomps, ti};
+    }
+    qsort(tc, n, sizeof *tc, tile_cost_cmp);
+    for (uint32_t k = 0; k < n; k++) order[k] = tc[k].tile;
+    free(tc);
+    tiles_job j;
+    j.x = x;
+    j.order = order;
+    j.n = n;
+    atomic_init(&j.next, 0);
+    atomic_init(&j.fail, d->ntiles);
+    atomic_init(&j.truncated, 0);
+    j.rc = TD_OK;
+    pthread_mutex_init(&j.mutex, NULL);
+    td_parallel_run(threads, tiles_worker, &j);
+    pthread_mutex_destroy(&j.mutex);
+    free(order);
+    if (atomic_load(&j.truncated)) *truncated = 1;
+    if (j.rc != TD_OK && err) *err = j.err;
+    return j.rc;
+}
+
 int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec_options *opt,
                      td_error *err)
 {
@@ -1621,10 +1881,13 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     int rc = td_j2kdec_decoded_size(d, opt, &need, &bps, err);
     if (rc != TD_OK) return rc;
     if (out_len < need) return td_fail(err, TD_E_OUTPUT_TOO_SMALL, -1, "output %zu bytes, %zu needed", out_len, need);
-    /* the helpers asleep wake up while the tile headers and packets are parsed (as many as
-     * the strips' rule below will want) */
     size_t nsamples = need / bps;
-    if (opt->threads > 1 && nsamples >= ((size_t)2 << 16))
+    uint32_t tthreads = tile_threads(d, opt->threads, nsamples);
+    /* the helpers asleep wake up while the tile headers and packets are parsed (as many as
+     * the strips' rule below will want, or the tiles') */
+    if (tthreads > 1)
+        td_parallel_prewake(tthreads);
+    else if (opt->threads > 1 && nsamples >= ((size_t)2 << 16))
         td_parallel_prewake(nsamples < ((size_t)opt->threads << 16) ? (uint32_t)(nsamples >> 16) + 1
                                                                     : opt->threads);
     int planar = (opt->flags & TD_J2KDEC_PLANAR) != 0;
@@ -1637,11 +1900,9 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
     /* plane offsets and sizes */
     size_t *plane = malloc(d->ncomps * sizeof *plane);
     uint32_t *dims = malloc(2 * d->ncomps * sizeof *dims);
-    size_t *data_size = calloc(d->ncomps, sizeof *data_size); /* of each tc->data */
-    if (!plane || !dims || !data_size) {
+    if (!plane || !dims) {
         free(plane);
         free(dims);
-        free(data_size);
         return td_fail(err, TD_E_NOMEM, -1, "planes");
     }
     size_t off = 0;
@@ -1654,101 +1915,17 @@ int td_j2kdec_decode(td_j2kdec *d, uint8_t *out, size_t out_len, const td_j2kdec
         off += (size_t)ci.columns * ci.rows * bps;
     }
     int truncated = d->info.truncated;
-    for (uint32_t ti = 0; ti < d->ntiles && rc == TD_OK; ti++) {
-        if (d->tile_first[ti] == d->tile_first[ti + 1]) { truncated = 1; continue; } /* absent */
-        j2k_tcp tcp;
-        if ((rc = j2k_tile_tcp(d, ti, &tcp, err)) != TD_OK) break;
-        j2k_tile t;
-        rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
-        if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 0, err);
-        if (rc == J2K_PACKETS_SPAN) { /* (not in a conforming stream) */
-            j2k_tile_free(&t);
-            rc = j2k_tile_build(d, &tcp, ti, opt->reduce, &t, err);
-            if (rc == TD_OK) rc = j2k_tile_packets(d, &tcp, &t, opt->layers, 1, err);
+    tiles_ctx x = {d, out, need, opt, plane, dims, bps, planar};
+    if (tthreads > 1) {
+        rc = decode_tiles(&x, tthreads, &truncated, err);
+    } else {
+        for (uint32_t ti = 0; ti < d->ntiles && rc == TD_OK; ti++) {
+            if (d->tile_first[ti] == d->tile_first[ti + 1]) { truncated = 1; continue; } /* absent */
+            rc = decode_tile_named(&x, ti, opt->threads, &truncated, err);
         }
-        if (rc == TD_OK && t.truncated) truncated = 1;
-        uint32_t hosted = 0;
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK; c++) {
-            j2k_tilecomp *tc = &t.comps[c];
-            const j2k_res *rs = &tc->res[tc->dres - 1];
-            tc->w = (uint32_t)(rs->x1 - rs->x0);
-            tc->h = (uint32_t)(rs->y1 - rs->y0);
-        }
-        /* strips with the LL bands in the output, else the rows hosted of a single-component
-         * image, else strips with an LL buffer, else the whole tile */
-        strip_job sj;
-        memset(&sj, 0, sizeof sj);
-        int strips = rc == TD_OK && strip_plan(&sj, &t, d->ncomps, opt->threads, bps);
-        size_t llbase = strips ? strip_host(&sj, d, &t, opt->reduce, out, need, bps, dims, planar) : SIZE_MAX;
-        if (rc == TD_OK && llbase == SIZE_MAX &&
-            (hosted = host_rows(d, &t, opt->reduce, out, need, bps, dims))) {
-            strips = 0;
-            t.comps[0].host = out;
-            t.comps[0].hrows = hosted;
-            t.comps[0].hstride = t.comps[0].w;
-        }
-        if (strips) {
-            int mct = tcp.mct && d->ncomps >= 3;
-            rc = strip_decode(&sj, d, &t, mct, opt->reduce, out, need, llbase, plane, dims, bps,
-                              planar, opt->threads, err);
-            j2k_tile_free_tier2(&t);
-        }
-        strip_free(&sj);
-        for (uint32_t c = 0; c < d->ncomps && rc == TD_OK && !strips; c++) {
-            j2k_tilecomp *tc = &t.comps[c];
-            /* uninitialised: the code-blocks write every sample (decode_cblk); the one element
-             * past the end is zeroed */
-            size_t n;
-            if (td_mul_overflow((size_t)tc->w, (size_t)(tc->h - tc->hrows), &n) ||
-                td_add_overflow(n, 1, &n) || td_mul_overflow(n, 4, &n))
-                rc = td_fail(err, TD_E_LIMIT, -1, "tile %u component %u too large", ti, c);
-            else if (!(tc->data = pool_get(n, &data_size[c])))
-                rc = td_fail(err, TD_E_NOMEM, -1, "tile %u component %u coefficients", ti, c);
-            else
-                ((int32_t *)tc->data)[(size_t)tc->w * (tc->h - tc->hrows)] = 0;
-        }
-        if (rc == TD_OK && !strips) {
-            rc = decode_blocks(d, &t, opt->threads, NULL, t.ncblks);
-            if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: code-block decoding failed", ti);
-        }
-        j2k_tile_free_tier2(&t); /* the partition and packet data are done with */
-        int mct = 0;
-        if (rc == TD_OK && !strips && tcp.mct && d->ncomps >= 3) {
-            j2k_tilecomp *c0 = &t.comps[0], *c1 = &t.comps[1], *c2 = &t.comps[2];
-            if (c0->w != c1->w || c0->w != c2->w || c0->h != c1->h || c0->h != c2->h ||
-                c0->tccp->reversible != c1->tccp->reversible || c0->tccp->reversible != c2->tccp->reversible)
-                rc = td_fail(err, TD_E_CORRUPT, -1, "tile %u: MCT over components of different size or filter", ti);
-            mct = 1;
-        }
-        if (rc == TD_OK && !strips) {
-            /* the inverse DWT of every component, then the output stage, by one team */
-            store_ctx sc;
-            rc = store_prepare(&sc, d, &t, mct, opt->reduce, out, plane, dims, bps, planar);
-            size_t nitems = ((size_t)sc.rows + sc.rows_per_item - 1) / sc.rows_per_item;
-            host_store hs = {&sc, &t.comps[0], bps, NULL};
-            if (rc == TD_OK && hosted && !(hs.done = calloc(nitems + 1, sizeof *hs.done)))
-                rc = TD_E_NOMEM;
-            if (rc == TD_OK) {
-                j2k_dwt_then then = {store_rows, &sc, nitems};
-                if (hosted) then = (j2k_dwt_then){store_hosted, &hs, nitems};
-                rc = j2k_dwt_decode_tile(t.comps, d->ncomps, opt->threads, &then);
-            }
-            if (rc != TD_OK) td_fail(err, rc, -1, "tile %u: inverse DWT / output", ti);
-            free(hs.done);
-            store_free(&sc);
-        }
-        /* a failed decode leaves no coefficients in the caller's buffer */
-        if (rc != TD_OK && hosted) memset(out, 0, need);
-        for (uint32_t c = 0; c < t.ncomps_alloc; c++) {
-            pool_put(t.comps[c].data, data_size[c]);
-            t.comps[c].data = NULL;
-        }
-        j2k_tile_free(&t);
-        j2k_tcp_free(&tcp);
     }
     free(plane);
     free(dims);
-    free(data_size);
     if (rc == TD_OK && truncated && (opt->flags & TD_J2KDEC_STRICT))
         return td_fail(err, TD_E_TRUNCATED, -1, "the codestream ends before its last packet");
     if (rc == TD_OK) td_error_clear(err);
