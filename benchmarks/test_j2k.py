@@ -3,9 +3,10 @@
 Rows (one thread each unless named): ``turbodicom.j2k`` (our decoder, issue 13),
 ``turbodicom OpenJPEG adapter`` (``turbodicom._j2k`` over the system OpenJPEG), imagecodecs'
 ``jpeg2k_decode`` (its bundled OpenJPEG, ``numthreads=1``) and pylibjpeg-openjpeg's ``decode``.
-Frames: the corpus's WG04 J2KR/J2KI CT1, MR1, RG3 and MG1 codestreams, and real RGB frames
-(WG04 US1 and VL1) re-encoded here by imagecodecs into .90 (5/3 + RCT) and .91 (9/7 + ICT).
-Then 1 vs 2 threads on one 512x512 frame.
+Frames: the corpus's WG04 J2KR/J2KI CT1, MR1, RG3 and MG1 codestreams, real RGB frames
+(WG04 US1 and VL1) re-encoded here by imagecodecs into .90 (5/3 + RCT) and .91 (9/7 + ICT), and
+the real 1024x1024 MR2 frame re-encoded by ``opj_compress`` into 16 tiles (9/7, 20:1; the Python
+bindings write one tile).  Then 1 vs 2 threads on one 512x512 frame and on the tiled one.
 
 Run once, briefly (the machine is shared):
 ``python -m pytest benchmarks/test_j2k.py --benchmark-columns=median,ops
@@ -49,7 +50,11 @@ RGB_FRAMES = [("US1 640x480 RGB .90 (re-encoded)", "REF/US1_UNC", True),
               ("US1 640x480 RGB .91 (re-encoded)", "REF/US1_UNC", False),
               ("VL1 756x486 RGB .90 (re-encoded)", "REF/VL1_UNC", True),
               ("VL1 756x486 RGB .91 (re-encoded)", "REF/VL1_UNC", False)]
-LABELS = [label for label, _ in CORPUS_FRAMES] + [label for label, _, _ in RGB_FRAMES]
+#: (label, WG04 REF file, bits stored, tile size, compression ratio) of a real frame re-encoded
+#: by opj_compress in tiles
+TILED_FRAMES = [("MR2 1024x1024 12-bit .91, 16 tiles (re-encoded)", "REF/MR2_UNC", 12, 256, 20)]
+LABELS = ([label for label, _ in CORPUS_FRAMES] + [label for label, _, _ in RGB_FRAMES]
+          + [t[0] for t in TILED_FRAMES])
 THREADS_FRAME = CORPUS_FRAMES[0][0]
 
 
@@ -87,6 +92,16 @@ def frame(label: str) -> Frame:
             data = bytes(ic.jpeg2k_encode(rgb, codecformat="J2K", mct=True, numthreads=1,
                                           **kw))
             return Frame(label, data, rgb.nbytes, reversible)
+    for lab, rel, bits, tile, ratio in TILED_FRAMES:
+        if lab == label:
+            from turbodicom.bench import opj_compress_tiled
+
+            grey = np.ascontiguousarray(turbodicom.decode(str(corpus.joinpath(*WG04, rel))))
+            try:
+                data = opj_compress_tiled(grey, bits, tile, ratio)
+            except RuntimeError as exc:
+                pytest.skip(str(exc))
+            return Frame(label, data, grey.nbytes, False)
     raise KeyError(label)
 
 
@@ -157,12 +172,15 @@ def test_j2k_frame(benchmark, label, peer):
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("peer", ["turbodicom.j2k", "imagecodecs (OpenJPEG)"])
-def test_j2k_threads(benchmark, peer, threads):
-    f = frame(THREADS_FRAME)
+@pytest.mark.parametrize("label", [THREADS_FRAME, TILED_FRAMES[0][0]])
+def test_j2k_threads(benchmark, label, peer, threads):
+    """One frame on 1 and 2 threads: a 512x512 one (its code-blocks and strips shared) and
+    a tiled one (its tiles shared, each on one thread)."""
+    f = frame(label)
     decode = _peer(peer, threads)
     _checked(f, decode)
     benchmark.extra_info["threads"] = threads
-    _time(benchmark, f, decode, f"j2k threads: {THREADS_FRAME}")
+    _time(benchmark, f, decode, f"j2k threads: {label}")
 
 
 #: frames of the multi-frame batch benchmark (a CT slice, shifted a row per frame)

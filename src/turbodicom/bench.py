@@ -30,7 +30,9 @@ import math
 import multiprocessing
 import os
 import platform
+import shutil
 import signal
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -214,6 +216,29 @@ def _write_j2k_file(path: Path, frames: np.ndarray, photometric: str, signed: bo
                              photometric, signed)
 
 
+def opj_compress_tiled(frame: np.ndarray, bits: int, tile: int, ratio: int = 0) -> bytes:
+    """One grey frame as a JPEG 2000 codestream of `tile` x `tile` tiles by OpenJPEG's
+    ``opj_compress`` (Debian's libopenjp2-tools, which install.sh installs; the Python
+    bindings write one tile): lossless (5-3), or with `ratio` 9-7 at that compression ratio.
+    RuntimeError without it."""
+    exe = shutil.which("opj_compress")
+    if exe is None:
+        raise RuntimeError("opj_compress not found (apt-get install libopenjp2-tools)")
+    rows, cols = frame.shape
+    signed = frame.dtype.kind == "i"
+    with tempfile.TemporaryDirectory(prefix="turbodicom-bench-") as d:
+        src, dst = Path(d) / "in.rawl", Path(d) / "out.j2k"
+        frame.astype(frame.dtype.newbyteorder("<")).tofile(src)
+        run = subprocess.run([exe, "-i", str(src), "-o", str(dst), "-F",
+                              f"{cols},{rows},1,{bits},{'s' if signed else 'u'}",
+                              "-t", f"{tile},{tile}",
+                              *(["-I", "-r", str(ratio)] if ratio else [])],
+                             capture_output=True, text=True, timeout=120)
+        if run.returncode != 0 or not dst.is_file():
+            raise RuntimeError(f"opj_compress failed: {(run.stdout + run.stderr).strip()[-300:]}")
+        return dst.read_bytes()
+
+
 #: pydicom's bundled test files timed by default without the corpus: (file name, label,
 #: also in --quick).  Real images, one or more per compressed transfer syntax.
 BUNDLED_FILES = (
@@ -338,7 +363,7 @@ def _bundled_workloads(quick: bool, tmp: Path) -> list[Workload]:
 
 def _corpus_workloads(corpus: Path, quick: bool, tmp: Path) -> list[Workload]:
     """The corpus's large files: WG04 CT/MR/US/RG in every syntax, the 120-frame ultrasound,
-    and multi-frame files re-encoded from them."""
+    multi-frame files re-encoded from them, and a tiled JPEG 2000 MR frame."""
     out: list[Workload] = []
     codecs = turbodicom.features()["codecs"]
     wg = corpus / "dicom-test-files" / "data" / "WG04"
@@ -378,6 +403,15 @@ def _corpus_workloads(corpus: Path, quick: bool, tmp: Path) -> list[Workload]:
     ct = wg / "REF" / "CT1_UNC"
     with contextlib.suppress(MissingExtraError):
         _require_pydicom()  # the re-encoded files are written with pydicom
+        mr2 = wg / "REF" / "MR2_UNC"
+        if not quick and "j2k" in codecs and mr2.is_file():
+            with contextlib.suppress(RuntimeError):  # needs opj_compress
+                mr = turbodicom.decode(str(mr2))  # a real 1024x1024 12-bit MR frame
+                p = tmp / "mr2_j2k_tiles.dcm"
+                _write_encapsulated_file(p, mr[None], [opj_compress_tiled(mr, 12, 256, 20)],
+                                         J2K_LOSSY, "MONOCHROME2", False, 12)
+                out.append(_load(str(p), "WG04 MR2 1024^2 12-bit J2K 9-7 20:1, 16 tiles "
+                                         "(re-encoded)"))
         if us.is_file() and "jpeg" in codecs:
             arr = turbodicom.decode(str(us))  # real ultrasound frames (YBR -> RGB)
             arr = np.ascontiguousarray(arr[:24] if quick else arr)
@@ -413,8 +447,9 @@ def default_workloads(quick: bool = False, tmpdir: str | None = None) -> list[Wo
 
     With the shared corpus present (``TURBODICOM_CORPUS`` or ``../shared/corpus``): the WG04
     files (512x512 16-bit CT/MR, 1760x1760 RG, 640x480 RGB US) in RLE, JPEG Lossless, JPEG
-    2000, HTJ2K, JPEG-LS and JPEG, the 120-frame ultrasound, and multi-frame files re-encoded
-    from them.  Without it: pydicom's bundled test files of every compressed syntax, and real
+    2000, HTJ2K, JPEG-LS and JPEG, the 120-frame ultrasound, multi-frame files re-encoded
+    from them, and (not `quick`) the 1024x1024 MR2 frame in 16 JPEG 2000 tiles
+    (``opj_compress``).  Without it: pydicom's bundled test files of every compressed syntax, and real
     frames from them (a 512x512 CT slice, 30 ultrasound frames) encoded on the spot in every
     syntax this build decodes, with turbodicom's RLE encoder and imagecodecs' encoders.
 
