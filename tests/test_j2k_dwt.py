@@ -18,8 +18,10 @@ import j2k_streams as js
 j2k = pytest.importorskip("turbodicom.j2k", reason="this build has no _j2kdec")
 
 # 67 rows: at 2-4 threads the full-size level's single 66-row cycle and the next level's
-# (34 or 33 rows) are cut into segments; 4096 columns make the HOR_SR items 5-9 rows.
-ROWS, COLS = 67, 4096
+# (34 or 33 rows) are cut into segments; 32768 columns make the HOR_SR items a row or two, and
+# enough samples (2.2M, 557K at reduce 1) for the DWT to go on 2-4 threads (one per 512K
+# samples at most: dwt.c, dwt_team).
+ROWS, COLS = 67, 32768
 
 
 @pytest.mark.skipif(js.OPJ_COMPRESS is None, reason="opj_compress not installed")

@@ -54,6 +54,10 @@ CASES = [
     # for the one before without a carry between them)
     (136, 2100, 1, 8, "-b 16,16 -n 2"),
     (2800, 24, 1, 8, "-I -b 16,16 -n 2 -d 0,1"),
+    # 1M samples or more: the whole-tile path's DWT on 2-4 threads (dwt.c dwt_team: a thread
+    # per 512K samples at most), its rows in the output buffer (one component) or not (three)
+    (600, 1800, 1, 16, "-I -b 64,64 -n 3 -d 1,0"),
+    (400, 900, 3, 8, "-b 32,32 -n 3"),
 ]
 IDS = [f"{r}x{c}x{n}_{b}b_{a.replace(' ', '')}" for r, c, n, b, a in CASES]
 

@@ -322,9 +322,10 @@ def _small_jls_frames() -> list[bytes]:
 
 def _tsan_frames() -> list[bytes]:
     """JPEG 2000 and HTJ2K streams of 128K-300K samples, so that the decoder shares them among
-    threads (smaller frames decode on one): OpenJPEG through imagecodecs and opj_compress
-    (5/3 and 9/7, 1 and 3 components, code-block shapes, precincts, tiles, odd origins),
-    OpenJPH through imagecodecs; none without the encoders."""
+    threads (smaller frames decode on one), and a 4096x256 one of 1M samples for the whole-tile
+    path's DWT on several threads (dwt.c: a thread per 512K samples): OpenJPEG through
+    imagecodecs and opj_compress (5/3 and 9/7, 1 and 3 components, code-block shapes,
+    precincts, tiles, odd origins), OpenJPH through imagecodecs; none without the encoders."""
     try:
         import imagecodecs
         import numpy as np
@@ -361,7 +362,8 @@ def _tsan_frames() -> list[bytes]:
             (517, 389, 3, 8, "-b 16,16 -n 4 -d 3,5"),
             (640, 480, 1, 12, "-I -b 16,64 -n 3 -c [32,32],[16,16]"),
             (600, 500, 1, 16, "-b 64,64 -n 5 -t 256,256"),
-            (400, 360, 3, 8, "-I -r 10 -n 3 -t 64,48")):
+            (400, 360, 3, 8, "-I -r 10 -n 3 -t 64,48"),
+            (256, 4096, 1, 12, "-I -r 20 -n 4")):
         frames += _opj_compress(image(rows, cols, ncomp, bits), bits, args.split())
     return frames
 

@@ -766,8 +766,15 @@ static int dwt_team(j2k_tilecomp *tcs, uint32_t n, uint32_t threads, const j2k_d
     }
     /* two rows for HOR_SR: 2 (n + 4 + 2 * lanes), lanes <= STRIP */
     size_t per = 2 * ((size_t)maxn + 4 + 2 * STRIP);
-    /* below ~64K samples a thread costs more than it saves */
-    if (samples < ((size_t)threads << 16)) threads = (uint32_t)(samples >> 16) + 1;
+    /* a thread per 512K samples at most: each level's HOR_SR rows and VER_SR columns cross
+     * the threads' cores twice (every row one thread wrote, the other reads), which below
+     * that costs more than it saves.  2026-12-06, 2 vCPUs, the whole-tile path on 2 threads
+     * (TURBODICOM_J2K_STRIPS=0 for the full-size 512x512 and 640x480 frames),
+     * speed-up over one thread with the DWT on one thread / on both: CT1 J2KI at reduce 1
+     * (65K samples) 1.74 / 1.46x; 512x512 grey (262K) CT1 J2KI 1.57 / 1.33x, 693_J2KI 0.99 /
+     * 0.83x; 640x480 RGB (921K) US1 J2KI 1.68 / 1.69x; from 1M the team is faster: a
+     * 4096x256 9/7 frame 1.67 / 1.80x, MG1 J2KI 1.75 / 1.96x. */
+    if (samples < ((size_t)threads << 19)) threads = (uint32_t)(samples >> 19) + 1;
     /* zeroed: the vector tails read the slack after each array before anything is written
      * there (their lanes are discarded) */
     int32_t *tmp = calloc(per * threads, sizeof *tmp);
