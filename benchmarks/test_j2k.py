@@ -175,7 +175,7 @@ def test_j2k_frame(benchmark, label, peer):
 @pytest.mark.parametrize("label", [THREADS_FRAME, TILED_FRAMES[0][0]])
 def test_j2k_threads(benchmark, label, peer, threads):
     """One frame on 1 and 2 threads: a 512x512 one (its code-blocks and strips shared) and
-    a tiled one (its tiles shared, each on one thread)."""
+    a tiled one (its tiles shared out, each taken by one thread)."""
     f = frame(label)
     decode = _peer(peer, threads)
     _checked(f, decode)

@@ -426,10 +426,11 @@ def test_concurrent_decodes_equal_serial():
 
 # ------------------------------------------------------------------------------------------
 # Tiles on threads: a codestream of several tiles goes tile by tile on the threads, each tile
-# on one thread, when the tiles are two or more per thread or too small to share (decode.c,
-# tile_threads); two large tiles go one after another, each on all the threads.  The bytes
-# must be those of one thread (and OpenJPEG's), and a damaged stream's error that of tile
-# after tile: the first damaged tile's, named.
+# taken by one thread (its own work a nested job that idle threads help with), when the tiles
+# are two or more per thread or too small to share (decode.c, tile_threads); two large tiles go
+# one after another, each on all the threads.  The bytes must be those of one thread (and
+# OpenJPEG's), and a damaged stream's error that of tile after tile: the first damaged
+# tile's, named.
 # ------------------------------------------------------------------------------------------
 TILED = {  # image shape, bits, signed, opj_compress options
     "grey16_53": ((300, 200), 16, False, ("-t", "64,64", "-n", "3")),
