@@ -229,6 +229,36 @@ def test_every_container(bits, signed, comps, lossy):
             assert np.array_equal(got, want), f"{bps} bytes, planar={planar}"
 
 
+def _flat(rows: int, cols: int, comps: int) -> np.ndarray:
+    """Solid rectangles with sharp edges and a row of small marks, as a secondary capture."""
+    img = np.zeros((rows, cols, comps), np.uint8)
+    img[:] = np.array([20, 40, 60][:comps], np.uint8)
+    img[rows // 7: rows // 2, cols // 12: cols * 5 // 6] = np.array([200, 180, 10][:comps])
+    img[rows * 3 // 5: rows * 5 // 6, cols // 4: cols // 2] = np.array([5, 250, 128][:comps])
+    for k in range(0, cols, 16):
+        img[rows - 20: rows - 14, k: k + 8] = 255
+    return img[..., 0] if comps == 1 else img
+
+
+@pytest.mark.parametrize("comps", [1, 3])
+@pytest.mark.parametrize("lossy", [False, True])
+def test_flat_images_equal_openjpeg(comps, lossy):
+    """Flat synthetic content: nearly every zero-coding decision of its code-blocks is the
+    likely symbol, so after their first passes the significance and cleanup passes take them
+    with branches instead of branch-free (tier1.c, j2k_t1_decode; checked with a counting build
+    to happen for these images, as for pydicom's SC_rgb_gdcm_KY.dcm); the bytes must stay
+    OpenJPEG's, on one thread and two."""
+    ic = pytest.importorskip("imagecodecs", reason="imagecodecs encodes the streams")
+    img = _flat(200, 240, comps)
+    kw = dict(level=40, reversible=False) if lossy else dict(level=0, reversible=True)
+    stream = bytes(ic.jpeg2k_encode(img, codecformat="j2k", **kw))
+    assert_same(stream, f"flat {comps} components {'9/7' if lossy else '5/3'}")
+    if not lossy:
+        got = np.frombuffer(ours(stream), np.uint8).reshape(img.shape)
+        assert np.array_equal(got, img)
+    assert ours(stream, threads=2) == ours(stream)
+
+
 # Components 0-2 into pixel-interleaved samples of 1 or 2 bytes go through one fused pass per
 # row (mct.c, j2k_out3: inverse RCT / ICT or none, shift, clipping, interleaving; blocks of 32
 # or 16 samples and a scalar tail).  Its output must equal the per-component path's (4-byte
