@@ -1855,7 +1855,8 @@ static int decode_tiles(const tiles_ctx *x, uint32_t threads, int *truncated, td
         uint64_t x1 = x0 + d->tw < d->x1 ? x0 + d->tw : d->x1, y1 = y0 + d->th < d->y1 ? y0 + d->th : d->y1;
         if (x0 < d->x0) x0 = d->x0;
         if (y0 < d->y0) y0 = d->y0;
-        uint64_t area = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
+        uint64_t area = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0; /* < 2^62 */
+        if (area > ((uint64_t)1 << 40)) area = (uint64_t)1 << 40; /* (no wrap below: an order) */
         tc[n++] = (tile_cost){64 * bytes + area * d->ncomps, ti};
     }
     qsort(tc, n, sizeof *tc, tile_cost_cmp);
