@@ -317,11 +317,18 @@ void j2k_dwt_ver_part(int rev, int32_t *const *rows, uint32_t x0, uint32_t nw, u
                       uint32_t sn, uint32_t cas, uint32_t t0, uint32_t t1);
 
 /* Work queues' counters (the DWT team, the strip path): j2k_wait_count waits until *counter
- * >= target, awake for up to 0.2 ms, then sleeping on cond; j2k_wake_all wakes cond's sleepers once
- * a counter has reached a target some may wait for. */
-void j2k_wait_count(atomic_size_t *counter, size_t target, pthread_mutex_t *mutex,
-                    pthread_cond_t *cond);
-void j2k_wake_all(pthread_mutex_t *mutex, pthread_cond_t *cond);
+ * >= target, awake for up to 0.2 ms, then asleep on w; j2k_wake_all, called once a counter has
+ * reached a target some may wait for, wakes w's sleepers (and costs one load when none sleeps:
+ * the mutex is taken only by threads going to sleep and those waking them). */
+typedef struct j2k_waitq {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    atomic_uint sleepers; /* threads asleep on cond or about to be */
+} j2k_waitq;
+void j2k_waitq_init(j2k_waitq *w);
+void j2k_waitq_destroy(j2k_waitq *w);
+void j2k_wait_count(atomic_size_t *counter, size_t target, j2k_waitq *w);
+void j2k_wake_all(j2k_waitq *w);
 
 /* ---- mct.c ---- */
 void j2k_mct_rct_inverse(int32_t *c0, int32_t *c1, int32_t *c2, size_t n);
