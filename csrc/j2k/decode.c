@@ -931,12 +931,12 @@ typedef struct strip_phase {
     uint32_t pre[3];      /* phases that must be complete first (UINT32_MAX: none) */
 } strip_phase;
 
-/* A phase's counters, a cache line each: a thread that takes or finishes an item of its own
- * strip no longer takes from the other core the line that holds the other thread's phases
- * (with the counters of eight phases to a line, and the phases complete in the strip_job's
- * line of every field the threads read, 693_J2KI on 2 threads took 1.5% more time, CT1 J2KI
- * 1%: interleaved, one run, 2026-12-06; with j2k_wake_all's test for sleepers, three runs
- * against both before: 693_J2KI 0.1-2.0% less time, CT1 / MR1 J2KI and US1 J2KI within ±1%). */
+/* A phase's counters, a cache line each, so that a thread that takes or finishes an item of
+ * its own strip does not take from the other core the line that holds the other thread's
+ * phases (eight phases' counters shared a line, and the phases complete the strip_job's line
+ * of the fields every thread reads).  With j2k_wake_all's test for sleepers, against both
+ * before on 2 threads (2026-12-06, interleaved, both orders): 693_J2KI 0.5% less time on
+ * average (-1.1 to +0.1% in four runs), CT1 / MR1 / US1 J2KI within ±1%. */
 typedef struct strip_count {
     _Alignas(64) atomic_size_t taken; /* items taken (may run past its count) */
     atomic_size_t pdone;              /* items done */

@@ -700,7 +700,7 @@ void j2k_waitq_destroy(j2k_waitq *w)
  * sleeper's count, so the sleeper's test sees the counter raised.  A waker that sees one takes
  * the mutex, which the sleeper holds from its count until cond_wait releases it.  (A lock and
  * broadcast at every completed phase, with no sleeper, moved the mutex's cache line from core
- * to core: 693_J2KI on 2 threads 1.9% more time, CT1 J2KI 0.6%, interleaved, one run.) */
+ * to core for nothing; decode.c's strip_count has what it was worth.) */
 void j2k_wait_count(atomic_size_t *counter, size_t target, j2k_waitq *w)
 {
     if (atomic_load(counter) >= target) return;
