@@ -411,6 +411,21 @@ def test_components_of_different_size_come_back_as_a_list():
     assert j2k.decode(stream).shape == (40, 48, 3)
 
 
+def test_decode_refuses_an_image_over_the_output_limit(monkeypatch):
+    """turbodicom.j2k.decode checks turbodicom.frames.MAX_OUTPUT_BYTES before it allocates
+    the image (one read of the codestream: the header, the limit, then the decode)."""
+    import turbodicom.frames
+    from turbodicom import j2k
+
+    s = _stream()  # 64 x 96 x 3, 8-bit: 18432 bytes
+    monkeypatch.setattr(turbodicom.frames, "MAX_OUTPUT_BYTES", 18431)
+    with pytest.raises(turbodicom.LimitError, match=r"64 x 96 x 3 image would decode to 18,432"):
+        j2k.decode(s)
+    assert j2k.decode(s, reduce=1).shape == (32, 48, 3)  # 4608 bytes: under the limit
+    monkeypatch.setattr(turbodicom.frames, "MAX_OUTPUT_BYTES", 18432)
+    assert j2k.decode(s).shape == (64, 96, 3)
+
+
 def test_output_too_small_and_strict_truncation():
     s = _stream()
     size, _ = _j2kdec.decoded_size(s)

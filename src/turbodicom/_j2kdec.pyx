@@ -112,6 +112,48 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
         td_j2kdec_close(dec)
 
 
+def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t layers=0,
+               uint32_t threads=1, bint strict=False, limit=None):
+    """Decode one codestream (or JP2 file) into a new bytearray, reading it once (what
+    read_header, decoded_size and decode_into do in three calls): (out, comps, same,
+    bytes_per_sample), comps one (rows, columns, precision, is_signed) per component for
+    `reduce`, same: every component alike, out then pixel-interleaved, else planar (each
+    plane its component's size) in the container of bytes_per_sample.  limit(nbytes, comps),
+    when given, is called before the buffer is allocated and may raise to refuse it.  The
+    GIL is released while the header is read and while the codestream decodes."""
+    cdef td_j2kdec *dec = NULL
+    cdef td_error err
+    cdef td_j2kdec_comp comp
+    cdef td_j2kdec_options opt
+    cdef size_t size = 0
+    cdef uint32_t bps = 0, c, n
+    cdef uint8_t[::1] view
+    cdef int rc
+    td_error_clear(&err)
+    with nogil:
+        rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
+    check(rc, &err)
+    try:
+        n = td_j2kdec_get_info(dec).components
+        comps = []
+        for c in range(n):
+            check(td_j2kdec_component(dec, c, reduce, &comp, &err), &err)
+            comps.append((comp.rows, comp.columns, comp.precision, bool(comp.is_signed)))
+        same = comps.count(comps[0]) == len(comps)
+        opt = _options(0, reduce, layers, threads, not same, strict)
+        check(td_j2kdec_decoded_size(dec, &opt, &size, &bps, &err), &err)
+        if limit is not None:
+            limit(size, comps)
+        out = bytearray(size)
+        view = out
+        with nogil:
+            rc = td_j2kdec_decode(dec, wptr(view), size, &opt, &err)
+        check(rc, &err)
+        return out, comps, same, bps
+    finally:
+        td_j2kdec_close(dec)
+
+
 def reduced_dims(const uint8_t[::1] src not None, uint32_t reduce):
     """(rows, columns) of component 0 decoded with `reduce` resolution levels discarded."""
     info = read_header(src, reduce)

@@ -13,14 +13,21 @@ from typing import Any
 
 import numpy as np
 
+from turbodicom import frames as _frames
 from turbodicom.decode import default_threads
 
 __all__ = ["decode", "read_header", "release_memory"]
 
 
+_DTYPES: dict[tuple[int, bool], np.dtype[Any]] = {}
+
+
 def _dtype(precision: int, is_signed: bool) -> np.dtype[Any]:
-    nbytes = 1 if precision <= 8 else 2 if precision <= 16 else 4
-    return np.dtype(f"<{'i' if is_signed else 'u'}{nbytes}")
+    dt = _DTYPES.get((precision, is_signed))
+    if dt is None:
+        nbytes = 1 if precision <= 8 else 2 if precision <= 16 else 4
+        dt = _DTYPES[precision, is_signed] = np.dtype(f"<{'i' if is_signed else 'u'}{nbytes}")
+    return dt
 
 
 def read_header(codestream: Any, *, reduce: int = 0) -> dict[str, Any]:
@@ -58,6 +65,13 @@ def release_memory() -> None:
     from turbodicom import _j2kdec
 
     _j2kdec.release_memory()
+
+
+def _limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> None:
+    """decode's output limit (turbodicom.frames.MAX_OUTPUT_BYTES), before the allocation."""
+    if nbytes > _frames.MAX_OUTPUT_BYTES:
+        _frames.check_frame_limit(nbytes, f"the JPEG 2000 codestream's {comps[0][0]} x "
+                                  f"{comps[0][1]} x {len(comps)} image")
 
 
 def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
@@ -107,32 +121,20 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
     if layers is not None and layers < 1:
         raise ValueError(f"layers must be >= 1 or None, got {layers}")
     nthreads = default_threads() if threads is None else max(1, int(threads))
-    hdr = _j2kdec.read_header(codestream, reduce)
-    comps = hdr["component_info"]
-    first = comps[0]
-    same = all((c["rows"], c["columns"], c["precision"], c["is_signed"]) ==
-               (first["rows"], first["columns"], first["precision"], first["is_signed"])
-               for c in comps)
-    nbytes, bps = _j2kdec.decoded_size(codestream, reduce=reduce, planar=not same)
-    from turbodicom.frames import check_frame_limit
-
-    check_frame_limit(nbytes, f"the JPEG 2000 codestream's {first['rows']} x "
-                      f"{first['columns']} x {len(comps)} image")
-    out = bytearray(nbytes)
-    _j2kdec.decode_into(codestream, out, reduce=reduce, layers=layers or 0,
-                        threads=nthreads, planar=not same, strict=strict)
+    out, comps, same, bps = _j2kdec.decode_new(codestream, reduce=reduce, layers=layers or 0,
+                                               threads=nthreads, strict=strict, limit=_limit)
+    rows, columns, precision, signed = comps[0]
     if same:
-        arr = np.frombuffer(out, _dtype(first["precision"], first["is_signed"]))
+        arr = np.frombuffer(out, _dtype(precision, signed))
         if len(comps) == 1:
-            return arr.reshape(first["rows"], first["columns"])
-        return arr.reshape(first["rows"], first["columns"], len(comps))
+            return arr.reshape(rows, columns)
+        return arr.reshape(rows, columns, len(comps))
     arrays = []
     offset = 0
-    for c in comps:
-        n = c["rows"] * c["columns"]
-        container = np.dtype(f"<{'i' if c['is_signed'] else 'u'}{bps}")
+    for rows, columns, precision, signed in comps:
+        n = rows * columns
+        container = np.dtype(f"<{'i' if signed else 'u'}{bps}")
         plane = np.frombuffer(out, container, count=n, offset=offset)
-        arrays.append(plane.reshape(c["rows"], c["columns"]).astype(
-            _dtype(c["precision"], c["is_signed"])))
+        arrays.append(plane.reshape(rows, columns).astype(_dtype(precision, signed)))
         offset += n * bps
     return arrays
