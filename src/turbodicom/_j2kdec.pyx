@@ -44,9 +44,9 @@ cdef dict _info(td_j2kdec *dec, uint32_t reduce):
                                  else 2 if info.precision <= 16 else 4)}
 
 
-def read_header(const uint8_t[::1] src not None, uint32_t reduce=0):
-    """The main-header facts as a dict, with per-component geometry for `reduce` in
-    'component_info' (rows, columns, precision, is_signed, dx, dy)."""
+cdef td_j2kdec *_open(const uint8_t[::1] src) except NULL:
+    """td_j2kdec_open with the GIL released: the decoder (the caller closes it), or the
+    error raised."""
     cdef td_j2kdec *dec = NULL
     cdef td_error err
     cdef int rc
@@ -54,6 +54,13 @@ def read_header(const uint8_t[::1] src not None, uint32_t reduce=0):
     with nogil:
         rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
     check(rc, &err)
+    return dec
+
+
+def read_header(const uint8_t[::1] src not None, uint32_t reduce=0):
+    """The main-header facts as a dict, with per-component geometry for `reduce` in
+    'component_info' (rows, columns, precision, is_signed, dx, dy)."""
+    cdef td_j2kdec *dec = _open(src)
     try:
         return _info(dec, reduce)
     finally:
@@ -121,7 +128,7 @@ def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t l
     plane its component's size) in the container of bytes_per_sample.  limit(nbytes, comps),
     when given, is called before the buffer is allocated and may raise to refuse it.  The
     GIL is released while the header is read and while the codestream decodes."""
-    cdef td_j2kdec *dec = NULL
+    cdef td_j2kdec *dec = _open(src)
     cdef td_error err
     cdef td_j2kdec_comp comp
     cdef td_j2kdec_options opt
@@ -130,9 +137,6 @@ def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t l
     cdef uint8_t[::1] view
     cdef int rc
     td_error_clear(&err)
-    with nogil:
-        rc = td_j2kdec_open(cptr(src), <size_t>src.shape[0], &dec, &err)
-    check(rc, &err)
     try:
         n = td_j2kdec_get_info(dec).components
         comps = []
