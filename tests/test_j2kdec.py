@@ -426,6 +426,44 @@ def test_decode_refuses_an_image_over_the_output_limit(monkeypatch):
     assert j2k.decode(s).shape == (64, 96, 3)
 
 
+def test_every_output_byte_is_written_whatever_the_buffer_held():
+    """turbodicom.j2k.decode hands the decoder a buffer it has not cleared (_j2kdec.decode_new),
+    so the decoder must write every byte of the output: its samples, zeros for a tile with no
+    tile-part, whatever a cut stream still holds.  Decoded into buffers full of 0x00 and of
+    0xFF, every stream here must come out the same."""
+    import j2k_streams as js
+
+    streams = []
+    for s in _hostile_seeds():
+        streams += [(s, False)] + [(cut, False) for cut in truncations(s, 40)]
+    tiled = opj(image((40, 48), 12, False, seed=11), 12, False, "-t", "16,16", "-n", "2")
+    main, parts = js.split_codestream(tiled)
+    assert len({p.isot for p in parts}) == 9
+    for gone in (0, 4, 8):  # a tile without tile-parts: zeros
+        streams.append((js._join(main, [p for p in parts if p.isot != gone]), False))
+    if (CONFORMANCE / "p0_06.j2k").is_file():  # components of three sizes: planes
+        streams.append(((CONFORMANCE / "p0_06.j2k").read_bytes(), True))
+    checked = 0
+    for s, planar in streams:
+        outs = []
+        for fill in (0x00, 0xFF):
+            try:
+                size, _ = _j2kdec.decoded_size(s, planar=planar)
+                buf = bytearray([fill]) * size
+                _j2kdec.decode_into(s, buf, planar=planar)
+            except turbodicom.TurboDicomError:
+                break
+            outs.append(buf)
+        if len(outs) == 2:
+            assert outs[0] == outs[1], f"bytes left unwritten in a {len(s)}-byte stream"
+            checked += 1
+    assert checked >= 60, f"only {checked} streams decoded"
+    from turbodicom import j2k
+
+    a = j2k.decode(js._join(main, [p for p in parts if p.isot != 4]))
+    assert (a[16:32, 16:32] == 0).all() and a[:16].any()
+
+
 def test_output_too_small_and_strict_truncation():
     s = _stream()
     size, _ = _j2kdec.decoded_size(s)
