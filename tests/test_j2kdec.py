@@ -426,6 +426,29 @@ def test_decode_refuses_an_image_over_the_output_limit(monkeypatch):
     assert j2k.decode(s).shape == (64, 96, 3)
 
 
+def test_plugin_frame_over_the_output_limit(monkeypatch, registered):
+    """The pydicom plugin's JPEG 2000 frame (the codestream read once, _j2kdec.decode_new)
+    checks turbodicom.frames.MAX_OUTPUT_BYTES before it allocates."""
+    import io
+
+    import dicom_factory as fac
+    import turbodicom.frames
+
+    img = image((40, 48), 12, False, seed=21)
+    data = fac.encapsulated_file([opj(img, 12, False)], transfer_syntax=J2K_SYNTAXES[0],
+                                 rows=40, columns=48, bits_allocated=16, bits_stored=12)
+
+    def pixels():
+        ds = fac.read_dataset(io.BytesIO(data))
+        ds.pixel_array_options(decoding_plugin="turbodicom")
+        return ds.pixel_array
+
+    assert np.array_equal(pixels(), img)
+    monkeypatch.setattr(turbodicom.frames, "MAX_OUTPUT_BYTES", 40 * 48 * 2 - 1)
+    with pytest.raises(Exception, match=r"40 x 48 x 1 image would decode to 3,840 bytes"):
+        pixels()
+
+
 def test_every_output_byte_is_written_whatever_the_buffer_held():
     """turbodicom.j2k.decode hands the decoder a buffer it has not cleared (_j2kdec.decode_new),
     so the decoder must write every byte of the output: its samples, zeros for a tile with no

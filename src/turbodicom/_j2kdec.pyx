@@ -121,14 +121,15 @@ def decode_into(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
 
 
 def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t layers=0,
-               uint32_t threads=1, bint strict=False, limit=None):
+               uint32_t threads=1, bint strict=False, planar=None, limit=None):
     """Decode one codestream (or JP2 file) into a new bytearray, reading it once (what
     read_header, decoded_size and decode_into do in three calls): (out, comps, same,
     bytes_per_sample), comps one (rows, columns, precision, is_signed) per component for
-    `reduce`, same: every component alike, out then pixel-interleaved, else planar (each
-    plane its component's size) in the container of bytes_per_sample.  limit(nbytes, comps),
-    when given, is called before the buffer is allocated and may raise to refuse it.  The
-    GIL is released while the header is read and while the codestream decodes."""
+    `reduce`, same: every component alike.  out is planar (each plane its component's size)
+    when `planar` says so, or when it is None and the components differ, else
+    pixel-interleaved, in the natural container of the largest precision (bytes_per_sample).
+    limit(nbytes, comps), when given, is called before the buffer is allocated and may raise
+    to refuse it.  The GIL is released while the header is read and while it decodes."""
     cdef td_j2kdec *dec = _open(src)
     cdef td_error err
     cdef td_j2kdec_comp comp
@@ -145,7 +146,7 @@ def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t l
             check(td_j2kdec_component(dec, c, reduce, &comp, &err), &err)
             comps.append((comp.rows, comp.columns, comp.precision, bool(comp.is_signed)))
         same = comps.count(comps[0]) == len(comps)
-        opt = _options(0, reduce, layers, threads, not same, strict)
+        opt = _options(0, reduce, layers, threads, not same if planar is None else planar, strict)
         check(td_j2kdec_decoded_size(dec, &opt, &size, &bps, &err), &err)
         if limit is not None:
             limit(size, comps)

@@ -286,8 +286,7 @@ def _dataset_nbytes(spec: FrameSpec) -> int:
 # JPEG 2000 Part 1 frames (.90/.91) and HTJ2K frames (.201-.203) are decoded by turbodicom's
 # own decoder (csrc/j2k, _j2kdec; HT code-blocks by csrc/j2k/ht.c): identical to OpenJPEG on
 # every corpus frame and generated stream, all 22 Part 1 and 34 HTJ2K conformance
-# codestreams.  The system OpenJPEG (_j2k) stays in the build as the tests' oracle only; both
-# extensions offer the same functions, so one set of frame functions serves either.
+# codestreams.  The system OpenJPEG (_j2k) stays in the build as the tests' oracle only.
 def _j2k_functions(module: str) -> dict[str, Any]:
     """decode_into / reduced_dims / plugin_frame over extension `module` (ImportError if this
     build lacks it)."""
@@ -334,19 +333,18 @@ def _j2k_functions(module: str) -> dict[str, Any]:
     def reduced_dims(src: Any, spec: FrameSpec) -> tuple[int, int]:
         return tuple(mod.reduced_dims(src, spec.reduce))  # type: ignore[return-value]
 
-    def plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
-        """pylibjpeg-openjpeg's layout: container by codestream precision; MCT gives RGB."""
-        hdr = mod.read_header(src)
-        natural = hdr["bytes_per_sample"]
-        if not natural:
-            raise UnsupportedError(f"JPEG 2000 precision {hdr['precision']} exceeds 32 bits")
-        from turbodicom.frames import check_frame_limit
+    def plugin_limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> None:
+        from turbodicom import frames  # (frames imports this module)
 
-        nbytes = hdr["rows"] * hdr["columns"] * hdr["components"] * natural
-        check_frame_limit(nbytes, f"the JPEG 2000 codestream's {hdr['rows']} x "
-                          f"{hdr['columns']} x {hdr['components']} image")
-        out = bytearray(nbytes)
-        mod.decode_into(src, out, threads=spec.threads)
+        if nbytes > frames.MAX_OUTPUT_BYTES:
+            frames.check_frame_limit(nbytes, f"the JPEG 2000 codestream's {comps[0][0]} x "
+                                     f"{comps[0][1]} x {len(comps)} image")
+
+    def plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
+        """pylibjpeg-openjpeg's layout: container by codestream precision; MCT gives RGB.  The
+        codestream read once, into a buffer not cleared first (_j2kdec.decode_new)."""
+        out, _, _, natural = mod.decode_new(src, threads=spec.threads, planar=False,
+                                            limit=plugin_limit)
         changes: dict[str, Any] = {"bits_allocated": 8 * natural}
         if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
             changes["photometric_interpretation"] = "RGB"
