@@ -450,10 +450,11 @@ def test_plugin_frame_over_the_output_limit(monkeypatch, registered):
 
 
 def test_every_output_byte_is_written_whatever_the_buffer_held():
-    """turbodicom.j2k.decode hands the decoder a buffer it has not cleared (_j2kdec.decode_new),
-    so the decoder must write every byte of the output: its samples, zeros for a tile with no
-    tile-part, whatever a cut stream still holds.  Decoded into buffers full of 0x00 and of
-    0xFF, every stream here must come out the same."""
+    """turbodicom.j2k.decode, the pydicom plugin (_j2kdec.decode_new) and decode_frame
+    (Codec.fills_output) hand the decoder a buffer they have not cleared, so the decoder must
+    write every byte of the output: its samples, zeros for a tile with no tile-part, whatever
+    a cut stream still holds.  Decoded into buffers full of 0x00 and of 0xFF, every stream
+    here must come out the same."""
     import j2k_streams as js
 
     streams = []
@@ -468,19 +469,31 @@ def test_every_output_byte_is_written_whatever_the_buffer_held():
         streams.append(((CONFORMANCE / "p0_06.j2k").read_bytes(), True))
     checked = 0
     for s, planar in streams:
-        outs = []
-        for fill in (0x00, 0xFF):
-            try:
-                size, _ = _j2kdec.decoded_size(s, planar=planar)
-                buf = bytearray([fill]) * size
-                _j2kdec.decode_into(s, buf, planar=planar)
-            except turbodicom.TurboDicomError:
-                break
-            outs.append(buf)
-        if len(outs) == 2:
-            assert outs[0] == outs[1], f"bytes left unwritten in a {len(s)}-byte stream"
-            checked += 1
-    assert checked >= 60, f"only {checked} streams decoded"
+        # the codestream's layout (turbodicom.j2k.decode, the plugin), and the dataset's
+        # containers of 2 and 4 bytes, monochrome or not (decode_frame)
+        for how in ("own", (2, True), (4, False)):
+            outs = []
+            for fill in (0x00, 0xFF):
+                try:
+                    if how == "own":
+                        size, _ = _j2kdec.decoded_size(s, planar=planar)
+                        buf = bytearray([fill]) * size
+                        _j2kdec.decode_into(s, buf, planar=planar)
+                    elif planar:
+                        break
+                    else:
+                        size, _ = _j2kdec.decoded_size(s, bytes_per_sample=how[0])
+                        buf = bytearray([fill]) * size
+                        _j2kdec.decode_for_dataset(s, buf, bytes_per_sample=how[0],
+                                                   pixel_representation=False,
+                                                   monochrome=how[1])
+                except turbodicom.TurboDicomError:
+                    break
+                outs.append(buf)
+            if len(outs) == 2:
+                assert outs[0] == outs[1], f"bytes left unwritten ({how}, {len(s)} bytes)"
+                checked += 1
+    assert checked >= 180, f"only {checked} decodes compared"
     from turbodicom import j2k
 
     a = j2k.decode(js._join(main, [p for p in parts if p.isot != 4]))

@@ -2,6 +2,7 @@
 """Element walker, frame table and pixel post-processing (csrc/td_parse, td_frames, td_pixels)."""
 from libc.stdint cimport uint8_t, uint32_t, int64_t
 from libc.stdlib cimport malloc, free
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from turbodicom._capi cimport *
 
 include "_status.pxi"
@@ -35,6 +36,14 @@ cdef dict _info_dict(td_image_info *info):
         "eot": (info.eot_offset, info.eot_length),
         "eotl": (info.eotl_offset, info.eotl_length),
     }
+
+
+def uncleared_bytearray(Py_ssize_t n):
+    """A bytearray of n bytes holding whatever its memory held: for a decoder that writes
+    every byte of its output (Codec.fills_output)."""
+    if n < 0:
+        raise ValueError(f"negative size {n}")
+    return PyByteArray_FromStringAndSize(NULL, n)
 
 
 def parse_image(const uint8_t[::1] buf not None):

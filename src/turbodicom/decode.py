@@ -570,7 +570,7 @@ planar_configuration, photometric_interpretation
     if out is None:
         check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                           f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
-        result = bytearray(nbytes)
+        result = _parse.uncleared_bytearray(nbytes) if codec.fills_output else bytearray(nbytes)
         codec.decode_into(data, result, spec)
         return result
     codec.decode_into(data, _check_out(out, nbytes), spec)
