@@ -47,6 +47,37 @@ def test_caller_bytearray_out(name, rle_streams):
     assert bytes(out) == s.expected
 
 
+def test_every_output_byte_is_written_whatever_the_buffer_held(rle_streams):
+    """decode_frame without out= and the pydicom plugin hand the RLE decoder a buffer they
+    have not cleared (Codec.fills_output): a frame that decodes without an error must have
+    had every byte written.  Whole, cut and bit-flipped frames decoded into buffers of 0x00
+    and of 0xFF come out the same."""
+    from conftest import bit_flips, truncations
+
+    from turbodicom import _rle
+
+    checked = 0
+    for i, name in enumerate(RLE_NAMES):
+        s = rle_streams[name]
+        for data in [s.data, *truncations(s.data, 30), *bit_flips(s.data, 30, 77 + i)]:
+            for planar in (False, True):  # decode_frame's layout; the plugin's planes
+                outs = []
+                for fill in (0x00, 0xFF):
+                    out = bytearray([fill]) * _frame_nbytes(s.kwargs)
+                    try:
+                        if planar:
+                            _rle.decode_into(data, out, planar=True, **s.kwargs)
+                        else:
+                            turbodicom.decode_frame(data, RLE, out=out, **s.kwargs)
+                    except turbodicom.TurboDicomError:
+                        break
+                    outs.append(out)
+                if len(outs) == 2:
+                    assert outs[0] == outs[1], f"{name}: bytes left unwritten"
+                    checked += 1
+    assert checked >= 8 * len(RLE_NAMES), f"only {checked} decodes compared"
+
+
 @pytest.mark.parametrize("name", RLE_NAMES)
 def test_caller_numpy_out(name, rle_streams):
     s = rle_streams[name]

@@ -259,13 +259,13 @@ def _rle_plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, A
     (pydicom's array layout for encapsulated 1-bit frames, which its own plugins cannot decode)."""
     import numpy as np
 
-    from turbodicom import _rle
+    from turbodicom import _parse, _rle
     from turbodicom.frames import check_frame_limit
 
     nbytes = _rle_nbytes(spec)
     check_frame_limit(nbytes, f"a {spec.rows} x {spec.columns} frame of "
                       f"{spec.samples_per_pixel} samples of {spec.bits_allocated} bits")
-    out = bytearray(nbytes)
+    out = _parse.uncleared_bytearray(nbytes)  # (Codec.fills_output)
     _rle.decode_into(src, out, rows=spec.rows, columns=spec.columns,
                      samples_per_pixel=spec.samples_per_pixel,
                      bits_allocated=spec.bits_allocated, planar=True,
@@ -534,7 +534,7 @@ def _jls_engine() -> str:
 
 def _available_codecs() -> list[Codec]:
     codecs = [Codec("rle", (RLE_LOSSLESS,), _rle_nbytes, _rle_decode_into, packs_one_bit=True,
-                    plugin_frame=_rle_plugin_frame),
+                    plugin_frame=_rle_plugin_frame, fills_output=True),
               Codec("ljpeg", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), _dataset_nbytes,
                     _ljpeg_decode_into, conform=_jpeg_conform),
               Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
