@@ -89,6 +89,23 @@ def bit_flips(data: bytes, count: int, seed: int) -> list[bytes]:
         out.append(bytes(b))
     return out
 
+
+def fills_every_byte(decode, size: int) -> bool | None:
+    """decode(out) into buffers of `size` bytes full of 0x00 and of 0xFF: None when it raises
+    turbodicom's error, else whether both came out the same (every byte written), which a
+    decoder handed uncleared buffers (Codec.fills_output) must ensure."""
+    import turbodicom
+
+    outs = []
+    for fill in (0x00, 0xFF):
+        out = bytearray([fill]) * size
+        try:
+            decode(out)
+        except turbodicom.TurboDicomError:
+            return None
+        outs.append(out)
+    return outs[0] == outs[1]
+
 def pydicom_file(name: str) -> str:
     """Absolute path of a test file bundled inside pydicom (no network access)."""
     from pydicom.data import get_testdata_file
