@@ -288,6 +288,16 @@ def _dataset_nbytes(spec: FrameSpec) -> int:
             * max(1, spec.bits_allocated // 8))
 
 
+def j2k_output_limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> None:
+    """_j2kdec.decode_new's `limit` (turbodicom.frames.MAX_OUTPUT_BYTES) for a codestream of
+    these components (rows, columns, precision, is_signed), before the allocation."""
+    from turbodicom import frames  # (frames imports this module)
+
+    if nbytes > frames.MAX_OUTPUT_BYTES:
+        frames.check_frame_limit(nbytes, f"the JPEG 2000 codestream's {comps[0][0]} x "
+                                 f"{comps[0][1]} x {len(comps)} image")
+
+
 # JPEG 2000 Part 1 frames (.90/.91) and HTJ2K frames (.201-.203) are decoded by turbodicom's
 # own decoder (csrc/j2k, _j2kdec; HT code-blocks by csrc/j2k/ht.c): identical to OpenJPEG on
 # every corpus frame and generated stream, all 22 Part 1 and 34 HTJ2K conformance
@@ -338,18 +348,11 @@ def _j2k_functions(module: str) -> dict[str, Any]:
     def reduced_dims(src: Any, spec: FrameSpec) -> tuple[int, int]:
         return tuple(mod.reduced_dims(src, spec.reduce))  # type: ignore[return-value]
 
-    def plugin_limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> None:
-        from turbodicom import frames  # (frames imports this module)
-
-        if nbytes > frames.MAX_OUTPUT_BYTES:
-            frames.check_frame_limit(nbytes, f"the JPEG 2000 codestream's {comps[0][0]} x "
-                                     f"{comps[0][1]} x {len(comps)} image")
-
     def plugin_frame(src: Any, spec: FrameSpec) -> tuple[bytearray, dict[str, Any]]:
         """pylibjpeg-openjpeg's layout: container by codestream precision; MCT gives RGB.  The
         codestream read once, into a buffer not cleared first (_j2kdec.decode_new)."""
         out, _, _, natural = mod.decode_new(src, threads=spec.threads, planar=False,
-                                            limit=plugin_limit)
+                                            limit=j2k_output_limit)
         changes: dict[str, Any] = {"bits_allocated": 8 * natural}
         if spec.photometric_interpretation in ("YBR_ICT", "YBR_RCT"):
             changes["photometric_interpretation"] = "RGB"

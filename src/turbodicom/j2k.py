@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from turbodicom import frames as _frames
+from turbodicom.codecs import j2k_output_limit
 from turbodicom.decode import default_threads
 
 __all__ = ["decode", "read_header", "release_memory"]
@@ -67,13 +67,6 @@ def release_memory() -> None:
     _j2kdec.release_memory()
 
 
-def _limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> None:
-    """decode's output limit (turbodicom.frames.MAX_OUTPUT_BYTES), before the allocation."""
-    if nbytes > _frames.MAX_OUTPUT_BYTES:
-        _frames.check_frame_limit(nbytes, f"the JPEG 2000 codestream's {comps[0][0]} x "
-                                  f"{comps[0][1]} x {len(comps)} image")
-
-
 def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
            threads: int | None = None, strict: bool = False) -> np.ndarray | list[np.ndarray]:
     """Decode a JPEG 2000 Part 1 or HTJ2K (Part 15) codestream (or JP2 / JPH file) into numpy.
@@ -122,7 +115,8 @@ def decode(codestream: Any, *, reduce: int = 0, layers: int | None = None,
         raise ValueError(f"layers must be >= 1 or None, got {layers}")
     nthreads = default_threads() if threads is None else max(1, int(threads))
     out, comps, same, bps = _j2kdec.decode_new(codestream, reduce=reduce, layers=layers or 0,
-                                               threads=nthreads, strict=strict, limit=_limit)
+                                               threads=nthreads, strict=strict,
+                                               limit=j2k_output_limit)
     rows, columns, precision, signed = comps[0]
     if same:
         arr = np.frombuffer(out, _dtype(precision, signed))
