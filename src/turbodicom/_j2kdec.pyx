@@ -3,10 +3,11 @@
 from libc.stdint cimport uint8_t, uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
-from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from turbodicom._capi cimport *
 
 include "_status.pxi"
+
+from turbodicom._parse import uncleared_bytearray
 
 
 cdef td_j2kdec_options _options(uint32_t bytes_per_sample, uint32_t reduce, uint32_t layers,
@@ -152,7 +153,7 @@ def decode_new(const uint8_t[::1] src not None, *, uint32_t reduce=0, uint32_t l
             limit(size, comps)
         # not cleared: the decoder writes every byte (a tile without tile-parts as zeros; on
         # an error the buffer is dropped); a 512² 16-bit frame's bytearray(size) took 8 µs
-        out = PyByteArray_FromStringAndSize(NULL, <Py_ssize_t>size)
+        out = uncleared_bytearray(size)
         view = out
         with nogil:
             rc = td_j2kdec_decode(dec, wptr(view), size, &opt, &err)
