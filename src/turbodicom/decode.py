@@ -219,6 +219,8 @@ class _FramePlan:
         self.codec = codec
         self.spec = spec
         self.unpack_bits = m.bits_allocated == 1 and codec.packs_one_bit
+        #: whether run_batch can decode frames in one call (the codec's own C threads)
+        self.batch = codec.decode_frames_into is not None and not self.unpack_bits
         self.decoded_nbytes = codec.frame_nbytes(spec)
         self.frame_items = spec.out_rows * spec.out_columns * m.samples_per_pixel
         ybr = (spec.photometric_interpretation in _YBR and m.samples_per_pixel == 3)
@@ -272,15 +274,10 @@ class _FramePlan:
             raise located
 
 
-#: Below this much decoded output per thread, handing frames to threads costs more than it saves
-#: (the default; Codec.frame_threads_min_bytes says it per codec).
-MIN_BYTES_PER_THREAD = 1 << 20
-
-
 def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: int,
-                min_bytes: int = MIN_BYTES_PER_THREAD,
                 inner: Callable[[int], _FramePlan] | None = None) -> None:
-    """Decode frames `indices` into the rows of `arr`, one frame per thread.
+    """Decode frames `indices` into the rows of `arr`, one frame per thread, when each
+    thread gets at least ``plan.codec.frame_threads_min_bytes`` of output.
 
     A codec with decode_frames_into (JPEG 2000) shares every frame over its own C threads in
     one call (its last frames take the threads that run out of frames).  The others go through
@@ -289,12 +286,13 @@ def _run_frames(plan: _FramePlan, indices: list[int], arr: np.ndarray, threads: 
     ones left running alone once the others are shared out evenly) take the threads the
     finished frames leave idle.
     """
+    min_bytes = plan.codec.frame_threads_min_bytes
     threads = min(threads, len(indices), max(1, arr.nbytes // max(1, min_bytes)))
     if threads <= 1:
         for k, i in enumerate(indices):
             plan.run(i, arr[k])
         return
-    if plan.codec.decode_frames_into is not None and not plan.unpack_bits:
+    if plan.batch:
         plan.run_batch(indices, arr, threads)
         return
     tail = len(indices) % threads if inner is not None else 0
@@ -356,7 +354,7 @@ def _decode_encapsulated(px: PixelSource, indices: list[int] | None, threads: in
 
     inner = (with_inner_threads if codec.inner_threads_min_bytes
              and out_nbytes >= codec.frame_threads_min_bytes else None)
-    _run_frames(plan, indices, arr, threads, codec.frame_threads_min_bytes, inner)
+    _run_frames(plan, indices, arr, threads, inner)
     if plan.numpy_ybr:
         arr = _ybr_to_rgb_numpy(arr.reshape(-1, 3)).reshape(arr.shape)
     return arr

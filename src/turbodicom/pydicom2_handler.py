@@ -95,6 +95,7 @@ class _Frames:
         self.planar_one = planar_one
         self.j2k_correct = j2k_correct
         self.items = spec.rows * spec.columns * spec.samples_per_pixel
+        self.batch = False  # frame by frame (decode._run_frames), each in pydicom 2's layout
 
     def run(self, index: int, out: np.ndarray) -> None:
         spec, codec = self.spec, self.codec
