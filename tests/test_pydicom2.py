@@ -27,7 +27,7 @@ import turbodicom
 from turbodicom import pydicom2_handler, pydicom_plugin
 from turbodicom.codecs import supported_syntaxes
 
-from conftest import corpus_params, corpus_rows, pydicom_file, requires_corpus
+from conftest import block_openjpeg, corpus_params, corpus_rows, pydicom_file, requires_corpus
 
 pydicom = pytest.importorskip("pydicom")
 PYDICOM_MAJOR = int(pydicom.__version__.split(".")[0])
@@ -267,6 +267,32 @@ def test_j2k_sign_correction_follows_config(corrections, monkeypatch):
     ours = pydicom.dcmread(path).pixel_array
     _same(ours, theirs)
     assert (ours.min() < 0) == corrections
+
+
+@needs_pydicom2
+def test_multiframe_j2k_on_threads_without_openjpeg(monkeypatch):
+    """JPEG2000.dcm's frame four times (2 MiB of output) on 2 threads: get_pixeldata hands the
+    frames to threads and decodes them with turbodicom's decoder, the OpenJPEG binding not
+    even importable.  (Before, the frames went to OpenJPEG, and at 2 MiB on 2 threads
+    get_pixeldata raised AttributeError, after which pydicom 2 quietly used its next handler.)"""
+    from pydicom.encaps import encapsulate, generate_pixel_data_frame
+
+    ds = pydicom.dcmread(pydicom_file("JPEG2000.dcm"))
+    frame = next(generate_pixel_data_frame(ds.PixelData))
+    one = pydicom2_handler.get_pixeldata(ds)
+    ds.PixelData = encapsulate([frame] * 4)
+    ds.NumberOfFrames = 4
+    block_openjpeg(monkeypatch)
+    monkeypatch.setattr(sys.modules["turbodicom.decode"], "default_threads", lambda: 2)
+    threaded = []
+    real = sys.modules["turbodicom.decode"]._executor
+    monkeypatch.setattr(sys.modules["turbodicom.decode"], "_executor",
+                        lambda n: threaded.append(n) or real(n))
+    got = pydicom2_handler.get_pixeldata(ds)
+    assert threaded == [2]
+    assert got.dtype == one.dtype and got.shape == (4 * one.size,)
+    for k in range(4):
+        np.testing.assert_array_equal(got[k * one.size:(k + 1) * one.size], one)
 
 
 @needs_pydicom2

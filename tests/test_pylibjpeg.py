@@ -21,7 +21,7 @@ import turbodicom
 from turbodicom import pylibjpeg_plugin as tp
 from turbodicom.codecs import supported_syntaxes
 
-from conftest import corpus_params, corpus_rows, pydicom_file, requires_corpus
+from conftest import block_openjpeg, corpus_params, corpus_rows, pydicom_file, requires_corpus
 
 pylibjpeg = pytest.importorskip("pylibjpeg")
 pydicom = pytest.importorskip("pydicom")
@@ -213,6 +213,30 @@ def test_pylibjpeg_decode_equals_the_official_plugins(name, monkeypatch):
     np.testing.assert_array_equal(got, expect)
     flat = pylibjpeg.decode(bytes(frames[0]), decoder="turbodicom", reshape=False)
     assert flat.dtype == np.uint8 and flat.tobytes() == got.tobytes()
+
+
+@pytest.mark.parametrize("name", ["JPEG2000.dcm", "MR_small_jp2klossless.dcm", "693_J2KI.dcm",
+                                  "GDCMJ2K_TextGBR.dcm"])
+def test_j2k_without_openjpeg(name, monkeypatch):
+    """The plugin's JPEG 2000 paths (the decoders of both versions, pylibjpeg.decode) read the
+    codestream with turbodicom's decoder alone: with the OpenJPEG binding unimportable they
+    give what they give with it (before, the header came from OpenJPEG)."""
+    ds, frames = _frames(pydicom_file(name), limit=1)
+    frame = bytes(frames[0])
+    with_opj = (tp.decode_j2k(frame, ds.group_dataset(0x0028)),
+                tp.decode_j2k(frame, version=2, **_kwargs(ds)), tp.decode(frame))
+    block_openjpeg(monkeypatch)
+    with pytest.raises(ImportError):
+        from turbodicom import _j2k  # noqa: F401
+    without = (tp.decode_j2k(frame, ds.group_dataset(0x0028)),
+               tp.decode_j2k(frame, version=2, **_kwargs(ds)), tp.decode(frame))
+    for a, b in zip(with_opj, without):
+        assert type(a) is type(b)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
 
 
 @pytest.mark.parametrize("name", ["SC_rgb_dcmtk_+eb+cy+np.dcm", "SC_rgb_small_odd_jpeg.dcm",

@@ -132,19 +132,18 @@ class _Frames:
         """pydicom 2's JPEG 2000 result: the samples widened to Bits Allocated with the
         dataset's signedness, then (APPLY_J2K_CORRECTIONS) sign-extended from the codestream
         precision when the codestream is unsigned and Pixel Representation is 1."""
-        from turbodicom import _j2k, _parse
+        from turbodicom import _j2kdec, _parse
 
         spec = self.spec
         target = out
         if self.planar_one:
             target = np.empty(self.items, self.dtype)
-        _j2k.decode_for_dataset(
+        hdr = _j2kdec.decode_for_dataset(
             src, target.view(np.uint8), bytes_per_sample=max(1, spec.bits_allocated // 8),
             pixel_representation=bool(spec.pixel_representation), monochrome=False,
             threads=spec.threads, rows=spec.rows, columns=spec.columns,
             samples_per_pixel=spec.samples_per_pixel)
         if self.j2k_correct and spec.pixel_representation == 1:
-            hdr = _j2k.read_header(src)
             if not hdr["is_signed"] and hdr["precision"] < spec.bits_allocated:
                 _parse.PostProcess(spec.bits_allocated // 8, hdr["precision"], True,
                                    False)(target.view(np.uint8))

@@ -103,10 +103,10 @@ def _jpeg_ls_frame(src: Any) -> tuple[bytearray, dict[str, Any]]:
 def _j2k_frame(src: Any) -> tuple[bytearray, dict[str, Any]]:
     """pylibjpeg-openjpeg's layout: container by codestream precision, signed samples as
     coded, components interleaved, multiple component transform applied."""
-    from turbodicom import _j2k
+    from turbodicom import _j2kdec
 
     frame, _ = codec_for("1.2.840.10008.1.2.4.90").plugin_frame(src, _NO_SPEC)  # type: ignore[misc]
-    return frame, _j2k.read_header(src)
+    return frame, _j2kdec.read_header(src)
 
 
 def _dct_frame(src: Any, colour_transform: int) -> tuple[bytearray, dict[str, Any]]:
