@@ -106,6 +106,7 @@ def fills_every_byte(decode, size: int) -> bool | None:
         outs.append(out)
     return outs[0] == outs[1]
 
+
 def block_openjpeg(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make turbodicom's OpenJPEG binding (_j2k, the tests' oracle) unimportable, as in a build
     without libopenjp2: a decode path that still reaches for it raises ImportError."""

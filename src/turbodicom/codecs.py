@@ -302,12 +302,10 @@ def j2k_output_limit(nbytes: int, comps: list[tuple[int, int, int, bool]]) -> No
 # own decoder (csrc/j2k, _j2kdec; HT code-blocks by csrc/j2k/ht.c): identical to OpenJPEG on
 # every corpus frame and generated stream, all 22 Part 1 and 34 HTJ2K conformance
 # codestreams.  The system OpenJPEG (_j2k) stays in the build as the tests' oracle only.
-def _j2k_functions(module: str) -> dict[str, Any]:
-    """decode_into / reduced_dims / plugin_frame over extension `module` (ImportError if this
-    build lacks it)."""
-    import importlib
-
-    mod = importlib.import_module(f"turbodicom.{module}")
+def _j2k_functions() -> dict[str, Any]:
+    """decode_into / reduced_dims / plugin_frame / decode_frames_into over _j2kdec
+    (ImportError if this build lacks it)."""
+    from turbodicom import _j2kdec as mod
 
     def dataset_args(spec: FrameSpec) -> dict[str, Any]:
         return {"bytes_per_sample": max(1, spec.bits_allocated // 8),
@@ -543,18 +541,13 @@ def _available_codecs() -> list[Codec]:
               Codec("jpeg", (JPEG_BASELINE, JPEG_EXTENDED), _dataset_nbytes, _jpeg_decode_into,
                     engine=_jpeg_engine(), conform=_jpeg_conform, converts_ybr=True,
                     plugin_frame=_jpeg_plugin_frame)]
-    j2k = _j2k_functions("_j2kdec")
-    codecs.append(Codec("j2k", J2K_SYNTAXES, _dataset_nbytes, j2k["decode_into"],
-                        engine=_j2k_engine(), masks_unused_bits=False,
-                        inner_threads_min_bytes=256 << 10, frame_threads_min_bytes=64 << 10,
-                        plugin_frame=j2k["plugin_frame"], reduced_dims=j2k["reduced_dims"],
-                        decode_frames_into=j2k["decode_frames_into"], fills_output=True))
-    ht = _j2k_functions("_j2kdec")  # the same decoder, HT block decoder (csrc/j2k/ht.c)
-    codecs.append(Codec("htj2k", HTJ2K_SYNTAXES, _dataset_nbytes, ht["decode_into"],
-                        engine=_j2k_engine(), masks_unused_bits=False,
-                        inner_threads_min_bytes=256 << 10, frame_threads_min_bytes=64 << 10,
-                        plugin_frame=ht["plugin_frame"], reduced_dims=ht["reduced_dims"],
-                        decode_frames_into=ht["decode_frames_into"], fills_output=True))
+    j2k = _j2k_functions()  # one decoder for both (HT code-blocks by csrc/j2k/ht.c)
+    for name, uids in (("j2k", J2K_SYNTAXES), ("htj2k", HTJ2K_SYNTAXES)):
+        codecs.append(Codec(name, uids, _dataset_nbytes, j2k["decode_into"],
+                            engine=_j2k_engine(), masks_unused_bits=False,
+                            inner_threads_min_bytes=256 << 10, frame_threads_min_bytes=64 << 10,
+                            plugin_frame=j2k["plugin_frame"], reduced_dims=j2k["reduced_dims"],
+                            decode_frames_into=j2k["decode_frames_into"], fills_output=True))
     try:
         codecs.append(Codec("jls", JLS_SYNTAXES, _dataset_nbytes, _jls_decode_into,
                             engine=_jls_engine(), masks_unused_bits=False,
